@@ -1,0 +1,1 @@
+"""Scaling-law fitting: pure math on tables (numpy/scipy/pandas, no torch)."""

@@ -1,0 +1,274 @@
+"""The experiment config (`planner.yaml`), validated by pydantic.
+
+One YAML file describes a whole experiment. Unknown keys and wrong types are errors that name the key
+(`extra="forbid"` everywhere). `load_config` turns validation errors into a `UserError` whose message
+lists every bad key with its dotted path, so a user never sees a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from planner import __version__
+from planner.errors import UserError
+
+DEMO_CONFIG_NAME = "demo.yaml"
+RESOLVED_CONFIG_NAME = "resolved_config.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    """Where the English→X pairs come from and how each language is split."""
+
+    source: str = Field(
+        "demo",
+        description="'demo' for the embedded corpus, or a path: a .jsonl/.tsv/.csv/.parquet file, a "
+        "directory of Moses-style line files (train.en/train.de), or a `datasets` save_to_disk directory.",
+    )
+    format: Literal["auto", "jsonl", "tsv", "csv", "moses", "parquet", "hf"] = "auto"
+    source_column: str = Field("en", description="English column for TSV/CSV/parquet/hf tables.")
+    target_column: str | None = Field(
+        None, description="Target column for single-language tables; default: the language code."
+    )
+    test_size: int = Field(200, ge=1, description="Fixed test pairs per language (never trained on).")
+    split_seed: int = Field(0, description="Seed of the per-language shuffle that fixes test and training order.")
+    max_chars: int = Field(300, ge=10, description="Pairs with a side longer than this are dropped.")
+    general_dir: str | None = Field(
+        None, description="Directory of per-language `{lang}.jsonl` general instructions answered in X."
+    )
+    general_ratio: float = Field(0.0, ge=0.0, description="General-task examples per translation example.")
+    language_names: dict[str, str] = Field(
+        default_factory=dict, description="Display names for codes the built-in table does not know."
+    )
+
+
+class LoraConfig(_Strict):
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = None
+
+
+class ModelConfig(_Strict):
+    """`tiny` builds a small Llama from scratch; anything else is a local HF checkpoint directory."""
+
+    name: str = Field("tiny", description="'tiny' or a local Hugging Face checkpoint directory.")
+    hidden_size: int = Field(128, ge=8)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(4, ge=1)
+    intermediate_size: int | None = Field(None, description="Default: 4 × hidden_size.")
+    vocab_size: int = Field(8000, ge=256, description="BPE vocabulary of the `tiny` tokenizer.")
+    context_length: int = Field(128, ge=16)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    threads: int | None = Field(None, ge=1, description="torch threads; default: all cores / workers.")
+    lora: LoraConfig | None = None
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> "ModelConfig":
+        if self.hidden_size % self.heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by heads ({self.heads})")
+        return self
+
+
+class AlignConfig(_Strict):
+    """The contrastive cross-lingual alignment term (used when train.objective is coit+align)."""
+
+    weight: float = Field(0.5, ge=0.0)
+    layer: int = Field(-1, description="Hidden-state layer to align (0 = embeddings, -1 = last).")
+    pooling: Literal["mean", "last"] = "mean"
+    temperature: float = Field(0.05, gt=0.0)
+    symmetric: bool = False
+
+
+class TrainConfig(_Strict):
+    """One CoIT proxy run."""
+
+    objective: Literal["coit", "coit+align"] = "coit"
+    epochs: float = Field(10.0, gt=0.0, description="Epochs over the run's pairs (fixed-epochs protocol).")
+    max_steps: int | None = Field(None, ge=1, description="Fixed-steps protocol; overrides epochs when set.")
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(2e-3, gt=0.0)
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    reverse_direction: bool = Field(False, description="Also train X→English translation instructions.")
+    cross_lingual_instructions: bool = Field(
+        False, description="Also train instructions in English answered in X ('… Answer in {language}:')."
+    )
+    eval_batch_size: int = Field(64, ge=1)
+    eval_size: int | None = Field(None, ge=1, description="Evaluate on the first N test pairs (default all).")
+    max_new_tokens: int = Field(64, ge=1)
+    samples: int = Field(5, ge=0, description="Sample translations written to the run directory.")
+
+
+class SweepConfig(_Strict):
+    sizes: list[int] = Field(default_factory=lambda: [250, 500, 1000, 2000])
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    storage: str | None = Field(
+        None, description="optuna storage: SQLAlchemy URL or journal file; default sqlite in output_dir."
+    )
+    workers: int = Field(1, ge=1)
+    max_failures: int | None = Field(None, ge=1)
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_positive_unique(cls, v: list[int]) -> list[int]:
+        if not v or any(s <= 0 for s in v):
+            raise ValueError("sizes must be a non-empty list of positive integers")
+        if len(set(v)) != len(v):
+            raise ValueError("sizes must not repeat")
+        return sorted(v)
+
+
+class FitConfig(_Strict):
+    metric: str = "chrf"
+    law: Literal["auto", "power", "log", "shared"] = "auto"
+    x: Literal["pairs", "tokens"] = "pairs"
+    ceiling: float | None = None
+    bootstrap: int = Field(1000, ge=0)
+
+
+class LanguageBudget(_Strict):
+    min_pairs: int | None = Field(None, ge=0)
+    max_pairs: int | None = Field(None, ge=0, description="Available pairs (default: the training pool).")
+    weight: float = Field(1.0, ge=0.0)
+    target: float | None = None
+
+
+class BudgetConfig(_Strict):
+    total: float = Field(8000, gt=0)
+    unit: Literal["pairs", "tokens"] = "pairs"
+    objective: Literal["sum", "maxmin", "target"] = "sum"
+    risk: Literal["mean", "expected"] = "mean"
+    solver: Literal["exact", "optuna"] = "exact"
+    max_epochs: float = Field(1.0, gt=0.0)
+    languages: dict[str, LanguageBudget] = Field(default_factory=dict)
+
+
+class FinalConfig(_Strict):
+    baselines: list[str] = Field(default_factory=lambda: ["uniform"])
+    seed: int = 0
+    launcher: Literal["local", "accelerate", "torchrun"] = "local"
+    num_processes: int = Field(1, ge=1)
+    epochs: float | None = Field(None, gt=0.0, description="Default: train.epochs.")
+
+
+class PlannerConfig(_Strict):
+    experiment: str = "demo"
+    output_dir: str = Field("outputs/demo", description="Relative paths are relative to the working directory.")
+    seed: int = 0
+    languages: list[str] = Field(default_factory=lambda: ["ar", "el", "hi", "tr", "vi", "zh"])
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    align: AlignConfig = Field(default_factory=AlignConfig)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
+    fit: FitConfig = Field(default_factory=FitConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    final: FinalConfig = Field(default_factory=FinalConfig)
+
+    @field_validator("languages")
+    @classmethod
+    def _languages_unique(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("list at least one language code")
+        if len(set(v)) != len(v):
+            raise ValueError("language codes must not repeat")
+        if "en" in v:
+            raise ValueError("'en' is the source language; list only target languages")
+        return v
+
+    @model_validator(mode="after")
+    def _budget_languages_known(self) -> "PlannerConfig":
+        unknown = sorted(set(self.budget.languages) - set(self.languages))
+        if unknown:
+            raise ValueError(f"budget.languages names {unknown}, which are not in languages {self.languages}")
+        return self
+
+    @property
+    def out(self) -> Path:
+        return Path(self.output_dir)
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}'")
+        else:
+            lines.append(f"'{key}': {e['msg']} (got {e.get('input')!r})")
+    return f"Invalid config {source}: " + "; ".join(lines) + "."
+
+
+def config_from_dict(data: dict, source: str = "(dict)") -> PlannerConfig:
+    try:
+        return PlannerConfig.model_validate(data)
+    except ValidationError as err:
+        raise UserError(
+            _format_validation_error(err, source),
+            "Fix or remove those keys; `planner run --help` and the demo config (planner/demo.yaml) show every key.",
+        ) from None
+
+
+def load_config(path: str | Path | None = None) -> PlannerConfig:
+    """Load and validate a config file; `None` loads the shipped demo config."""
+    if path is None:
+        text = resources.files("planner").joinpath(DEMO_CONFIG_NAME).read_text(encoding="utf-8")
+        source = "(shipped demo config)"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"Config file {p} does not exist.", "Pass an existing YAML file with --config.")
+        text = p.read_text(encoding="utf-8")
+        source = str(p)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise UserError(f"Config {source} is not valid YAML: {err}".replace("\n", " ")) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"Config {source} must be a YAML mapping of keys to values, not {type(data).__name__}.")
+    return config_from_dict(data, source)
+
+
+def config_hash(cfg: PlannerConfig, *sections: str) -> str:
+    """A stable hash of the named config sections (all when none), to tell whether outputs are up to date."""
+    import hashlib
+
+    dumped = cfg.model_dump(mode="json")
+    if sections:
+        dumped = {s: dumped[s] for s in sections}
+    return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def write_resolved(cfg: PlannerConfig, directory: str | Path) -> Path:
+    """Write the fully resolved config (every default filled in) and the producing version into a directory."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / RESOLVED_CONFIG_NAME
+    body = {"planner_version": __version__, **cfg.model_dump(mode="json")}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(body, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_resolved(directory: str | Path) -> PlannerConfig:
+    """Read back a resolved config written by `write_resolved` (drops the version stamp)."""
+    path = Path(directory) / RESOLVED_CONFIG_NAME
+    if not path.is_file():
+        raise UserError(f"{path} is missing.", "Point at a directory written by planner (it holds resolved_config.yaml).")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data.pop("planner_version", None)
+    return config_from_dict(data, str(path))

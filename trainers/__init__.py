@@ -1,0 +1,1 @@
+"""Training and evaluation of one model: data, prompts, proxy CoIT run, final MuIT run, alignment."""
