@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# One-command set-up: a virtual environment in .venv with the planner and its test tools.
+# torch is installed first on its own so the CPU wheel is used and no CUDA packages are pulled in;
+# on a GPU machine set TORCH_SPEC (e.g. TORCH_SPEC="torch==2.13.0 --index-url <your CUDA index>").
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+# shellcheck disable=SC2086  # TORCH_SPEC may hold several pip arguments on purpose
+.venv/bin/python -m pip install --quiet ${TORCH_SPEC:-torch==2.13.0}
+.venv/bin/python -m pip install --quiet -e ".[dev]"
+echo "ready: .venv/bin/planner --help"
