@@ -1,0 +1,161 @@
+"""Read an output directory's files into one `ReportInputs`, tolerating any of them being absent.
+
+The report is rendered from files alone, so it works on outputs produced elsewhere. Each input is
+optional; a present file with a broken shape (missing columns, non-numeric values) is a `UserError`
+naming the file, the column or row, and how to fix it — never a traceback from deep in the plotting code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from fits import FitSet, load_fits
+from fits.data import OK_STATUSES
+from planner.allocation import read_allocation, read_summary
+from planner.errors import UserError
+
+RUNS = "runs.csv"
+FITS = "fits.json"
+ALLOCATION = "allocation.csv"
+ALLOCATION_SUMMARY = "allocation_summary.json"
+FINAL_METRICS = "final/metrics.csv"
+FINAL_OBJECTIVES = "final/objectives.csv"
+ALIGNMENT = "alignment/alignment.csv"
+RESOLVED_CONFIG = "resolved_config.yaml"
+
+ALL_INPUTS = [RUNS, FITS, ALLOCATION, ALLOCATION_SUMMARY, FINAL_METRICS, FINAL_OBJECTIVES, ALIGNMENT, RESOLVED_CONFIG]
+
+# Required columns, and which of them must be numeric. Extra columns are kept (and mostly ignored).
+RUNS_REQUIRED = ["language", "n_pairs"]
+RUNS_NUMERIC = ["n_pairs", "n_tokens", "seed", "train_seconds"]
+FINAL_REQUIRED = ["mixture", "language", "pairs", "predicted", "achieved"]
+FINAL_NUMERIC = ["pairs", "tokens", "predicted", "predicted_low", "predicted_high", "achieved", "error"]
+OBJECTIVES_REQUIRED = ["mixture", "predicted_objective", "achieved_objective"]
+ALIGNMENT_REQUIRED = ["stage", "language", "layer", "cos_true", "cos_random"]
+ALIGNMENT_NUMERIC = ["layer", "cos_true", "cos_random", "retrieval_en_x", "retrieval_x_en"]
+
+
+@dataclass
+class ReportInputs:
+    output_dir: Path
+    runs: pd.DataFrame | None = None
+    fits: FitSet | None = None
+    allocation: pd.DataFrame | None = None
+    allocation_summary: dict | None = None
+    final_metrics: pd.DataFrame | None = None
+    final_objectives: pd.DataFrame | None = None
+    alignment: pd.DataFrame | None = None
+    config: dict | None = None  # the resolved config, with `planner_version`
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def metric(self) -> str | None:
+        return self.fits.metric if self.fits is not None else None
+
+    def languages(self) -> list[str]:
+        """Every language any input mentions (the set colours are assigned over)."""
+        langs: set[str] = set()
+        for frame in (self.runs, self.allocation, self.final_metrics, self.alignment):
+            if frame is not None and "language" in frame:
+                langs.update(frame["language"].astype(str))
+        if self.fits is not None:
+            langs.update(self.fits.languages)
+            langs.update(self.fits.skipped)
+        return sorted(langs)
+
+
+def _read_table(path: Path, required: list[str], numeric: list[str]) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise UserError(
+            f"{path} is not a readable CSV table ({' '.join(str(err).split())}).",
+            "Regenerate it with planner, or fix the file so it has one header row and comma-separated values.",
+        ) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    absent = [c for c in required if c not in frame.columns]
+    if absent:
+        raise UserError(
+            f"{path} lacks the column(s) {', '.join(absent)} (it has: {', '.join(frame.columns) or 'none'}).",
+            f"Add them; the report needs at least: {', '.join(required)}.",
+        )
+    for col in numeric:
+        if col not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = values.isna() & frame[col].notna() & (frame[col].astype(str).str.strip() != "")
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise UserError(
+                f"{path}, column '{col}', row {row + 2} (counting the header as row 1) holds "
+                f"{frame[col].iloc[row]!r}, which is not a number.",
+                "Fix or remove that row.",
+            )
+        frame[col] = values
+    if "language" in frame:
+        frame["language"] = frame["language"].astype(str)
+    return frame
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise UserError(f"{path} is not valid YAML: {' '.join(str(err).split())}.", "Regenerate it.") from None
+    return data if isinstance(data, dict) else {}
+
+
+def load_inputs(output_dir: str | Path) -> ReportInputs:
+    """Read whatever the output directory holds; `missing` lists the inputs that were absent."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        raise UserError(
+            f"Output directory {root} does not exist.",
+            "Pass the directory a planner stage wrote (the one holding runs.csv, fits.json, allocation.csv).",
+        )
+    inputs = ReportInputs(output_dir=root)
+    for name in ALL_INPUTS:
+        if not (root / name).is_file():
+            inputs.missing.append(name)
+    present = lambda name: name not in inputs.missing  # noqa: E731
+
+    if present(RUNS):
+        inputs.runs = _read_table(root / RUNS, RUNS_REQUIRED, RUNS_NUMERIC)
+        inputs.runs["ok"] = _run_ok(inputs.runs)
+    if present(FITS):
+        inputs.fits = load_fits(root / FITS)
+    if present(ALLOCATION):
+        inputs.allocation = read_allocation(root / ALLOCATION)
+    if present(ALLOCATION_SUMMARY):
+        inputs.allocation_summary = read_summary(root / ALLOCATION_SUMMARY)
+    if present(FINAL_METRICS):
+        inputs.final_metrics = _read_table(root / FINAL_METRICS, FINAL_REQUIRED, FINAL_NUMERIC)
+    if present(FINAL_OBJECTIVES):
+        inputs.final_objectives = _read_table(
+            root / FINAL_OBJECTIVES, OBJECTIVES_REQUIRED, OBJECTIVES_REQUIRED[1:]
+        )
+    if present(ALIGNMENT):
+        inputs.alignment = _read_table(root / ALIGNMENT, ALIGNMENT_REQUIRED, ALIGNMENT_NUMERIC)
+        inputs.alignment["stage"] = inputs.alignment["stage"].astype(str)
+    if present(RESOLVED_CONFIG):
+        inputs.config = _read_config(root / RESOLVED_CONFIG)
+
+    if all(not present(n) for n in (RUNS, FITS, ALLOCATION, FINAL_METRICS, ALIGNMENT)):
+        raise UserError(
+            f"{root} holds none of the files a report is made from ({', '.join(ALL_INPUTS[:-1])}).",
+            "Run `planner sweep`, `planner fit` or `planner allocate` into it first, or pass the right directory.",
+        )
+    return inputs
+
+
+def _run_ok(runs: pd.DataFrame) -> pd.Series:
+    """Finished runs, by the same rule the fit applies: the points plotted are the points fitted. Others
+    (failed, running, ...) are counted in the ledger but never drawn as measurements."""
+    if "status" not in runs:
+        return pd.Series(True, index=runs.index)
+    return runs["status"].fillna("").astype(str).str.strip().str.lower().isin(OK_STATUSES)
