@@ -1,0 +1,251 @@
+"""Per-language utility curves stacked into arrays, so the solvers treat all languages (and all bootstrap
+draws) at once.
+
+The solvers work in *pairs* and *utility*: utility u = d·y is the metric turned "higher is better"
+(d = -1 for a loss), and a curve fitted on tokens is read through x = k·pairs with k = tokens per pair.
+So for one language with fitted curve f(x):
+
+    u(p)            = f(k·p)
+    u'(p)           = k·f'(k·p)
+    (u')^{-1}(m)    = (f')^{-1}(m / k) / k
+    u^{-1}(t)       = f^{-1}(t) / k
+
+Parameters are arrays whose last axis is the language; an optional leading axis holds bootstrap draws,
+and everything broadcasts against it (a (R, L) bank solves R allocation problems in one pass).
+
+A curve is *usable* by the exact solver when its utility is increasing and concave: the power family with
+scale > 0 and alpha > 0, or a log curve whose slope points the "better" way. Anything else is flagged by
+`concave_increasing` and the solvers pin it to its floor (it has no positive marginal gain to equalise).
+
+`ExpectedCurves` is the risk-aware variant: the utility of a language is the mean over its bootstrap
+draws. Its derivative is the mean derivative, still decreasing, so its inverses are found by a monotone
+bisection in log x instead of a closed form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from fits.laws import Curve, direction_sign
+
+# Utilities are never evaluated below this many pairs: a power law diverges at x = 0 and a log law is -inf,
+# while a model trained on no translation data still has a finite score. One pair is far below any fitted
+# size, so this only keeps predictions finite for languages allocated nothing.
+MIN_EVAL_PAIRS = 1.0
+
+# Search range (in pairs, natural log) for the monotone 1-D solves of `ExpectedCurves`.
+_LOG_X_RANGE = (np.log(1e-6), np.log(1e15))
+_INNER_ITERATIONS = 64
+
+
+class UtilityCurves(Protocol):
+    """What the solvers need, vectorised over languages (last axis) and any leading batch axes."""
+
+    shape: tuple[int, ...]
+
+    def utility(self, pairs: np.ndarray) -> np.ndarray: ...
+
+    def marginal(self, pairs: np.ndarray) -> np.ndarray: ...
+
+    def pairs_at_marginal(self, m: np.ndarray) -> np.ndarray: ...
+
+    def pairs_at_utility(self, t: np.ndarray) -> np.ndarray: ...
+
+    def concave_increasing(self) -> np.ndarray: ...
+
+
+def _column(values: Sequence, dtype=float) -> np.ndarray:
+    """Stack per-language parameters (floats or 1-D draw arrays) into an array with languages last."""
+    arrays = [np.asarray(v, dtype=dtype) for v in values]
+    if all(a.ndim == 0 for a in arrays):
+        return np.array(arrays, dtype=dtype)
+    n = {a.shape[0] for a in arrays if a.ndim}
+    if len(n) != 1:
+        raise ValueError(f"bootstrap draws differ in length across languages: {sorted(n)}")
+    (r,) = n
+    return np.stack([np.broadcast_to(a, (r,)) for a in arrays], axis=-1)
+
+
+@dataclass(frozen=True)
+class CurveBank:
+    """Closed-form power/log curves for L languages (optionally × R draws), in pairs and utility units.
+
+    Both families are stored for every language with harmless filler values where a language uses the
+    other family, and `is_power` selects per language; that keeps every operation a few numpy calls.
+    """
+
+    is_power: np.ndarray  # (L,) bool
+    offset: np.ndarray  # power: y = offset - d·scale·x^-alpha
+    scale: np.ndarray
+    alpha: np.ndarray
+    a: np.ndarray  # log: y = a + b·ln x
+    b: np.ndarray
+    x_per_pair: np.ndarray  # (L,) k: fitted x units per pair (1 when fitted on pairs)
+    sign: float  # d: +1 when higher is better
+
+    @classmethod
+    def from_curves(cls, curves: Sequence[Curve], x_per_pair: Sequence[float]) -> "CurveBank":
+        if not curves:
+            raise ValueError("no curves")
+        signs = {c.higher_is_better for c in curves}
+        if len(signs) != 1:
+            raise ValueError("all curves must share one metric direction")
+        is_power = np.array([c.family == "power" for c in curves])
+
+        def take(family: str, name: str, filler: float) -> np.ndarray:
+            return _column([c.params[name] if c.family == family else filler for c in curves])
+
+        cols = dict(
+            offset=take("power", "offset", 0.0),
+            scale=take("power", "scale", 1.0),
+            alpha=take("power", "alpha", 1.0),
+            a=take("log", "a", 0.0),
+            b=take("log", "b", 1.0),
+        )
+        shape = np.broadcast_shapes(*(v.shape for v in cols.values()))
+        cols = {k: np.broadcast_to(v, shape).astype(float) for k, v in cols.items()}
+        return cls(
+            is_power=is_power,
+            x_per_pair=np.asarray(x_per_pair, dtype=float),
+            sign=direction_sign(signs.pop()),
+            **cols,
+        )
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.offset.shape
+
+    def take(self, index) -> "CurveBank":
+        """A sub-bank of the languages selected by `index` (last axis)."""
+        return CurveBank(
+            is_power=self.is_power[index],
+            offset=self.offset[..., index],
+            scale=self.scale[..., index],
+            alpha=self.alpha[..., index],
+            a=self.a[..., index],
+            b=self.b[..., index],
+            x_per_pair=self.x_per_pair[index],
+            sign=self.sign,
+        )
+
+    def concave_increasing(self) -> np.ndarray:
+        power_ok = (self.scale > 0) & (self.alpha > 0)
+        log_ok = self.sign * self.b > 0
+        ok = np.where(self.is_power, power_ok, log_ok)
+        finite = np.isfinite(self.offset) & np.isfinite(self.scale) & np.isfinite(self.alpha)
+        finite &= np.isfinite(self.a) & np.isfinite(self.b)
+        return ok & finite
+
+    def predict(self, pairs) -> np.ndarray:
+        """The metric (not utility) at `pairs`, evaluated at no less than MIN_EVAL_PAIRS."""
+        x = np.maximum(np.asarray(pairs, dtype=float), MIN_EVAL_PAIRS) * self.x_per_pair
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            power = self.offset - self.sign * self.scale * x ** (-self.alpha)
+            log = self.a + self.b * np.log(x)
+        return np.where(self.is_power, power, log)
+
+    def utility(self, pairs) -> np.ndarray:
+        return self.sign * self.predict(pairs)
+
+    def marginal(self, pairs) -> np.ndarray:
+        """d utility / d pair."""
+        k = self.x_per_pair
+        x = np.maximum(np.asarray(pairs, dtype=float), MIN_EVAL_PAIRS) * k
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            power = self.scale * self.alpha * x ** (-self.alpha - 1.0)
+            log = self.sign * self.b / x
+        return k * np.where(self.is_power, power, log)
+
+    def pairs_at_marginal(self, m) -> np.ndarray:
+        """Pairs where the marginal utility per pair equals m > 0 (closed form for both families)."""
+        k = self.x_per_pair
+        mx = np.asarray(m, dtype=float) / k
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            power = (self.scale * self.alpha / mx) ** (1.0 / (self.alpha + 1.0))
+            log = self.sign * self.b / mx
+        return np.where(self.is_power, power, log) / k
+
+    def pairs_at_utility(self, t) -> np.ndarray:
+        """Pairs needed to reach utility t (+inf when the curve never gets there; 0 when t is at or below
+        the utility of MIN_EVAL_PAIRS, consistently with `predict`)."""
+        k = self.x_per_pair
+        t = np.asarray(t, dtype=float)
+        y = self.sign * t
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            gap = self.sign * (self.offset - y)  # distance to the asymptote in the "better" direction
+            power = np.where(gap > 0, (gap / self.scale) ** (-1.0 / self.alpha), np.inf)
+            log = np.exp((y - self.a) / self.b)
+        need = np.where(self.is_power, power, log) / k
+        return np.where(t <= self.utility(MIN_EVAL_PAIRS), 0.0, need)
+
+
+@dataclass(frozen=True)
+class ExpectedCurves:
+    """The mean over R bootstrap draws of each language's utility: the risk-aware (`--risk expected`) curve.
+
+    `draws` is a (R, L) `CurveBank`. Draws that are not increasing-concave are dropped per language by the
+    caller (see `problem.build_problem`); a language with no usable draw is flagged not concave-increasing.
+    `weights` (R, L) are 1/n_usable for usable draws and 0 otherwise, so the mean ignores dropped draws.
+    """
+
+    draws: CurveBank
+    weights: np.ndarray
+
+    @classmethod
+    def from_bank(cls, draws: CurveBank) -> "ExpectedCurves":
+        ok = draws.concave_increasing()
+        n = ok.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weights = np.where(ok, 1.0 / np.maximum(n, 1), 0.0)
+        return cls(draws=draws, weights=weights)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.draws.shape[1:]
+
+    @property
+    def usable_draws(self) -> np.ndarray:
+        return (self.weights > 0).sum(axis=0)
+
+    def concave_increasing(self) -> np.ndarray:
+        return self.usable_draws > 0
+
+    def _mean(self, values: np.ndarray) -> np.ndarray:
+        return np.sum(np.where(self.weights > 0, values, 0.0) * self.weights, axis=-2)
+
+    def predict(self, pairs) -> np.ndarray:
+        return self.draws.sign * self.utility(pairs)
+
+    def _per_draw(self, pairs) -> np.ndarray:
+        """(..., L) pairs → (..., 1, L), to broadcast against the (R, L) draws."""
+        pairs = np.asarray(pairs, dtype=float)
+        return np.expand_dims(np.broadcast_to(pairs, np.broadcast_shapes(pairs.shape, self.shape)), -2)
+
+    def utility(self, pairs) -> np.ndarray:
+        return self._mean(self.draws.utility(self._per_draw(pairs)))
+
+    def marginal(self, pairs) -> np.ndarray:
+        return self._mean(self.draws.marginal(self._per_draw(pairs)))
+
+    def _invert_decreasing(self, fn, target: np.ndarray) -> np.ndarray:
+        """Solve fn(p) = target for p, fn decreasing in p: bisection in log p, all languages at once."""
+        lo = np.full(np.broadcast_shapes(target.shape, self.shape), _LOG_X_RANGE[0])
+        hi = np.full_like(lo, _LOG_X_RANGE[1])
+        for _ in range(_INNER_ITERATIONS):
+            mid = 0.5 * (lo + hi)
+            above = fn(np.exp(mid)) > target
+            lo = np.where(above, mid, lo)
+            hi = np.where(above, hi, mid)
+        return np.exp(0.5 * (lo + hi))
+
+    def pairs_at_marginal(self, m) -> np.ndarray:
+        return self._invert_decreasing(self.marginal, np.asarray(m, dtype=float))
+
+    def pairs_at_utility(self, t) -> np.ndarray:
+        t = np.asarray(t, dtype=float)
+        p = self._invert_decreasing(lambda x: -self.utility(x), -t)
+        # The mean utility may level off below t (every draw has a ceiling): then t is never reached.
+        return np.where(self.utility(np.exp(_LOG_X_RANGE[1])) >= t, p, np.inf)

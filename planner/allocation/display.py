@@ -1,0 +1,86 @@
+"""The plan as text: the per-language table, why (λ and marginal gains), and the baselines beside it."""
+
+from __future__ import annotations
+
+import math
+
+from planner.allocation.plan import AllocationResult
+
+
+def _num(v, fmt: str = "{:,.0f}") -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt.format(v)
+
+
+def _value(v) -> str:
+    """An objective value: budgets (target objective) in whole units, metric values with 3 decimals."""
+    if v is None or not math.isfinite(v):
+        return "-"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3f}"
+
+
+def _signed(v) -> str:
+    return f"{v:+,.0f}" if abs(v) >= 1000 else f"{v:+.3f}"
+
+
+def _interval(lo, hi, fmt: str) -> str:
+    if lo is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return "-"
+    return f"[{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+
+    def line(cells: list[str]) -> str:  # first column left-aligned, numbers right-aligned
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def format_result(result: AllocationResult) -> str:
+    r = result
+    pct = f"{r.interval_level:.0%}"
+    out = [
+        f"objective: {r.objective_label} ({'higher' if r.objective_higher_is_better else 'lower'} is better); "
+        f"risk: {r.risk}; solver: {r.solver}",
+        f"budget: {r.budget:,.0f} {r.unit}; spent {r.spent:,.0f}; unused {r.unused_budget:,.0f}",
+    ]
+    if r.lam is not None:
+        out.append(
+            f"λ = {r.lam:.4g} {r.metric} per {r.unit[:-1]}: every language not at a bound gains exactly this much "
+            "(times its weight) from one more unit of budget; a floor language gains less, a capped one more"
+        )
+    if r.level is not None:
+        out.append(f"common level = {r.level:.4g} {r.metric}: every language not at a bound is predicted to reach it")
+    out.append("")
+    rows = [
+        [
+            p.language,
+            _num(p.pairs),
+            _num(p.tokens),
+            f"{p.share:.1%}",
+            _num(p.predicted, "{:.2f}"),
+            _interval(p.predicted_low, p.predicted_high, "{:.2f}"),
+            _interval(p.pairs_low, p.pairs_high, "{:,.0f}"),
+            _num(p.marginal_gain, "{:.3g}"),
+            p.at_bound or "",
+        ]
+        for p in r.languages
+    ]
+    header = ["language", "pairs", "tokens", "share", f"predicted {r.metric}", f"{pct} interval",
+              f"pairs {pct} interval", f"gain/{r.unit[:-1]}", "bound"]
+    out += _table(header, rows)
+    out += ["", f"plan vs baselines at the same budget ({r.objective_label}):"]
+    sign = 1.0 if r.objective_higher_is_better else -1.0
+    rows = [["plan", _value(r.objective_value), "", _num(r.budget - r.unused_budget)]]
+    for name, b in sorted(r.baselines.items(), key=lambda kv: -sign * kv[1].objective_value):
+        rows.append([name, _value(b.objective_value), _signed(sign * (r.objective_value - b.objective_value)),
+                     _num(r.budget - b.unused_budget)])
+    out += _table(["allocation", "objective", "plan's gain", f"{r.unit} spent"], rows)
+    for name, why in r.unavailable_baselines.items():
+        out.append(f"  {name}: unavailable ({why})")
+    if r.best_baseline is not None:
+        out.append(f"gain over the best baseline ({r.best_baseline}): {_signed(r.gain_over_best_baseline)}")
+    if r.warnings:
+        out += ["", "notes:"] + [f"  - {w}" for w in r.warnings]
+    return "\n".join(out)

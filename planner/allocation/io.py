@@ -1,0 +1,171 @@
+"""Files in and out of `planner allocate`: the limits and targets tables, allocation.csv and its summary.
+
+Readers turn every malformed cell into a `UserError` naming the file, row and column. Writers are atomic
+(write a temporary file beside the target, then rename), so a crash never leaves half a plan behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from planner.allocation.plan import CONTRACT_COLUMNS, AllocationResult
+from planner.allocation.problem import LanguageLimits
+from planner.errors import UserError
+
+LIMIT_COLUMNS = ("min_pairs", "max_pairs", "tokens_per_pair", "weight")
+SUMMARY_SUFFIX = "_summary.json"
+
+
+def summary_path(allocation_csv: str | Path) -> Path:
+    """allocation.csv → allocation_summary.json, beside it."""
+    p = Path(allocation_csv)
+    return p.with_name(p.stem + SUMMARY_SUFFIX)
+
+
+def _read_table(path: str | Path, what: str, fix: str) -> pd.DataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"The {what} file {p} does not exist.", fix)
+    try:
+        df = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise UserError(f"The {what} file {p} is not a readable CSV table: {err}".replace("\n", " "), fix) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if "language" not in df.columns:
+        raise UserError(f"The {what} file {p} has no 'language' column (columns: {list(df.columns)}).", fix)
+    df["language"] = df["language"].str.strip()
+    empty = df.index[df["language"] == ""].tolist()
+    if empty:
+        raise UserError(f"{p}: row {empty[0] + 2} has an empty language.", "Fill in the language code or delete the row.")
+    dup = df["language"][df["language"].duplicated()].unique().tolist()
+    if dup:
+        raise UserError(f"{p}: languages {dup} appear more than once.", "Keep one row per language.")
+    return df
+
+
+def _number(p: Path, row: int, column: str, text: str, allow_negative: bool = False) -> float | None:
+    text = text.strip()
+    if text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or (value < 0 and not allow_negative):
+        need = "a finite number" if allow_negative else "a finite number ≥ 0"
+        raise UserError(f"{p}: row {row + 2}, column '{column}' is {text!r}.", f"Write {need} or leave the cell empty.")
+    return value
+
+
+def read_limits(path: str | Path) -> dict[str, LanguageLimits]:
+    """LIMITS_CSV: `language` plus any of min_pairs, max_pairs, tokens_per_pair, weight (empty = default)."""
+    fix = f"Give a CSV with a 'language' column and any of {list(LIMIT_COLUMNS)}."
+    df = _read_table(path, "limits", fix)
+    unknown = [c for c in df.columns if c not in ("language", *LIMIT_COLUMNS)]
+    if unknown:
+        raise UserError(f"The limits file {path} has unknown columns {unknown}.", f"Known columns: language, {', '.join(LIMIT_COLUMNS)}.")
+    p = Path(path)
+    out = {}
+    for i, row in df.iterrows():
+        values = {c: _number(p, i, c, row[c]) for c in LIMIT_COLUMNS if c in df.columns}
+        out[row["language"]] = LanguageLimits(**values)
+    return out
+
+
+def read_targets(path: str | Path) -> dict[str, float]:
+    """TARGETS_CSV: columns `language` and `target` (the metric value to reach)."""
+    fix = "Give a CSV with columns language,target."
+    df = _read_table(path, "targets", fix)
+    if "target" not in df.columns:
+        raise UserError(f"The targets file {path} has no 'target' column (columns: {list(df.columns)}).", fix)
+    p = Path(path)
+    out = {}
+    for i, row in df.iterrows():
+        value = _number(p, i, "target", row["target"], allow_negative=True)
+        if value is not None:
+            out[row["language"]] = value
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_allocation(result: AllocationResult, path: str | Path) -> tuple[Path, Path]:
+    """Write allocation.csv (contract columns first) and allocation_summary.json beside it."""
+    path = Path(path)
+    table = result.table()
+    table["at_bound"] = table["at_bound"].fillna("")
+    _atomic_write(path, table.to_csv(index=False, float_format="%.10g"))
+    summary = summary_path(path)
+    _atomic_write(summary, json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n")
+    return path, summary
+
+
+def _require_columns(p: Path, df: pd.DataFrame, columns: Iterable[str]) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise UserError(
+            f"{p} is missing columns {missing} (has {list(df.columns)}).",
+            f"An allocation file needs columns {CONTRACT_COLUMNS}; write it with `planner allocate`.",
+        )
+
+
+def read_allocation(path: str | Path) -> pd.DataFrame:
+    """Read and check allocation.csv: one row per language, whole non-negative pairs, numeric columns.
+
+    Accepts files written by anyone following the contract (extra columns are kept).
+    """
+    p = Path(path)
+    fix = "Write it with `planner allocate`, or follow the allocation.csv contract in the docs."
+    df = _read_table(p, "allocation", fix)
+    _require_columns(p, df, CONTRACT_COLUMNS)
+    numeric = [c for c in CONTRACT_COLUMNS if c != "language"]
+    out = df.copy()
+    for c in numeric:
+        converted = pd.to_numeric(out[c].replace("", np.nan), errors="coerce")
+        bad = out.index[converted.isna() & (out[c].str.strip() != "")].tolist()
+        if bad:
+            raise UserError(f"{p}: row {bad[0] + 2}, column '{c}' is {out[c][bad[0]]!r}, not a number.", fix)
+        out[c] = converted
+    pairs = out["pairs"]
+    bad = out.index[pairs.isna() | (pairs < 0) | ~np.isfinite(pairs)].tolist()
+    if bad:
+        raise UserError(f"{p}: row {bad[0] + 2} has pairs {df['pairs'][bad[0]]!r}.", "Every language needs a number of pairs ≥ 0.")
+    if "at_bound" in out.columns:
+        out["at_bound"] = out["at_bound"].replace("", None)
+    for c in out.columns:
+        if c not in CONTRACT_COLUMNS and c not in ("at_bound",):
+            converted = pd.to_numeric(out[c].replace("", np.nan), errors="coerce")
+            if converted.notna().sum() == (out[c].str.strip() != "").sum():
+                out[c] = converted
+    return out
+
+
+def read_summary(path: str | Path) -> dict:
+    """Read allocation_summary.json (pass either it or the allocation.csv beside it)."""
+    p = Path(path)
+    if p.suffix == ".csv":
+        p = summary_path(p)
+    if not p.is_file():
+        raise UserError(f"The allocation summary {p} does not exist.", "Write it with `planner allocate` (it sits beside allocation.csv).")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{p} is not valid JSON: {err}.", "Rewrite it with `planner allocate`.") from None
+    if not isinstance(data, dict) or "baselines" not in data or "objective_value" not in data:
+        raise UserError(f"{p} is not an allocation summary (no 'objective_value'/'baselines').", "Rewrite it with `planner allocate`.")
+    return data

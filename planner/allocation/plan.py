@@ -1,0 +1,424 @@
+"""`allocate`: one call from a fit set to a plan, its uncertainty and its baselines.
+
+Rounding: the solvers work on real numbers of pairs; the plan is rounded here to whole pairs by largest
+remainder within the budget and caps (`solver.round_pairs`; targets round up so they stay reached), and
+every prediction, share and objective value is computed for the rounded amounts, i.e. for what the
+launcher will train. The real optimum is kept as `pairs_exact`, and the marginal gains are reported there
+(where the KKT conditions hold exactly).
+
+Objective values (plan and every baseline are scored the same way):
+- `sum`: Σ_l w_l·ŷ_l in metric units (higher is better for a score, lower for a loss);
+- `maxmin`: the worst language's ŷ_l;
+- `target`: the budget needed to reach every reachable target (lower is better): the plan's own cost
+  (floors included), and for a baseline the budget at which its recipe first reaches the same targets;
+- a user objective: whatever it returns (higher is better).
+ŷ is the point-fit prediction for `risk="mean"` and the mean over the bootstrap fits for
+`risk="expected"`: the criterion the plan optimised. `gain_over_best_baseline` is positive when the plan
+beats every baseline on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+
+from fits import FitSet
+from planner import __version__
+from planner.allocation.baselines import BASELINES, BaselineUnavailable, baseline_pairs, recipe_budget_to_reach
+from planner.allocation.blackbox import load_objective, search_allocation, wrap_user_objective
+from planner.allocation.problem import AllocationProblem, LanguageLimits, Risk, Unit, build_problem
+from planner.allocation.risk import bootstrap_intervals
+from planner.allocation.solver import CAP, FLOOR, Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
+from planner.errors import UserError
+
+Objective = Literal["sum", "maxmin", "target"]
+OBJECTIVES = ("sum", "maxmin", "target")
+RISKS = ("mean", "expected")
+SOLVERS = ("exact", "optuna")
+CONTRACT_COLUMNS = ["language", "pairs", "tokens", "share", "predicted", "predicted_low", "predicted_high"]
+EXTRA_COLUMNS = ["pairs_exact", "pairs_low", "pairs_high", "marginal_gain", "at_bound", "weight", "target"]
+# A plan this many times beyond a language's largest run is flagged as an extrapolation.
+EXTRAPOLATION_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class LanguagePlan:
+    language: str
+    pairs: float  # whole pairs: what the launcher trains
+    tokens: float  # NaN when tokens per pair are unknown
+    share: float  # of the spent budget, in the budget's unit
+    predicted: float
+    predicted_low: float
+    predicted_high: float
+    pairs_exact: float  # the real-valued optimum before rounding
+    pairs_low: float  # allocation interval from the bootstrap re-solves
+    pairs_high: float
+    marginal_gain: float  # (weighted) metric gain per extra budget unit at the optimum, better-direction
+    at_bound: str | None  # "floor", "cap" or None
+    weight: float
+    target: float | None
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    name: str
+    pairs: dict[str, float]
+    tokens: dict[str, float]
+    predicted: dict[str, float]
+    objective_value: float
+    unused_budget: float
+
+
+@dataclass(frozen=True)
+class AllocationResult:
+    metric: str
+    higher_is_better: bool
+    objective: str  # "sum" | "maxmin" | "target" | "custom"
+    objective_label: str
+    objective_higher_is_better: bool
+    risk: str
+    solver: str
+    unit: str
+    budget: float
+    spent: float
+    unused_budget: float
+    lam: float | None  # sum: marginal gain per budget unit shared by every interior language
+    level: float | None  # maxmin: the common predicted metric of every language not at a bound
+    objective_value: float
+    languages: tuple[LanguagePlan, ...]
+    baselines: dict[str, BaselineResult]
+    unavailable_baselines: dict[str, str]
+    best_baseline: str | None
+    gain_over_best_baseline: float | None  # > 0: the plan beats every baseline on its own objective
+    interval_level: float
+    bootstrap_draws: int
+    seed: int
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def at_bound(self) -> dict[str, str]:
+        return {p.language: p.at_bound for p in self.languages if p.at_bound}
+
+    def table(self) -> pd.DataFrame:
+        rows = [{c: getattr(p, c) for c in CONTRACT_COLUMNS + EXTRA_COLUMNS} for p in self.languages]
+        return pd.DataFrame(rows, columns=CONTRACT_COLUMNS + EXTRA_COLUMNS)
+
+    def summary(self) -> dict:
+        """Everything but the per-language table, JSON-ready (NaN → null)."""
+
+        def clean(v):
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [clean(x) for x in v]
+            if isinstance(v, (float, np.floating)):
+                return None if not math.isfinite(v) else float(v)
+            if isinstance(v, np.integer):
+                return int(v)
+            return v
+
+        return clean(
+            {
+                "planner_version": __version__,
+                "metric": self.metric,
+                "higher_is_better": self.higher_is_better,
+                "objective": self.objective,
+                "objective_label": self.objective_label,
+                "objective_higher_is_better": self.objective_higher_is_better,
+                "risk": self.risk,
+                "solver": self.solver,
+                "unit": self.unit,
+                "budget": self.budget,
+                "spent": self.spent,
+                "unused_budget": self.unused_budget,
+                "lambda": self.lam,
+                "level": self.level,
+                "objective_value": self.objective_value,
+                "best_baseline": self.best_baseline,
+                "gain_over_best_baseline": self.gain_over_best_baseline,
+                "at_bound": self.at_bound,
+                "interval_level": self.interval_level,
+                "bootstrap_draws": self.bootstrap_draws,
+                "seed": self.seed,
+                "baselines": {
+                    name: {
+                        "objective_value": b.objective_value,
+                        "unused_budget": b.unused_budget,
+                        "languages": {
+                            lang: {"pairs": b.pairs[lang], "tokens": b.tokens[lang], "predicted": b.predicted[lang]}
+                            for lang in b.pairs
+                        },
+                    }
+                    for name, b in self.baselines.items()
+                },
+                "unavailable_baselines": self.unavailable_baselines,
+                "warnings": list(self.warnings),
+            }
+        )
+
+
+def objective_value(objective: str, predicted: np.ndarray, problem: AllocationProblem) -> float:
+    """The figure of merit of the metric objectives, in metric units: Σ w·ŷ (`sum`) or the worst ŷ (`maxmin`)."""
+    if objective == "sum":
+        return float(np.sum(problem.weights * predicted))
+    if objective == "maxmin":
+        return float(problem.sign * np.min(problem.sign * predicted))
+    raise ValueError(f"objective {objective!r} is not scored by the predictions alone")
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """How the plan and the baselines are scored for one objective."""
+
+    label: str
+    higher_is_better: bool
+    of_plan: Callable[[np.ndarray, np.ndarray], float]  # (pairs, predicted) -> value
+    of_baseline: Callable[[str, np.ndarray, np.ndarray], float]  # (name, pairs, predicted) -> value
+
+
+def _scoring(problem: AllocationProblem, objective: str, need: np.ndarray, user_score=None, user_spec: str = "") -> _Scoring:
+    if objective == "custom":
+        label = f"user objective {user_spec}"
+        return _Scoring(label, True, lambda p, _: user_score(p), lambda _n, p, _: user_score(p))
+    if objective == "target":
+        return _Scoring(
+            f"{problem.unit} needed to reach the {problem.metric} targets",
+            False,
+            lambda p, _: float(spend(p, problem.cost)),
+            lambda name, _p, _: recipe_budget_to_reach(name, problem, need),
+        )
+    label = {"sum": f"weighted sum of predicted {problem.metric}", "maxmin": f"worst language's predicted {problem.metric}"}
+    value = lambda _p, pred: objective_value(objective, pred, problem)
+    return _Scoring(label[objective], problem.higher_is_better, value, lambda _n, p, pred: value(p, pred))
+
+
+def _target_array(problem: AllocationProblem, targets: Mapping[str, float] | None) -> np.ndarray:
+    targets = dict(targets or {})
+    unknown = sorted(set(targets) - set(problem.languages))
+    if unknown:
+        raise UserError(
+            f"The targets name {unknown}, which have no fit (fitted: {list(problem.languages)}).",
+            "Remove those rows from the targets table or fit those languages first.",
+        )
+    out = np.full(len(problem.languages), np.nan)
+    for i, lang in enumerate(problem.languages):
+        if lang in targets:
+            t = float(targets[lang])
+            if not math.isfinite(t):
+                raise UserError(f"The target for '{lang}' is {targets[lang]!r}.", "Give a finite target score.")
+            out[i] = t
+    return out
+
+
+def _check_choices(objective: str, risk: str, solver: str, targets: np.ndarray, objective_fn: str | None) -> None:
+    for name, value, allowed in (("objective", objective, OBJECTIVES), ("risk", risk, RISKS), ("solver", solver, SOLVERS)):
+        if value not in allowed:
+            raise UserError(f"Unknown {name} {value!r}.", f"Use one of {list(allowed)}.")
+    if objective == "target" and not np.isfinite(targets).any():
+        raise UserError("--objective target needs a target score for at least one language.", "Pass --targets TARGETS_CSV with columns language,target.")
+    if objective_fn and solver != "optuna":
+        raise UserError("A user objective (--objective-fn) has no exact solver.", "Add --solver optuna.")
+    if solver == "optuna" and objective == "target" and not objective_fn:
+        raise UserError(
+            "The target objective is solved exactly (the cheapest allocation reaching each target).",
+            "Drop --solver optuna, or pass your own objective with --objective-fn.",
+        )
+
+
+def _bounds_from_pairs(pairs: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    tol = 1e-6 * np.maximum(1.0, pairs)
+    out = np.full(pairs.shape, None, dtype=object)
+    out[pairs >= hi - tol] = CAP
+    out[pairs <= lo + tol] = FLOOR
+    return out
+
+
+def _solve_exact(problem: AllocationProblem, objective: str, curves, target_utility: np.ndarray) -> Solution:
+    args = (curves, problem.cost, problem.lo, problem.hi)
+    if objective == "sum":
+        return solve_sum(*args, problem.weights, problem.budget)
+    if objective == "maxmin":
+        return solve_maxmin(*args, problem.budget)
+    sol = solve_target(*args, target_utility)
+    if sol.spent > problem.budget * (1 + 1e-12):
+        parts = ", ".join(f"{lang} {p:,.0f} pairs" for lang, p in zip(problem.languages, sol.pairs) if p > 0)
+        raise UserError(
+            f"Reaching the targets costs {sol.spent:,.0f} {problem.unit} ({parts}), more than the budget of "
+            f"{problem.budget:,.0f} {problem.unit}.",
+            f"Raise --budget to at least {math.ceil(sol.spent):,} or lower the targets.",
+        )
+    return sol
+
+
+def _builtin_score(problem: AllocationProblem, objective: str, curves) -> Callable[[np.ndarray], float]:
+    """The black-box score of a built-in objective, in utility terms (higher is better)."""
+    if objective == "sum":
+        return lambda pairs: float(np.sum(problem.weights * curves.utility(pairs)))
+    return lambda pairs: float(np.min(curves.utility(pairs)))
+
+
+def _round(problem: AllocationProblem, pairs: np.ndarray, objective: str) -> np.ndarray:
+    if objective == "target":  # round up so that reached targets stay reached, if the budget allows
+        whole = np.minimum(np.ceil(pairs - 1e-9), problem.hi) + 0.0  # + 0.0 turns -0 into 0
+        if spend(whole, problem.cost) <= problem.budget * (1 + 1e-12):
+            return whole
+    return round_pairs(pairs, problem.cost, problem.lo, problem.hi, problem.budget)
+
+
+def _evaluate_baselines(problem: AllocationProblem, risk: Risk, scoring: _Scoring):
+    results, unavailable = {}, {}
+    for name in BASELINES:
+        try:
+            exact = baseline_pairs(name, problem)
+        except BaselineUnavailable as why:
+            unavailable[name] = str(why)
+            continue
+        pairs = round_pairs(exact, problem.cost, np.zeros_like(exact), problem.hi, problem.budget)
+        predicted = problem.predict(pairs, risk)
+        results[name] = BaselineResult(
+            name=name,
+            pairs=dict(zip(problem.languages, map(float, pairs))),
+            tokens=dict(zip(problem.languages, map(float, problem.tokens(pairs)))),
+            predicted=dict(zip(problem.languages, map(float, predicted))),
+            objective_value=scoring.of_baseline(name, pairs, predicted),
+            unused_budget=float(problem.budget - spend(pairs, problem.cost)),
+        )
+    return results, unavailable
+
+
+def _notes(problem: AllocationProblem, objective: str, pairs: np.ndarray, solution: Solution | None, target: np.ndarray, unused: float) -> list[str]:
+    notes = list(problem.notes)
+    if objective == "target":
+        if unused > 0:
+            notes.append(f"the targets need only {problem.budget - unused:,.0f} {problem.unit}; {unused:,.0f} are left unused")
+        for lang, t, ok, p, hi in zip(problem.languages, target, solution.reachable, pairs, problem.hi):
+            if not np.isfinite(t):
+                notes.append(f"{lang}: no target, kept at its floor")
+            elif not ok:
+                where = f"its cap of {hi:,.0f} pairs" if np.isfinite(hi) else "any amount of data (above the curve's ceiling)"
+                notes.append(f"{lang}: target {t:g} is unreachable within {where}; it keeps its floor of {p:,.0f} pairs")
+    elif unused > problem.cost.max():  # more than rounding can leave: every improvable language is capped
+        notes.append(
+            f"the budget exceeds what the caps allow: {unused:,.0f} of {problem.budget:,.0f} {problem.unit} are "
+            "unused (every improvable language is at its cap); raise max_pairs or --max-epochs to use them"
+        )
+    if objective == "maxmin" and np.any(problem.weights != 1):
+        notes.append("weights are ignored by the maxmin objective")
+    for lang, p, top in zip(problem.languages, pairs, problem.largest_run):
+        if np.isfinite(top) and p > EXTRAPOLATION_FACTOR * top:
+            notes.append(f"{lang}: {p:,.0f} pairs is {p / top:.1f}× its largest run ({top:,.0f}); the prediction extrapolates")
+    return notes
+
+
+def allocate(
+    fitset: FitSet,
+    budget: float,
+    unit: Unit = "pairs",
+    limits: Mapping[str, LanguageLimits] | None = None,
+    max_epochs: float = 1.0,
+    objective: Objective = "sum",
+    targets: Mapping[str, float] | None = None,
+    risk: Risk = "mean",
+    solver: Literal["exact", "optuna"] = "exact",
+    seed: int = 0,
+    objective_fn: str | None = None,
+    trials: int = 300,
+    interval: float = 0.9,
+) -> AllocationResult:
+    """Plan the budget across the fitted languages and compare with every baseline.
+
+    `fitset` is a `fits.FitSet`; `limits` maps language → `LanguageLimits`; `targets` maps language →
+    target metric (for `objective="target"`); `objective_fn` names a user objective for the optuna solver
+    (see `blackbox`; it replaces `objective`). Raises `UserError` for anything the user can fix.
+    """
+    if not 0 < interval < 1:
+        raise UserError(f"The interval level must be between 0 and 1; got {interval}.", "Use e.g. 0.9 for a 90% interval.")
+    problem = build_problem(fitset, budget, unit, limits, max_epochs)
+    target = _target_array(problem, targets)
+    _check_choices(objective, risk, solver, target, objective_fn)
+    target_utility = problem.sign * target
+    curves = problem.utility_curves(risk)
+    user_score = None
+    if objective_fn:
+        objective = "custom"
+        user_score = wrap_user_objective(load_objective(objective_fn), problem, objective_fn)
+
+    solution = None
+    if solver == "exact":
+        solution = _solve_exact(problem, objective, curves, target_utility)
+        exact, bound = solution.pairs, solution.bound
+    else:
+        score = user_score or _builtin_score(problem, objective, curves)
+        exact = search_allocation(problem, score, trials=trials, seed=seed).pairs
+        bound = _bounds_from_pairs(exact, problem.lo, problem.hi)
+    pairs = _round(problem, exact, objective)
+    predicted = problem.predict(pairs, risk)
+
+    need = np.full(len(problem.languages), np.nan)
+    if objective == "target":
+        need = np.where(solution.reachable & np.isfinite(target), curves.pairs_at_utility(target_utility), np.nan)
+    scoring = _scoring(problem, objective, need, user_score, objective_fn or "")
+    value = scoring.of_plan(pairs, predicted)
+    baselines, unavailable = _evaluate_baselines(problem, risk, scoring)
+    direction = 1.0 if scoring.higher_is_better else -1.0
+    best = max(baselines, key=lambda n: direction * baselines[n].objective_value) if baselines else None
+    gain = None if best is None else direction * (value - baselines[best].objective_value)
+    intervals = bootstrap_intervals(problem, pairs, None if objective == "custom" else objective, interval, target_utility)
+
+    weight_scale = problem.weights if objective == "sum" else np.ones_like(problem.weights)
+    marginal = weight_scale * curves.marginal(exact) / problem.cost
+    spent = float(spend(pairs, problem.cost))
+    share = pairs * problem.cost / spent if spent > 0 else np.zeros_like(pairs)
+    unused = float(problem.budget - spent)
+    tokens = problem.tokens(pairs)
+    rows = tuple(
+        LanguagePlan(
+            language=lang,
+            pairs=float(pairs[i]),
+            tokens=float(tokens[i]),
+            share=float(share[i]),
+            predicted=float(predicted[i]),
+            predicted_low=float(intervals.predicted_low[i]),
+            predicted_high=float(intervals.predicted_high[i]),
+            pairs_exact=float(exact[i]),
+            pairs_low=float(intervals.pairs_low[i]),
+            pairs_high=float(intervals.pairs_high[i]),
+            marginal_gain=float(marginal[i]),
+            at_bound=bound[i],
+            weight=float(problem.weights[i]),
+            target=None if not np.isfinite(target[i]) else float(target[i]),
+        )
+        for i, lang in enumerate(problem.languages)
+    )
+    level = None
+    if solution is not None and solution.level is not None and np.isfinite(solution.level):
+        level = float(problem.sign * solution.level)
+    return AllocationResult(
+        metric=problem.metric,
+        higher_is_better=problem.higher_is_better,
+        objective=objective,
+        objective_label=scoring.label,
+        objective_higher_is_better=scoring.higher_is_better,
+        risk=risk,
+        solver=solver,
+        unit=problem.unit,
+        budget=problem.budget,
+        spent=spent,
+        unused_budget=unused,
+        lam=None if solution is None or solution.lam is None else float(solution.lam),
+        level=level,
+        objective_value=value,
+        languages=rows,
+        baselines=baselines,
+        unavailable_baselines=unavailable,
+        best_baseline=best,
+        gain_over_best_baseline=gain,
+        interval_level=interval,
+        bootstrap_draws=intervals.draws,
+        seed=seed,
+        warnings=tuple(_notes(problem, objective, pairs, solution, target, unused)),
+    )
