@@ -1,0 +1,90 @@
+"""Typed results of `fit_runs`: what the allocator and the report code against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fits.bootstrap import interval
+from fits.laws import Curve
+from fits.validate import Backtest
+
+__all__ = ["Backtest", "FitSet", "LanguageFit"]
+
+
+@dataclass
+class LanguageFit:
+    """One language's fitted curve, its bootstrap, and everything that says how far to trust it."""
+
+    language: str
+    law: str  # "power" | "log" | "shared" (a shared fit's curve is a power curve with the common α)
+    curve: Curve  # the point fit
+    boot: Curve | None  # every bootstrap draw as one Curve whose params are equal-length arrays
+    intervals: dict[str, tuple[float, float]]  # per parameter, at `level`; empty without a bootstrap
+    r2: float | None
+    rmse: float
+    residuals: list[float]  # y − fitted, one per run, in x order
+    backtest: Backtest | None  # None when too few sizes remain once the largest is held out
+    n_points: int
+    sizes: list[float]  # sorted distinct x
+    tokens_per_pair: float | None
+    warnings: list[str]
+    candidates: dict[str, float | None]  # law → backtest absolute error (None: could not be backtested)
+    level: float = 0.9
+    bootstrap_method: str | None = None  # "runs" | "residuals" | None (see fits.bootstrap)
+    interval_df: float | None = None  # degrees of freedom behind the draws' noise level (widens intervals)
+    worsens_with_data: bool = False  # the metric's trend over the sizes goes the wrong way
+
+    @property
+    def family(self) -> str:
+        return self.curve.family
+
+    @property
+    def params(self):
+        return self.curve.params
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.curve.higher_is_better
+
+    def predict(self, x) -> np.ndarray:
+        return np.asarray(self.curve.predict(np.asarray(x, dtype=float)), dtype=float)
+
+    def predict_draws(self, x) -> np.ndarray | None:
+        """Predictions of every bootstrap draw: shape x.shape + (draws,), or None without a bootstrap."""
+        if self.boot is None:
+            return None
+        x = np.asarray(x, dtype=float)
+        return np.asarray(self.boot.predict(x[..., None]), dtype=float)
+
+    def predict_interval(self, x, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+        """Bootstrap interval of the prediction at x (percentile interval with the small-sample widening
+        of `fits.bootstrap.interval`). Without a bootstrap (too few runs, or --bootstrap 0; the warnings
+        say which) both bounds are NaN: an interval is never invented."""
+        draws = self.predict_draws(x)
+        if draws is None:
+            nan = np.full(np.shape(x), np.nan)
+            return nan, nan.copy()
+        return interval(draws, self.predict(x), level, self.interval_df)
+
+
+@dataclass
+class FitSet:
+    """Every language's fit of one metric, plus the languages that could not be fitted and why."""
+
+    metric: str
+    higher_is_better: bool
+    x: str  # "pairs" | "tokens"
+    law_requested: str
+    ceiling: float | None
+    bootstrap: int
+    seed: int
+    languages: dict[str, LanguageFit]
+    skipped: dict[str, str]  # language → why it was not fitted
+    level: float = 0.9
+    notes: list[str] = field(default_factory=list)  # table-level remarks (ignored rows, assumed direction)
+
+    @property
+    def direction(self) -> str:
+        return "higher" if self.higher_is_better else "lower"

@@ -1,0 +1,261 @@
+"""fits.json: the file `planner fit` writes and `planner allocate` / `planner report` read.
+
+Strict JSON (no NaN or Infinity: a missing number is null), written atomically (a temporary file renamed
+over the target, so a reader never sees half a file), stamped with the planner version. Floats are written
+with Python's shortest round-tripping repr, so `load_fits(save_fits(f))` gives back exactly the same
+numbers, bootstrap draws included.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fits.laws import PARAM_NAMES, Curve
+from fits.results import FitSet, LanguageFit
+from fits.validate import Backtest
+from planner import __version__
+from planner.errors import UserError
+
+FORMAT = "coit-planner/fits@1"
+
+
+def _num(v):
+    """A JSON-safe number: None for NaN/inf, a Python float otherwise."""
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _language_to_json(lf: LanguageFit) -> dict:
+    bt = lf.backtest
+    return {
+        "law": lf.law,
+        "family": lf.curve.family,
+        "params": {k: _num(v) for k, v in lf.curve.params.items()},
+        "intervals": {k: [_num(lo), _num(hi)] for k, (lo, hi) in lf.intervals.items()},
+        "bootstrap_params": (
+            None
+            if lf.boot is None
+            else {k: [_num(v) for v in np.asarray(vals, float)] for k, vals in lf.boot.params.items()}
+        ),
+        "bootstrap_method": lf.bootstrap_method,
+        "interval_df": _num(lf.interval_df),
+        "r2": _num(lf.r2),
+        "rmse": _num(lf.rmse),
+        "residuals": [_num(v) for v in lf.residuals],
+        "backtest": None if bt is None else {
+            "x_held": _num(bt.x_held),
+            "actual": _num(bt.actual),
+            "predicted": _num(bt.predicted),
+            "abs_error": _num(bt.abs_error),
+            "rel_error": _num(bt.rel_error),
+        },
+        "n_points": int(lf.n_points),
+        "sizes": [_num(v) for v in lf.sizes],
+        "tokens_per_pair": _num(lf.tokens_per_pair),
+        "warnings": list(lf.warnings),
+        "candidates": {k: _num(v) for k, v in lf.candidates.items()},
+        "worsens_with_data": bool(lf.worsens_with_data),
+    }
+
+
+def fits_to_json(fitset: FitSet) -> dict:
+    return {
+        "format": FORMAT,
+        "planner_version": __version__,
+        "metric": fitset.metric,
+        "direction": fitset.direction,
+        "x": fitset.x,
+        "law_requested": fitset.law_requested,
+        "ceiling": _num(fitset.ceiling),
+        "bootstrap": int(fitset.bootstrap),
+        "seed": int(fitset.seed),
+        "level": float(fitset.level),
+        "notes": list(fitset.notes),
+        "languages": {lang: _language_to_json(lf) for lang, lf in fitset.languages.items()},
+        "skipped": dict(fitset.skipped),
+    }
+
+
+def _dumps(obj, indent: int = 0) -> str:
+    """Indented JSON whose lists of plain values stay on one line (1,000 bootstrap draws are one line,
+    not 1,000). Strict: NaN/inf raise (they were turned into null before)."""
+    pad, inner = " " * indent, " " * (indent + 1)
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_dumps(v, indent + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list) and any(isinstance(v, (dict, list)) for v in obj):
+        return "[\n" + ",\n".join(inner + _dumps(v, indent + 1) for v in obj) + "\n" + pad + "]"
+    return json.dumps(obj, allow_nan=False, ensure_ascii=False)
+
+
+def save_fits(fitset: FitSet, path: str | Path) -> Path:
+    """Write fits.json atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = _dumps(fits_to_json(fitset))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+class _Reader:
+    """Typed access to the parsed JSON that turns every shape problem into a UserError naming the key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, where: str, what: str):
+        raise UserError(
+            f"{self.path} is not a valid fits.json: {where} {what}.",
+            "Regenerate it with `planner fit RUNS_CSV --metric NAME --out FITS_JSON`.",
+        )
+
+    def get(self, obj: dict, key: str, kinds, where: str, optional: bool = False):
+        if key not in obj:
+            if optional:
+                return None
+            self.fail(f"{where}.{key}", "is missing")
+        value = obj[key]
+        if value is None and optional:
+            return None
+        if not isinstance(value, kinds) or isinstance(value, bool) and bool not in _as_tuple(kinds):
+            self.fail(f"{where}.{key}", f"should be {_kind_name(kinds)}, not {type(value).__name__}")
+        return value
+
+    def num(self, obj, key, where, optional=False) -> float | None:
+        v = self.get(obj, key, (int, float), where, optional)
+        return None if v is None else float(v)
+
+    def nums(self, values, where) -> list[float]:
+        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            self.fail(where, "should be a list of numbers")
+        return [float(v) for v in values]
+
+
+def _as_tuple(kinds):
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+def _kind_name(kinds) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false"}
+    return " or ".join(sorted({names.get(k, k.__name__) for k in _as_tuple(kinds)}))
+
+
+def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float) -> LanguageFit:
+    where = f"languages.{lang}"
+    if not isinstance(d, dict):
+        rd.fail(where, "should be an object")
+    family = rd.get(d, "family", str, where)
+    if family not in PARAM_NAMES:
+        rd.fail(f"{where}.family", f"is {family!r}, not one of {sorted(PARAM_NAMES)}")
+    law = rd.get(d, "law", str, where)
+    raw_params = rd.get(d, "params", dict, where)
+    params = {}
+    for name in PARAM_NAMES[family]:
+        params[name] = rd.num(raw_params, name, f"{where}.params")
+    boot = None
+    raw_boot = rd.get(d, "bootstrap_params", dict, where, optional=True)
+    if raw_boot is not None:
+        bw = f"{where}.bootstrap_params"
+        draws = {name: np.asarray(rd.nums(rd.get(raw_boot, name, list, bw), f"{bw}.{name}")) for name in PARAM_NAMES[family]}
+        if len({len(v) for v in draws.values()}) != 1:
+            rd.fail(f"{where}.bootstrap_params", "has lists of different lengths")
+        boot = Curve(family, draws, higher, law=law)
+    intervals = {}
+    for name, pair in rd.get(d, "intervals", dict, where).items():
+        values = rd.nums(pair, f"{where}.intervals.{name}")
+        if len(values) != 2:
+            rd.fail(f"{where}.intervals.{name}", "should be [low, high]")
+        intervals[name] = (values[0], values[1])
+    bt = rd.get(d, "backtest", dict, where, optional=True)
+    backtest = None
+    if bt is not None:
+        bw = f"{where}.backtest"
+        backtest = Backtest(
+            rd.num(bt, "x_held", bw), rd.num(bt, "actual", bw), rd.num(bt, "predicted", bw),
+            rd.num(bt, "abs_error", bw), rd.num(bt, "rel_error", bw, optional=True),
+        )
+    candidates = {}
+    for name, value in rd.get(d, "candidates", dict, where).items():
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            rd.fail(f"{where}.candidates.{name}", "should be a number or null")
+        candidates[name] = None if value is None else float(value)
+    warnings = rd.get(d, "warnings", list, where)
+    if not all(isinstance(w, str) for w in warnings):
+        rd.fail(f"{where}.warnings", "should be a list of strings")
+    return LanguageFit(
+        language=lang,
+        law=law,
+        curve=Curve(family, params, higher, law=law),
+        boot=boot,
+        intervals=intervals,
+        r2=rd.num(d, "r2", where, optional=True),
+        rmse=rd.num(d, "rmse", where, optional=True),
+        residuals=rd.nums(rd.get(d, "residuals", list, where), f"{where}.residuals"),
+        backtest=backtest,
+        n_points=int(rd.num(d, "n_points", where)),
+        sizes=rd.nums(rd.get(d, "sizes", list, where), f"{where}.sizes"),
+        tokens_per_pair=rd.num(d, "tokens_per_pair", where, optional=True),
+        warnings=list(warnings),
+        candidates=candidates,
+        level=level,
+        bootstrap_method=rd.get(d, "bootstrap_method", str, where, optional=True),
+        interval_df=rd.num(d, "interval_df", where, optional=True),
+        worsens_with_data=bool(rd.get(d, "worsens_with_data", bool, where, optional=True) or False),
+    )
+
+
+def load_fits(path: str | Path) -> FitSet:
+    """Read fits.json back into a `FitSet` (exact round trip of `save_fits`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"Fits file {path} does not exist.", "Run `planner fit RUNS_CSV --metric NAME --out FITS_JSON` first."
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is not valid JSON ({err}).", "Regenerate it with `planner fit`.") from None
+    rd = _Reader(path)
+    if not isinstance(data, dict):
+        rd.fail("the top level", "should be an object")
+    direction = rd.get(data, "direction", str, "(top)")
+    if direction not in ("higher", "lower"):
+        rd.fail("(top).direction", f"is {direction!r}, not 'higher' or 'lower'")
+    higher = direction == "higher"
+    level = rd.num(data, "level", "(top)")
+    langs = rd.get(data, "languages", dict, "(top)")
+    skipped = rd.get(data, "skipped", dict, "(top)")
+    notes = rd.get(data, "notes", list, "(top)", optional=True) or []
+    return FitSet(
+        metric=rd.get(data, "metric", str, "(top)"),
+        higher_is_better=higher,
+        x=rd.get(data, "x", str, "(top)"),
+        law_requested=rd.get(data, "law_requested", str, "(top)"),
+        ceiling=rd.num(data, "ceiling", "(top)", optional=True),
+        bootstrap=int(rd.num(data, "bootstrap", "(top)")),
+        seed=int(rd.num(data, "seed", "(top)")),
+        languages={lang: _language_from_json(rd, lang, d, higher, level) for lang, d in langs.items()},
+        skipped={str(k): str(v) for k, v in skipped.items()},
+        level=level,
+        notes=[str(n) for n in notes],
+    )
