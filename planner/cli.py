@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         _print_user_error(err)
         return UserError.exit_code
+    except BrokenPipeError:  # e.g. `planner allocate ... | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted: finished work is saved; run the same command again to resume.", file=sys.stderr)
         return 130

@@ -135,6 +135,15 @@ class SweepConfig(_Strict):
             raise ValueError("sizes must not repeat")
         return sorted(v)
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_unique(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("list at least one seed")
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must not repeat")
+        return v
+
     @model_validator(mode="after")
     def _grace_exceeds_heartbeat(self) -> "SweepConfig":
         if self.grace_seconds is not None and self.grace_seconds <= self.heartbeat_seconds:
@@ -187,12 +196,27 @@ class BudgetConfig(_Strict):
     languages: dict[str, LanguageBudget] = Field(default_factory=dict)
 
 
+# The baseline recipes `planner allocate` computes (planner.allocation.baselines); kept here so a typo in
+# the config fails at load time rather than after the sweep.
+BASELINE_NAMES = ("uniform", "proportional", "temperature-0.3", "temperature-0.5", "temperature-0.7", "unimax")
+
+
 class FinalConfig(_Strict):
-    baselines: list[str] = Field(default_factory=lambda: ["uniform"])
+    baselines: list[str] = Field(
+        default_factory=lambda: ["uniform"], description=f"Baseline mixtures trained beside the plan: {', '.join(BASELINE_NAMES)}."
+    )
     seed: int = 0
     launcher: Literal["local", "accelerate", "torchrun"] = "local"
     num_processes: int = Field(1, ge=1)
     epochs: float | None = Field(None, gt=0.0, description="Default: train.epochs.")
+
+    @field_validator("baselines")
+    @classmethod
+    def _known_baselines(cls, v: list[str]) -> list[str]:
+        unknown = [b for b in v if b not in BASELINE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown baselines {unknown}; choose from {list(BASELINE_NAMES)}")
+        return v
 
 
 class PlannerConfig(_Strict):
@@ -221,10 +245,14 @@ class PlannerConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _budget_languages_known(self) -> "PlannerConfig":
+    def _cross_section_checks(self) -> "PlannerConfig":
         unknown = sorted(set(self.budget.languages) - set(self.languages))
         if unknown:
             raise ValueError(f"budget.languages names {unknown}, which are not in languages {self.languages}")
+        if self.budget.objective == "target" and not any(b.target is not None for b in self.budget.languages.values()):
+            raise ValueError("budget.objective is 'target' but no budget.languages.<code>.target is set")
+        if self.data.general_ratio > 0 and not self.data.general_dir:
+            raise ValueError("data.general_ratio > 0 needs data.general_dir (per-language {code}.jsonl files)")
         return self
 
     @property
@@ -235,11 +263,14 @@ class PlannerConfig(_Strict):
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'")
+        elif not key:  # a cross-section check: its message names the keys; echoing the config helps nobody
+            lines.append(e["msg"].removeprefix("Value error, "))
         else:
-            lines.append(f"'{key}': {e['msg']} (got {e.get('input')!r})")
+            got = repr(e.get("input"))
+            lines.append(f"'{key}': {e['msg']} (got {got if len(got) <= 80 else got[:77] + '...'})")
     return f"Invalid config {source}: " + "; ".join(lines) + "."
 
 
@@ -249,7 +280,7 @@ def config_from_dict(data: dict, source: str = "(dict)") -> PlannerConfig:
     except ValidationError as err:
         raise UserError(
             _format_validation_error(err, source),
-            "Fix or remove those keys; `planner run --help` and the demo config (planner/demo.yaml) show every key.",
+            "Fix or remove those keys; docs/config.md lists every key with its type and default.",
         ) from None
 
 

@@ -66,7 +66,7 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path, capsys, argv, needle
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert needle in err
+    assert needle in " ".join(err.split())  # the message is wrapped to the terminal width
     assert "Traceback" not in err and err.startswith("error: ")
 
 
@@ -83,3 +83,25 @@ def test_parser_lists_all_verbs():
     help_text = build_parser().format_help()
     for verb in VERBS:
         assert verb in help_text
+
+
+def test_config_catches_late_failures_at_load_time(tmp_path):
+    """Mistakes that would otherwise surface only after the sweep are config errors."""
+    cases = [
+        ({"sweep": {"seeds": []}}, "at least one seed"),
+        ({"sweep": {"seeds": [0, 0]}}, "seeds must not repeat"),
+        ({"final": {"baselines": ["unifrom"]}}, "unknown baselines ['unifrom']"),
+        ({"budget": {"objective": "target"}}, "no budget.languages.<code>.target"),
+        ({"data": {"general_ratio": 0.5}}, "needs data.general_dir"),
+    ]
+    for data, needle in cases:
+        with pytest.raises(Exception) as info:
+            load_config(_write(tmp_path, data))
+        assert needle in str(info.value), (data, str(info.value))
+
+
+def test_config_baseline_names_match_the_allocator():
+    from planner.allocation import BASELINES
+    from planner.config import BASELINE_NAMES
+
+    assert tuple(BASELINES) == BASELINE_NAMES
