@@ -1,17 +1,70 @@
-"""`planner status`: show done / running / failed / pending runs of the sweep"""
+"""`planner status`: done / running / failed / pending runs of the sweep, per language and size."""
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
+
 from planner.commands import add_config_option
-from planner.errors import UserError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("status", help="show done / running / failed / pending runs of the sweep", description="show done / running / failed / pending runs of the sweep")
+    p = sub.add_parser(
+        "status",
+        help="show done / running / failed / pending runs of the sweep",
+        description="Show the sweep's grid per language and size: done / running / failed / pending runs, "
+        "the mean run time, elapsed time and an estimate of the time left. Reads the study only.",
+    )
     add_config_option(p)
-    p.add_argument('--storage', metavar='URL', default=None)
+    p.add_argument("--storage", metavar="URL", default=None,
+                   help="optuna storage of the sweep (default: sweep.storage, else <output_dir>/sweep.db)")
     p.set_defaults(func=run)
 
 
+def format_status(statuses, now: float) -> str:
+    """The table, a totals line and one line per failed point. Pure: statuses in, text out."""
+    from planner.sweep import PointState, run_seconds, format_duration, summarize
+
+    cells: dict[tuple[str, int], dict] = defaultdict(lambda: {s: 0 for s in PointState} | {"secs": []})
+    for s in statuses:
+        cell = cells[(s.point.language, s.point.n_pairs)]
+        cell[s.state] += 1
+        if s.result is not None and (sec := run_seconds(s.result)) is not None:
+            cell["secs"].append(sec)
+    header = ["language", "pairs", "done", "running", "failed", "pending", "mean run"]
+    rows = [header]
+    order = {lang: i for i, lang in enumerate(dict.fromkeys(s.point.language for s in statuses))}
+    for (lang, pairs), c in sorted(cells.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        mean = format_duration(sum(c["secs"]) / len(c["secs"])) if c["secs"] else "-"
+        rows.append([lang, str(pairs), *(str(c[s]) for s in PointState), mean])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    prog = summarize(statuses, now)
+    lines.append("")
+    lines.append(
+        f"{prog.done}/{prog.total} done, {prog.running} running, {prog.failed} failed, {prog.pending} pending; "
+        f"elapsed {format_duration(prog.elapsed_seconds)}, run time {format_duration(prog.run_seconds)}, "
+        f"est. remaining {format_duration(prog.remaining_seconds)}"
+    )
+    failed = [s for s in statuses if s.state == PointState.FAILED]
+    for s in failed:
+        lines.append(f"failed {s.point.key}: {s.error}")
+    if failed:
+        lines.append("`planner sweep` retries failed points.")
+    return "\n".join(lines)
+
+
 def run(args) -> int:
-    raise UserError("`planner status` is not available in this version yet.")
+    import optuna
+
+    from planner.config import load_config
+    from planner.sweep import sweep_status
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own summary says what happened
+    cfg = load_config(args.config)
+    spec, statuses = sweep_status(cfg, args.storage)
+    print(f"sweep '{cfg.experiment}' in {spec.display}")
+    print(format_status(statuses, time.time()))
+    return 0

@@ -1,19 +1,83 @@
-"""`planner sweep`: run the grid of proxy runs (languages × sizes × seeds) on an optuna study"""
+"""`planner sweep`: run the grid of proxy runs (languages × sizes × seeds) on an optuna study."""
 
 from __future__ import annotations
+
+import argparse
+import sys
 
 from planner.commands import add_config_option
 from planner.errors import UserError
 
+DESCRIPTION = """\
+Run one CoIT proxy run per grid point (languages × sweep.sizes × sweep.seeds) and write runs.csv.
+
+The grid is an optuna study (the run ledger): by default an SQLite file in the output directory. Point
+several machines at one study (--storage postgresql://…, mysql+pymysql://…, or a shared journal file
+ending in .log) and each `planner sweep` takes points the others have not: no point runs twice at once
+and a finished point never reruns. A worker that dies stops sending heartbeats; after
+sweep.grace_seconds its point is retried. A run that raises is recorded as failed with its error (see
+`planner status`) and the sweep goes on; it is not retried by the same invocation, but running
+`planner sweep` again retries failed points and completes exactly the missing ones. Ctrl-C stops
+the workers; their interrupted runs are retried by the next `planner sweep`.
+
+Exit codes: 0 grid complete, 1 points failed or --max-failures reached, 2 a mistake in the input.
+"""
+
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("sweep", help="run the grid of proxy runs (languages × sizes × seeds) on an optuna study", description="run the grid of proxy runs (languages × sizes × seeds) on an optuna study")
+    p = sub.add_parser(
+        "sweep",
+        help="run the grid of proxy runs (languages × sizes × seeds) on an optuna study",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_config_option(p)
-    p.add_argument('--storage', metavar='URL', default=None, help='optuna storage (SQLAlchemy URL or journal file)')
-    p.add_argument('--workers', type=int, default=None, help='local worker processes')
-    p.add_argument('--max-failures', type=int, default=None)
+    p.add_argument("--storage", metavar="URL", default=None,
+                   help="optuna storage: SQLAlchemy URL, journal file (.log/.journal) or SQLite file (.db); "
+                   "default: sweep.storage, else <output_dir>/sweep.db")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local worker processes (default sweep.workers); each gets cores/N torch threads "
+                   "unless model.threads is set")
+    p.add_argument("--max-failures", type=int, default=None, metavar="N",
+                   help="stop after N runs fail in this invocation (exit 1); default sweep.max_failures")
+    # Hidden: plug in another trainer, `module:function` or `file.py:function` with train_one's signature.
+    p.add_argument("--runner", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    raise UserError("`planner sweep` is not available in this version yet.")
+    import optuna
+
+    from planner.config import load_config
+    from planner.sweep import DEFAULT_RUNNER, format_duration, run_sweep
+
+    for name in ("workers", "max_failures"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {value}).")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own summary says what happened
+    cfg = load_config(args.config)
+    report = run_sweep(
+        cfg, storage=args.storage, workers=args.workers, max_failures=args.max_failures,
+        runner=args.runner or DEFAULT_RUNNER, progress=not args.no_progress,
+    )
+    prog = report.progress
+    print(f"sweep: {prog.done}/{prog.total} points done, {prog.failed} failed, {prog.pending} pending "
+          f"({report.workers} worker(s) × {report.threads} thread(s), {format_duration(report.wall_seconds)}); "
+          f"{report.runs_csv}")
+    for trial in report.failures:
+        attrs = trial.user_attrs
+        print(f"  failed: {attrs.get('point')} (trial {trial.number}): {attrs.get('error')}", file=sys.stderr)
+    for dead in report.dead_workers:
+        print(f"  worker stopped abnormally: {dead}", file=sys.stderr)
+    if report.complete:
+        return 0
+    if report.stopped:
+        print(f"stopped: {len(report.failures)} runs failed in this sweep (max failures "
+              f"{args.max_failures or cfg.sweep.max_failures}). Fix the cause and run `planner sweep` again: "
+              "finished points are kept and failed ones are retried.", file=sys.stderr)
+    else:
+        print("the grid is not complete; `planner status` lists what is missing, and running `planner sweep` "
+              "again retries failed points and runs only the missing ones.", file=sys.stderr)
+    return 1
