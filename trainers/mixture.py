@@ -6,26 +6,9 @@ mixture that was planned.
 
 from __future__ import annotations
 
-import math
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from planner.errors import UserError
-
-
-def round_allocation(pairs: Mapping[str, float], budget_pairs: float | None = None) -> dict[str, int]:
-    """Round real-valued pairs to integers without exceeding the rounded total (largest remainder).
-
-    The solver works on reals; a training set needs whole pairs. Flooring everything would leave up to one
-    pair per language unspent, so the leftover whole pairs go to the largest fractional parts. When
-    `budget_pairs` is given the total never exceeds it.
-    """
-    floors = {lang: math.floor(x + 1e-9) for lang, x in pairs.items()}
-    total = sum(pairs.values()) if budget_pairs is None else min(sum(pairs.values()), budget_pairs)
-    leftover = int(math.floor(total + 1e-9)) - sum(floors.values())
-    by_remainder = sorted(pairs, key=lambda lang: (-(pairs[lang] - floors[lang]), lang))
-    for lang in by_remainder[: max(leftover, 0)]:
-        floors[lang] += 1
-    return floors
 
 
 def take_pairs(pool: Sequence, n: int, max_epochs: float, language: str) -> list:

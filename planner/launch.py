@@ -1,0 +1,251 @@
+"""`planner launch`: the final multilingual (MuIT) run from an allocation, and the truth test.
+
+Reads `allocation.csv` (+ its summary, which carries every baseline's pairs at the same budget) and
+`fits.json` (for prediction intervals), trains one model per mixture with the same trainer code as the
+sweep, evaluates every language on the same fixed test splits, and writes predicted vs achieved:
+
+- `final/metrics.csv`: mixture, language, pairs, tokens, predicted, predicted_low, predicted_high,
+  achieved, error, inside_interval
+- `final/objectives.csv`: mixture, predicted_objective, achieved_objective
+
+Under `--launcher accelerate|torchrun` the same command re-executes itself under that launcher (with
+`--launcher local`), so the multi-GPU path runs exactly the code tested locally.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from planner.errors import UserError
+
+PLAN = "plan"
+METRICS_COLUMNS = [
+    "mixture",
+    "language",
+    "pairs",
+    "tokens",
+    "predicted",
+    "predicted_low",
+    "predicted_high",
+    "achieved",
+    "error",
+    "inside_interval",
+]
+OBJECTIVE_COLUMNS = ["mixture", "predicted_objective", "achieved_objective"]
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """One mixture to train: whole pairs per language, and what the fits predict for it."""
+
+    name: str
+    pairs: dict[str, int]
+    predicted: dict[str, float]
+    predicted_low: dict[str, float]
+    predicted_high: dict[str, float]
+
+
+def launch_command(launcher: str, num_processes: int, planner_args: Sequence[str]) -> list[str]:
+    """The argv that runs `planner <planner_args>` under a multi-process launcher.
+
+    Built as a list (never a shell string): user-supplied paths go through unchanged.
+    """
+    inner = ["-m", "planner", *planner_args]
+    if launcher == "accelerate":
+        return ["accelerate", "launch", "--num_processes", str(num_processes), *inner]
+    if launcher == "torchrun":
+        return ["torchrun", "--nproc-per-node", str(num_processes), *inner]
+    raise ValueError(f"no command for launcher {launcher!r}")
+
+
+def _interval(fits, language: str, pairs: float, level: float) -> tuple[float, float]:
+    fit = fits.languages.get(language) if fits is not None else None
+    if fit is None or fit.boot is None or pairs <= 0:
+        return math.nan, math.nan
+    x = pairs * fit.tokens_per_pair if fits.x == "tokens" else pairs
+    lo, hi = fit.predict_interval(x, level)
+    return float(lo), float(hi)
+
+
+def _predict(fits, language: str, pairs: float) -> float:
+    fit = fits.languages.get(language) if fits is not None else None
+    if fit is None or pairs <= 0:
+        return math.nan
+    x = pairs * fit.tokens_per_pair if fits.x == "tokens" else pairs
+    return float(fit.predict(x))
+
+
+def mixtures_from_allocation(
+    allocation: pd.DataFrame, summary: Mapping, baselines: Sequence[str], fits=None, level: float = 0.9
+) -> list[Mixture]:
+    """The plan and the requested baselines as mixtures, with predictions and intervals."""
+    plan_pairs = {r.language: int(round(r.pairs)) for r in allocation.itertuples()}
+    mixtures = [
+        Mixture(
+            PLAN,
+            plan_pairs,
+            {r.language: float(r.predicted) for r in allocation.itertuples()},
+            {r.language: float(r.predicted_low) for r in allocation.itertuples()},
+            {r.language: float(r.predicted_high) for r in allocation.itertuples()},
+        )
+    ]
+    known = summary.get("baselines", {})
+    for name in baselines:
+        if name not in known:
+            why = summary.get("unavailable_baselines", {}).get(name)
+            raise UserError(
+                f"Baseline '{name}' is not in the allocation summary"
+                + (f" ({why})." if why else f"; it has {sorted(known)}."),
+                "Pick baselines from that list with --baselines (comma-separated).",
+            )
+        langs = known[name]["languages"]
+        pairs = {lang: int(round(v["pairs"])) for lang, v in langs.items()}
+        intervals = {lang: _interval(fits, lang, p, level) for lang, p in pairs.items()}
+        mixtures.append(
+            Mixture(
+                name,
+                pairs,
+                {lang: float(v["predicted"]) for lang, v in langs.items()},
+                {lang: iv[0] for lang, iv in intervals.items()},
+                {lang: iv[1] for lang, iv in intervals.items()},
+            )
+        )
+    return mixtures
+
+
+def objective(values: Mapping[str, float], weights: Mapping[str, float], kind: str, higher_is_better: bool) -> float:
+    """The plan's objective evaluated on any per-language values (predicted or achieved).
+
+    sum: Σ w·y; maxmin: the worst language (min for scores, max for losses); target/custom: the weighted
+    mean, so mixtures stay comparable on one number.
+    """
+    langs = list(values)
+    y = np.array([values[lang] for lang in langs], dtype=float)
+    w = np.array([weights.get(lang, 1.0) for lang in langs], dtype=float)
+    if kind == "maxmin":
+        return float(y.min() if higher_is_better else y.max())
+    if kind == "sum":
+        return float((w * y).sum())
+    return float((w * y).sum() / w.sum())
+
+
+def metrics_rows(mixture: Mixture, achieved: Mapping[str, float], tokens_per_pair: Mapping[str, float]) -> list[dict]:
+    rows = []
+    for lang, pairs in mixture.pairs.items():
+        lo, hi = mixture.predicted_low.get(lang, math.nan), mixture.predicted_high.get(lang, math.nan)
+        got = achieved[lang]
+        inside = bool(lo <= got <= hi) if math.isfinite(lo) and math.isfinite(hi) else None
+        rows.append(
+            {
+                "mixture": mixture.name,
+                "language": lang,
+                "pairs": pairs,
+                "tokens": pairs * tokens_per_pair.get(lang, math.nan),
+                "predicted": mixture.predicted.get(lang, math.nan),
+                "predicted_low": lo,
+                "predicted_high": hi,
+                "achieved": got,
+                "error": got - mixture.predicted.get(lang, math.nan),
+                "inside_interval": inside,
+            }
+        )
+    return rows
+
+
+def write_table_atomic(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def load_allocation_inputs(allocation_csv: str | Path, fits_json: str | Path | None):
+    """Read allocation.csv, its summary and (when present) fits.json; UserError for anything missing."""
+    from fits import load_fits
+    from planner.allocation.io import read_allocation, read_summary, summary_path
+
+    allocation = read_allocation(allocation_csv)
+    spath = summary_path(allocation_csv)
+    if not spath.is_file():
+        raise UserError(
+            f"{spath} is missing; it holds the baselines and objective of {allocation_csv}.",
+            "Re-run `planner allocate`, which writes both files.",
+        )
+    summary = read_summary(spath)
+    fits_path = Path(fits_json) if fits_json else Path(allocation_csv).with_name("fits.json")
+    fits = load_fits(fits_path) if fits_path.is_file() else None
+    if fits_json and fits is None:
+        raise UserError(f"Fits file {fits_json} does not exist.", "Pass the fits.json the allocation came from.")
+    return allocation, summary, fits
+
+
+def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_json=None, progress: bool = True) -> Path:
+    """Train and evaluate every mixture; write final/metrics.csv and final/objectives.csv. Returns final/."""
+    from planner.config import write_resolved
+    from trainers.data import check_capacity, load_languages
+    from trainers.muit import train_mixture
+
+    allocation, summary, fits = load_allocation_inputs(allocation_csv, fits_json)
+    unknown = sorted(set(allocation["language"]) - set(cfg.languages))
+    if unknown:
+        raise UserError(
+            f"{allocation_csv} allocates to {unknown}, which are not in the config's languages {cfg.languages}.",
+            "Use the config the allocation was planned for (--config).",
+        )
+    mixtures = mixtures_from_allocation(allocation, summary, baselines, fits, summary.get("interval_level", 0.9))
+    languages = list(allocation["language"])
+    datasets = load_languages(cfg.data, languages)
+    check_capacity(datasets, 0)
+    tokens_per_pair = {
+        lang: (fits.languages[lang].tokens_per_pair or math.nan) if fits and lang in fits.languages else math.nan
+        for lang in languages
+    }
+    weights = {r.language: float(getattr(r, "weight", 1.0) or 1.0) for r in allocation.itertuples()}
+    kind = summary.get("objective", "sum")
+    higher = bool(summary.get("higher_is_better", True))
+    metric = summary.get("metric", cfg.fit.metric)
+
+    final_dir = cfg.out / "final"
+    final_dir.mkdir(parents=True, exist_ok=True)
+    write_resolved(cfg, final_dir)
+    rows, objectives = [], []
+    for mixture in mixtures:
+        result = train_mixture(cfg, datasets, mixture.pairs, seed=cfg.final.seed, run_dir=final_dir / mixture.name,
+                               name=mixture.name, progress=progress)
+        if result is None:  # a non-main process of a multi-process launch: rank 0 writes
+            continue
+        achieved = {lang: result.metrics[lang][metric] for lang in mixture.pairs}
+        rows += metrics_rows(mixture, achieved, tokens_per_pair)
+        objectives.append(
+            {
+                "mixture": mixture.name,
+                "predicted_objective": objective(mixture.predicted, weights, kind, higher),
+                "achieved_objective": objective(achieved, weights, kind, higher),
+            }
+        )
+        # Written after every mixture, so an interrupted launch keeps what finished.
+        write_table_atomic(pd.DataFrame(rows, columns=METRICS_COLUMNS), final_dir / "metrics.csv")
+        write_table_atomic(pd.DataFrame(objectives, columns=OBJECTIVE_COLUMNS), final_dir / "objectives.csv")
+    (final_dir / "launch.json").write_text(
+        json.dumps({"allocation": str(allocation_csv), "mixtures": [m.name for m in mixtures], "metric": metric}, indent=2),
+        encoding="utf-8",
+    )
+    return final_dir
+
+
+def which(program: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        raise UserError(
+            f"--launcher needs `{program}` on PATH, and it is not installed here.",
+            "Install it (accelerate ships `accelerate`; torch ships `torchrun`) or use --launcher local.",
+        )
+    return path

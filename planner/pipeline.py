@@ -1,0 +1,220 @@
+"""`planner run`: data check → sweep → fit → allocate → launch → report, resumable.
+
+Every stage reads and writes the same plain files as its own CLI verb. A stage is skipped when its
+outputs exist and its *fingerprint* — a hash of the config sections it depends on and of its input
+files' bytes — matches the one recorded when it last finished (`.planner/stages.json` in the output
+directory). So a re-run after Ctrl-C or a crash redoes only what is missing or out of date, and editing
+e.g. `budget.total` re-runs allocate, launch and report but never the sweep. Inside the sweep the optuna
+ledger additionally keeps finished proxy runs across interruptions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from planner.config import PlannerConfig, config_hash, write_resolved
+from planner.errors import UserError
+
+STAMPS = Path(".planner") / "stages.json"
+
+
+def file_digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(str(path.name).encode())
+        h.update(path.read_bytes() if path.is_file() else b"<missing>")
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Stage:
+    name: str
+    outputs: list[Path]
+    fingerprint: Callable[[], str]  # evaluated only when the stage's turn comes (inputs exist by then)
+    run: Callable[[], str]  # does the work; returns a one-line summary
+    summary: str = ""
+    skipped: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class PipelineResult:
+    output_dir: Path
+    stages: list[Stage] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _read_stamps(out: Path) -> dict:
+    path = out / STAMPS
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except json.JSONDecodeError:
+        return {}  # a torn stamp file only costs re-running stages, never wrong results
+
+
+def _write_stamp(out: Path, name: str, fingerprint: str) -> None:
+    stamps = _read_stamps(out)
+    stamps[name] = fingerprint
+    path = out / STAMPS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(stamps, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def allocation_limits(cfg: PlannerConfig, pool_sizes: dict[str, int]):
+    """Per-language limits for the planner: available pairs = the training pool, plus config floors/weights."""
+    from planner.allocation import LanguageLimits
+
+    limits = {}
+    for lang in cfg.languages:
+        own = cfg.budget.languages.get(lang)
+        limits[lang] = LanguageLimits(
+            min_pairs=own.min_pairs if own else None,
+            max_pairs=(own.max_pairs if own and own.max_pairs is not None else pool_sizes[lang]),
+            weight=own.weight if own else None,
+        )
+    return limits
+
+
+def targets_from_config(cfg: PlannerConfig) -> dict[str, float] | None:
+    targets = {lang: b.target for lang, b in cfg.budget.languages.items() if b.target is not None}
+    return targets or None
+
+
+def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
+    out = cfg.out
+    runs_csv, fits_json = out / "runs.csv", out / "fits.json"
+    allocation_csv = out / "allocation.csv"
+    summary_json = out / "allocation_summary.json"
+    final_metrics = out / "final" / "metrics.csv"
+    report_html = out / "report.html"
+    pools: dict[str, int] = {}
+
+    def data() -> str:
+        from planner.commands.data import pair_needs
+        from trainers.data import check_capacity, corpus_stats, load_languages
+
+        datasets = load_languages(cfg.data, cfg.languages)
+        check_capacity(datasets, max(cfg.sweep.sizes), pair_needs(cfg))
+        pools.update({lang: len(ds.train) for lang, ds in datasets.items()})
+        corpus_stats(datasets).to_csv(out / "data_stats.csv", index=False)
+        return f"{len(datasets)} languages, training pools {min(pools.values()):,}–{max(pools.values()):,} pairs"
+
+    def sweep() -> str:
+        from planner.sweep import run_sweep
+
+        report = run_sweep(cfg, progress=progress)
+        if not report.complete:
+            failed = "; ".join(
+                f"{t.user_attrs.get('point', '?')}: {t.user_attrs.get('error', '')}"[:200] for t in report.failures[:3]
+            )
+            raise UserError(
+                f"The sweep finished {report.progress.done} of {report.progress.total} runs"
+                + (f" (failures: {failed})" if failed else "") + ".",
+                "See `planner status` and the worker logs in the output directory, fix the cause, and run "
+                "`planner run` again: finished runs are kept and only the missing ones run.",
+            )
+        return f"{report.progress.total} proxy runs in {runs_csv}"
+
+    def fit() -> str:
+        from fits import fit_runs, read_runs_csv, save_fits
+
+        fc = cfg.fit
+        fitset = fit_runs(read_runs_csv(runs_csv), fc.metric, law=fc.law, x=fc.x, ceiling=fc.ceiling,
+                          bootstrap=fc.bootstrap, seed=cfg.seed)
+        save_fits(fitset, fits_json)
+        laws = ", ".join(f"{lang}: {f.law}" for lang, f in fitset.languages.items())
+        return f"{len(fitset.languages)} curves ({laws})" + (f"; skipped {sorted(fitset.skipped)}" if fitset.skipped else "")
+
+    def allocate() -> str:
+        from fits import load_fits
+        from planner.allocation import allocate as solve, write_allocation
+
+        if not pools:
+            data()
+        b = cfg.budget
+        plan = solve(load_fits(fits_json), budget=b.total, unit=b.unit, limits=allocation_limits(cfg, pools),
+                     max_epochs=b.max_epochs, objective=b.objective, targets=targets_from_config(cfg),
+                     risk=b.risk, solver=b.solver, seed=cfg.seed)
+        write_allocation(plan, allocation_csv)
+        gain = plan.gain_over_best_baseline
+        return (f"plan {dict((p.language, int(p.pairs)) for p in plan.languages)}"
+                + (f", {gain:+.3g} over best baseline ({plan.best_baseline})" if gain is not None else ""))
+
+    def launch() -> str:
+        from planner.launch import run_final
+
+        final_dir = run_final(cfg, allocation_csv, cfg.final.baselines, fits_json, progress=progress)
+        return f"{1 + len(cfg.final.baselines)} final runs in {final_dir}"
+
+    def report() -> str:
+        from reports import render_report
+
+        return str(render_report(out, report_html).report)
+
+    def sections(*names: str) -> str:
+        return config_hash(cfg, *names)
+
+    return [
+        Stage("data", [out / "data_stats.csv"], lambda: sections("data", "languages", "sweep", "budget"), data),
+        Stage("sweep", [runs_csv], lambda: sections("data", "model", "train", "align", "languages", "sweep"), sweep),
+        Stage("fit", [fits_json], lambda: sections("fit", "seed") + file_digest(runs_csv), fit),
+        Stage("allocate", [allocation_csv, summary_json],
+              lambda: sections("budget", "seed") + file_digest(fits_json, out / "data_stats.csv"), allocate),
+        Stage("launch", [final_metrics],
+              lambda: sections("data", "model", "train", "align", "final", "budget") + file_digest(allocation_csv, summary_json),
+              launch),
+        Stage("report", [report_html],
+              lambda: file_digest(runs_csv, fits_json, allocation_csv, summary_json, final_metrics,
+                                  out / "final" / "objectives.csv"), report),
+    ]
+
+
+def run_pipeline(cfg: PlannerConfig, progress: bool = True, log=print) -> PipelineResult:
+    """Run every stage whose outputs are missing or out of date; see the module docstring."""
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    write_resolved(cfg, out)
+    result = PipelineResult(out)
+    start = time.perf_counter()
+    stages = build_stages(cfg, progress)
+    for i, stage in enumerate(stages, 1):
+        head = f"[{i}/{len(stages)}] {stage.name}"
+        fingerprint = stage.fingerprint()
+        if all(p.is_file() for p in stage.outputs) and _read_stamps(out).get(stage.name) == fingerprint:
+            stage.skipped, stage.summary = True, "up to date"
+            log(f"{head}: up to date, skipped")
+        else:
+            log(f"{head} …")
+            t0 = time.perf_counter()
+            stage.summary = stage.run()
+            stage.seconds = time.perf_counter() - t0
+            _write_stamp(out, stage.name, stage.fingerprint())
+            log(f"{head}: {stage.summary} ({stage.seconds:.0f} s)")
+        result.stages.append(stage)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def format_summary(result: PipelineResult) -> str:
+    out = result.output_dir
+    lines = [f"done in {result.seconds:.0f} s — outputs in {out}/"]
+    for stage in result.stages:
+        state = "skipped (up to date)" if stage.skipped else f"{stage.seconds:.0f} s"
+        files = ", ".join(str(p.relative_to(out)) for p in stage.outputs)
+        lines.append(f"  {stage.name:<9} {state:<22} {files}")
+    lines.append(f"open {out / 'report.html'}")
+    return "\n".join(lines)
+
+
+def main_run(cfg: PlannerConfig) -> int:
+    result = run_pipeline(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_summary(result))
+    return 0

@@ -1,0 +1,104 @@
+"""The final run (mixture building, predicted vs achieved) and `planner run` end to end on tiny sizes."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from planner.cli import main
+from planner.errors import UserError
+from planner.launch import METRICS_COLUMNS, OBJECTIVE_COLUMNS, launch_command, mixtures_from_allocation, objective
+from trainers.mixture import take_pairs
+
+
+def test_take_pairs_prefix_then_whole_epochs():
+    pool = list(range(10))
+    assert take_pairs(pool, 4, 1.0, "xx") == [0, 1, 2, 3]
+    assert take_pairs(pool, 4, 1.0, "xx") == take_pairs(pool, 7, 1.0, "xx")[:4]  # nested like the sweep
+    assert take_pairs(pool, 23, 3.0, "xx") == pool + pool + [0, 1, 2]
+    assert take_pairs(pool, 0, 1.0, "xx") == []
+    with pytest.raises(UserError, match="max_epochs"):
+        take_pairs(pool, 11, 1.0, "xx")
+
+
+def test_launch_command_is_an_argv_list_for_each_launcher():
+    args = ["launch", "--allocation", "a b.csv", "--launcher", "local"]
+    acc = launch_command("accelerate", 4, args)
+    assert acc[:4] == ["accelerate", "launch", "--num_processes", "4"]
+    assert acc[4:7] == ["-m", "planner", "launch"] and "a b.csv" in acc  # no shell quoting needed
+    tr = launch_command("torchrun", 2, args)
+    assert tr[:3] == ["torchrun", "--nproc-per-node", "2"] and tr[3:5] == ["-m", "planner"]
+
+
+def test_objective_matches_the_plan_kind():
+    vals, w = {"a": 10.0, "b": 30.0}, {"a": 1.0, "b": 2.0}
+    assert objective(vals, w, "sum", True) == 70.0
+    assert objective(vals, w, "maxmin", True) == 10.0
+    assert objective(vals, w, "maxmin", False) == 30.0  # a loss: the worst language is the highest
+
+
+def test_unknown_baseline_is_a_user_error():
+    alloc = pd.DataFrame({"language": ["a"], "pairs": [5], "predicted": [1.0], "predicted_low": [0.5], "predicted_high": [1.5]})
+    summary = {"baselines": {"uniform": {"languages": {"a": {"pairs": 5.0, "predicted": 1.0}}}}}
+    names = [m.name for m in mixtures_from_allocation(alloc, summary, ["uniform"])]
+    assert names == ["plan", "uniform"]
+    with pytest.raises(UserError, match="unimax"):
+        mixtures_from_allocation(alloc, summary, ["unimax"])
+
+
+def _tiny_config(tmp_path) -> dict:
+    return {
+        "experiment": "tiny-e2e",
+        "output_dir": str(tmp_path / "out"),
+        "languages": ["de", "es"],
+        "data": {"source": "demo", "test_size": 40},
+        "model": {"hidden_size": 32, "layers": 1, "heads": 2, "vocab_size": 400, "context_length": 64, "threads": 1},
+        "train": {"epochs": 1, "batch_size": 8, "eval_size": 6, "max_new_tokens": 8, "samples": 2},
+        "sweep": {"sizes": [16, 32, 64], "seeds": [0], "workers": 1},
+        "fit": {"metric": "loss", "law": "power", "bootstrap": 50},
+        "budget": {"total": 100, "unit": "pairs", "max_epochs": 1},
+        "final": {"baselines": ["uniform"]},
+    }
+
+
+def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys):
+    cfg_path = tmp_path / "planner.yaml"
+    cfg_path.write_text(yaml.safe_dump(_tiny_config(tmp_path)), encoding="utf-8")
+    assert main(["run", "--config", str(cfg_path)]) == 0
+    out = tmp_path / "out"
+
+    # the mixture trained on is exactly the allocation (counts recorded by the final run)
+    allocation = pd.read_csv(out / "allocation.csv")
+    plan = json.loads((out / "final" / "plan" / "metrics.json").read_text())
+    assert plan["counts"] == {r.language: int(r.pairs) for r in allocation.itertuples()}
+    assert sum(plan["counts"].values()) <= 100
+
+    metrics = pd.read_csv(out / "final" / "metrics.csv")
+    assert list(metrics.columns) == METRICS_COLUMNS
+    assert set(metrics["mixture"]) == {"plan", "uniform"}
+    assert set(metrics["language"]) == {"de", "es"}
+    assert metrics["achieved"].notna().all()
+    assert (metrics["error"] - (metrics["achieved"] - metrics["predicted"])).abs().max() < 1e-9
+    assert list(pd.read_csv(out / "final" / "objectives.csv").columns) == OBJECTIVE_COLUMNS
+    assert (out / "report.html").is_file() and (out / "resolved_config.yaml").is_file()
+
+    # second run: every stage is up to date, nothing is trained again
+    stamp_files = sorted(out.rglob("metrics.json"))
+    mtimes = {p: p.stat().st_mtime_ns for p in stamp_files}
+    capsys.readouterr()
+    assert main(["run", "--config", str(cfg_path)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("up to date, skipped") == 6
+    assert {p: p.stat().st_mtime_ns for p in stamp_files} == mtimes
+
+    # a budget change re-plans and re-launches but never re-runs the sweep
+    data = _tiny_config(tmp_path)
+    data["budget"]["total"] = 90
+    cfg_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["run", "--config", str(cfg_path)]) == 0
+    err = capsys.readouterr().err
+    assert "[2/6] sweep: up to date" in err and "[3/6] fit: up to date" in err
+    assert "[4/6] allocate: up to date" not in err

@@ -1,0 +1,99 @@
+"""The final multilingual instruction-tuning (MuIT) run: one model on the allocated mixture.
+
+Same example builder, training loop and evaluation as the proxy runs (`trainers.coit`), so predicted
+and achieved scores are measured with one instrument. The only difference is the data: every language's
+allocated pairs together, trained for the same number of epochs over the mixture as a proxy run trains
+over its pairs (`final.epochs`, default `train.epochs`), so each pair is seen as often as in the sweep.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+from trainers.mixture import take_pairs
+
+if TYPE_CHECKING:
+    from planner.config import PlannerConfig
+    from trainers.data import LanguageData
+
+
+@dataclass
+class MixtureResult:
+    name: str
+    counts: dict[str, int]  # translation pairs per language actually trained on (with repeats)
+    metrics: dict[str, dict[str, float]]  # language -> chrf/bleu/loss on its fixed test split
+    train_seconds: float
+    eval_seconds: float
+    steps: int
+    examples: int
+    run_dir: str
+    train: dict = field(default_factory=dict)
+
+
+def mixture_pairs(datasets: Mapping[str, "LanguageData"], pairs: Mapping[str, int], max_epochs: float) -> dict[str, list]:
+    """The exact training pairs of each language for an allocation (see `take_pairs`)."""
+    return {lang: take_pairs(datasets[lang].train, int(n), max_epochs, lang) for lang, n in pairs.items()}
+
+
+def train_mixture(
+    cfg: "PlannerConfig",
+    datasets: Mapping[str, "LanguageData"],
+    pairs: Mapping[str, int],
+    seed: int,
+    run_dir: Path,
+    name: str = "plan",
+    progress: bool = True,
+) -> MixtureResult | None:
+    """Train one model on the mixture and evaluate every language. Returns None on non-main processes."""
+    from dataclasses import asdict
+
+    from trainers.align import alignment_loss
+    from trainers.coit import language_examples
+    from trainers.evaluate import run_evaluation
+    from trainers.model import build_model, load_tokenizer, set_threads
+    from trainers.train import is_main_process, train_model
+
+    set_threads(cfg.model)
+    chosen = mixture_pairs(datasets, pairs, cfg.budget.max_epochs)
+    examples = []
+    for lang, lang_pairs in chosen.items():
+        if lang_pairs:
+            examples += language_examples(cfg, datasets[lang], lang_pairs, seed)
+    tokenizer = load_tokenizer(cfg)
+    model = build_model(cfg, tokenizer, seed)
+    stats = train_model(
+        cfg, model, tokenizer, examples, seed,
+        epochs=cfg.final.epochs or cfg.train.epochs,
+        progress=progress,
+        extra_loss=alignment_loss(cfg, tokenizer),
+        description=f"final {name} ({sum(len(p) for p in chosen.values()):,} pairs)",
+    )
+    if not is_main_process():
+        return None
+    metrics, eval_seconds = {}, 0.0
+    for lang in chosen:
+        ds = datasets[lang]
+        test = ds.test[: cfg.train.eval_size] if cfg.train.eval_size else ds.test
+        evaluation = run_evaluation(cfg, model, tokenizer, ds, test)
+        metrics[lang] = evaluation.metrics
+        eval_seconds += evaluation.seconds
+    result = MixtureResult(
+        name=name,
+        counts={lang: len(p) for lang, p in chosen.items()},
+        metrics=metrics,
+        train_seconds=stats.seconds,
+        eval_seconds=eval_seconds,
+        steps=stats.steps,
+        examples=stats.examples,
+        run_dir=str(run_dir),
+        train={k: v for k, v in asdict(stats).items() if k not in {"losses", "extra_losses"}},
+    )
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / "metrics.json.tmp"
+    tmp.write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(run_dir / "metrics.json")
+    return result

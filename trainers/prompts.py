@@ -1,0 +1,231 @@
+"""CoIT examples: cross-lingual instruction-tuning prompts built from English→X translation pairs.
+
+Every example is an instruction prompt in three short sections and a response:
+
+    ### Instruction:
+    Translate the following sentences from English to German.
+    ### Input:
+    Save the document
+    ### Response:
+    Dokument speichern</s>
+
+The loss is taken on the response tokens and the EOS token only (see `trainers.train`), so the model
+learns to produce translations, not to reproduce the instructions. Training cycles through a dozen
+paraphrased instructions, so the model learns the task rather than one wording; evaluation always uses
+the first one (`EVAL_TEMPLATE`), which training also contains, so every run is scored on the same prompt.
+
+The section headers are short on purpose: they are paid on every training example, and the `tiny`
+tokenizer keeps each one a single token (`SECTION_MARKERS`).
+
+Optional extras: X→English translation (`reverse=True`), general instruction data answered in X
+(`GeneralTask`, one JSONL file per language) mixed in at a ratio of the translation examples, and
+cross-lingual instruction following (`answer_in_language=True`, see `cross_lingual_examples`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from planner.errors import UserError
+
+if TYPE_CHECKING:  # only for annotations: prompts need nothing from the loader at run time
+    from trainers.data import Pair
+
+INSTRUCTION_MARKER = "### Instruction:\n"
+INPUT_MARKER = "\n### Input:\n"
+RESPONSE_MARKER = "\n### Response:\n"
+SECTION_MARKERS = (INSTRUCTION_MARKER, INPUT_MARKER, RESPONSE_MARKER)
+
+# Paraphrased translation instructions written for this project. `{src}` and `{tgt}` are language names,
+# so the same templates serve English→X and X→English. The first one is the evaluation template.
+TRANSLATION_TEMPLATES: tuple[str, ...] = (
+    "Translate the following sentences from {src} to {tgt}.",
+    "Translate this text from {src} into {tgt}.",
+    "Render the following {src} text in {tgt}.",
+    "Please translate the {src} input into {tgt}.",
+    "Give the {tgt} translation of the following {src} text.",
+    "Convert this {src} sentence into {tgt}.",
+    "Provide a {tgt} version of the {src} text below.",
+    "Translate from {src} to {tgt}.",
+    "Express the following {src} text in {tgt}.",
+    "Rewrite the {src} input in {tgt}.",
+    "How would you say this {src} text in {tgt}?",
+    "Write the {src} sentence below in {tgt}.",
+)
+EVAL_TEMPLATE = TRANSLATION_TEMPLATES[0]
+SOURCE_LANGUAGE_NAME = "English"
+ANSWER_IN_LANGUAGE = "Answer in {language}."
+CROSS_LINGUAL_CUE = "Answer in {language}:"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training or evaluation example: the model reads `prompt` and learns to write `response`."""
+
+    prompt: str
+    response: str
+    kind: str = "translate"  # "translate" (English→X), "reverse" (X→English), "crosslingual" or "general"
+    pair: "Pair | None" = None  # the translation pair behind a translation example (for pair-based losses)
+
+
+@dataclass(frozen=True)
+class GeneralTask:
+    """A general instruction answered in the target language (one line of `{language}.jsonl`)."""
+
+    instruction: str
+    output: str
+    input: str = ""
+
+
+def format_prompt(instruction: str, input_text: str = "") -> str:
+    """The prompt for an instruction; the Input section is left out when there is no input."""
+    body = INSTRUCTION_MARKER + instruction
+    if input_text:
+        body += INPUT_MARKER + input_text
+    return body + RESPONSE_MARKER
+
+
+def translation_instruction(template_index: int, src: str, tgt: str) -> str:
+    return TRANSLATION_TEMPLATES[template_index % len(TRANSLATION_TEMPLATES)].format(src=src, tgt=tgt)
+
+
+def eval_prompt(source: str, language_name: str) -> str:
+    """The fixed English→X prompt every evaluation uses."""
+    return format_prompt(EVAL_TEMPLATE.format(src=SOURCE_LANGUAGE_NAME, tgt=language_name), source)
+
+
+def eval_example(pair: "Pair", language_name: str) -> Example:
+    return Example(eval_prompt(pair.source, language_name), pair.target, "translate", pair)
+
+
+def coit_examples(
+    pairs: Sequence["Pair"],
+    language_name: str,
+    seed: int,
+    reverse: bool = False,
+    general: Sequence[GeneralTask] = (),
+    general_ratio: float = 0.0,
+    answer_in_language: bool = False,
+) -> list[Example]:
+    """The CoIT training examples of one language, in a fixed order (the trainer shuffles).
+
+    Translation example i uses template (seed + i) mod 12, so the templates are used equally often and
+    a different seed pairs sentences with different wordings. `reverse` adds the X→English example of
+    every pair. `general_ratio` adds ratio × len(pairs) (rounded) general tasks, taken in file order and
+    cycled when the file is shorter (whole passes first, so small ratios use each task at most once).
+    `answer_in_language` appends "Answer in {language}." to every general task and adds the
+    cross-lingual instruction example of every pair (`cross_lingual_examples`).
+    """
+    if general_ratio < 0:
+        raise ValueError("general_ratio must be non-negative")
+    out: list[Example] = []
+    for i, pair in enumerate(pairs):
+        k = seed + i
+        instruction = translation_instruction(k, SOURCE_LANGUAGE_NAME, language_name)
+        out.append(Example(format_prompt(instruction, pair.source), pair.target, "translate", pair))
+        if reverse:
+            # Offset by half the table so a pair's two directions are worded differently.
+            back = translation_instruction(k + len(TRANSLATION_TEMPLATES) // 2, language_name, SOURCE_LANGUAGE_NAME)
+            out.append(Example(format_prompt(back, pair.target), pair.source, "reverse", pair))
+    if answer_in_language:
+        out.extend(cross_lingual_examples(pairs, language_name, reverse))
+    n_general = n_general_examples(general_ratio, len(pairs))
+    if n_general and not general:
+        raise UserError(
+            f"data.general_ratio is {general_ratio} but there are no general tasks for {language_name}.",
+            "Set data.general_dir to a directory holding {language}.jsonl files, or set data.general_ratio to 0.",
+        )
+    for j in range(n_general):
+        task = general[j % len(general)]
+        instruction = task.instruction
+        if answer_in_language:
+            instruction = f"{instruction} {ANSWER_IN_LANGUAGE.format(language=language_name)}"
+        out.append(Example(format_prompt(instruction, task.input), task.output, "general"))
+    return out
+
+
+def cross_lingual_examples(pairs: Sequence["Pair"], language_name: str, reverse: bool = False) -> list[Example]:
+    """Cross-lingual instruction following built from parallel data alone: the instruction is one side
+    of a pair, in its own language, followed by the cue "Answer in {language}:" naming the other
+    language, and the answer is the other side.
+
+        ### Instruction:
+        Save the document
+        Answer in German:
+        ### Response:
+        Dokument speichern</s>
+
+    Parallel data certifies only one answer to a prompt in another language, its translation, so that is
+    the answer; what differs from the translation templates is that no instruction says "translate". The
+    cue is the only signal of the answer language, so the model learns to answer in the language it is
+    asked for rather than the language of the prompt — the skill (and the usual failure) of cross-lingual
+    instruction following. Many corpus sentences are commands or questions (the demo corpus is user
+    interface text), which makes the prompt an instruction in the literal sense. English prompts are
+    answered in X; `reverse` adds X prompts answered in English.
+    """
+    out = [
+        Example(format_prompt(f"{p.source}\n{CROSS_LINGUAL_CUE.format(language=language_name)}"), p.target,
+                "crosslingual", p)
+        for p in pairs
+    ]
+    if reverse:
+        cue = CROSS_LINGUAL_CUE.format(language=SOURCE_LANGUAGE_NAME)
+        out.extend(Example(format_prompt(f"{p.target}\n{cue}"), p.source, "crosslingual", p) for p in pairs)
+    return out
+
+
+def general_tasks_path(general_dir: str | Path, language: str) -> Path:
+    return Path(general_dir) / f"{language}.jsonl"
+
+
+def load_general_tasks(general_dir: str | Path, language: str) -> list[GeneralTask]:
+    """Read `{general_dir}/{language}.jsonl`: one `{"instruction", "input"?, "output"}` object per line."""
+    path = general_tasks_path(general_dir, language)
+    if not path.is_file():
+        raise UserError(
+            f"General instruction file {path} does not exist (data.general_dir, language {language}).",
+            f"Add {path.name} with one JSON object per line holding 'instruction', optional 'input' and "
+            "'output' (answered in that language), or set data.general_ratio to 0.",
+        )
+    tasks = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        tasks.append(_parse_general_line(line, path, lineno))
+    if not tasks:
+        raise UserError(f"General instruction file {path} is empty.", "Add tasks or set data.general_ratio to 0.")
+    return tasks
+
+
+def _parse_general_line(line: str, path: Path, lineno: int) -> GeneralTask:
+    where = f"{path} line {lineno}"
+    fix = 'Each line must be a JSON object like {"instruction": "...", "input": "", "output": "..."}.'
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{where} is not valid JSON ({err.msg}).", fix) from None
+    if not isinstance(row, dict):
+        raise UserError(f"{where} is a JSON {type(row).__name__}, not an object.", fix)
+    values = {}
+    for key, required in (("instruction", True), ("output", True), ("input", False)):
+        value = row.get(key, None if required else "")
+        if value is None or not isinstance(value, str) or (required and not value.strip()):
+            raise UserError(f"{where}: '{key}' must be a non-empty string (got {value!r}).", fix)
+        values[key] = value.strip()
+    return GeneralTask(instruction=values["instruction"], output=values["output"], input=values["input"])
+
+
+def templates_fingerprint() -> str:
+    """Changes whenever the prompt format changes (part of the tokenizer cache key)."""
+    import hashlib
+
+    text = json.dumps([SECTION_MARKERS, TRANSLATION_TEMPLATES, ANSWER_IN_LANGUAGE])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def n_general_examples(general_ratio: float, n_pairs: int) -> int:
+    return int(math.floor(general_ratio * n_pairs + 0.5))

@@ -1,0 +1,331 @@
+"""A generic instruction-tuning loop on a list of `Example`s (one proxy run, or the final mixture).
+
+Built on `accelerate`, so the same code trains on CPU, one GPU, or many GPUs under `accelerate launch` /
+`torchrun` (DDP from `accelerator.prepare`; each process takes every N-th batch of one shared, seeded
+batch plan, so `batch_size` is per process and the number of epochs is the same on any number of
+processes).
+
+- Loss: mean negative log-likelihood of the response tokens (+EOS) only. Logits are computed only at
+  the positions that predict a response token (`logits_to_keep` with a boolean mask), which skips most of
+  the vocabulary projection and softmax — the largest cost of a small model with an 8k vocabulary.
+- Batching: length-grouped. Each epoch is shuffled, cut into mega-batches of 64 batches, each sorted by
+  length and split into batches, whose order is shuffled again: little padding, still random.
+- Schedule: AdamW, linear warmup then cosine decay to zero, gradient-norm clipping.
+- Length: `epochs` over the examples (fixed-epochs protocol, fractional allowed) or `train.max_steps`
+  optimizer steps (fixed-steps protocol).
+- Determinism: the batch plan, the initialisation and any dropout derive from `seed`; on CPU, equal
+  config, seed and thread count give bit-identical runs.
+- `extra_loss(model, batch) -> scalar` is added to the instruction loss on every step (e.g. the
+  contrastive alignment term); `batch.examples` carries each row's `Example` and so its translation pair.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainers.prompts import Example
+
+if TYPE_CHECKING:
+    from planner.config import PlannerConfig
+
+IGNORE = -100
+MEGABATCH = 64  # batches per length-sorted group: bigger pads less, smaller shuffles more
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of one example; `n_prompt` leading tokens carry no loss."""
+
+    input_ids: tuple[int, ...]
+    n_prompt: int
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+@dataclass
+class Batch:
+    """A right-padded batch. `labels` is `IGNORE` on prompt and padding positions."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    examples: list[Example] = field(default_factory=list)
+
+    def to(self, device) -> "Batch":
+        return Batch(
+            self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device), self.examples
+        )
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.attention_mask.sum())
+
+
+ExtraLoss = Callable[[torch.nn.Module, Batch], torch.Tensor]
+
+
+@dataclass
+class TrainStats:
+    steps: int
+    epochs: float
+    examples: int  # training examples (one epoch) after dropping those with no response token left
+    truncated: int  # examples cut at the context length
+    tokens: int  # non-padding tokens processed by this process, over all steps
+    padded_tokens: int  # tokens including padding (the work actually done)
+    response_tokens: int  # tokens that carried loss
+    seconds: float
+    final_loss: float  # mean instruction loss over the last 10% of steps
+    losses: list[float] = field(default_factory=list)  # instruction loss per step
+    extra_losses: list[float] = field(default_factory=list)  # extra_loss per step (when given)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+# ------------------------------------------------------------------------------------------- encoding
+
+
+def encode_examples(tokenizer, examples: Sequence[Example], max_length: int) -> tuple[list[Encoded | None], int]:
+    """Tokenize prompts and responses separately (exactly what the model sees when it generates from the
+    prompt), append EOS to the response, and cut at `max_length`. Returns one `Encoded` per example —
+    None when the prompt alone fills the context — and how many were truncated."""
+    prompts = tokenizer([e.prompt for e in examples], add_special_tokens=True)["input_ids"]
+    responses = tokenizer([e.response for e in examples], add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    out: list[Encoded | None] = []
+    truncated = 0
+    for p, r in zip(prompts, responses):
+        ids = list(p) + list(r) + [eos]
+        if len(ids) > max_length:
+            truncated += 1
+            ids = ids[:max_length]
+        out.append(Encoded(tuple(ids), len(p)) if len(ids) > len(p) else None)
+    return out, truncated
+
+
+def collate(encoded: Sequence[Encoded], examples: Sequence[Example], pad_id: int) -> Batch:
+    width = max(len(e) for e in encoded)
+    input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(encoded), width), dtype=torch.long)
+    labels = torch.full((len(encoded), width), IGNORE, dtype=torch.long)
+    for row, enc in enumerate(encoded):
+        n = len(enc)
+        input_ids[row, :n] = torch.tensor(enc.input_ids)
+        attention[row, :n] = 1
+        labels[row, enc.n_prompt : n] = input_ids[row, enc.n_prompt : n]
+    return Batch(input_ids, attention, labels, list(examples))
+
+
+# ------------------------------------------------------------------------------------------- batching
+
+
+def length_grouped_epoch(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+    """One epoch of batches (indices into `lengths`): random, but each batch holds similar lengths."""
+    order = rng.permutation(len(lengths))
+    group = batch_size * MEGABATCH
+    batches: list[list[int]] = []
+    for start in range(0, len(order), group):
+        mega = sorted(order[start : start + group].tolist(), key=lambda i: -lengths[i])
+        batches.extend(mega[k : k + batch_size] for k in range(0, len(mega), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def steps_for(n_examples: int, batch_size: int, epochs: float, max_steps: int | None, processes: int = 1) -> int:
+    """Optimizer steps of a run: `max_steps` (fixed-steps protocol), or enough for `epochs` passes when
+    each step takes one batch on each of `processes` processes (fixed-epochs protocol)."""
+    if max_steps is not None:
+        return max_steps
+    return max(1, math.ceil(epochs * math.ceil(n_examples / batch_size) / processes))
+
+
+def batch_plan(lengths: Sequence[int], batch_size: int, total_batches: int, seed: int) -> list[list[int]]:
+    """The first `total_batches` batches of an endless sequence of reshuffled epochs."""
+    plan: list[list[int]] = []
+    epoch = 0
+    while len(plan) < total_batches:
+        plan.extend(length_grouped_epoch(lengths, batch_size, np.random.default_rng([seed, epoch])))
+        epoch += 1
+    return plan[:total_batches]
+
+
+# ----------------------------------------------------------------------------------------------- loss
+
+
+def accepts_logits_to_keep(model: torch.nn.Module) -> bool:
+    """Whether the (unwrapped, possibly peft-wrapped) model's forward can skip unneeded logits with a
+    per-row boolean mask (transformers 5 models; older ones take only a count or 1-D positions)."""
+    from transformers import modeling_utils
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return hasattr(modeling_utils, "slice_logits_to_keep") and "logits_to_keep" in inspect.signature(
+        base.forward
+    ).parameters
+
+
+def response_nll(model: torch.nn.Module, batch: Batch, logits_to_keep: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed NLL of the response tokens and their count (teacher forcing).
+
+    Position t predicts token t+1, so the logits needed are those at positions whose next label is a
+    response token; only those are projected onto the vocabulary.
+    """
+    targets = batch.labels[:, 1:]
+    needed = targets != IGNORE
+    keep = F.pad(needed, (0, 1), value=False)  # back to the full width; the last position predicts nothing
+    if logits_to_keep:
+        out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=keep, use_cache=False)
+        logits = out.logits
+    else:
+        out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
+        logits = out.logits[keep]
+    nll = F.cross_entropy(logits.float(), targets[needed], reduction="sum")
+    return nll, needed.sum()
+
+
+def _has_accelerator_device() -> bool:
+    if hasattr(torch, "accelerator"):  # torch ≥ 2.6: CUDA, XPU, MPS, ...
+        return torch.accelerator.is_available()
+    return torch.cuda.is_available()
+
+
+def is_main_process() -> bool:
+    """True in a single-process run, and on rank 0 of a multi-process launch."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=not _has_accelerator_device()).is_main_process
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+# ----------------------------------------------------------------------------------------------- loop
+
+
+def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW; weight decay only on matrices (not norms, biases)."""
+    decay, no_decay = [], []
+    for p in {id(p): p for p in model.parameters() if p.requires_grad}.values():
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def train_model(
+    cfg: "PlannerConfig",
+    model: torch.nn.Module,
+    tokenizer,
+    examples: Sequence[Example],
+    seed: int,
+    epochs: float | None = None,
+    progress: bool = True,
+    extra_loss: ExtraLoss | None = None,
+    description: str = "train",
+) -> TrainStats:
+    """Train `model` in place on `examples` with the config's `train` settings; `epochs` overrides
+    `train.epochs` (the final run sets its own). Returns what happened, per step."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+    from transformers import get_cosine_schedule_with_warmup
+
+    tc = cfg.train
+    set_seed(seed)
+    encoded, truncated = encode_examples(tokenizer, examples, cfg.model.context_length)
+    kept = [i for i, e in enumerate(encoded) if e is not None]
+    if not kept:
+        raise ValueError("no example has a response token within the context length")
+    lengths = [len(encoded[i]) for i in kept]
+
+    # Without an accelerator device, say so: accelerate then runs a torchrun / `accelerate launch` job
+    # as CPU data parallelism (gloo) instead of N unrelated single-process runs.
+    accelerator = Accelerator(cpu=not _has_accelerator_device())
+    world, rank = accelerator.num_processes, accelerator.process_index
+    steps = steps_for(len(kept), tc.batch_size, tc.epochs if epochs is None else epochs, tc.max_steps, world)
+    # One global plan of steps × world batches; process r takes batches r, r + world, ... so every
+    # process runs `steps` steps and together they cover the requested epochs once.
+    plan = batch_plan(lengths, tc.batch_size, steps * world, seed)[rank::world]
+
+    model.train()
+    optimizer = _optimizer(model, tc.learning_rate, tc.weight_decay)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(tc.warmup_ratio * steps), steps)
+    use_keep = accepts_logits_to_keep(accelerator.unwrap_model(model))
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    losses: list[torch.Tensor] = []
+    extras: list[torch.Tensor] = []
+    tokens = padded = response_tokens = seen = 0
+    bar = tqdm(total=steps, desc=description, unit="step", disable=not (progress and accelerator.is_local_main_process))
+    start = time.perf_counter()
+    for step, rows in enumerate(plan):
+        idx = [kept[r] for r in rows]
+        batch = collate([encoded[i] for i in idx], [examples[i] for i in idx], tokenizer.pad_token_id)
+        # Counted on the host before the copy, so the loop never waits on the device for bookkeeping.
+        tokens += batch.n_tokens
+        padded += batch.input_ids.numel()
+        response_tokens += int((batch.labels != IGNORE).sum())
+        seen += len(idx)
+        batch = batch.to(accelerator.device)
+        with autocast(accelerator.device, cfg.model.precision):
+            nll, count = response_nll(model, batch, use_keep)
+            loss = nll / count
+            total = loss
+            if extra_loss is not None:
+                aux = extra_loss(model, batch)
+                total = total + aux
+                extras.append(aux.detach())
+        accelerator.backward(total)
+        accelerator.clip_grad_norm_(params, tc.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        losses.append(loss.detach())
+        bar.update()
+        if step % 10 == 0 or step == steps - 1:
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(elapsed, 1e-9):,.0f}")
+    bar.close()
+    seconds = time.perf_counter() - start
+
+    accelerator.unwrap_model(model).eval()
+    history = torch.stack(losses).float().cpu().tolist()
+    tail = history[-max(1, len(history) // 10) :]
+    return TrainStats(
+        steps=steps,
+        epochs=seen * world / len(kept),
+        examples=len(kept),
+        truncated=truncated,
+        tokens=tokens,
+        padded_tokens=padded,
+        response_tokens=response_tokens,
+        seconds=seconds,
+        final_loss=float(np.mean(tail)),
+        losses=history,
+        extra_losses=torch.stack(extras).float().cpu().tolist() if extras else [],
+    )
+
+
+def iterate_batches(
+    tokenizer, examples: Sequence[Example], batch_size: int, max_length: int
+) -> Iterator[Batch]:
+    """Length-sorted batches in a fixed order, for scoring (teacher-forced loss). An example whose prompt
+    alone fills the context has nothing to score and is left out."""
+    encoded, _ = encode_examples(tokenizer, examples, max_length)
+    order = sorted((i for i, e in enumerate(encoded) if e is not None), key=lambda i: len(encoded[i]))
+    for k in range(0, len(order), batch_size):
+        idx = order[k : k + batch_size]
+        yield collate([encoded[i] for i in idx], [examples[i] for i in idx], tokenizer.pad_token_id)
