@@ -137,7 +137,9 @@ def grid_points(cfg: PlannerConfig) -> list[GridPoint]:
 
 
 def run_dir_for(cfg: PlannerConfig, point: GridPoint) -> Path:
-    return cfg.out / "runs" / point.key
+    from trainers.coit import default_run_dir  # light: trainers.coit imports torch only inside train_one
+
+    return default_run_dir(cfg, point.language, point.n_pairs, point.seed)
 
 
 def run_config_hash(cfg: PlannerConfig) -> str:
@@ -344,6 +346,9 @@ class Ledger:
 
 def open_ledger(cfg: PlannerConfig, spec: StorageSpec, create: bool) -> Ledger:
     """The study named after `experiment`, created when asked; refuses a study trained under other settings."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports the study itself; no INFO chatter
     storage = open_storage(spec, create=create)
     name = cfg.experiment
     try:
@@ -943,6 +948,10 @@ def _run_workers(cfg, spec, ledger, points, settings, workers, threads, progress
                 p.join(timeout=1.0 / len(procs))
         _update_bar(bar, ledger, points, settings.session, workers)
     except BaseException:  # Ctrl-C, or a bug here: never leave workers running behind our back
+        # The interrupt may have landed inside one of our storage transactions; SQLite transactions take
+        # the write lock up front, so drop our connection first or the workers could not record
+        # "interrupted" before the join times out.
+        _release_connections(ledger.storage)
         for p, _ in procs:
             if p.is_alive():
                 p.terminate()  # SIGTERM → KeyboardInterrupt in the worker, which records "interrupted"
@@ -954,6 +963,13 @@ def _run_workers(cfg, spec, ledger, points, settings, workers, threads, progress
     finally:
         bar.close()
     return [f"{p.name} (exit code {p.exitcode}; log: {log})" for p, log in procs if p.exitcode != 0]
+
+
+def _release_connections(storage: BaseStorage) -> None:
+    engine = getattr(storage, "engine", None)  # RDBStorage; journal files hold no lock between writes
+    if engine is not None:
+        storage.remove_session()
+        engine.dispose()
 
 
 def _update_bar(bar, ledger: Ledger, points, session: str, workers: int) -> None:

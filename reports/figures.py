@@ -494,7 +494,8 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
     buf = io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
     with matplotlib.rc_context(RC):
-        fig.savefig(buf, format=fmt, metadata=metadata, facecolor="white")
+        # "tight" grows the canvas to whatever the layout placed outside it (wide legends on narrow grids).
+        fig.savefig(buf, format=fmt, metadata=metadata, facecolor="white", bbox_inches="tight", pad_inches=0.1)
     return buf.getvalue()
 
 

@@ -119,7 +119,7 @@ def test_run_result_and_run_directory(scaling_runs):
     assert isinstance(r, RunResult) and (r.language, r.n_pairs, r.seed) == ("de", SMALL, 0)
     assert set(r.metrics) == {"chrf", "bleu", "loss"} and all(math.isfinite(v) for v in r.metrics.values())
     assert r.steps == 6 * math.ceil(SMALL / 16) and r.train_seconds > 0 and r.eval_seconds > 0
-    run_dir = cfg.out / "runs" / f"de_{SMALL}_seed0"
+    run_dir = cfg.out / "runs" / f"de-{SMALL}-s0"
     assert r.run_dir == str(run_dir)
     written = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
     assert written["metrics"] == r.metrics and written["n_tokens"] == r.n_tokens and "samples" not in written
@@ -245,7 +245,7 @@ def test_cli_prints_one_json_object_and_reports_user_errors(tmp_path, capsys):
     row = json.loads(out[0])
     assert (row["language"], row["n_pairs"], row["seed"]) == ("es", 16, 3) and row["n_tokens"] > 0
     assert {"chrf", "bleu", "loss", "train_seconds", "eval_seconds", "steps", "run_dir"} <= set(row)
-    assert (tmp_path / "out" / "runs" / "es_16_seed3" / METRICS_FILE).is_file()
+    assert (tmp_path / "out" / "runs" / "es-16-s3" / METRICS_FILE).is_file()
 
     code = planner_main(["train-one", "--config", str(config), "--language", "es", "--pairs", "10000000"])
     err = capsys.readouterr().err

@@ -62,7 +62,8 @@ class RunResult:
 
 
 def default_run_dir(cfg: "PlannerConfig", language: str, n_pairs: int, seed: int) -> Path:
-    return cfg.out / "runs" / f"{language}_{n_pairs}_seed{seed}"
+    """`<output_dir>/runs/<lang>-<pairs>-s<seed>`: the same directory whether the sweep or train-one runs it."""
+    return cfg.out / "runs" / f"{language}-{n_pairs}-s{seed}"
 
 
 def pair_tokens(tokenizer, pairs) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 
@@ -56,11 +57,9 @@ def run(args) -> int:
             inner += ["--fits", args.fits]
         cmd = launch_command(launcher, args.num_processes or cfg.final.num_processes, inner)
         if args.dry_run:
-            print(" ".join(cmd))
+            print(shlex.join(cmd))
             return 0
-        which(cmd[0])
-        cmd[:1] = [which(cmd[0])]
-        return subprocess.call(cmd)
+        return subprocess.call([which(cmd[0]), *cmd[1:]])
     final_dir = run_final(cfg, args.allocation, baselines, args.fits)
     print(f"final runs written to {final_dir}/metrics.csv and {final_dir}/objectives.csv", file=sys.stderr)
     return 0
