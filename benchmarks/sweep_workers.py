@@ -4,7 +4,7 @@ The same cores can serve one worker whose torch ops use them all (intra-op threa
 that each run a different grid point on fewer threads. Small models parallelise poorly inside an op, so
 the second should win; this script measures by how much on a given machine.
 
-    python benchmarks/sweep_workers.py                       # demo config, 2 languages × 2 sizes
+    python benchmarks/sweep_workers.py                       # demo config, el+hi × 250+500 pairs
     python benchmarks/sweep_workers.py --languages all --sizes all   # the full demo grid (long)
     python benchmarks/sweep_workers.py --cores 4              # 1×4 versus 2×2 (and --workers 4 for 4×1)
 
@@ -33,7 +33,7 @@ from planner.sweep import available_cores, run_sweep
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default=None, help="experiment YAML (default: the shipped demo config)")
-    p.add_argument("--languages", default="ar,el", help="comma-separated subset of the config's, or 'all'")
+    p.add_argument("--languages", default="el,hi", help="comma-separated subset of the config's, or 'all'")
     p.add_argument("--sizes", default="250,500", help="comma-separated subset of sweep.sizes, or 'all'")
     p.add_argument("--cores", type=int, default=2, help="cores to use in every setting (default 2)")
     p.add_argument("--workers", type=int, default=2, help="workers of the parallel setting (default 2)")
