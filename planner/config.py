@@ -303,6 +303,7 @@ def load_config(path: str | Path | None = None) -> PlannerConfig:
         data = {}
     if not isinstance(data, dict):
         raise UserError(f"Config {source} must be a YAML mapping of keys to values, not {type(data).__name__}.")
+    data.pop("planner_version", None)  # the stamp `write_resolved` adds: a resolved config is a valid input
     return config_from_dict(data, source)
 
 
@@ -333,6 +334,4 @@ def read_resolved(directory: str | Path) -> PlannerConfig:
     path = Path(directory) / RESOLVED_CONFIG_NAME
     if not path.is_file():
         raise UserError(f"{path} is missing.", "Point at a directory written by planner (it holds resolved_config.yaml).")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    data.pop("planner_version", None)
-    return config_from_dict(data, str(path))
+    return load_config(path)

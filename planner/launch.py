@@ -241,6 +241,33 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
     return final_dir
 
 
+def launcher_argv(cfg, allocation_csv, fits_json, config_path) -> list[str]:
+    """`planner launch` for the config's launcher (accelerate/torchrun), each process running it locally."""
+    inner = ["launch", "--config", str(config_path), "--allocation", str(allocation_csv), "--launcher", "local",
+             "--baselines", ",".join(cfg.final.baselines) or "none"]
+    if fits_json:
+        inner += ["--fits", str(fits_json)]
+    return launch_command(cfg.final.launcher, cfg.final.num_processes, inner)
+
+
+def run_under_launcher(cfg, allocation_csv, fits_json=None) -> Path:
+    """Run the final runs under `final.launcher` from the resolved config; fail loudly if it fails."""
+    import subprocess
+
+    from planner.config import RESOLVED_CONFIG_NAME, write_resolved
+
+    final_dir = cfg.out / "final"
+    write_resolved(cfg, final_dir)
+    cmd = launcher_argv(cfg, allocation_csv, fits_json, final_dir / RESOLVED_CONFIG_NAME)
+    code = subprocess.call([which(cmd[0]), *cmd[1:]])
+    if code != 0:
+        raise UserError(
+            f"The final runs under {cfg.final.launcher} exited with code {code}.",
+            "See its output above; `planner launch --dry-run` prints the command to run it by hand.",
+        )
+    return final_dir
+
+
 def which(program: str) -> str:
     path = shutil.which(program)
     if path is None:

@@ -149,9 +149,12 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
                 + (f", {gain:+.3g} over best baseline ({plan.best_baseline})" if gain is not None else ""))
 
     def launch() -> str:
-        from planner.launch import run_final
+        from planner.launch import run_final, run_under_launcher
 
-        final_dir = run_final(cfg, allocation_csv, cfg.final.baselines, fits_json, progress=progress)
+        if cfg.final.launcher == "local":
+            final_dir = run_final(cfg, allocation_csv, cfg.final.baselines, fits_json, progress=progress)
+        else:  # the same `planner launch` entry point, under accelerate/torchrun, from the resolved config
+            final_dir = run_under_launcher(cfg, allocation_csv, fits_json)
         return f"{1 + len(cfg.final.baselines)} final runs in {final_dir}"
 
     def report() -> str:
@@ -173,7 +176,7 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
               launch),
         Stage("report", [report_html],
               lambda: file_digest(runs_csv, fits_json, allocation_csv, summary_json, final_metrics,
-                                  out / "final" / "objectives.csv"), report),
+                                  out / "final" / "objectives.csv", out / "alignment" / "alignment.csv"), report),
     ]
 
 

@@ -102,3 +102,14 @@ def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "[2/6] sweep: up to date" in err and "[3/6] fit: up to date" in err
     assert "[4/6] allocate: up to date" not in err
+
+
+def test_launch_dry_run_prints_the_launcher_command(tmp_path, capsys):
+    cfg_path = tmp_path / "planner.yaml"
+    cfg_path.write_text(yaml.safe_dump(_tiny_config(tmp_path)), encoding="utf-8")
+    argv = ["launch", "--config", str(cfg_path), "--allocation", "my alloc.csv", "--launcher", "torchrun",
+            "--num-processes", "4", "--baselines", "uniform,unimax", "--dry-run"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("torchrun --nproc-per-node 4 -m planner launch --config ")
+    assert "'my alloc.csv'" in out and "--launcher local" in out and "--baselines uniform,unimax" in out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import subprocess
 import sys
 
 from planner.commands import add_config_option
@@ -42,24 +41,22 @@ def parse_baselines(text: str | None, default: list[str]) -> list[str]:
 
 
 def run(args) -> int:
-    from planner.config import load_config
-    from planner.launch import launch_command, run_final, which
+    from planner.config import RESOLVED_CONFIG_NAME, load_config
+    from planner.launch import launcher_argv, run_final, run_under_launcher
 
     cfg = load_config(args.config)
-    launcher = args.launcher or cfg.final.launcher
-    baselines = parse_baselines(args.baselines, cfg.final.baselines)
-    if launcher != "local":
-        inner = ["launch", "--allocation", args.allocation, "--launcher", "local",
-                 "--baselines", ",".join(baselines) or "none"]
-        if args.config:
-            inner += ["--config", args.config]
-        if args.fits:
-            inner += ["--fits", args.fits]
-        cmd = launch_command(launcher, args.num_processes or cfg.final.num_processes, inner)
+    final = cfg.final.model_copy(update={
+        "baselines": parse_baselines(args.baselines, cfg.final.baselines),
+        "launcher": args.launcher or cfg.final.launcher,
+        "num_processes": args.num_processes or cfg.final.num_processes,
+    })
+    cfg = cfg.model_copy(update={"final": type(final).model_validate(final.model_dump())})
+    if cfg.final.launcher != "local":
         if args.dry_run:
-            print(shlex.join(cmd))
+            print(shlex.join(launcher_argv(cfg, args.allocation, args.fits, cfg.out / "final" / RESOLVED_CONFIG_NAME)))
             return 0
-        return subprocess.call([which(cmd[0]), *cmd[1:]])
-    final_dir = run_final(cfg, args.allocation, baselines, args.fits)
+        run_under_launcher(cfg, args.allocation, args.fits)
+        return 0
+    final_dir = run_final(cfg, args.allocation, cfg.final.baselines, args.fits)
     print(f"final runs written to {final_dir}/metrics.csv and {final_dir}/objectives.csv", file=sys.stderr)
     return 0
