@@ -75,7 +75,7 @@ class BatchFit:
 
 def _with_fixed_offset(o, Sw, Sy, Syy, St, Stt, Sty):
     """Best β and the SSE when the offset is pinned to o (moments taken about o)."""
-    sy, sty = Sy - o * Sw, Sty - o * St
+    sty = Sty - o * St
     syy = Syy - 2.0 * o * Sy + o * o * Sw
     beta = sty / Stt
     return beta, syy - beta * sty, syy  # β, SSE at that β, SSE at β = 0

@@ -75,14 +75,6 @@ def _interval(fits, language: str, pairs: float, level: float) -> tuple[float, f
     return float(lo), float(hi)
 
 
-def _predict(fits, language: str, pairs: float) -> float:
-    fit = fits.languages.get(language) if fits is not None else None
-    if fit is None or pairs <= 0:
-        return math.nan
-    x = pairs * fit.tokens_per_pair if fits.x == "tokens" else pairs
-    return float(fit.predict(x))
-
-
 def mixtures_from_allocation(
     allocation: pd.DataFrame, summary: Mapping, baselines: Sequence[str], fits=None, level: float = 0.9
 ) -> list[Mixture]:
