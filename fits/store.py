@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from fits.results import FitSet, LanguageFit
 from fits.validate import Backtest
 from planner import __version__
 from planner.errors import UserError
+from planner.files import atomic_write_text
 
 FORMAT = "coit-planner/fits@1"
 
@@ -100,18 +99,7 @@ def _dumps(obj, indent: int = 0) -> str:
 
 def save_fits(fitset: FitSet, path: str | Path) -> Path:
     """Write fits.json atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = _dumps(fits_to_json(fitset))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, _dumps(fits_to_json(fitset)) + "\n")
 
 
 # ------------------------------------------------------------------------------------------ loading

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from planner import __version__
 from planner.errors import UserError
+from planner.files import atomic_write_text
 
 DEMO_CONFIG_NAME = "demo.yaml"
 RESOLVED_CONFIG_NAME = "resolved_config.yaml"
@@ -319,14 +320,9 @@ def config_hash(cfg: PlannerConfig, *sections: str) -> str:
 
 def write_resolved(cfg: PlannerConfig, directory: str | Path) -> Path:
     """Write the fully resolved config (every default filled in) and the producing version into a directory."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / RESOLVED_CONFIG_NAME
     body = {"planner_version": __version__, **cfg.model_dump(mode="json")}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(body, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    text = yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
+    return atomic_write_text(Path(directory) / RESOLVED_CONFIG_NAME, text)
 
 
 def read_resolved(directory: str | Path) -> PlannerConfig:

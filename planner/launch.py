@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import UserError
+from planner.files import atomic_write_text
 
 PLAN = "plan"
 METRICS_COLUMNS = [
@@ -152,13 +153,6 @@ def metrics_rows(mixture: Mixture, achieved: Mapping[str, float], tokens_per_pai
     return rows
 
 
-def write_table_atomic(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
-
-
 def load_allocation_inputs(allocation_csv: str | Path, fits_json: str | Path | None):
     """Read allocation.csv, its summary and (when present) fits.json; UserError for anything missing."""
     from fits import load_fits
@@ -224,11 +218,11 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
             }
         )
         # Written after every mixture, so an interrupted launch keeps what finished.
-        write_table_atomic(pd.DataFrame(rows, columns=METRICS_COLUMNS), final_dir / "metrics.csv")
-        write_table_atomic(pd.DataFrame(objectives, columns=OBJECTIVE_COLUMNS), final_dir / "objectives.csv")
-    (final_dir / "launch.json").write_text(
+        atomic_write_text(final_dir / "metrics.csv", pd.DataFrame(rows, columns=METRICS_COLUMNS).to_csv(index=False))
+        atomic_write_text(final_dir / "objectives.csv", pd.DataFrame(objectives, columns=OBJECTIVE_COLUMNS).to_csv(index=False))
+    atomic_write_text(
+        final_dir / "launch.json",
         json.dumps({"allocation": str(allocation_csv), "mixtures": [m.name for m in mixtures], "metric": metric}, indent=2),
-        encoding="utf-8",
     )
     return final_dir
 

@@ -59,6 +59,7 @@ import csv
 import fcntl
 import importlib
 import importlib.util
+import io
 import json
 import logging
 import math
@@ -66,7 +67,6 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -86,6 +86,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from planner.config import PlannerConfig, write_resolved
 from planner.errors import UserError
+from planner.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -526,21 +527,13 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
 
 
 def write_csv_atomic(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
-    """Write to a unique temporary file beside `path`, then rename over it: readers see the old or the
-    new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(columns), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Render the table in memory, then write it atomically: readers see the old or the new file, never
+    half of one, and a row that does not fit the columns leaves the old file untouched."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def export_runs(ledger: Ledger, points: Sequence[GridPoint], path: Path) -> int:

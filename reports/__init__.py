@@ -13,6 +13,7 @@ from pathlib import Path
 
 from planner import __version__
 from planner.errors import UserError
+from planner.files import atomic_write_text
 
 from reports.build import ReportBuilder
 from reports.document import Document, SavedFigure
@@ -62,16 +63,11 @@ def render_report(
     footer = (f"Rendered by planner {__version__} from the files in {inputs.output_dir.resolve().name}/; "
               f"figures (PNG, SVG) are in {figures_dir.name}/.")
     markdown_path = out.with_suffix(".md")
-    _write(markdown_path, render_markdown(doc, markdown_path, footer))
+    atomic_write_text(markdown_path, render_markdown(doc, markdown_path, footer))
     if fmt == "html":
-        _write(out, render_html(doc, out, generator=f"planner {__version__}", footer=footer))
+        atomic_write_text(out, render_html(doc, out, generator=f"planner {__version__}", footer=footer))
     # A page count that shrank since the last render would leave stale pages beside the new report.
     for stale in previous - {p for f in saved for p in (f.png, f.svg)}:
         stale.unlink()
     return ReportResult(report=out, markdown=markdown_path, figures=saved, document=doc, missing=list(inputs.missing))
 
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

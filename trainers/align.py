@@ -28,6 +28,7 @@ without the term (`compare_objectives`).
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from planner.errors import UserError
+from planner.files import atomic_write_text
 from trainers.train import Batch, ExtraLoss, accepts_logits_to_keep, autocast
 
 if TYPE_CHECKING:
@@ -307,19 +309,15 @@ def write_alignment(rows: Sequence[AlignmentRow], directory: str | Path, meta: d
     """Write `alignment.csv` (columns `COLUMNS`) and `alignment.json` (the same rows under "rows", beside
     `meta`: how they were measured) into `directory`, each atomically. Returns both paths."""
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    csv_path, json_path = d / ALIGNMENT_CSV, d / ALIGNMENT_JSON
-    tmp = csv_path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    tmp.replace(csv_path)
-    tmp = json_path.with_suffix(".json.tmp")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(asdict(r) for r in rows)
     body = {**(meta or {}), "columns": list(COLUMNS), "rows": [asdict(r) for r in rows]}
-    tmp.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(json_path)
-    return csv_path, json_path
+    return (
+        atomic_write_text(d / ALIGNMENT_CSV, buf.getvalue()),
+        atomic_write_text(d / ALIGNMENT_JSON, json.dumps(body, indent=2, ensure_ascii=False) + "\n"),
+    )
 
 
 def read_alignment(path: str | Path) -> list[AlignmentRow]:

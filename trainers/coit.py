@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from planner.config import write_resolved
 from planner.errors import UserError
+from planner.files import atomic_write_text
 
 if TYPE_CHECKING:
     from planner.config import PlannerConfig
@@ -155,13 +156,8 @@ def write_run(cfg: "PlannerConfig", result: RunResult) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     write_resolved(cfg, directory)
     body = {k: v for k, v in asdict(result).items() if k != "samples"}
-    _write_text(directory / METRICS_FILE, json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(directory / METRICS_FILE, json.dumps(body, indent=2, ensure_ascii=False) + "\n")
     lines = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in result.samples)
-    _write_text(directory / SAMPLES_FILE, lines)
+    atomic_write_text(directory / SAMPLES_FILE, lines)
     return directory
 
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
+from planner.files import atomic_write_text
 from trainers.mixture import take_pairs
 
 if TYPE_CHECKING:
@@ -91,9 +92,5 @@ def train_mixture(
         run_dir=str(run_dir),
         train={k: v for k, v in asdict(stats).items() if k not in {"losses", "extra_losses"}},
     )
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "metrics.json.tmp"
-    tmp.write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(run_dir / "metrics.json")
+    atomic_write_text(Path(run_dir) / "metrics.json", json.dumps(asdict(result), indent=2) + "\n")
     return result

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Iterable
 
@@ -18,6 +17,7 @@ import pandas as pd
 from planner.allocation.plan import CONTRACT_COLUMNS, AllocationResult
 from planner.allocation.problem import LanguageLimits
 from planner.errors import UserError
+from planner.files import atomic_write_text
 
 LIMIT_COLUMNS = ("min_pairs", "max_pairs", "tokens_per_pair", "weight")
 SUMMARY_SUFFIX = "_summary.json"
@@ -94,24 +94,14 @@ def read_targets(path: str | Path) -> dict[str, float]:
     return out
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_allocation(result: AllocationResult, path: str | Path) -> tuple[Path, Path]:
     """Write allocation.csv (contract columns first) and allocation_summary.json beside it."""
     path = Path(path)
     table = result.table()
     table["at_bound"] = table["at_bound"].fillna("")
-    _atomic_write(path, table.to_csv(index=False, float_format="%.10g"))
+    atomic_write_text(path, table.to_csv(index=False, float_format="%.10g"))
     summary = summary_path(path)
-    _atomic_write(summary, json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(summary, json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n")
     return path, summary
 
 
