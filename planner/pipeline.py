@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
+
 from planner.config import PlannerConfig, config_hash, write_resolved
 from planner.errors import UserError
+from planner.files import atomic_write_text
 
 STAMPS = Path(".planner") / "stages.json"
 
@@ -61,11 +64,7 @@ def _read_stamps(out: Path) -> dict:
 def _write_stamp(out: Path, name: str, fingerprint: str) -> None:
     stamps = _read_stamps(out)
     stamps[name] = fingerprint
-    path = out / STAMPS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(stamps, indent=2), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(out / STAMPS, json.dumps(stamps, indent=2))
 
 
 def allocation_limits(cfg: PlannerConfig, pool_sizes: dict[str, int]):
@@ -95,7 +94,7 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
     summary_json = out / "allocation_summary.json"
     final_metrics = out / "final" / "metrics.csv"
     report_html = out / "report.html"
-    pools: dict[str, int] = {}
+    data_stats = out / "data_stats.csv"
 
     def data() -> str:
         from planner.commands.data import pair_needs
@@ -103,9 +102,9 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
 
         datasets = load_languages(cfg.data, cfg.languages)
         check_capacity(datasets, max(cfg.sweep.sizes), pair_needs(cfg))
-        pools.update({lang: len(ds.train) for lang, ds in datasets.items()})
-        corpus_stats(datasets).to_csv(out / "data_stats.csv", index=False)
-        return f"{len(datasets)} languages, training pools {min(pools.values()):,}–{max(pools.values()):,} pairs"
+        stats = corpus_stats(datasets)  # indexed by language code
+        atomic_write_text(data_stats, stats.to_csv())
+        return f"{len(datasets)} languages, training pools {stats['train'].min():,}–{stats['train'].max():,} pairs"
 
     def sweep() -> str:
         from planner.sweep import run_sweep
@@ -137,8 +136,8 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
         from fits import load_fits
         from planner.allocation import allocate as solve, write_allocation
 
-        if not pools:
-            data()
+        # Available pairs per language = its training pool, as the data stage recorded it.
+        pools = pd.read_csv(data_stats, index_col="language")["train"].astype(int).to_dict()
         b = cfg.budget
         plan = solve(load_fits(fits_json), budget=b.total, unit=b.unit, limits=allocation_limits(cfg, pools),
                      max_epochs=b.max_epochs, objective=b.objective, targets=targets_from_config(cfg),
@@ -166,11 +165,11 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
         return config_hash(cfg, *names)
 
     return [
-        Stage("data", [out / "data_stats.csv"], lambda: sections("data", "languages", "sweep", "budget"), data),
+        Stage("data", [data_stats], lambda: sections("data", "languages", "sweep", "budget"), data),
         Stage("sweep", [runs_csv], lambda: sections("data", "model", "train", "align", "languages", "sweep"), sweep),
         Stage("fit", [fits_json], lambda: sections("fit", "seed") + file_digest(runs_csv), fit),
         Stage("allocate", [allocation_csv, summary_json],
-              lambda: sections("budget", "seed") + file_digest(fits_json, out / "data_stats.csv"), allocate),
+              lambda: sections("budget", "seed") + file_digest(fits_json, data_stats), allocate),
         Stage("launch", [final_metrics],
               lambda: sections("data", "model", "train", "align", "final", "budget") + file_digest(allocation_csv, summary_json),
               launch),

@@ -84,6 +84,8 @@ def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys):
     assert (metrics["error"] - (metrics["achieved"] - metrics["predicted"])).abs().max() < 1e-9
     assert list(pd.read_csv(out / "final" / "objectives.csv").columns) == OBJECTIVE_COLUMNS
     assert (out / "report.html").is_file() and (out / "resolved_config.yaml").is_file()
+    stats = pd.read_csv(out / "data_stats.csv")
+    assert set(stats["language"]) == {"de", "es"} and (stats["train"] > 64).all()
 
     # second run: every stage is up to date, nothing is trained again
     stamp_files = sorted(out.rglob("metrics.json"))
