@@ -94,6 +94,12 @@ def language_examples(cfg: "PlannerConfig", lang: "LanguageData", pairs: Sequenc
     )
 
 
+def eval_pairs(cfg: "PlannerConfig", lang: "LanguageData") -> list:
+    """The test pairs every run of this language is scored on (the first `train.eval_size`, or all): one
+    definition, so the final run's achieved scores are measured on exactly the sweep's pairs."""
+    return lang.test[: cfg.train.eval_size] if cfg.train.eval_size else lang.test
+
+
 def train_one(
     cfg: "PlannerConfig",
     language: str,
@@ -124,7 +130,7 @@ def train_one(
         description=f"{language} {n_pairs} pairs seed {seed}",
     )
 
-    test = lang.test[: cfg.train.eval_size] if cfg.train.eval_size else lang.test
+    test = eval_pairs(cfg, lang)
     evaluation = run_evaluation(cfg, model, tokenizer, lang, test)
 
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg, language, n_pairs, seed)

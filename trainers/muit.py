@@ -9,7 +9,7 @@ over its pairs (`final.epochs`, default `train.epochs`), so each pair is seen as
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
@@ -49,10 +49,8 @@ def train_mixture(
     progress: bool = True,
 ) -> MixtureResult | None:
     """Train one model on the mixture and evaluate every language. Returns None on non-main processes."""
-    from dataclasses import asdict
-
     from trainers.align import alignment_loss
-    from trainers.coit import language_examples
+    from trainers.coit import eval_pairs, language_examples
     from trainers.evaluate import run_evaluation
     from trainers.model import build_model, load_tokenizer, set_threads
     from trainers.train import is_main_process, train_model
@@ -76,9 +74,7 @@ def train_mixture(
         return None
     metrics, eval_seconds = {}, 0.0
     for lang in chosen:
-        ds = datasets[lang]
-        test = ds.test[: cfg.train.eval_size] if cfg.train.eval_size else ds.test
-        evaluation = run_evaluation(cfg, model, tokenizer, ds, test)
+        evaluation = run_evaluation(cfg, model, tokenizer, datasets[lang], eval_pairs(cfg, datasets[lang]))
         metrics[lang] = evaluation.metrics
         eval_seconds += evaluation.seconds
     result = MixtureResult(
