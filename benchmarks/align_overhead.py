@@ -16,7 +16,7 @@ import torch
 
 
 def step_seconds(objective: str, language: str, pairs: int, steps: int, threads: int) -> tuple[float, int]:
-    from planner.config import config_from_dict, load_config
+    from core.config import config_from_dict, load_config
     from trainers import data
     from trainers.align import alignment_loss
     from trainers.coit import language_examples

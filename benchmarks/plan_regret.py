@@ -36,7 +36,7 @@ from fits.laws import Curve
 from planner.allocation import allocate
 from planner.allocation.curves import CurveBank
 from planner.allocation.solver import solve_sum
-from planner.config import PlannerConfig
+from core.config import PlannerConfig
 
 METRIC = "chrf"
 

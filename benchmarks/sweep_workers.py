@@ -26,7 +26,7 @@ from pathlib import Path
 
 import optuna
 
-from planner.config import load_config
+from core.config import load_config
 from planner.sweep import available_cores, run_sweep
 
 

@@ -89,7 +89,7 @@ def matmul_peak(threads: int, n: int = 2048, repeats: int = 5) -> float:
 
 
 def _config(overrides: dict):
-    from planner.config import config_from_dict, load_config
+    from core.config import config_from_dict, load_config
 
     body = load_config(None).model_dump(mode="json")
     for section, values in overrides.items():

@@ -26,7 +26,7 @@ from fits.laws import Curve
 from fits.results import FitSet, LanguageFit
 from fits.validate import Backtest, choose_law, goodness, hold_out_largest, make_backtest
 from fits.varpro import ALPHA_BOUNDS
-from planner.errors import UserError
+from core.errors import UserError
 
 LAW_CHOICES = ("auto",) + LAWS
 FULL_SIZES = 3  # distinct sizes for a language's own three-parameter fit (and below which no interval)

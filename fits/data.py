@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.errors import UserError
+from core.errors import UserError
 
 REQUIRED = ("language", "n_pairs")
 X_COLUMNS = {"pairs": "n_pairs", "tokens": "n_tokens"}

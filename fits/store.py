@@ -17,9 +17,9 @@ import numpy as np
 from fits.laws import PARAM_NAMES, Curve
 from fits.results import FitSet, LanguageFit
 from fits.validate import Backtest
-from planner import __version__
-from planner.errors import UserError
-from planner.files import atomic_write_text
+from core import __version__
+from core.errors import UserError
+from core.files import atomic_write_text
 
 FORMAT = "coit-planner/fits@1"
 

@@ -1,3 +1,6 @@
-"""Scaling-law data allocation planner for multilingual instruction tuning."""
+"""Scaling-law data allocation planner for multilingual instruction tuning: the conductor (CLI, sweep,
+allocation, final-run launcher). The shared base (config, errors, files) lives in `core`."""
 
-__version__ = "0.1.0"
+from core import __version__
+
+__all__ = ["__version__"]

@@ -12,8 +12,8 @@ import importlib
 import sys
 import textwrap
 
-from planner import __version__
-from planner.errors import UserError
+from core import __version__
+from core.errors import UserError
 
 # Pipeline order; `--help` lists them this way.
 VERBS = [

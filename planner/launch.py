@@ -24,8 +24,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from planner.errors import UserError
-from planner.files import atomic_write_text
+from core.errors import UserError
+from core.files import atomic_write_text
 
 PLAN = "plan"
 METRICS_COLUMNS = [
@@ -175,7 +175,7 @@ def load_allocation_inputs(allocation_csv: str | Path, fits_json: str | Path | N
 
 def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_json=None, progress: bool = True) -> Path:
     """Train and evaluate every mixture; write final/metrics.csv and final/objectives.csv. Returns final/."""
-    from planner.config import write_resolved
+    from core.config import write_resolved
     from trainers.data import check_capacity, load_languages
     from trainers.muit import train_mixture
 
@@ -240,7 +240,7 @@ def run_under_launcher(cfg, allocation_csv, fits_json=None) -> Path:
     """Run the final runs under `final.launcher` from the resolved config; fail loudly if it fails."""
     import subprocess
 
-    from planner.config import RESOLVED_CONFIG_NAME, write_resolved
+    from core.config import RESOLVED_CONFIG_NAME, write_resolved
 
     final_dir = cfg.out / "final"
     write_resolved(cfg, final_dir)

@@ -20,9 +20,9 @@ from typing import Callable
 
 import pandas as pd
 
-from planner.config import PlannerConfig, config_hash, write_resolved
-from planner.errors import UserError
-from planner.files import atomic_write_text
+from core.config import PlannerConfig, config_hash, write_resolved
+from core.errors import UserError
+from core.files import atomic_write_text
 
 STAMPS = Path(".planner") / "stages.json"
 

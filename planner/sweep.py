@@ -84,9 +84,9 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from planner.config import PlannerConfig, write_resolved
-from planner.errors import UserError
-from planner.files import atomic_write_text
+from core.config import PlannerConfig, write_resolved
+from core.errors import UserError
+from core.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from planner import __version__
-from planner.errors import UserError
-from planner.files import atomic_write_text
+from core import __version__
+from core.errors import UserError
+from core.files import atomic_write_text
 
 from reports.build import ReportBuilder
 from reports.document import Document, SavedFigure

@@ -17,7 +17,7 @@ import yaml
 from fits import FitSet, load_fits
 from fits.data import OK_STATUSES
 from planner.allocation import read_allocation, read_summary
-from planner.errors import UserError
+from core.errors import UserError
 
 RUNS = "runs.csv"
 FITS = "fits.json"

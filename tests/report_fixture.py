@@ -16,7 +16,7 @@ import pandas as pd
 
 from fits import fit_runs, save_fits
 from planner.allocation import LanguageLimits, allocate, write_allocation
-from planner.config import config_from_dict, write_resolved
+from core.config import config_from_dict, write_resolved
 
 LANGUAGES = ("ar", "el", "hi", "tr", "vi", "zh", "de", "fr", "ja", "ko", "ru", "fi", "he", "id", "th", "uk")
 SIZES = (250, 500, 1000, 2000)

@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 
-from planner.config import config_from_dict
-from planner.errors import UserError
+from core.config import config_from_dict
+from core.errors import UserError
 from trainers.align import (
     COLUMNS,
     AlignmentLoss,

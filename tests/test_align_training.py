@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from planner.cli import main
-from planner.config import DataConfig, config_from_dict
+from core.config import DataConfig, config_from_dict
 from trainers import data
 from trainers.align import AFTER, BEFORE, COLUMNS, read_alignment
 from trainers.coit import METRICS_FILE, MODEL_DIR, train_one

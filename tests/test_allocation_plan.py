@@ -27,7 +27,7 @@ from planner.allocation import (
 from planner.allocation.baselines import baseline_pairs
 from planner.allocation.plan import objective_value
 from planner.cli import main
-from planner.errors import UserError
+from core.errors import UserError
 
 TRUTH = {  # ceiling, scale, alpha, tokens per pair
     "de": (70.0, 400.0, 0.5, 20.0),

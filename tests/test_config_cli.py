@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from planner.cli import VERBS, build_parser, main
-from planner.config import PlannerConfig, load_config, read_resolved, write_resolved
+from core.config import PlannerConfig, load_config, read_resolved, write_resolved
 
 
 def _write(tmp_path, data, name="planner.yaml"):
@@ -102,6 +102,6 @@ def test_config_catches_late_failures_at_load_time(tmp_path):
 
 def test_config_baseline_names_match_the_allocator():
     from planner.allocation import BASELINES
-    from planner.config import BASELINE_NAMES
+    from core.config import BASELINE_NAMES
 
     assert tuple(BASELINES) == BASELINE_NAMES

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from planner.cli import main
-from planner.config import DataConfig
-from planner.errors import UserError
+from core.config import DataConfig
+from core.errors import UserError
 from trainers.data import (
     DROP_REASONS,
     LanguageData,

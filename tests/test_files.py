@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.files import atomic_write_text
+from core.files import atomic_write_text
 
 
 def test_writes_text_exactly_and_creates_parents(tmp_path):
@@ -19,7 +19,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
     def fail(*_args, **_kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("planner.files.os.fsync", fail)
+    monkeypatch.setattr("core.files.os.fsync", fail)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_text(path, "new\n")
     assert path.read_text() == "old\n"

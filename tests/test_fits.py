@@ -13,7 +13,7 @@ from scipy.optimize import curve_fit
 
 from fits import Backtest, FitSet, LanguageFit, fit_runs, load_fits, save_fits
 from fits.data import infer_direction
-from planner.errors import UserError
+from core.errors import UserError
 
 SIZES = [250, 500, 1000, 2000, 4000, 8000]
 

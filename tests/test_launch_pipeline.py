@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from planner.cli import main
-from planner.errors import UserError
+from core.errors import UserError
 from planner.launch import METRICS_COLUMNS, OBJECTIVE_COLUMNS, launch_command, mixtures_from_allocation, objective
 from trainers.mixture import take_pairs
 

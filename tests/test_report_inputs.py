@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from planner.cli import main
-from planner.errors import UserError
+from core.errors import UserError
 from reports import render_report
 from reports.style import fmt_interval, fmt_num, fmt_pct, fmt_signed, language_colors
 

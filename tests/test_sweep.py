@@ -15,8 +15,8 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from planner.commands.status import format_status
-from planner.config import config_from_dict
-from planner.errors import UserError
+from core.config import config_from_dict
+from core.errors import UserError
 from planner.sweep import (
     A_ERROR, A_HEARTBEAT, A_INTERRUPTED, A_SESSION, A_SUPERSEDED, MAX_LOST_PER_SESSION, GridPoint, Ledger,
     PointState, StorageSpec, WorkerSettings, export_runs, run_claimed, grid_points, is_stale, open_ledger, open_storage,

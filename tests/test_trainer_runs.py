@@ -19,8 +19,8 @@ import yaml
 import trainers.model as model_module
 import trainers.train as train_module
 from planner.cli import main as planner_main
-from planner.config import RESOLVED_CONFIG_NAME, config_from_dict, load_config
-from planner.errors import UserError
+from core.config import RESOLVED_CONFIG_NAME, config_from_dict, load_config
+from core.errors import UserError
 from trainers import data
 from trainers.coit import METRICS_FILE, SAMPLES_FILE, RunResult, train_one
 from trainers.model import (

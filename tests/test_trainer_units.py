@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from planner.config import PlannerConfig
-from planner.errors import UserError
+from core.config import PlannerConfig
+from core.errors import UserError
 from trainers.data import Pair
 from trainers.evaluate import bleu_tokenize, clean_output, new_token_budget, score_translations
 from trainers.model import build_model, train_tokenizer

@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence
 import torch
 import torch.nn.functional as F
 
-from planner.errors import UserError
-from planner.files import atomic_write_text
+from core.errors import UserError
+from core.files import atomic_write_text
 from trainers.train import Batch, ExtraLoss, accepts_logits_to_keep, autocast
 
 if TYPE_CHECKING:
-    from planner.config import PlannerConfig
+    from core.config import PlannerConfig
     from trainers.data import Pair
 
 Pooling = Literal["mean", "last"]
@@ -446,7 +446,7 @@ class RunInfo:
 
 
 def read_run(run_dir: str | Path) -> RunInfo:
-    from planner.config import read_resolved
+    from core.config import read_resolved
     from trainers.coit import METRICS_FILE, MODEL_DIR
 
     d = Path(run_dir).expanduser()

@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from planner.config import write_resolved
-from planner.errors import UserError
-from planner.files import atomic_write_text
+from core.config import write_resolved
+from core.errors import UserError
+from core.files import atomic_write_text
 
 if TYPE_CHECKING:
-    from planner.config import PlannerConfig
+    from core.config import PlannerConfig
     from trainers.data import LanguageData, Pair
     from trainers.prompts import Example
 

@@ -34,8 +34,8 @@ from typing import IO, Any
 
 import pandas as pd
 
-from planner.config import DataConfig
-from planner.errors import UserError
+from core.config import DataConfig
+from core.errors import UserError
 from trainers.languages import LANGUAGE_NAMES, language_name
 
 __all__ = [

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Sequence
 
 import torch
 
-from planner.errors import UserError
+from core.errors import UserError
 from trainers.prompts import eval_example, eval_prompt
 from trainers.train import accepts_logits_to_keep, autocast, iterate_batches, response_nll
 
 if TYPE_CHECKING:
-    from planner.config import PlannerConfig
+    from core.config import PlannerConfig
     from trainers.data import LanguageData, Pair
 
 # sacrebleu's offline tokenizers: Chinese gets its word-free tokenizer, languages written without

@@ -8,7 +8,7 @@ to its base language (`de-AT` → German). Codes this table does not know are na
 
 from __future__ import annotations
 
-from planner.errors import UserError
+from core.errors import UserError
 
 LANGUAGE_NAMES: dict[str, str] = {
     "af": "Afrikaans",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from planner.errors import UserError
+from core.errors import UserError
 
 
 def take_pairs(pool: Sequence, n: int, max_epochs: float, language: str) -> list:

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from planner.errors import UserError
+from core.errors import UserError
 from trainers.prompts import SECTION_MARKERS, SOURCE_LANGUAGE_NAME, templates_fingerprint, translation_instruction
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-    from planner.config import DataConfig, ModelConfig, PlannerConfig
+    from core.config import DataConfig, ModelConfig, PlannerConfig
 
 TINY = "tiny"
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"

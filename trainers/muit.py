@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
-from planner.files import atomic_write_text
+from core.files import atomic_write_text
 from trainers.mixture import take_pairs
 
 if TYPE_CHECKING:
-    from planner.config import PlannerConfig
+    from core.config import PlannerConfig
     from trainers.data import LanguageData
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from planner.errors import UserError
+from core.errors import UserError
 
 if TYPE_CHECKING:  # only for annotations: prompts need nothing from the loader at run time
     from trainers.data import Pair

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from trainers.prompts import Example
 
 if TYPE_CHECKING:
-    from planner.config import PlannerConfig
+    from core.config import PlannerConfig
 
 IGNORE = -100
 MEGABATCH = 64  # batches per length-sorted group: bigger pads less, smaller shuffles more

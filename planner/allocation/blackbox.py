@@ -29,7 +29,7 @@ import optuna
 
 from planner.allocation.problem import AllocationProblem
 from planner.allocation.solver import fill_budget
-from planner.errors import UserError
+from core.errors import UserError
 
 ENTRY_POINT_GROUP = "planner.objectives"
 # Budget-share weights range over this factor (log-uniform): a language can get 1/1000 of another's share.

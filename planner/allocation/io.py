@@ -16,8 +16,8 @@ import pandas as pd
 
 from planner.allocation.plan import CONTRACT_COLUMNS, AllocationResult
 from planner.allocation.problem import LanguageLimits
-from planner.errors import UserError
-from planner.files import atomic_write_text
+from core.errors import UserError
+from core.files import atomic_write_text
 
 LIMIT_COLUMNS = ("min_pairs", "max_pairs", "tokens_per_pair", "weight")
 SUMMARY_SUFFIX = "_summary.json"

@@ -27,13 +27,13 @@ import numpy as np
 import pandas as pd
 
 from fits import FitSet
-from planner import __version__
+from core import __version__
 from planner.allocation.baselines import BASELINES, BaselineUnavailable, baseline_pairs, recipe_budget_to_reach
 from planner.allocation.blackbox import load_objective, search_allocation, wrap_user_objective
 from planner.allocation.problem import AllocationProblem, LanguageLimits, Risk, Unit, build_problem
 from planner.allocation.risk import bootstrap_intervals
 from planner.allocation.solver import CAP, FLOOR, Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
-from planner.errors import UserError
+from core.errors import UserError
 
 Objective = Literal["sum", "maxmin", "target"]
 OBJECTIVES = ("sum", "maxmin", "target")

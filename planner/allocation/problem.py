@@ -21,7 +21,7 @@ import numpy as np
 from fits import FitSet
 from fits.laws import Curve
 from planner.allocation.curves import CurveBank, ExpectedCurves, UtilityCurves
-from planner.errors import UserError
+from core.errors import UserError
 
 Unit = Literal["pairs", "tokens"]
 Risk = Literal["mean", "expected"]

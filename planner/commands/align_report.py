@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from planner.commands import add_config_option
-from planner.errors import UserError
+from core.errors import UserError
 
 
 def add_parser(sub) -> None:
@@ -71,7 +71,7 @@ def _check_args(args) -> None:
 
 def _sources(args):
     """(config, languages, output directory, language -> stages to analyse) for the chosen source."""
-    from planner.config import load_config
+    from core.config import load_config
     from trainers import align
 
     if args.run:
@@ -102,8 +102,8 @@ def _sources(args):
 
 
 def run(args) -> int:
-    from planner import __version__
-    from planner.config import write_resolved
+    from core import __version__
+    from core.config import write_resolved
     from trainers import align
     from trainers.model import set_threads
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from planner.errors import UserError
+from core.errors import UserError
 
 DESCRIPTION = """\
 Allocate a budget of translation pairs (or tokens) across the languages of a fits file.

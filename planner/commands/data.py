@@ -11,7 +11,7 @@ import math
 from tqdm import tqdm
 
 from planner.commands import add_config_option
-from planner.config import PlannerConfig, load_config
+from core.config import PlannerConfig, load_config
 
 
 def add_parser(sub) -> None:

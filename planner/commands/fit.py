@@ -55,7 +55,7 @@ def _ceiling(text: str):
 
 def resolve_ceiling(value, metric: str) -> float | None:
     """'auto' → the metric's natural bound (same default as the config's fit.ceiling), 'free' → fitted."""
-    from planner.config import BOUNDED_SCORE_CEILINGS
+    from core.config import BOUNDED_SCORE_CEILINGS
 
     if value == "auto":
         return BOUNDED_SCORE_CEILINGS.get(metric.lower())

@@ -41,7 +41,7 @@ def parse_baselines(text: str | None, default: list[str]) -> list[str]:
 
 
 def run(args) -> int:
-    from planner.config import RESOLVED_CONFIG_NAME, load_config
+    from core.config import RESOLVED_CONFIG_NAME, load_config
     from planner.launch import launcher_argv, run_final, run_under_launcher
 
     cfg = load_config(args.config)

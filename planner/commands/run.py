@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from planner.config import load_config
+    from core.config import load_config
     from planner.pipeline import main_run
 
     return main_run(load_config(args.config))

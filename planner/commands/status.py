@@ -59,7 +59,7 @@ def format_status(statuses, now: float) -> str:
 def run(args) -> int:
     import optuna
 
-    from planner.config import load_config
+    from core.config import load_config
     from planner.sweep import sweep_status
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own summary says what happened

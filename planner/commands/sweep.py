@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from planner.commands import add_config_option
-from planner.errors import UserError
+from core.errors import UserError
 
 DESCRIPTION = """\
 Run one CoIT proxy run per grid point (languages × sweep.sizes × sweep.seeds) and write runs.csv.
@@ -49,7 +49,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import optuna
 
-    from planner.config import load_config
+    from core.config import load_config
     from planner.sweep import DEFAULT_RUNNER, format_duration, run_sweep
 
     for name in ("workers", "max_failures"):

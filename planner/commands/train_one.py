@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from planner.config import load_config
+    from core.config import load_config
     from trainers.coit import train_one
     from trainers.train import is_main_process
 

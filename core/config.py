@@ -15,9 +15,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from planner import __version__
-from planner.errors import UserError
-from planner.files import atomic_write_text
+from core import __version__
+from core.errors import UserError
+from core.files import atomic_write_text
 
 DEMO_CONFIG_NAME = "demo.yaml"
 RESOLVED_CONFIG_NAME = "resolved_config.yaml"
@@ -288,7 +288,7 @@ def config_from_dict(data: dict, source: str = "(dict)") -> PlannerConfig:
 def load_config(path: str | Path | None = None) -> PlannerConfig:
     """Load and validate a config file; `None` loads the shipped demo config."""
     if path is None:
-        text = resources.files("planner").joinpath(DEMO_CONFIG_NAME).read_text(encoding="utf-8")
+        text = resources.files("core").joinpath(DEMO_CONFIG_NAME).read_text(encoding="utf-8")
         source = "(shipped demo config)"
     else:
         p = Path(path)
