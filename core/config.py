@@ -60,9 +60,14 @@ class LoraConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    """`tiny` builds a small Llama from scratch; anything else is a local HF checkpoint directory."""
+    """`tiny` builds a small Llama from scratch; `smollm2-135m` is the built-in pretrained instruct model
+    (docs/base-model.md); anything else is a .gguf file or a local HF checkpoint directory."""
 
-    name: str = Field("tiny", description="'tiny' or a local Hugging Face checkpoint directory.")
+    name: str = Field(
+        "tiny",
+        description="'tiny', a built-in pretrained model ('smollm2-135m', see docs/base-model.md), a .gguf file, "
+        "or a local Hugging Face checkpoint directory.",
+    )
     hidden_size: int = Field(128, ge=8)
     layers: int = Field(2, ge=1)
     heads: int = Field(4, ge=1)

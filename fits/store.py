@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fits.laws import PARAM_NAMES, Curve
+from fits.laws import PARAM_NAMES, Curve, param_names
 from fits.results import FitSet, LanguageFit
 from fits.validate import Backtest
 from core import __version__
@@ -158,13 +158,14 @@ def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float) -
     law = rd.get(d, "law", str, where)
     raw_params = rd.get(d, "params", dict, where)
     params = {}
-    for name in PARAM_NAMES[family]:
+    for name in param_names(family, raw_params):
         params[name] = rd.num(raw_params, name, f"{where}.params")
     boot = None
     raw_boot = rd.get(d, "bootstrap_params", dict, where, optional=True)
     if raw_boot is not None:
         bw = f"{where}.bootstrap_params"
-        draws = {name: np.asarray(rd.nums(rd.get(raw_boot, name, list, bw), f"{bw}.{name}")) for name in PARAM_NAMES[family]}
+        draws = {name: np.asarray(rd.nums(rd.get(raw_boot, name, list, bw), f"{bw}.{name}"))
+                 for name in param_names(family, raw_boot)}
         if len({len(v) for v in draws.values()}) != 1:
             rd.fail(f"{where}.bootstrap_params", "has lists of different lengths")
         boot = Curve(family, draws, higher, law=law)

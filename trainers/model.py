@@ -7,7 +7,9 @@ languages and the final multilingual run uses the same vocabulary as the proxy r
 and cached on disk, keyed by everything that determines it (the data settings that fix the training
 pools, the corpus files, the vocabulary size and the prompt format).
 
-Any other `model.name` is a local Hugging Face checkpoint directory, loaded with
+A built-in pretrained model (`smollm2-135m`: SmolLM2-135M-Instruct, see `trainers.pretrained`) or a
+`.gguf` file resolves to a checkpoint directory converted once from the GGUF and cached. Any other
+`model.name` is a local Hugging Face checkpoint directory. Checkpoints are loaded with
 `AutoModelForCausalLM`/`AutoTokenizer` without network access, optionally wrapped with LoRA by `peft`.
 """
 
@@ -182,12 +184,20 @@ def _save_atomically(tokenizer: PreTrainedTokenizerFast, directory: Path) -> Non
 
 
 def checkpoint_dir(name: str) -> Path:
+    """The checkpoint directory `model.name` stands for. Built-in names come first (as 'tiny' does), so
+    a local directory with such a name is reached as ./name."""
+    from trainers import pretrained
+
+    if pretrained.is_builtin(name) or pretrained.is_gguf_path(name):
+        return pretrained.pretrained_checkpoint(name)
     path = Path(name).expanduser()
     if not path.is_dir() or not (path / "config.json").is_file():
+        builtin = ", ".join(repr(n) for n in sorted(pretrained.BUILTIN_MODELS))
         raise UserError(
             f"model.name is {name!r}, which is neither 'tiny' nor a local Hugging Face checkpoint directory "
-            "(a directory holding config.json, the weights and the tokenizer files).",
-            "Set model.name to 'tiny' or to such a directory; models are never downloaded.",
+            f"(a directory holding config.json, the weights and the tokenizer files) nor a built-in "
+            f"pretrained model ({builtin}) or a .gguf file.",
+            f"Set model.name to 'tiny', {builtin}, a .gguf file or such a directory; models are never downloaded.",
         )
     return path
 

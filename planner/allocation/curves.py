@@ -13,6 +13,11 @@ So for one language with fitted curve f(x):
 Parameters are arrays whose last axis is the language; an optional leading axis holds bootstrap draws,
 and everything broadcasts against it (a (R, L) bank solves R allocation problems in one pass).
 
+The power family carries an offset x₀ ≥ 0 (0 for the plain power law): u(p) = C − d·A·(k·p + x₀)^−α,
+whose marginal inverse is still closed form, (u')⁻¹(m) = ((A·α·k/m)^(1/(α+1)) − x₀)/k, so the exact
+solvers stay exact for a pretrained model's offset law (a negative value means even the first pair is
+worth less than m: the solver clips it to the language's floor).
+
 A curve is *usable* by the exact solver when its utility is increasing and concave: the power family with
 scale > 0 and alpha > 0, or a log curve whose slope points the "better" way. Anything else is flagged by
 `concave_increasing` and the solvers pin it to its floor (it has no positive marginal gain to equalise).
@@ -31,9 +36,10 @@ import numpy as np
 
 from fits.laws import Curve, direction_sign
 
-# Utilities are never evaluated below this many pairs: a power law diverges at x = 0 and a log law is -inf,
-# while a model trained on no translation data still has a finite score. One pair is far below any fitted
-# size, so this only keeps predictions finite for languages allocated nothing.
+# Plain power and log curves are never evaluated below this many pairs: they diverge at x = 0, while a
+# model trained on no translation data still has a finite score (which an offset curve, x0 > 0, predicts
+# itself). One pair is far below any fitted size, so this only keeps predictions finite for languages
+# allocated nothing.
 MIN_EVAL_PAIRS = 1.0
 
 # Search range (in pairs, natural log) for the monotone 1-D solves of `ExpectedCurves`.
@@ -78,9 +84,10 @@ class CurveBank:
     """
 
     is_power: np.ndarray  # (L,) bool
-    offset: np.ndarray  # power: y = offset - d·scale·x^-alpha
+    offset: np.ndarray  # power: y = offset - d·scale·(x + x0)^-alpha
     scale: np.ndarray
     alpha: np.ndarray
+    x0: np.ndarray  # fitted x units; 0 for a plain power law
     a: np.ndarray  # log: y = a + b·ln x
     b: np.ndarray
     x_per_pair: np.ndarray  # (L,) k: fitted x units per pair (1 when fitted on pairs)
@@ -96,12 +103,13 @@ class CurveBank:
         is_power = np.array([c.family == "power" for c in curves])
 
         def take(family: str, name: str, filler: float) -> np.ndarray:
-            return _column([c.params[name] if c.family == family else filler for c in curves])
+            return _column([c.params.get(name, filler) if c.family == family else filler for c in curves])
 
         cols = dict(
             offset=take("power", "offset", 0.0),
             scale=take("power", "scale", 1.0),
             alpha=take("power", "alpha", 1.0),
+            x0=take("power", "x0", 0.0),
             a=take("log", "a", 0.0),
             b=take("log", "b", 1.0),
         )
@@ -125,6 +133,7 @@ class CurveBank:
             offset=self.offset[..., index],
             scale=self.scale[..., index],
             alpha=self.alpha[..., index],
+            x0=self.x0[..., index],
             a=self.a[..., index],
             b=self.b[..., index],
             x_per_pair=self.x_per_pair[index],
@@ -132,18 +141,25 @@ class CurveBank:
         )
 
     def concave_increasing(self) -> np.ndarray:
-        power_ok = (self.scale > 0) & (self.alpha > 0)
+        power_ok = (self.scale > 0) & (self.alpha > 0) & (self.x0 >= 0)
         log_ok = self.sign * self.b > 0
         ok = np.where(self.is_power, power_ok, log_ok)
-        finite = np.isfinite(self.offset) & np.isfinite(self.scale) & np.isfinite(self.alpha)
+        finite = np.isfinite(self.offset) & np.isfinite(self.scale) & np.isfinite(self.alpha) & np.isfinite(self.x0)
         finite &= np.isfinite(self.a) & np.isfinite(self.b)
         return ok & finite
 
+    def _z(self, pairs) -> tuple[np.ndarray, np.ndarray]:
+        """(x, x + x0) in fitted units; x is clamped at MIN_EVAL_PAIRS only where the curve diverges at 0."""
+        pairs = np.asarray(pairs, dtype=float)
+        floor = np.where(self.is_power & (self.x0 > 0), 0.0, MIN_EVAL_PAIRS)
+        x = np.maximum(pairs, floor) * self.x_per_pair
+        return x, x + self.x0
+
     def predict(self, pairs) -> np.ndarray:
-        """The metric (not utility) at `pairs`, evaluated at no less than MIN_EVAL_PAIRS."""
-        x = np.maximum(np.asarray(pairs, dtype=float), MIN_EVAL_PAIRS) * self.x_per_pair
+        """The metric (not utility) at `pairs` (see `_z` for what happens below one pair)."""
+        x, z = self._z(pairs)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            power = self.offset - self.sign * self.scale * x ** (-self.alpha)
+            power = self.offset - self.sign * self.scale * z ** (-self.alpha)
             log = self.a + self.b * np.log(x)
         return np.where(self.is_power, power, log)
 
@@ -153,33 +169,34 @@ class CurveBank:
     def marginal(self, pairs) -> np.ndarray:
         """d utility / d pair."""
         k = self.x_per_pair
-        x = np.maximum(np.asarray(pairs, dtype=float), MIN_EVAL_PAIRS) * k
+        x, z = self._z(pairs)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            power = self.scale * self.alpha * x ** (-self.alpha - 1.0)
+            power = self.scale * self.alpha * z ** (-self.alpha - 1.0)
             log = self.sign * self.b / x
         return k * np.where(self.is_power, power, log)
 
     def pairs_at_marginal(self, m) -> np.ndarray:
-        """Pairs where the marginal utility per pair equals m > 0 (closed form for both families)."""
+        """Pairs where the marginal utility per pair equals m > 0 (closed form for both families; negative
+        for an offset curve whose marginal utility at 0 pairs is already below m)."""
         k = self.x_per_pair
         mx = np.asarray(m, dtype=float) / k
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            power = (self.scale * self.alpha / mx) ** (1.0 / (self.alpha + 1.0))
+            power = (self.scale * self.alpha / mx) ** (1.0 / (self.alpha + 1.0)) - self.x0
             log = self.sign * self.b / mx
         return np.where(self.is_power, power, log) / k
 
     def pairs_at_utility(self, t) -> np.ndarray:
         """Pairs needed to reach utility t (+inf when the curve never gets there; 0 when t is at or below
-        the utility of MIN_EVAL_PAIRS, consistently with `predict`)."""
+        the utility at 0 pairs, consistently with `predict`)."""
         k = self.x_per_pair
         t = np.asarray(t, dtype=float)
         y = self.sign * t
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             gap = self.sign * (self.offset - y)  # distance to the asymptote in the "better" direction
-            power = np.where(gap > 0, (gap / self.scale) ** (-1.0 / self.alpha), np.inf)
+            power = np.where(gap > 0, (gap / self.scale) ** (-1.0 / self.alpha) - self.x0, np.inf)
             log = np.exp((y - self.a) / self.b)
         need = np.where(self.is_power, power, log) / k
-        return np.where(t <= self.utility(MIN_EVAL_PAIRS), 0.0, need)
+        return np.where(t <= self.utility(0.0), 0.0, need)
 
 
 @dataclass(frozen=True)
