@@ -74,8 +74,19 @@ class ModelConfig(_Strict):
     intermediate_size: int | None = Field(None, description="Default: 4 × hidden_size.")
     vocab_size: int = Field(8000, ge=256, description="BPE vocabulary of the `tiny` tokenizer.")
     context_length: int = Field(128, ge=16)
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "bf16", "auto"] = Field(
+        "fp32", description="'auto': bf16 where the device computes it natively (CUDA with bf16, a CPU with "
+        "AVX512-BF16 or AMX), else fp32."
+    )
     threads: int | None = Field(None, ge=1, description="torch threads; default: all cores / workers.")
+    attention: Literal["auto", "eager", "sdpa"] = Field(
+        "auto", description="Attention kernel of a checkpoint: 'auto' is eager on CPU (faster at proxy-run "
+        "lengths, benchmarks/train_throughput.py) and sdpa on a GPU."
+    )
+    compile: bool | None = Field(
+        None, description="torch.compile the training forward pass; default (null): on a GPU only (it was "
+        "slower on CPU for proxy runs, which are too short to repay compilation)."
+    )
     lora: LoraConfig | None = None
 
     @model_validator(mode="after")
@@ -110,9 +121,23 @@ class TrainConfig(_Strict):
     cross_lingual_instructions: bool = Field(
         False, description="Also train instructions in English answered in X ('… Answer in {language}:')."
     )
+    prompt_format: Literal["instruction", "chat"] = Field(
+        "instruction", description="'instruction': '### Instruction/Input/Response' sections; 'chat': the "
+        "tokenizer's own chat template (a pretrained chat model), the response ending its assistant turn."
+    )
+    system_prompt: str | None = Field(
+        "", description="chat only: the system message ('' = an empty one; null = the template's default)."
+    )
     eval_batch_size: int = Field(64, ge=1)
     eval_size: int | None = Field(None, ge=1, description="Evaluate on the first N test pairs (default all).")
     max_new_tokens: int = Field(64, ge=1)
+    no_repeat_ngram_size: int = Field(
+        0, ge=0, description="Greedy decoding never repeats an n-gram of its own output (0 = off); the prompt "
+        "is not counted, so copying names or numbers from the source stays allowed."
+    )
+    repetition_penalty: float = Field(
+        1.0, ge=1.0, description="Divide the logits of tokens already in the output by this (1 = off)."
+    )
     samples: int = Field(5, ge=0, description="Sample translations written to the run directory.")
     comet_checkpoint: str | None = Field(
         None, description="Local COMET checkpoint file (needs `unbabel-comet`); adds a 'comet' metric."
@@ -159,30 +184,33 @@ class SweepConfig(_Strict):
         return self
 
 
-# Scores bounded above by 100. Unless the config says otherwise (`ceiling: null` frees it), their power
-# law's asymptote is fixed there: two parameters per language is what four noisy sizes support, and
-# benchmarks/plan_regret.py shows it halving the plan regret of free three-parameter fits at ~1 chrF of
-# seed noise and one seed per size.
-BOUNDED_SCORE_CEILINGS = {"chrf": 100.0, "chrf++": 100.0, "bleu": 100.0}
-
-
 class FitConfig(_Strict):
     metric: str = "chrf"
-    law: Literal["auto", "power", "log", "shared"] = "auto"
+    pooling: Literal["population", "none"] = Field(
+        "population",
+        description="'population': one law for all languages with a prior learned from all of them and posterior "
+        "draws (fits/bayes.py); 'none': each language fitted alone, robustly, with a bootstrap.",
+    )
+    law: Literal["auto", "power", "offset", "log", "shared"] = Field(
+        "auto",
+        description="auto: the offset law when zero-shot runs exist, else power or log by backtest (pooling "
+        "population; per language with pooling none). offset needs pooling population, shared needs none.",
+    )
     x: Literal["pairs", "tokens"] = "pairs"
     ceiling: float | None = Field(
-        None, description="Fixed asymptote of the power law; default 100 for chrf/bleu, fitted for other metrics."
+        None, description="Pin the power law's asymptote (pooling none only); by default it is fitted."
     )
-    bootstrap: int = Field(1000, ge=0)
+    bootstrap: int = Field(1000, ge=0, description="Uncertainty draws: posterior draws (population) or bootstrap refits (none).")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _bounded_score_ceiling(cls, data):
-        if isinstance(data, dict) and "ceiling" not in data:
-            ceiling = BOUNDED_SCORE_CEILINGS.get(str(data.get("metric", "chrf")).lower())
-            if ceiling is not None:
-                data = {**data, "ceiling": ceiling}
-        return data
+    @model_validator(mode="after")
+    def _law_fits_pooling(self) -> "FitConfig":
+        if self.pooling == "population" and self.law == "shared":
+            raise ValueError("fit.law 'shared' needs fit.pooling 'none' (the population prior already pools the exponent)")
+        if self.pooling == "none" and self.law == "offset":
+            raise ValueError("fit.law 'offset' needs fit.pooling 'population'")
+        if self.pooling == "population" and self.ceiling is not None:
+            raise ValueError("fit.ceiling pins the asymptote of per-language fits only: set fit.pooling 'none' or drop it")
+        return self
 
 
 class LanguageBudget(_Strict):
@@ -196,7 +224,10 @@ class BudgetConfig(_Strict):
     total: float = Field(8000, gt=0)
     unit: Literal["pairs", "tokens"] = "pairs"
     objective: Literal["sum", "maxmin", "target"] = "sum"
-    risk: Literal["mean", "expected"] = "mean"
+    risk: Literal["mean", "expected"] = Field(
+        "expected", description="expected: maximise the objective averaged over the fits' draws (the posterior); "
+        "mean: plug in the point fits.",
+    )
     solver: Literal["exact", "optuna"] = "exact"
     max_epochs: float = Field(1.0, gt=0.0)
     languages: dict[str, LanguageBudget] = Field(default_factory=dict)
@@ -290,11 +321,36 @@ def config_from_dict(data: dict, source: str = "(dict)") -> PlannerConfig:
         ) from None
 
 
-def load_config(path: str | Path | None = None) -> PlannerConfig:
-    """Load and validate a config file; `None` loads the shipped demo config."""
+def presets() -> dict[str, str]:
+    """Shipped configs selectable by name (`--preset NAME`): every YAML file beside this module, by stem.
+    `demo` (the default of every verb) runs the real experiment on the pretrained base model; `quick` is
+    the tiny from-scratch model, for a fast tour and the tests."""
+    return {
+        Path(entry.name).stem: entry.name
+        for entry in sorted(resources.files("core").iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".yaml") and not entry.name.startswith(".")
+    }
+
+
+def preset_path(name: str) -> Path:
+    """The file of a shipped preset; an unknown name is a user error listing the known ones."""
+    known = presets()
+    if name not in known:
+        raise UserError(
+            f"Unknown preset {name!r}.",
+            f"Choose one of: {', '.join(sorted(known))} (or pass your own file with --config).",
+        )
+    return Path(str(resources.files("core").joinpath(known[name])))
+
+
+def load_config(path: str | Path | None = None, preset: str | None = None) -> PlannerConfig:
+    """Load and validate a config file, or a shipped preset by name; neither loads the demo preset."""
+    if path is not None and preset is not None:
+        raise UserError("Both a config file and a preset were given.", "Pass either --config FILE or --preset NAME.")
     if path is None:
-        text = resources.files("core").joinpath(DEMO_CONFIG_NAME).read_text(encoding="utf-8")
-        source = "(shipped demo config)"
+        name = preset or DEMO_CONFIG_NAME.removesuffix(".yaml")
+        text = preset_path(name).read_text(encoding="utf-8")
+        source = f"(shipped {name} preset)"
     else:
         p = Path(path)
         if not p.is_file():

@@ -1,4 +1,8 @@
-"""`fit_runs`: a runs table in, one validated, bootstrapped curve per language out.
+"""`fit_runs`: a runs table in, one validated curve per language out, with its uncertainty.
+
+Two engines. `pooling="population"` (the default) fits one law to all languages with a population prior
+and posterior draws (`fits.population`, `fits.bayes`). `pooling="none"` fits each language on its own
+(robust variable projection, `fits.estimate`) with a bootstrap, by the rules below.
 
 Rules for data that cannot support a full fit, applied per language and always reported:
 
@@ -24,11 +28,13 @@ from fits.data import X_COLUMNS, Series, infer_direction, prepare_runs, runs_tex
 from fits.estimate import LAWS, PointFit, Spec, fit_log, fit_power, fit_shared
 from fits.laws import Curve
 from fits.results import FitSet, LanguageFit
+from fits.population import POPULATION_LAWS, fit_population
 from fits.validate import Backtest, choose_law, goodness, hold_out_largest, make_backtest
 from fits.varpro import ALPHA_BOUNDS
 from core.errors import UserError
 
 LAW_CHOICES = ("auto",) + LAWS
+POOLINGS = ("population", "none")
 FULL_SIZES = 3  # distinct sizes for a language's own three-parameter fit (and below which no interval)
 
 
@@ -42,9 +48,10 @@ def fit_runs(
     seed: int = 0,
     higher_is_better: bool | None = None,
     level: float = 0.9,
+    pooling: str = "population",
 ) -> FitSet:
     """Fit per-language scaling laws of `metric` against training pairs (or tokens) in a runs table."""
-    _check_args(law, x, ceiling, bootstrap, level)
+    _check_args(law, x, ceiling, bootstrap, level, pooling)
     table = prepare_runs(runs, metric, x)
     notes = list(table.notes)
     if higher_is_better is None:
@@ -55,8 +62,19 @@ def fit_runs(
                 "(pass --direction lower for a loss or an error rate)"
             )
         higher_is_better = True if inferred is None else inferred
-    spec = Spec(higher_is_better, None if ceiling is None else float(ceiling), _loss_floor(table.series, higher_is_better))
-    fitter = _Fitter(table.series, spec, law, metric, x)
+    if pooling == "population":
+        languages, skipped, population = fit_population(
+            table.series, metric, bool(higher_is_better), law, int(bootstrap), int(seed), float(level))
+        return FitSet(metric=metric, higher_is_better=bool(higher_is_better), x=x, law_requested=law, ceiling=None,
+                      bootstrap=int(bootstrap), seed=int(seed), languages=languages, skipped=skipped,
+                      level=float(level), notes=notes, pooling=pooling, population=population)
+    series = {lang: s.trained() for lang, s in table.series.items()}
+    zero = sum(s.zero_shot for s in table.series.values())
+    if zero:
+        notes.append(f"{zero} zero-shot run(s) at 0 {x} are not used: per-language power and log laws diverge "
+                     "at 0 (pooling: population fits the offset law to them)")
+    spec = Spec(higher_is_better, None if ceiling is None else float(ceiling), _loss_floor(series, higher_is_better))
+    fitter = _Fitter(series, spec, law, metric, x)
     languages, skipped = fitter.run(bootstrap, seed, level)
     return FitSet(
         metric=metric,
@@ -73,9 +91,20 @@ def fit_runs(
     )
 
 
-def _check_args(law, x, ceiling, bootstrap, level) -> None:
-    if law not in LAW_CHOICES:
-        raise UserError(f"Unknown law {law!r}.", f"Use one of {', '.join(LAW_CHOICES)}.")
+def _check_args(law, x, ceiling, bootstrap, level, pooling) -> None:
+    if pooling not in POOLINGS:
+        raise UserError(f"Unknown pooling {pooling!r}.", f"Use one of {', '.join(POOLINGS)}.")
+    allowed = POPULATION_LAWS if pooling == "population" else LAW_CHOICES
+    if law not in allowed:
+        other = "none" if pooling == "population" else "population"
+        also = f" ({law!r} needs pooling {other})" if law in POPULATION_LAWS + LAW_CHOICES else ""
+        raise UserError(f"Unknown law {law!r} for pooling {pooling!r}{also}.", f"Use one of {', '.join(allowed)}.")
+    if pooling == "population" and ceiling is not None:
+        raise UserError(
+            "A fixed ceiling applies to per-language fits only; with pooling 'population' the ceiling is "
+            "learned (bounded by the metric's maximum).",
+            "Drop the ceiling, or set pooling: none (--pooling none) to pin it.",
+        )
     if x not in X_COLUMNS:
         raise UserError(f"Unknown x {x!r}.", f"Use one of {', '.join(X_COLUMNS)}.")
     if ceiling is not None and not np.isfinite(ceiling):

@@ -64,6 +64,16 @@ class Series:
     def sizes(self) -> np.ndarray:
         return np.unique(self.x)
 
+    @property
+    def zero_shot(self) -> int:
+        """Runs at x = 0 (evaluation of the untrained model)."""
+        return int(np.sum(self.x == 0))
+
+    def trained(self) -> "Series":
+        """The runs with x > 0 (what a law that diverges at 0 can use)."""
+        keep = self.x > 0
+        return Series(self.language, self.x[keep], self.y[keep], self.tokens_per_pair, list(self.warnings))
+
 
 @dataclass
 class RunsTable:
@@ -147,13 +157,14 @@ def prepare_runs(df: pd.DataFrame, metric: str, x: str = "pairs") -> RunsTable:
         rows = (language == lang).to_numpy()
         xl, yl = xs[rows], ys[rows]
         bad_y = ~np.isfinite(yl)
-        bad_x = ~(np.isfinite(xl) & (xl > 0))
+        # x = 0 is a zero-shot run (the base model evaluated without training): data for the offset law.
+        bad_x = ~(np.isfinite(xl) & (xl >= 0))
         keep = ~(bad_x | bad_y)
         warnings = []
         if bad_y.any():
             warnings.append(f"dropped {runs_text(int(bad_y.sum()))} with a missing or non-finite {metric}")
         if (bad_x & ~bad_y).any():
-            warnings.append(f"dropped {runs_text(int((bad_x & ~bad_y).sum()))} with a missing or non-positive {xcol}")
+            warnings.append(f"dropped {runs_text(int((bad_x & ~bad_y).sum()))} with a missing or negative {xcol}")
         order = np.argsort(xl[keep], kind="stable")
         series[lang] = Series(
             language=lang,

@@ -18,7 +18,7 @@ class LanguageFit:
     """One language's fitted curve, its bootstrap, and everything that says how far to trust it."""
 
     language: str
-    law: str  # "power" | "log" | "shared" (a shared fit's curve is a power curve with the common α)
+    law: str  # "power" | "offset" | "log" | "shared" (offset and shared are power curves: with x0, with the common α)
     curve: Curve  # the point fit
     boot: Curve | None  # every bootstrap draw as one Curve whose params are equal-length arrays
     intervals: dict[str, tuple[float, float]]  # per parameter, at `level`; empty without a bootstrap
@@ -32,9 +32,12 @@ class LanguageFit:
     warnings: list[str]
     candidates: dict[str, float | None]  # law → backtest absolute error (None: could not be backtested)
     level: float = 0.9
-    bootstrap_method: str | None = None  # "runs" | "residuals" | None (see fits.bootstrap)
+    bootstrap_method: str | None = None  # "posterior" (pooled) | "runs" | "residuals" | None (see fits.bootstrap)
     interval_df: float | None = None  # degrees of freedom behind the draws' noise level (widens intervals)
     worsens_with_data: bool = False  # the metric's trend over the sizes goes the wrong way
+    own_params: dict[str, float] | None = None  # pooled fits: the same law on this language's data alone
+    moved: dict[str, float] = field(default_factory=dict)  # pooled − own, per parameter: what pooling did
+    ess: float | None = None  # pooled fits: effective sample size of the posterior draws
 
     @property
     def family(self) -> str:
@@ -84,6 +87,8 @@ class FitSet:
     skipped: dict[str, str]  # language → why it was not fitted
     level: float = 0.9
     notes: list[str] = field(default_factory=list)  # table-level remarks (ignored rows, assumed direction)
+    pooling: str = "none"  # "population" (fits.population) | "none" (per-language fits, fits.api)
+    population: dict = field(default_factory=dict)  # pooled fits: the law chosen, σ, the population prior
 
     @property
     def direction(self) -> str:

@@ -62,6 +62,9 @@ def _language_to_json(lf: LanguageFit) -> dict:
         "warnings": list(lf.warnings),
         "candidates": {k: _num(v) for k, v in lf.candidates.items()},
         "worsens_with_data": bool(lf.worsens_with_data),
+        "own_params": None if lf.own_params is None else {k: _num(v) for k, v in lf.own_params.items()},
+        "moved": {k: _num(v) for k, v in lf.moved.items()},
+        "ess": _num(lf.ess),
     }
 
 
@@ -78,9 +81,22 @@ def fits_to_json(fitset: FitSet) -> dict:
         "seed": int(fitset.seed),
         "level": float(fitset.level),
         "notes": list(fitset.notes),
+        "pooling": fitset.pooling,
+        "population": _clean(fitset.population),
         "languages": {lang: _language_to_json(lf) for lang, lf in fitset.languages.items()},
         "skipped": dict(fitset.skipped),
     }
+
+
+def _clean(obj):
+    """Nested dicts/lists of numbers and strings with non-finite numbers as null (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (bool, str)) or obj is None:
+        return obj
+    return _num(obj)
 
 
 def _dumps(obj, indent: int = 0) -> str:
@@ -210,7 +226,24 @@ def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float) -
         bootstrap_method=rd.get(d, "bootstrap_method", str, where, optional=True),
         interval_df=rd.num(d, "interval_df", where, optional=True),
         worsens_with_data=bool(rd.get(d, "worsens_with_data", bool, where, optional=True) or False),
+        own_params=_optional_numbers(rd, d, "own_params", where),
+        moved=_optional_numbers(rd, d, "moved", where) or {},
+        ess=rd.num(d, "ess", where, optional=True),
     )
+
+
+def _optional_numbers(rd: "_Reader", d: dict, key: str, where: str) -> dict[str, float] | None:
+    raw = rd.get(d, key, dict, where, optional=True)
+    if raw is None:
+        return None
+    out = {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            rd.fail(f"{where}.{key}.{name}", "should be a number or null")
+        out[str(name)] = float(value)
+    return out
 
 
 def load_fits(path: str | Path) -> FitSet:
@@ -247,4 +280,6 @@ def load_fits(path: str | Path) -> FitSet:
         skipped={str(k): str(v) for k, v in skipped.items()},
         level=level,
         notes=[str(n) for n in notes],
+        pooling=rd.get(data, "pooling", str, "(top)", optional=True) or "none",
+        population=rd.get(data, "population", dict, "(top)", optional=True) or {},
     )

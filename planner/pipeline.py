@@ -127,7 +127,11 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
 
         fc = cfg.fit
         fitset = fit_runs(read_runs_csv(runs_csv), fc.metric, law=fc.law, x=fc.x, ceiling=fc.ceiling,
-                          bootstrap=fc.bootstrap, seed=cfg.seed)
+                          bootstrap=fc.bootstrap, seed=cfg.seed, pooling=fc.pooling)
+        if not fitset.languages:
+            why = "; ".join(f"{lang}: {reason}" for lang, reason in fitset.skipped.items())
+            raise UserError(f"No language could be fitted ({why}).",
+                            "Check runs.csv (`planner status`): each language needs two or more sizes.")
         save_fits(fitset, fits_json)
         laws = ", ".join(f"{lang}: {f.law}" for lang, f in fitset.languages.items())
         return f"{len(fitset.languages)} curves ({laws})" + (f"; skipped {sorted(fitset.skipped)}" if fitset.skipped else "")

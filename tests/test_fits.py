@@ -15,6 +15,11 @@ from fits import Backtest, FitSet, LanguageFit, fit_runs, load_fits, save_fits
 from fits.data import infer_direction
 from core.errors import UserError
 
+
+def fit_runs_none(*args, **kwargs):
+    """This file tests the per-language engine (pooling none); tests/test_population.py the pooled one."""
+    return fit_runs(*args, pooling="none", **kwargs)
+
 SIZES = [250, 500, 1000, 2000, 4000, 8000]
 
 
@@ -49,7 +54,7 @@ POWER_TRUTH = {  # different exponents, so a shared exponent cannot fit them exa
 
 def test_noiseless_power_is_recovered_and_chosen():
     curves = {lang: (lambda x, p=p: power_score(x, p["offset"], p["scale"], p["alpha"])) for lang, p in POWER_TRUTH.items()}
-    fitset = fit_runs(table(curves), "chrf", bootstrap=0)
+    fitset = fit_runs_none(table(curves), "chrf", bootstrap=0)
     assert {lf.law for lf in fitset.languages.values()} == {"power"}
     assert max_rel_error(fitset, POWER_TRUTH) < 1e-6
     for lf in fitset.languages.values():
@@ -61,7 +66,7 @@ def test_noiseless_shared_exponent_is_recovered_and_chosen():
     truth = {"de": dict(offset=55.0, scale=900.0, alpha=0.5), "hi": dict(offset=45.0, scale=2000.0, alpha=0.5),
              "sw": dict(offset=38.0, scale=600.0, alpha=0.5)}
     curves = {lang: (lambda x, p=p: power_score(x, p["offset"], p["scale"], p["alpha"])) for lang, p in truth.items()}
-    fitset = fit_runs(table(curves), "chrf", bootstrap=0)
+    fitset = fit_runs_none(table(curves), "chrf", bootstrap=0)
     # power fits these exactly too: a tie, won by the law with fewer parameters per language
     assert {lf.law for lf in fitset.languages.values()} == {"shared"}
     assert {lf.curve.family for lf in fitset.languages.values()} == {"power"}
@@ -72,7 +77,7 @@ def test_noiseless_shared_exponent_is_recovered_and_chosen():
 def test_noiseless_log_is_recovered_and_chosen():
     truth = {"de": dict(a=-10.0, b=7.5), "hi": dict(a=-20.0, b=6.0)}
     curves = {lang: (lambda x, p=p: p["a"] + p["b"] * np.log(x)) for lang, p in truth.items()}
-    fitset = fit_runs(table(curves), "chrf", bootstrap=0)
+    fitset = fit_runs_none(table(curves), "chrf", bootstrap=0)
     assert {lf.law for lf in fitset.languages.values()} == {"log"}
     assert max_rel_error(fitset, truth) < 1e-6
 
@@ -80,7 +85,7 @@ def test_noiseless_log_is_recovered_and_chosen():
 def test_noiseless_loss_curve_is_recovered_with_its_direction():
     truth = {"de": dict(offset=1.6, scale=40.0, alpha=0.55), "hi": dict(offset=2.1, scale=25.0, alpha=0.35)}
     curves = {lang: (lambda x, p=p: p["offset"] + p["scale"] * x ** -p["alpha"]) for lang, p in truth.items()}
-    fitset = fit_runs(table(curves, metric="val_loss"), "val_loss", bootstrap=0)
+    fitset = fit_runs_none(table(curves, metric="val_loss"), "val_loss", bootstrap=0)
     assert not fitset.higher_is_better and fitset.direction == "lower"
     assert {lf.law for lf in fitset.languages.values()} == {"power"}
     assert max_rel_error(fitset, truth) < 1e-6
@@ -89,7 +94,7 @@ def test_noiseless_loss_curve_is_recovered_with_its_direction():
 def test_ceiling_pins_the_offset():
     truth = {"de": dict(scale=900.0, alpha=0.45), "hi": dict(scale=1500.0, alpha=0.6)}
     curves = {lang: (lambda x, p=p: power_score(x, 100.0, p["scale"], p["alpha"])) for lang, p in truth.items()}
-    fitset = fit_runs(table(curves), "chrf", law="power", ceiling=100.0, bootstrap=0)
+    fitset = fit_runs_none(table(curves), "chrf", law="power", ceiling=100.0, bootstrap=0)
     assert all(lf.curve.params["offset"] == 100.0 for lf in fitset.languages.values())
     assert max_rel_error(fitset, truth) < 1e-6
 
@@ -97,16 +102,16 @@ def test_ceiling_pins_the_offset():
 def test_tokens_axis_and_tokens_per_pair():
     runs = table({"de": lambda x: power_score(x, 55, 900, 0.45)})
     runs["n_tokens"] = runs["n_pairs"] * 24 + np.array([0, 12, -12, 0, 24, 0])  # per-run tokenisation noise
-    fitset = fit_runs(runs, "chrf", law="power", bootstrap=0)
+    fitset = fit_runs_none(runs, "chrf", law="power", bootstrap=0)
     assert fitset.languages["de"].tokens_per_pair == pytest.approx(24.0)
-    by_tokens = fit_runs(runs, "chrf", x="tokens", law="power", bootstrap=0).languages["de"]
+    by_tokens = fit_runs_none(runs, "chrf", x="tokens", law="power", bootstrap=0).languages["de"]
     assert by_tokens.sizes == sorted(runs["n_tokens"].astype(float))
 
 
 def test_every_seed_is_a_point():
     curves = {"de": lambda x: power_score(x, 55, 900, 0.45)}
-    single = fit_runs(table(curves), "chrf", law="power", bootstrap=0).languages["de"]
-    triple = fit_runs(table(curves, seeds=3), "chrf", law="power", bootstrap=0).languages["de"]
+    single = fit_runs_none(table(curves), "chrf", law="power", bootstrap=0).languages["de"]
+    triple = fit_runs_none(table(curves, seeds=3), "chrf", law="power", bootstrap=0).languages["de"]
     assert single.n_points == 6 and triple.n_points == 18 and len(triple.residuals) == 18
     assert triple.curve.params == pytest.approx(single.curve.params, rel=1e-9)
 
@@ -129,7 +134,7 @@ def test_one_corrupted_size_moves_least_squares_but_not_the_robust_fit():
         y[4] -= 8.0
         corrupted[f"r{rep}"] = y
         rows += [{"language": f"r{rep}", "n_pairs": x, "chrf": v} for x, v in zip(SIZES, y)]
-    fitset = fit_runs(pd.DataFrame(rows), "chrf", law="power", bootstrap=0)
+    fitset = fit_runs_none(pd.DataFrame(rows), "chrf", law="power", bootstrap=0)
     for lang, y in corrupted.items():
         robust = float(fitset.languages[lang].predict(8000))
         popt, _ = curve_fit(power_score, np.array(SIZES, float), y, p0=[50, 500, 0.5], maxfev=20000)
@@ -143,7 +148,7 @@ def test_one_corrupted_size_moves_least_squares_but_not_the_robust_fit():
 def _coverage(seeds: int, languages: int) -> tuple[float, set]:
     C, A, alpha, noise = 55.0, 900.0, 0.45, 1.0
     curves = {f"l{i:03d}": (lambda x: power_score(x, C, A, alpha)) for i in range(languages)}
-    fitset = fit_runs(table(curves, seeds=seeds, noise=noise, rng_seed=11), "chrf", law="power", bootstrap=200, seed=2)
+    fitset = fit_runs_none(table(curves, seeds=seeds, noise=noise, rng_seed=11), "chrf", law="power", bootstrap=200, seed=2)
     truth = power_score(8000, C, A, alpha)
     hits = []
     for lf in fitset.languages.values():
@@ -169,10 +174,10 @@ def test_bootstrap_intervals_cover_the_truth_about_90_percent_of_the_time():
 def test_bootstrap_is_seeded_per_language_and_gives_every_interval():
     curves = {"de": lambda x: power_score(x, 55, 900, 0.45), "hi": lambda x: power_score(x, 48, 1500, 0.6)}
     runs = table(curves, seeds=2, noise=0.5)
-    a = fit_runs(runs, "chrf", law="power", bootstrap=200, seed=5).languages["de"]
-    b = fit_runs(runs, "chrf", law="power", bootstrap=200, seed=5).languages["de"]
-    alone = fit_runs(runs[runs.language == "de"], "chrf", law="power", bootstrap=200, seed=5).languages["de"]
-    other = fit_runs(runs, "chrf", law="power", bootstrap=200, seed=6).languages["de"]
+    a = fit_runs_none(runs, "chrf", law="power", bootstrap=200, seed=5).languages["de"]
+    b = fit_runs_none(runs, "chrf", law="power", bootstrap=200, seed=5).languages["de"]
+    alone = fit_runs_none(runs[runs.language == "de"], "chrf", law="power", bootstrap=200, seed=5).languages["de"]
+    other = fit_runs_none(runs, "chrf", law="power", bootstrap=200, seed=6).languages["de"]
     for name in ("offset", "scale", "alpha"):
         assert np.array_equal(a.boot.params[name], b.boot.params[name])
         # other languages do not change a language's draws (up to rounding of the batched point fits)
@@ -187,7 +192,7 @@ def test_bootstrap_is_seeded_per_language_and_gives_every_interval():
 
 
 def test_no_bootstrap_means_no_interval_not_a_made_up_one():
-    fitset = fit_runs(table({"de": lambda x: power_score(x, 55, 900, 0.45)}, noise=0.5), "chrf", bootstrap=0)
+    fitset = fit_runs_none(table({"de": lambda x: power_score(x, 55, 900, 0.45)}, noise=0.5), "chrf", bootstrap=0)
     lf = fitset.languages["de"]
     assert lf.boot is None and lf.intervals == {}
     lo, hi = lf.predict_interval([1000.0, 2000.0])
@@ -199,7 +204,7 @@ def test_no_bootstrap_means_no_interval_not_a_made_up_one():
 
 def test_backtest_holds_out_every_run_of_the_largest_size():
     runs = table({"de": lambda x: power_score(x, 55, 900, 0.45)}, seeds=2, noise=0.3)
-    lf = fit_runs(runs, "chrf", law="log", bootstrap=0).languages["de"]
+    lf = fit_runs_none(runs, "chrf", law="log", bootstrap=0).languages["de"]
     held = runs[runs.n_pairs == 8000]["chrf"].mean()
     train = runs[runs.n_pairs < 8000]
     b, a = np.polyfit(np.log(train.n_pairs), train.chrf, 1)  # least squares reference; the fit is robust
@@ -215,7 +220,7 @@ def test_backtest_holds_out_every_run_of_the_largest_size():
 
 def test_auto_picks_the_lower_backtest_error_per_language():
     curves = {"pw": lambda x: power_score(x, 55, 900, 0.45), "lg": lambda x: -12 + 7 * np.log(x)}
-    fitset = fit_runs(table(curves, noise=0.05), "chrf", bootstrap=0)
+    fitset = fit_runs_none(table(curves, noise=0.05), "chrf", bootstrap=0)
     for lang, lf in fitset.languages.items():
         errors = {law: e for law, e in lf.candidates.items() if e is not None}
         assert lf.law == min(errors, key=errors.get) or errors[lf.law] <= min(errors.values()) * (1 + 1e-6) + 1e-9
@@ -223,7 +228,7 @@ def test_auto_picks_the_lower_backtest_error_per_language():
 
 
 def test_three_sizes_cannot_backtest_a_three_parameter_curve():
-    fitset = fit_runs(table({"de": lambda x: power_score(x, 55, 900, 0.45)}, sizes=[500, 1000, 2000]), "chrf", bootstrap=0)
+    fitset = fit_runs_none(table({"de": lambda x: power_score(x, 55, 900, 0.45)}, sizes=[500, 1000, 2000]), "chrf", bootstrap=0)
     lf = fitset.languages["de"]
     assert lf.candidates["power"] is None and lf.candidates["log"] is not None
     assert lf.law in ("log", "shared")
@@ -234,7 +239,7 @@ def test_three_sizes_cannot_backtest_a_three_parameter_curve():
 
 def test_a_curve_that_gets_worse_is_flagged():
     curves = {"bad": lambda x: 60 - 3 * np.log(x), "good": lambda x: power_score(x, 55, 900, 0.45)}
-    fitset = fit_runs(table(curves, noise=0.1), "chrf", law="power", bootstrap=0)
+    fitset = fit_runs_none(table(curves, noise=0.1), "chrf", law="power", bootstrap=0)
     bad, good = fitset.languages["bad"], fitset.languages["good"]
     assert bad.worsens_with_data and not good.worsens_with_data
     assert any("gets worse with more data" in w for w in bad.warnings)
@@ -243,7 +248,7 @@ def test_a_curve_that_gets_worse_is_flagged():
 
 def test_a_flat_curve_is_flagged_for_both_laws():
     for law in ("power", "log"):
-        lf = fit_runs(table({"flat": lambda x: 30.0}), "chrf", law=law, bootstrap=0).languages["flat"]
+        lf = fit_runs_none(table({"flat": lambda x: 30.0}), "chrf", law=law, bootstrap=0).languages["flat"]
         assert not lf.worsens_with_data and lf.r2 is None
         assert any(w.startswith("flat: no improvement") for w in lf.warnings)
         assert lf.predict(100) == pytest.approx(30.0) and lf.predict(1e6) == pytest.approx(30.0)
@@ -256,13 +261,13 @@ def test_too_few_sizes_are_reported_per_language():
         table({"two": lambda x: power_score(x, 50, 1000, 0.45)}, sizes=[500, 2000], seeds=2),
         table({"one": lambda x: 30.0}, sizes=[1000], seeds=3),
     ])
-    fitset = fit_runs(runs, "chrf", bootstrap=50)
+    fitset = fit_runs_none(runs, "chrf", bootstrap=50)
     two = fitset.languages["two"]
     assert two.law == "shared" and two.boot is None and two.backtest is None
     assert two.curve.params["alpha"] == fitset.languages["de"].curve.params["alpha"] or fitset.languages["de"].law != "shared"
     assert any("only 2 distinct sizes" in w and "no interval" in w for w in two.warnings)
     assert "one" not in fitset.languages and "only one distinct size" in fitset.skipped["one"]
-    log_only = fit_runs(runs, "chrf", law="log", bootstrap=0).languages["two"]
+    log_only = fit_runs_none(runs, "chrf", law="log", bootstrap=0).languages["two"]
     assert log_only.law == "log" and log_only.curve.params["b"] > 0
 
 
@@ -277,11 +282,11 @@ def test_non_finite_values_and_failed_runs_are_dropped_with_counts():
         {"language": "de", "n_pairs": 4000, "chrf": 99.0, "status": "running"},
         {"language": "zz", "n_pairs": 1000, "chrf": "n/a", "status": "ok"},
     ])
-    fitset = fit_runs(pd.concat([runs, extra]), "chrf", law="power", bootstrap=0)
+    fitset = fit_runs_none(pd.concat([runs, extra]), "chrf", law="power", bootstrap=0)
     de = fitset.languages["de"]
     assert de.n_points == 6
     assert "dropped 2 runs with a missing or non-finite chrf" in de.warnings
-    assert "dropped 1 run with a missing or non-positive n_pairs" in de.warnings
+    assert "dropped 1 run with a missing or negative n_pairs" in de.warnings
     assert any("ignored 2 runs whose status" in n and "failed: 1" in n for n in fitset.notes)
     assert "no usable runs" in fitset.skipped["zz"]
 
@@ -298,7 +303,7 @@ def test_non_finite_values_and_failed_runs_are_dropped_with_counts():
 def test_missing_columns_name_the_columns_there_are(columns, metric, x, message):
     runs = pd.DataFrame({c: [1.0] for c in columns})
     with pytest.raises(UserError) as info:
-        fit_runs(runs, metric, x=x)
+        fit_runs_none(runs, metric, x=x)
     assert message in str(info.value) and "its columns are: " + ", ".join(columns) in str(info.value)
 
 
@@ -314,15 +319,15 @@ def test_direction_from_the_metric_name(name, higher):
 
 def test_unknown_metric_name_defaults_to_higher_with_a_note():
     runs = table({"de": lambda x: power_score(x, 55, 900, 0.45)}, metric="my_metric")
-    fitset = fit_runs(runs, "my_metric", bootstrap=0)
+    fitset = fit_runs_none(runs, "my_metric", bootstrap=0)
     assert fitset.higher_is_better and any("assuming higher is better" in n for n in fitset.notes)
-    assert not fit_runs(runs, "my_metric", bootstrap=0, higher_is_better=False).higher_is_better
+    assert not fit_runs_none(runs, "my_metric", bootstrap=0, higher_is_better=False).higher_is_better
 
 
 @pytest.mark.parametrize("kwargs", [{"law": "cubic"}, {"x": "steps"}, {"bootstrap": -1}, {"level": 1.0}, {"ceiling": math.nan}])
 def test_bad_arguments_are_user_errors(kwargs):
     with pytest.raises(UserError):
-        fit_runs(table({"de": lambda x: 30.0}), "chrf", **kwargs)
+        fit_runs_none(table({"de": lambda x: 30.0}), "chrf", **kwargs)
 
 
 # ---------------------------------------------------------------------------------- fits.json
@@ -345,7 +350,7 @@ def test_fits_json_round_trip_is_exact_and_strict(tmp_path):
               "flat": lambda x: 30.0}
     runs = pd.concat([table(curves, seeds=2, noise=0.3), table({"one": lambda x: 1.0}, sizes=[500])])
     runs.loc[runs.language == "flat", "chrf"] = 30.0  # no variation at all: R² undefined → null
-    fitset = fit_runs(runs, "chrf", bootstrap=40, seed=3)
+    fitset = fit_runs_none(runs, "chrf", bootstrap=40, seed=3)
     path = save_fits(fitset, tmp_path / "out" / "fits.json")
     text = path.read_text(encoding="utf-8")
     data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
@@ -368,7 +373,7 @@ def test_load_fits_reports_bad_files(tmp_path):
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(UserError, match="not valid JSON"):
         load_fits(bad)
-    fitset = fit_runs(table({"de": lambda x: power_score(x, 55, 900, 0.45)}), "chrf", bootstrap=0)
+    fitset = fit_runs_none(table({"de": lambda x: power_score(x, 55, 900, 0.45)}), "chrf", bootstrap=0)
     data = json.loads(save_fits(fitset, tmp_path / "ok.json").read_text())
     del data["languages"]["de"]["params"]["alpha"]
     bad.write_text(json.dumps(data), encoding="utf-8")

@@ -43,7 +43,7 @@ def test_fit_writes_fits_json_and_prints_a_table(tmp_path, capsys):
 
 def test_fit_options_reach_the_fit(tmp_path, capsys):
     out = tmp_path / "fits.json"
-    rc = main(["fit", str(_runs_csv(tmp_path)), "--metric", "chrf", "--law", "power", "--x", "tokens", "--ceiling", "100",
+    rc = main(["fit", str(_runs_csv(tmp_path)), "--metric", "chrf", "--pooling", "none", "--law", "power", "--x", "tokens", "--ceiling", "100",
                "--direction", "higher", "--bootstrap", "0", "--level", "0.8", "--out", str(out)])
     assert rc == 0
     fitset = load_fits(out)

@@ -18,10 +18,10 @@ from planner.commands.status import format_status
 from core.config import config_from_dict
 from core.errors import UserError
 from planner.sweep import (
-    A_ERROR, A_HEARTBEAT, A_INTERRUPTED, A_SESSION, A_SUPERSEDED, MAX_LOST_PER_SESSION, GridPoint, Ledger,
-    PointState, StorageSpec, WorkerSettings, export_runs, run_claimed, grid_points, is_stale, open_ledger, open_storage,
-    point_statuses, points_to_enqueue, predict_seconds, resolve_runner, resolve_storage, runs_table,
-    session_failures, summarize, worker_loop, write_csv_atomic,
+    A_DATA, A_ERROR, A_HEARTBEAT, A_INTERRUPTED, A_SESSION, A_SUPERSEDED, MAX_LOST_PER_SESSION, GridPoint,
+    Ledger, PointState, StorageSpec, WorkerSettings, export_runs, run_claimed, grid_points, is_silent, open_ledger,
+    open_storage, point_statuses, points_to_enqueue, predict_seconds, resolve_runner, resolve_storage, runs_table,
+    session_failures, stale_notices, summarize, worker_loop, write_csv_atomic,
 )
 
 
@@ -164,10 +164,10 @@ def test_a_silent_run_is_failed_once_and_its_owner_cannot_complete_it(ledger):
     ledger.enqueue([P])
     t = ledger.pop({P.key})
     ledger.claim(t, "s", "w")
-    assert ledger.fail_stale(grace_seconds=3) == []  # fresh heartbeat
+    assert ledger.fail_silent(grace_seconds=3) == []  # fresh heartbeat
     ledger.set_attrs(t, {A_HEARTBEAT: time.time() - 10})
-    assert ledger.fail_stale(grace_seconds=3) == [t.number]
-    assert ledger.fail_stale(grace_seconds=3) == []  # failed once, not twice
+    assert ledger.fail_silent(grace_seconds=3) == [t.number]
+    assert ledger.fail_silent(grace_seconds=3) == []  # failed once, not twice
     assert ledger.finish(t, TrialState.COMPLETE, 1.0) is False  # the owner's late result is discarded
     assert points_to_enqueue([P], ledger.trials(), "s") == [P]  # and the point is retried
 
@@ -238,13 +238,81 @@ def test_point_states_and_errors():
     assert [t.number for t in session_failures(trials, "a")] == [0, 2]
 
 
-def test_staleness_uses_the_heartbeat_else_the_start_time():
+def test_silence_uses_the_heartbeat_else_the_start_time():
     now = time.time()
-    assert not is_stale(trial(P, TrialState.RUNNING, **{A_HEARTBEAT: now - 2}), now, 3)
-    assert is_stale(trial(P, TrialState.RUNNING, **{A_HEARTBEAT: now - 4}), now, 3)
+    assert not is_silent(trial(P, TrialState.RUNNING, **{A_HEARTBEAT: now - 2}), now, 3)
+    assert is_silent(trial(P, TrialState.RUNNING, **{A_HEARTBEAT: now - 4}), now, 3)
     started = trial(P, TrialState.RUNNING)
     started.datetime_start = datetime.now() - timedelta(seconds=10)
-    assert is_stale(started, now, 3) and not is_stale(started, now, 30)
+    assert is_silent(started, now, 3) and not is_silent(started, now, 30)
+
+
+# ------------------------------------------------------------------------------ changed data (pure)
+
+OLD, NEW = {"ar": "old-data"}, {"ar": "new-data"}
+
+
+@pytest.mark.parametrize("trials, fingerprints, state, result", [
+    ([(TrialState.COMPLETE, {A_DATA: "old-data"})], OLD, PointState.DONE, 0),
+    ([(TrialState.COMPLETE, {A_DATA: "old-data"})], NEW, PointState.STALE, None),
+    ([(TrialState.COMPLETE, {})], NEW, PointState.DONE, 0),  # recorded before fingerprints: taken as current
+    ([(TrialState.COMPLETE, {A_DATA: "old-data"})], {}, PointState.DONE, 0),  # data unreadable now: not judged
+    ([(TrialState.COMPLETE, {A_DATA: "old-data"}), (TrialState.WAITING, {})], NEW, PointState.STALE, None),
+    ([(TrialState.COMPLETE, {A_DATA: "old-data"}), (TrialState.RUNNING, {})], NEW, PointState.RUNNING, None),
+    ([(TrialState.COMPLETE, {A_DATA: "old-data"}), (TrialState.FAIL, {A_ERROR: "boom", A_SESSION: "x"})],
+     NEW, PointState.FAILED, None),
+    ([(TrialState.COMPLETE, {A_DATA: "old-data"}), (TrialState.COMPLETE, {A_DATA: "new-data"})], NEW,
+     PointState.DONE, 1),
+    # data edited and then restored: the older result, on that data, is current again
+    ([(TrialState.COMPLETE, {A_DATA: "old-data"}), (TrialState.COMPLETE, {A_DATA: "new-data"})], OLD,
+     PointState.DONE, 0),
+])
+def test_a_result_on_other_data_is_stale(trials, fingerprints, state, result):
+    ts = [trial(P, st, i, **attrs) for i, (st, attrs) in enumerate(trials)]
+    (status,) = point_statuses([P], ts, fingerprints=fingerprints)
+    assert status.state == state
+    assert (status.result.number if status.result else None) == result
+    if state == PointState.STALE:
+        assert status.outdated.number == 0
+
+
+def test_stale_points_are_rerun_once_per_session_and_left_out_of_runs_csv():
+    q = GridPoint("el", 16, 0)
+    trials = [trial(P, TrialState.COMPLETE, 0, metrics={"chrf": 1.0}, **{A_DATA: "old-data"}),
+              trial(q, TrialState.COMPLETE, 1, metrics={"chrf": 2.0})]
+    fingerprints = {"ar": "new-data", "el": "el-data"}
+    assert points_to_enqueue([P, q], trials, "s", fingerprints) == [P]  # el unchanged: not re-run
+    _, rows = runs_table(point_statuses([P, q], trials, fingerprints=fingerprints))
+    assert [r["language"] for r in rows] == ["el"]  # the outdated Arabic result is not a result
+    # This session re-ran it, but the result is outdated again (another machine's data differs, or the
+    # file changed meanwhile): not re-run again by the same session, or machines could loop forever.
+    rerun = trial(P, TrialState.COMPLETE, 2, **{A_DATA: "third-data", A_SESSION: "s"})
+    assert points_to_enqueue([P, q], [*trials, rerun], "s", fingerprints) == []
+    assert points_to_enqueue([P, q], [*trials, rerun], "next", fingerprints) == [P]
+
+
+def test_stale_notice_names_the_language_the_runs_and_why():
+    points = [GridPoint("el", 32, 0), GridPoint("el", 16, 0)]
+    assert stale_notices({"el": points}) == ["el: data changed since its runs; re-running 2 runs (el-32-s0, el-16-s0)"]
+    assert stale_notices({"hi": points[:1]}) == ["hi: data changed since its runs; re-running 1 run (el-32-s0)"]
+    assert stale_notices({}) == []
+
+
+def test_a_claim_does_not_back_off_from_an_outdated_result(tmp_path):
+    cfg = make_cfg(tmp_path)
+    spec = resolve_storage(cfg)
+    old = open_ledger(cfg, spec, create=True, fingerprints={"ar": "old-data"})
+    old.enqueue([P])
+    first = old.pop({P.key})
+    assert first.user_attrs[A_DATA] == "old-data"  # recorded when queued…
+    assert old.claim(first, "s1", "w") and old.finish(first, TrialState.COMPLETE, 1.0)
+    new = open_ledger(cfg, spec, create=True, fingerprints={"ar": "new-data"})
+    assert points_to_enqueue([P], new.trials(), "s2", new.fingerprints) == [P]
+    new.enqueue([P])
+    second = new.pop({P.key})
+    assert new.claim(second, "s2", "w") is True  # the done trial is on other data: not a reason to step aside
+    (claimed,) = [t for t in new.trials() if t.number == second.number]
+    assert claimed.user_attrs[A_DATA] == "new-data"  # …and again by the worker that claims it
 
 
 # ------------------------------------------------------------------------------------------ runs.csv
@@ -376,8 +444,8 @@ def test_status_table(tmp_path, ledger):
     worker_loop(ledger, cfg, fake_runner([], fail={"el-16-s0"}), _settings("s"))
     text = format_status(point_statuses(grid_points(cfg), ledger.trials()), time.time())
     lines = text.splitlines()
-    assert lines[0].split() == ["language", "pairs", "done", "running", "failed", "pending", "mean", "run"]
+    assert lines[0].split() == ["language", "pairs", "done", "running", "failed", "pending", "stale", "mean", "run"]
     assert lines[2].split()[:6] == ["ar", "16", "1", "0", "0", "0"]
     assert lines[4].split()[:6] == ["el", "16", "0", "0", "1", "0"]
-    assert "3/4 done, 0 running, 1 failed, 0 pending" in text
+    assert "3/4 done, 0 running, 1 failed, 0 pending, 0 stale" in text
     assert "failed el-16-s0: RuntimeError: injected failure at el-16-s0" in text

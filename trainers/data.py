@@ -47,6 +47,7 @@ __all__ = [
     "check_capacity",
     "corpus_languages",
     "corpus_stats",
+    "data_fingerprint",
     "demo_corpus_path",
     "dropped_column",
     "language_name",
@@ -540,6 +541,19 @@ def load_language(data: DataConfig, language: str) -> LanguageData:
     cached = _load_cached(data.model_dump_json(), language, _fingerprint(path))
     # Copies, so a caller that appends to or shuffles its lists cannot corrupt the cache.
     return dataclasses.replace(cached, train=list(cached.train), test=list(cached.test), dropped=dict(cached.dropped))
+
+
+def data_fingerprint(data: LanguageData) -> str:
+    """A hash of the language's training pool and test split, in order, after normalisation: an edited,
+    added or removed pair changes it (any pair may move into a run's prefix, since the order is a hash of
+    the pairs), a file merely reformatted does not. Each pair is hashed as a JSON array, so no text can
+    imitate a separator."""
+    h = hashlib.sha256()
+    for part, pairs in (("train", data.train), ("test", data.test)):
+        h.update(f"{part}:{len(pairs)}\n".encode())
+        for pair in pairs:
+            h.update(json.dumps([pair.source, pair.target], ensure_ascii=False).encode("utf-8") + b"\n")
+    return h.hexdigest()[:16]
 
 
 def load_languages(data: DataConfig, languages: list[str]) -> dict[str, LanguageData]:

@@ -13,21 +13,28 @@ def add_parser(sub) -> None:
     p.add_argument("runs_csv", metavar="RUNS_CSV", help="one row per run: language, n_pairs and metric columns")
     p.add_argument("--metric", required=True, help="the metric column to fit (e.g. chrf, bleu, loss)")
     p.add_argument(
+        "--pooling",
+        choices=["population", "none"],
+        default="population",
+        help="population: one law for all languages with a prior learned from all of them and posterior draws "
+        "(default); none: each language fitted alone with a bootstrap",
+    )
+    p.add_argument(
         "--law",
-        choices=["auto", "power", "log", "shared"],
+        choices=["auto", "power", "offset", "log", "shared"],
         default="auto",
-        help="law family; auto picks, per language, the lowest leave-largest-size-out error (default: auto)",
+        help="law family; auto: the offset law when there are zero-shot (0-pair) runs, else power or log by "
+        "backtest (jointly with pooling population, per language with none). offset needs population, shared none",
     )
     p.add_argument(
         "--x", choices=["pairs", "tokens"], default="pairs", help="data axis: n_pairs or n_tokens (default: pairs)"
     )
     p.add_argument(
         "--ceiling",
-        type=_ceiling,
-        default="auto",
-        metavar="V|free",
-        help="fix the power law's asymptote: a score's ceiling or a loss's floor; 'free' fits it "
-        "(default: 100 for chrF/BLEU, as the pipeline does; fitted for other metrics)",
+        type=float,
+        default=None,
+        metavar="V",
+        help="pin the power law's asymptote (a score's ceiling or a loss's floor) with --pooling none; by default it is fitted",
     )
     p.add_argument(
         "--direction",
@@ -42,30 +49,12 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _ceiling(text: str):
-    if text in {"auto", "free"}:
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"expected a number, 'free' or 'auto', got {text!r}") from None
-
-
-def resolve_ceiling(value, metric: str) -> float | None:
-    """'auto' → the metric's natural bound (same default as the config's fit.ceiling), 'free' → fitted."""
-    from core.config import BOUNDED_SCORE_CEILINGS
-
-    if value == "auto":
-        return BOUNDED_SCORE_CEILINGS.get(metric.lower())
-    return None if value == "free" else value
-
-
 def run(args) -> int:
     # Imported here so `planner --help` and the other verbs do not pay for scipy.
     from fits import fit_runs, read_runs_csv, save_fits
     from fits.summary import format_fit_table
+
+    from core.errors import UserError
 
     runs = read_runs_csv(args.runs_csv)
     fitset = fit_runs(
@@ -73,12 +62,19 @@ def run(args) -> int:
         args.metric,
         law=args.law,
         x=args.x,
-        ceiling=resolve_ceiling(args.ceiling, args.metric),
+        ceiling=args.ceiling,
         bootstrap=args.bootstrap,
         seed=args.seed,
         higher_is_better=None if args.direction is None else args.direction == "higher",
         level=args.level,
+        pooling=args.pooling,
     )
+    if not fitset.languages:  # nothing usable: say why, and leave any existing fits.json alone
+        why = "; ".join(f"{lang}: {reason}" for lang, reason in fitset.skipped.items()) or "no runs"
+        raise UserError(
+            f"No language of {args.runs_csv} could be fitted ({why}); {args.out} was not written.",
+            "Each language needs runs at two or more distinct sizes with finite metric values.",
+        )
     path = save_fits(fitset, args.out)
     print(format_fit_table(fitset))
     print(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""`planner status`: done / running / failed / pending runs of the sweep, per language and size."""
+"""`planner status`: done / running / failed / pending / stale runs of the sweep, per language and size."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from planner.commands import add_config_option
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "status",
-        help="show done / running / failed / pending runs of the sweep",
+        help="show done / running / failed / pending / stale runs of the sweep",
         description="Show the sweep's grid per language and size: done / running / failed / pending runs, "
-        "the mean run time, elapsed time and an estimate of the time left. Reads the study only.",
+        "stale ones (trained on data that has changed since; `planner sweep` re-runs them), the mean run "
+        "time, elapsed time and an estimate of the time left. Reads the study and the data only.",
     )
     add_config_option(p)
     p.add_argument("--storage", metavar="URL", default=None,
@@ -22,7 +23,7 @@ def add_parser(sub) -> None:
 
 
 def format_status(statuses, now: float) -> str:
-    """The table, a totals line and one line per failed point. Pure: statuses in, text out."""
+    """The table, a totals line and one line per failed or stale point. Pure: statuses in, text out."""
     from planner.sweep import PointState, run_seconds, format_duration, summarize
 
     cells: dict[tuple[str, int], dict] = defaultdict(lambda: {s: 0 for s in PointState} | {"secs": []})
@@ -31,7 +32,7 @@ def format_status(statuses, now: float) -> str:
         cell[s.state] += 1
         if s.result is not None and (sec := run_seconds(s.result)) is not None:
             cell["secs"].append(sec)
-    header = ["language", "pairs", "done", "running", "failed", "pending", "mean run"]
+    header = ["language", "pairs", *(s.value for s in PointState), "mean run"]
     rows = [header]
     order = {lang: i for i, lang in enumerate(dict.fromkeys(s.point.language for s in statuses))}
     for (lang, pairs), c in sorted(cells.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
@@ -44,15 +45,21 @@ def format_status(statuses, now: float) -> str:
     prog = summarize(statuses, now)
     lines.append("")
     lines.append(
-        f"{prog.done}/{prog.total} done, {prog.running} running, {prog.failed} failed, {prog.pending} pending; "
+        f"{prog.done}/{prog.total} done, {prog.running} running, {prog.failed} failed, {prog.pending} pending, "
+        f"{prog.stale} stale; "
         f"elapsed {format_duration(prog.elapsed_seconds)}, run time {format_duration(prog.run_seconds)}, "
         f"est. remaining {format_duration(prog.remaining_seconds)}"
     )
     failed = [s for s in statuses if s.state == PointState.FAILED]
     for s in failed:
         lines.append(f"failed {s.point.key}: {s.error}")
-    if failed:
-        lines.append("`planner sweep` retries failed points.")
+    stale = [s for s in statuses if s.state == PointState.STALE]
+    for s in stale:
+        lines.append(f"stale {s.point.key}: its {s.point.language} data changed since the run "
+                     f"(trial {s.outdated.number})")
+    hints = [hint for hint, some in (("retries failed points", failed), ("re-runs stale ones", stale)) if some]
+    if hints:
+        lines.append(f"`planner sweep` {' and '.join(hints)}.")
     return "\n".join(lines)
 
 
@@ -64,7 +71,9 @@ def run(args) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own summary says what happened
     cfg = load_config(args.config)
-    spec, statuses = sweep_status(cfg, args.storage)
-    print(f"sweep '{cfg.experiment}' in {spec.display}")
-    print(format_status(statuses, time.time()))
+    view = sweep_status(cfg, args.storage)
+    print(f"sweep '{cfg.experiment}' in {view.spec.display}")
+    print(format_status(view.statuses, time.time()))
+    if note := view.data.note():
+        print(note)
     return 0

@@ -14,11 +14,14 @@ Run one CoIT proxy run per grid point (languages × sweep.sizes × sweep.seeds) 
 The grid is an optuna study (the run ledger): by default an SQLite file in the output directory. Point
 several machines at one study (--storage postgresql://…, mysql+pymysql://…, or a shared journal file
 ending in .log) and each `planner sweep` takes points the others have not: no point runs twice at once
-and a finished point never reruns. A worker that dies stops sending heartbeats; after
-sweep.grace_seconds its point is retried. A run that raises is recorded as failed with its error (see
-`planner status`) and the sweep goes on; it is not retried by the same invocation, but running
-`planner sweep` again retries failed points and completes exactly the missing ones. Ctrl-C stops
-the workers; their interrupted runs are retried by the next `planner sweep`.
+and a finished point never reruns. They may all start at the same moment, on a new storage too. A worker
+that dies stops sending heartbeats; after sweep.grace_seconds its point is retried. A run that raises is
+recorded as failed with its error (see `planner status`) and the sweep goes on; it is not retried by the
+same invocation, but running `planner sweep` again retries failed points and completes exactly the
+missing ones. Ctrl-C stops the workers; their interrupted runs are retried by the next `planner sweep`.
+Each run records a fingerprint of its language's data (training pool and test split): when a language's
+data has changed since its runs, `planner sweep` says so and re-runs that language's points (`planner
+status` shows them as stale meanwhile, and runs.csv leaves them out).
 
 Exit codes: 0 grid complete, 1 points failed or --max-failures reached, 2 a mistake in the input.
 """
@@ -61,9 +64,11 @@ def run(args) -> int:
     report = run_sweep(
         cfg, storage=args.storage, workers=args.workers, max_failures=args.max_failures,
         runner=args.runner or DEFAULT_RUNNER, progress=not args.no_progress,
+        notify=lambda line: print(line, flush=True),  # before the progress bar starts
     )
     prog = report.progress
-    print(f"sweep: {prog.done}/{prog.total} points done, {prog.failed} failed, {prog.pending} pending "
+    stale = f", {prog.stale} stale" if prog.stale else ""
+    print(f"sweep: {prog.done}/{prog.total} points done, {prog.failed} failed, {prog.pending} pending{stale} "
           f"({report.workers} worker(s) × {report.threads} thread(s), {format_duration(report.wall_seconds)}); "
           f"{report.runs_csv}")
     for trial in report.failures:

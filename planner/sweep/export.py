@@ -1,0 +1,73 @@
+"""runs.csv: a pure function of the storage (one row per grid point with a current result), rewritten
+atomically under a file lock after every finished run, so the file is always whole and the last writer
+has seen the newest state. Results trained on data that has changed since (STALE points) are left out."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.files import atomic_write_text
+from planner.sweep.identity import (
+    A_EVAL_S, A_METRICS, A_RUN_DIR, A_STEPS, A_TOKENS, A_TRAIN_S, GridPoint,
+)
+from planner.sweep.ledger import Ledger
+from planner.sweep.state import PointStatus, point_statuses
+
+RUNS_CSV = "runs.csv"
+# Metric columns that lead runs.csv when present (others follow alphabetically).
+PREFERRED_METRICS = ("chrf", "bleu", "comet", "loss")
+
+
+def _ordered_metrics(names: Iterable[str]) -> list[str]:
+    names = set(names)
+    return [m for m in PREFERRED_METRICS if m in names] + sorted(names - set(PREFERRED_METRICS))
+
+
+def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[str, Any]]]:
+    """runs.csv's columns and rows: one row per grid point with a current result (its latest COMPLETE
+    trial on current data), ordered by language (as configured), size and seed. Contract columns first
+    (language, n_pairs, n_tokens, seed, metrics…, status, train_seconds)."""
+    language_order = {lang: i for i, lang in enumerate(dict.fromkeys(s.point.language for s in statuses))}
+    results = sorted(((s.point, s.result) for s in statuses if s.result is not None),
+                     key=lambda pr: (language_order[pr[0].language], pr[0].n_pairs, pr[0].seed))
+    metrics = _ordered_metrics(m for _, t in results for m in t.user_attrs.get(A_METRICS, {}))
+    columns = ["language", "n_pairs", "n_tokens", "seed", *metrics, "status", "train_seconds",
+               "eval_seconds", "steps", "run_dir", "trial"]
+    rows = []
+    for point, t in results:
+        attrs = t.user_attrs
+        values = attrs.get(A_METRICS, {})
+        rows.append({
+            "language": point.language, "n_pairs": point.n_pairs, "n_tokens": attrs.get(A_TOKENS),
+            "seed": point.seed, **{m: values.get(m) for m in metrics}, "status": "complete",
+            "train_seconds": attrs.get(A_TRAIN_S), "eval_seconds": attrs.get(A_EVAL_S),
+            "steps": attrs.get(A_STEPS), "run_dir": attrs.get(A_RUN_DIR), "trial": t.number,
+        })
+    return columns, rows
+
+
+def write_csv_atomic(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Render the table in memory, then write it atomically: readers see the old or the new file, never
+    half of one, and a row that does not fit the columns leaves the old file untouched."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def export_runs(ledger: Ledger, points: Sequence[GridPoint], path: Path) -> int:
+    """Regenerate runs.csv from the storage; returns the number of rows. Reading the storage and writing
+    happen under one file lock, so whichever worker writes last has also read last."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        statuses = point_statuses(points, ledger.trials(), fingerprints=ledger.fingerprints)
+        columns, rows = runs_table(statuses)
+        write_csv_atomic(path, columns, rows)
+    return len(rows)

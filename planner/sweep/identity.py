@@ -1,0 +1,106 @@
+"""What identifies a proxy run: its grid point, the settings it was trained under, and its data.
+
+A grid point (`language`, `n_pairs`, `seed`) names a run. Two hashes say whether an old result still
+answers it: the study-level settings hash (`run_config_hash`: data/model/train/align settings; a study
+refuses a config whose hash differs) and, per language, a fingerprint of the data itself (training pool
+and test split), recorded on every trial. The settings hash cannot see a corpus file edited in place;
+the data fingerprint can, and a result trained on other data is *outdated* and re-run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.config import PlannerConfig
+from core.errors import UserError
+
+# Trial user attributes (the trial's record; shown as-is by optuna-dashboard).
+A_POINT, A_LANGUAGE, A_PAIRS, A_SEED = "point", "language", "n_pairs", "seed"
+A_SESSION, A_WORKER, A_HEARTBEAT = "session", "worker", "heartbeat"
+A_METRICS, A_TOKENS, A_TRAIN_S, A_EVAL_S, A_STEPS, A_RUN_DIR = (
+    "metrics", "n_tokens", "train_seconds", "eval_seconds", "steps", "run_dir",
+)
+A_ERROR, A_TRACEBACK, A_INTERRUPTED, A_SUPERSEDED = "error", "traceback", "interrupted", "superseded"
+# The fingerprint of the language's data (training pool + test split) the trial was queued for or ran on.
+A_DATA = "data_fingerprint"
+# Study user attribute: the hash of every setting that changes a run's result.
+S_RUN_HASH = "run_config_hash"
+
+
+@dataclass(frozen=True, order=True)
+class GridPoint:
+    language: str
+    n_pairs: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """Also the run directory's name: `<lang>-<pairs>-s<seed>`."""
+        return f"{self.language}-{self.n_pairs}-s{self.seed}"
+
+    def user_attrs(self) -> dict[str, Any]:
+        return {A_POINT: self.key, A_LANGUAGE: self.language, A_PAIRS: self.n_pairs, A_SEED: self.seed}
+
+
+def grid_points(cfg: PlannerConfig) -> list[GridPoint]:
+    """languages × sizes × seeds, largest size first: the longest runs start first, so parallel workers
+    do not end the sweep waiting on one big run (longest-processing-time-first scheduling)."""
+    points = [GridPoint(lang, n, s) for lang in cfg.languages for n in cfg.sweep.sizes for s in cfg.sweep.seeds]
+    return sorted(points, key=lambda p: (-p.n_pairs, cfg.languages.index(p.language), p.seed))
+
+
+def run_dir_for(cfg: PlannerConfig, point: GridPoint) -> Path:
+    from trainers.coit import default_run_dir  # light: trainers.coit imports torch only inside train_one
+
+    return default_run_dir(cfg, point.language, point.n_pairs, point.seed)
+
+
+def run_config_hash(cfg: PlannerConfig) -> str:
+    """Hash of everything a proxy run's result depends on (not the orchestration: sweep, fit, budget,
+    final; not model.threads, which workers set). A study keeps it so that results trained under other
+    settings are never silently mixed with new ones."""
+    dumped = cfg.model_dump(mode="json")
+    # Not the top-level seed: proxy runs use sweep.seeds; the top-level one seeds the bootstrap and solver.
+    body = {k: dumped[k] for k in ("data", "model", "train", "align")}
+    body["model"] = {k: v for k, v in body["model"].items() if k != "threads"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DataFingerprints:
+    """The current data of each language, as far as the planner's data loader can read it."""
+
+    by_language: dict[str, str] = field(default_factory=dict)  # language → fingerprint
+    untracked: dict[str, str] = field(default_factory=dict)  # language → why it has none
+
+    def note(self) -> str | None:
+        """One line naming the languages whose results cannot be checked against their data, or None."""
+        if not self.untracked:
+            return None
+        reasons = sorted(set(self.untracked.values()))
+        why = reasons[0] if len(reasons) == 1 else "; ".join(f"{k}: {v}" for k, v in self.untracked.items())
+        return (f"note: results of {', '.join(self.untracked)} are not checked for changed data, because "
+                f"the configured data source cannot be read for them ({why})")
+
+
+def data_fingerprints(cfg: PlannerConfig, strict: bool) -> DataFingerprints:
+    """Fingerprint each configured language's training pool and test split (cached by the data loader).
+
+    `strict` (the default trainer, which reads exactly this data): a language that cannot be loaded is
+    the user's mistake and raises. Otherwise (a plug-in runner may bring its own data) such a language
+    is left untracked: its results are never judged outdated, since the planner cannot see their data."""
+    from trainers.data import data_fingerprint, load_language
+
+    found, untracked = {}, {}
+    for language in cfg.languages:
+        try:
+            found[language] = data_fingerprint(load_language(cfg.data, language))
+        except UserError as err:
+            if strict:
+                raise
+            untracked[language] = err.problem
+    return DataFingerprints(found, untracked)

@@ -1,0 +1,214 @@
+"""One `planner sweep` invocation: check the data, open (or create) the study, reconcile the grid with it,
+run local worker processes, draw the progress bar, export runs.csv; and `planner status`'s read-only view."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from optuna.trial import FrozenTrial
+
+from core.config import PlannerConfig, write_resolved
+from core.errors import UserError
+from planner.sweep.export import RUNS_CSV, export_runs
+from planner.sweep.identity import DataFingerprints, GridPoint, data_fingerprints, grid_points
+from planner.sweep.ledger import Ledger, open_ledger
+from planner.sweep.progress import Progress, format_duration, summarize
+from planner.sweep.state import PointStatus, point_statuses, points_to_enqueue, session_failures, stale_by_language
+from planner.sweep.storage import StorageSpec, release_connections, resolve_storage
+from planner.sweep.worker import (
+    DEFAULT_RUNNER, WorkerSettings, blocked_stop_signals, resolve_runner, worker_process,
+)
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(cfg: PlannerConfig, workers: int) -> int:
+    """`model.threads` when set, else the cores split evenly so N workers do not oversubscribe the CPU."""
+    return cfg.model.threads or max(1, available_cores() // workers)
+
+
+@dataclass
+class SweepReport:
+    statuses: list[PointStatus]
+    progress: Progress
+    session: str
+    failures: list[FrozenTrial]  # runs that raised in this invocation
+    stopped: bool  # max_failures reached
+    dead_workers: list[str]  # "worker 2 (exit -9, log …)"
+    runs_csv: Path
+    wall_seconds: float
+    workers: int
+    threads: int
+    rerun_stale: dict[str, list[GridPoint]] = field(default_factory=dict)  # language → points re-run: data changed
+
+    @property
+    def complete(self) -> bool:
+        return self.progress.done == self.progress.total
+
+
+def preflight_data(cfg: PlannerConfig) -> None:
+    """Fail before the first run (exit 2) if a language has fewer training pairs than the largest size."""
+    from trainers.data import check_capacity, load_languages
+
+    check_capacity(load_languages(cfg.data, cfg.languages), max(cfg.sweep.sizes))
+
+
+def stale_notices(stale: dict[str, list[GridPoint]]) -> list[str]:
+    """One line per language whose results are re-run because its data changed: what and why."""
+    lines = []
+    for language, points in stale.items():
+        runs = f"{len(points)} run" + ("" if len(points) == 1 else "s")
+        lines.append(f"{language}: data changed since its runs; re-running {runs} "
+                     f"({', '.join(p.key for p in points)})")
+    return lines
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_sweep(
+    cfg: PlannerConfig,
+    storage: str | None = None,
+    workers: int | None = None,
+    max_failures: int | None = None,
+    runner: str = DEFAULT_RUNNER,
+    progress: bool = True,
+    notify: Callable[[str], None] = _to_stderr,
+) -> SweepReport:
+    """Complete the grid with `workers` local worker processes against the study in `storage`.
+    `notify` receives the lines a user should read before the runs start (re-runs of changed data)."""
+    workers = workers or cfg.sweep.workers
+    max_failures = max_failures or cfg.sweep.max_failures
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1 (got {workers}).")
+    spec = resolve_storage(cfg, storage)
+    own_trainer = runner == DEFAULT_RUNNER
+    if own_trainer:
+        preflight_data(cfg)
+    # Our trainer reads exactly cfg.data, so unreadable data is an error; a plug-in may bring its own.
+    data = data_fingerprints(cfg, strict=own_trainer)
+    resolve_runner(runner)  # a bad --runner is an error now, not in every worker
+    if note := data.note():
+        notify(note)
+    write_resolved(cfg, cfg.out)
+    ledger = open_ledger(cfg, spec, create=True, fingerprints=data.by_language)
+    points = grid_points(cfg)
+    heartbeat = float(cfg.sweep.heartbeat_seconds)
+    settings = WorkerSettings(
+        session=uuid.uuid4().hex[:12], runner=runner, max_failures=max_failures,
+        heartbeat_seconds=heartbeat, grace_seconds=float(cfg.sweep.grace_seconds or 4 * heartbeat),
+        fingerprints=data.by_language,
+    )
+    ledger.fail_silent(settings.grace_seconds)
+    trials = ledger.trials()
+    stale = stale_by_language(point_statuses(points, trials, settings.session, data.by_language))
+    for line in stale_notices(stale):
+        notify(line)
+    ledger.enqueue(points_to_enqueue(points, trials, settings.session, data.by_language))
+    runs_csv = cfg.out / RUNS_CSV
+    if stale:
+        export_runs(ledger, points, runs_csv)  # outdated rows leave runs.csv now, not after the first run
+    threads = threads_per_worker(cfg, workers)
+    started = time.monotonic()
+    dead = _run_workers(cfg, spec, ledger, points, settings, workers, threads, progress)
+    export_runs(ledger, points, runs_csv)
+    trials = ledger.trials()
+    statuses = point_statuses(points, trials, settings.session, data.by_language)
+    failures = session_failures(trials, settings.session)
+    return SweepReport(
+        statuses=statuses, progress=summarize(statuses, time.time()), session=settings.session,
+        failures=failures, stopped=bool(max_failures and len(failures) >= max_failures), dead_workers=dead,
+        runs_csv=runs_csv, wall_seconds=time.monotonic() - started, workers=workers, threads=threads,
+        rerun_stale=stale,
+    )
+
+
+def _run_workers(cfg, spec, ledger, points, settings, workers, threads, progress) -> list[str]:
+    """Spawn the worker processes, draw one progress bar from the storage until they exit; on Ctrl-C
+    stop them (their runs are marked interrupted and retried by the next sweep) and re-raise."""
+    import multiprocessing
+    from multiprocessing import resource_tracker
+
+    from tqdm import tqdm
+
+    ctx = multiprocessing.get_context("spawn")
+    log_dir = cfg.out / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    # Workers are born with the stop signals blocked (see worker.STOP_SIGNALS). Starting a process
+    # launches multiprocessing's resource tracker the first time, and that launch unblocks the signals
+    # behind our back; launched beforehand, it leaves the mask alone.
+    resource_tracker.ensure_running()
+    with blocked_stop_signals():
+        for i in range(workers):
+            log_path = log_dir / f"sweep-worker-{i}.log"
+            p = ctx.Process(target=worker_process, args=(cfg, spec, settings, threads, str(log_path)),
+                            name=f"sweep-worker-{i}")
+            p.start()
+            procs.append((p, log_path))
+
+    done0 = summarize(_statuses(ledger, points, settings.session), time.time()).done
+    bar = tqdm(total=len(points), initial=done0, unit="run", desc="sweep", disable=not progress or None,
+               dynamic_ncols=True)
+    try:
+        while any(p.is_alive() for p, _ in procs):
+            _update_bar(bar, ledger, points, settings.session, workers)
+            for p, _ in procs:
+                p.join(timeout=1.0 / len(procs))
+        _update_bar(bar, ledger, points, settings.session, workers)
+    except BaseException:  # Ctrl-C, or a bug here: never leave workers running behind our back
+        # The interrupt may have landed inside one of our storage transactions; SQLite transactions take
+        # the write lock up front, so drop our connection first or the workers could not record
+        # "interrupted" before the join times out.
+        release_connections(ledger.storage)
+        for p, _ in procs:
+            if p.is_alive():
+                p.terminate()  # SIGTERM → KeyboardInterrupt in the worker, which records "interrupted"
+        for p, _ in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+        raise
+    finally:
+        bar.close()
+    return [f"{p.name} (exit code {p.exitcode}; log: {log})" for p, log in procs if p.exitcode != 0]
+
+
+def _statuses(ledger: Ledger, points: Sequence[GridPoint], session: str | None = None) -> list[PointStatus]:
+    return point_statuses(points, ledger.trials(), session, ledger.fingerprints)
+
+
+def _update_bar(bar, ledger: Ledger, points, session: str, workers: int) -> None:
+    prog = summarize(_statuses(ledger, points, session), time.time(), workers)
+    bar.n = prog.done
+    bar.set_postfix_str(f"running {prog.running}, failed {prog.failed}, est. left "
+                        f"{format_duration(prog.remaining_seconds)}", refresh=False)
+    bar.refresh()
+
+
+@dataclass(frozen=True)
+class StatusView:
+    spec: StorageSpec
+    statuses: list[PointStatus]
+    data: DataFingerprints
+
+
+def sweep_status(cfg: PlannerConfig, storage: str | None = None) -> StatusView:
+    """Read-only: every grid point's status in the study (nothing is created), judged against the data
+    as it is now (a language whose data cannot be read is not judged)."""
+    spec = resolve_storage(cfg, storage)
+    ledger = open_ledger(cfg, spec, create=False)
+    data = data_fingerprints(cfg, strict=False)
+    return StatusView(spec, point_statuses(grid_points(cfg), ledger.trials(), fingerprints=data.by_language), data)

@@ -1,0 +1,96 @@
+"""Counts, elapsed time and an estimate of the time left, from point statuses: pure functions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from optuna.trial import FrozenTrial, TrialState
+
+from planner.sweep.state import PointState, PointStatus
+
+
+def run_seconds(trial: FrozenTrial) -> float | None:
+    if trial.datetime_start is None or trial.datetime_complete is None:
+        return None
+    return (trial.datetime_complete - trial.datetime_start).total_seconds()
+
+
+def predict_seconds(done: Sequence[tuple[int, float]], n_pairs: int) -> float | None:
+    """Predict a run's wall time from finished runs' (n_pairs, seconds): least squares of
+    seconds = a + b·pairs (a = evaluation and start-up, b = training per pair at fixed epochs) when the
+    finished runs span two sizes, else their mean scaled by size; None before any run finished."""
+    if not done:
+        return None
+    xs, ys = [float(x) for x, _ in done], [float(y) for _, y in done]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx > 0:
+        b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+        a = my - b * mx
+        if b >= 0:
+            return max(0.0, a + b * n_pairs)
+    return my * n_pairs / mx
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    done: int
+    running: int
+    failed: int
+    pending: int
+    run_seconds: float  # summed wall time of finished runs
+    elapsed_seconds: float | None  # first run start → last activity (now while runs are running)
+    remaining_seconds: float | None  # estimated wall time left at the current parallelism
+    stale: int = 0  # results trained on data that has changed since: to be re-run
+
+
+# Points that still need a run (the ETA counts them).
+_TO_RUN = (PointState.PENDING, PointState.RUNNING, PointState.STALE)
+
+
+def summarize(statuses: Sequence[PointStatus], now: float, workers: int | None = None) -> Progress:
+    """Counts and times over the grid. Remaining time = predicted run times of the points not yet done
+    (minus what running ones already spent) divided by the parallelism (`workers`, else runs running).
+    Every finished run informs the prediction, outdated ones too: their cost has not changed."""
+    counts = {s: 0 for s in PointState}
+    for s in statuses:
+        counts[s.state] += 1
+    finished = [(s.point.n_pairs, sec) for s in statuses
+                for t in s.trials if t.state == TrialState.COMPLETE and (sec := run_seconds(t)) is not None]
+    starts = [t.datetime_start.timestamp() for s in statuses for t in s.trials if t.datetime_start]
+    ends = [t.datetime_complete.timestamp() for s in statuses for t in s.trials if t.datetime_complete]
+    elapsed = None
+    if starts:
+        last = now if counts[PointState.RUNNING] or not ends else max(ends)
+        elapsed = max(0.0, last - min(starts))
+    remaining = None
+    if finished or counts[PointState.DONE] == len(statuses):
+        left = 0.0
+        for s in statuses:
+            if s.state in _TO_RUN:
+                left += predict_seconds(finished, s.point.n_pairs) or 0.0
+            if s.state == PointState.RUNNING:
+                running = [t for t in s.trials if t.state == TrialState.RUNNING and t.datetime_start]
+                if running:
+                    left -= min(left, max(0.0, now - running[-1].datetime_start.timestamp()))
+        parallel = workers or max(1, counts[PointState.RUNNING])
+        remaining = left / parallel
+    return Progress(
+        total=len(statuses), done=counts[PointState.DONE], running=counts[PointState.RUNNING],
+        failed=counts[PointState.FAILED], pending=counts[PointState.PENDING], stale=counts[PointState.STALE],
+        run_seconds=sum(sec for _, sec in finished), elapsed_seconds=elapsed, remaining_seconds=remaining,
+    )
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"

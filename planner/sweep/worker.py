@@ -1,0 +1,259 @@
+"""Workers: claim a grid point, run it under a heartbeat, record the outcome; and the runner plug-in seam.
+
+`worker_loop` is the whole protocol of one worker against the ledger; `worker_process` is what a local
+worker process runs (its own log file, its own torch threads, Ctrl-C recorded as "interrupted").
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from core.config import PlannerConfig
+from core.errors import UserError
+from planner.sweep.export import RUNS_CSV, export_runs
+from planner.sweep.identity import (
+    A_ERROR, A_EVAL_S, A_HEARTBEAT, A_INTERRUPTED, A_LANGUAGE, A_METRICS, A_PAIRS, A_POINT, A_RUN_DIR,
+    A_SEED, A_STEPS, A_TOKENS, A_TRACEBACK, A_TRAIN_S, GridPoint, grid_points, run_dir_for,
+)
+from planner.sweep.ledger import Ledger, open_ledger
+from planner.sweep.state import PointState, points_to_enqueue, session_failures
+from planner.sweep.storage import StorageSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RUNNER = "trainers.coit:train_one"
+# Ctrl-C and termination must reach a worker's main thread. Python runs signal handlers there, but the
+# kernel delivers a process-wide signal to any thread that does not block it (library thread pools, our
+# heartbeat), and then the main thread's blocking call (a runner waiting in sleep or I/O) is not
+# interrupted: the run goes on and is never recorded as interrupted. So workers are started with these
+# blocked (`blocked_stop_signals`; every thread inherits the mask) and only the main thread unblocks them.
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+Runner = Callable[..., Any]
+
+
+def resolve_runner(spec: str) -> Runner:
+    """`module:function` or `path/to/file.py:function` → the callable.
+
+    This is how another trainer plugs into the sweep: any function with `train_one`'s signature
+    `(cfg, language, n_pairs, seed, run_dir=None, progress=True)` returning an object with `metrics` (a
+    dict of floats), `n_tokens`, `train_seconds`, `eval_seconds`, `steps` and `run_dir`."""
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr.isidentifier():
+        raise UserError(f"--runner '{spec}' is not of the form module:function or file.py:function.")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            if not path.is_file():
+                raise UserError(f"--runner file {path} does not exist.")
+            unique = f"planner_runner_{abs(hash(str(path.resolve())))}"
+            module_spec = importlib.util.spec_from_file_location(unique, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[unique] = module
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise UserError(f"--runner '{spec}': module {err.name} cannot be imported.") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise UserError(f"--runner '{spec}': {module_name} has no function '{attr}'.")
+    return fn
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    session: str
+    runner: str = DEFAULT_RUNNER
+    max_failures: int | None = None
+    heartbeat_seconds: float = 30.0
+    grace_seconds: float = 120.0
+    # language → fingerprint of the data the orchestrator saw; recorded on every trial this worker claims.
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def poll_seconds(self) -> float:
+        return min(self.heartbeat_seconds, 5.0)
+
+
+@contextmanager
+def blocked_stop_signals():
+    """Block STOP_SIGNALS in the calling thread for the block: threads and processes started inside
+    inherit the mask. A signal arriving meanwhile stays pending and is delivered afterwards."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class _Heartbeat:
+    """Records `heartbeat = time.time()` on a trial every interval until stopped or the trial is finished
+    by someone else (declared lost), which `lost` then reports."""
+
+    def __init__(self, ledger: Ledger, trial: FrozenTrial, interval: float):
+        self._ledger, self._trial, self._interval = ledger, trial, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial.number}", daemon=True)
+        self.lost = False
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._ledger.set_attrs(self._trial, {A_HEARTBEAT: time.time()})
+            except UpdateFinishedTrialError:
+                self.lost = True
+                return
+            except Exception as err:  # a storage hiccup: the next beat may succeed, the grace covers it
+                log.warning("heartbeat of trial %d failed: %s", self._trial.number, err)
+
+    def __enter__(self) -> "_Heartbeat":
+        with blocked_stop_signals():  # see STOP_SIGNALS
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _result_attrs(result: Any) -> dict[str, Any]:
+    """The trial attrs of a runner's result; a malformed result is the runner's bug and fails the run."""
+    metrics = getattr(result, "metrics", None)
+    if not isinstance(metrics, dict) or not metrics:
+        raise TypeError(f"the runner returned {type(result).__name__} without a non-empty `metrics` dict")
+    return {
+        A_METRICS: {str(k): float(v) for k, v in metrics.items()},
+        A_TOKENS: int(getattr(result, "n_tokens", 0) or 0),
+        A_TRAIN_S: float(getattr(result, "train_seconds", 0.0) or 0.0),
+        A_EVAL_S: float(getattr(result, "eval_seconds", 0.0) or 0.0),
+        A_STEPS: int(getattr(result, "steps", 0) or 0),
+        A_RUN_DIR: str(getattr(result, "run_dir", "") or ""),
+    }
+
+
+def _error_text(err: BaseException) -> str:
+    text = str(err).strip() or "(no message)"
+    return f"{type(err).__name__}: {text}"
+
+
+def run_claimed(
+    ledger: Ledger, trial: FrozenTrial, cfg: PlannerConfig, runner: Runner, heartbeat_seconds: float
+) -> PointState:
+    """Run one claimed trial's grid point and record the outcome on the trial."""
+    attrs = trial.user_attrs
+    point = GridPoint(attrs[A_LANGUAGE], int(attrs[A_PAIRS]), int(attrs[A_SEED]))
+    run_dir = run_dir_for(cfg, point)
+    started = time.monotonic()
+    with _Heartbeat(ledger, trial, heartbeat_seconds) as beat:
+        try:
+            result = runner(cfg, point.language, point.n_pairs, point.seed, run_dir=run_dir, progress=False)
+            record = _result_attrs(result)
+        except Exception as err:
+            log.error("run %s failed:\n%s", point.key, traceback.format_exc())
+            record = {A_ERROR: _error_text(err), A_TRACEBACK: traceback.format_exc()[-4000:]}
+        except BaseException:  # Ctrl-C / termination: not the run's fault, so retry it
+            ledger.set_attrs(trial, {A_INTERRUPTED: True})
+            ledger.finish(trial, TrialState.FAIL)
+            raise
+    try:
+        ledger.set_attrs(trial, record)
+    except UpdateFinishedTrialError:
+        beat.lost = True
+    if not beat.lost:
+        if A_ERROR in record:
+            if ledger.finish(trial, TrialState.FAIL):
+                return PointState.FAILED
+        elif ledger.finish(trial, TrialState.COMPLETE, time.monotonic() - started):
+            return PointState.DONE
+    log.warning("run %s ended after it was declared lost (no heartbeat for the grace period); its outcome "
+                "is discarded and the point retried", point.key)
+    return PointState.PENDING
+
+
+def worker_loop(
+    ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: WorkerSettings,
+    points: Sequence[GridPoint] | None = None, on_finished: Callable[[], None] | None = None,
+) -> None:
+    """Claim and run grid points until the grid is complete (or only this session's failures are left),
+    or this session's failures reach `max_failures`.
+
+    When the queue is empty the worker re-enqueues missing points itself (lost runs) and, while other
+    workers' runs are RUNNING, waits: one of them may die, and its point must still be run."""
+    points = grid_points(cfg) if points is None else points
+    keys = {p.key for p in points}
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    while True:
+        if settings.max_failures and len(session_failures(ledger.trials(), settings.session)) >= settings.max_failures:
+            return
+        ledger.fail_silent(settings.grace_seconds)
+        trial = ledger.pop(keys)
+        if trial is None:
+            trials = ledger.trials()
+            if ledger.enqueue(points_to_enqueue(points, trials, settings.session, ledger.fingerprints)):
+                continue
+            if any(t.state == TrialState.RUNNING and t.user_attrs.get(A_POINT) in keys for t in trials):
+                time.sleep(settings.poll_seconds)
+                continue
+            return
+        if not ledger.claim(trial, settings.session, worker):
+            continue
+        run_claimed(ledger, trial, cfg, runner, settings.heartbeat_seconds)
+        if on_finished is not None:
+            on_finished()
+
+
+def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettings, threads: int,
+                   log_path: str) -> None:
+    """Entry point of a local worker process (spawned: a fresh interpreter, torch not yet imported)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    # The main process draws the progress bar; a worker's output goes to its log file.
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def _interrupt(signum, frame):
+        # Ctrl-C reaches the whole process group and the main process then terminates its workers: the
+        # second signal must not cut short the recording of the first ("interrupted", retried next time).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    cfg = cfg.model_copy(deep=True)
+    cfg.model.threads = threads
+    log.info("worker %d started: session %s, %d torch thread(s), runner %s",
+             os.getpid(), settings.session, threads, settings.runner)
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # this thread alone (see STOP_SIGNALS)
+        runner = resolve_runner(settings.runner)
+        ledger = open_ledger(cfg, spec, create=False, fingerprints=settings.fingerprints)
+        worker_loop(ledger, cfg, runner, settings,
+                    on_finished=lambda: export_runs(ledger, grid_points(cfg), cfg.out / RUNS_CSV))
+    except KeyboardInterrupt:
+        log.info("worker %d interrupted", os.getpid())
+        sys.exit(130)
+    log.info("worker %d finished", os.getpid())
