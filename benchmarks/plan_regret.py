@@ -1,102 +1,62 @@
-"""How much of the achievable gain does a plan keep when its curves come from noisy runs?
+"""How much of the achievable gain does a plan keep, across many kinds of truth?
 
-Draws synthetic languages with known laws y = C − A·x^(−α) (heterogeneous exponents, ceilings and token
-costs), simulates the sweep the project runs by default (4 sizes, one seed, ~1 chrF of seed noise), fits
-and plans, and scores every plan with the *true* curves:
+For every truth family of `planner.truths` (and the families fitted to real sweeps, when their runs are
+in benchmarks/results/), draw worlds with known curves, play the sweep (noisy runs.csv), fit and plan,
+and score every plan on the true curves:
 
     regret = (true optimum − plan's true value) / (true optimum − uniform's true value)
 
-0 is a perfect plan, 1 is no better than equal tokens, above 1 is worse than not planning. The figure is
-pooled over instances (Σ numerators / Σ denominators, so near-tie instances do not dominate), with a
-paired bootstrap interval over instances and the median of per-instance ratios.
+0 is a perfect plan, 1 no better than equal tokens, above 1 worse than not planning. Per family the
+figure is pooled over instances (Σ numerators / Σ denominators, so near-tie worlds do not dominate),
+with a 90% bootstrap interval over instances; "ratio" is a method's regret over the notebook's, with a
+paired bootstrap interval.
 
-Rows: the reference — plain per-language least squares of the three-parameter law + the exact solver —
-then the project's pipeline (`fits.fit_runs` → `planner.allocation.allocate`) with the defaults of the
-experiment config (what `planner run` uses) and with each alternative, so the table shows why the
-defaults are what they are. "vs plain" is a row's regret divided by the reference's; the target for the
-defaults is ≤ 0.5.
+Rows:
+- `notebook`: what a careful analyst does by hand — per-language three-parameter least squares of
+  C − A·x^−α (zero-shot rows dropped: the law diverges there) and the exact KKT allocation, under the
+  same budget, floors and caps;
+- `default`: the pipeline as `planner run` runs it (`fits.fit_runs` → `planner.allocation.allocate`,
+  every setting from the config's defaults);
+- alternatives, so the table shows why the defaults are what they are.
 
-    python benchmarks/plan_regret.py                      # the default study (a few minutes)
-    python benchmarks/plan_regret.py --instances 20       # a quick look
+A second table checks exact recovery on noiseless data: per family, the worst relative error of the
+default fit's prediction at the allocated sizes and the worst relative gap between the plan's true value
+and the true optimum.
+
+    python benchmarks/plan_regret.py                         # every family, 30 worlds each (long)
+    python benchmarks/plan_regret.py --instances 5 --families steep-low-ceilings log-like
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+import zlib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
+from core.config import PlannerConfig
 from fits import fit_runs
 from fits.laws import Curve
-from planner.allocation import allocate
+from planner.allocation import LanguageLimits, allocate
 from planner.allocation.curves import CurveBank
 from planner.allocation.solver import solve_sum
-from core.config import PlannerConfig
+from planner.truths import FAMILIES, METRIC, UNIDENTIFIED, World, noiseless, simulate_runs
 
-METRIC = "chrf"
-
-
-@dataclass(frozen=True)
-class World:
-    """True curves of L languages (pairs), their token costs, and the token budget to plan."""
-
-    ceiling: np.ndarray
-    scale: np.ndarray
-    alpha: np.ndarray
-    tokens_per_pair: np.ndarray
-    budget: float
-
-    @property
-    def languages(self) -> list[str]:
-        return [f"l{i:02d}" for i in range(len(self.alpha))]
-
-    def curves(self) -> CurveBank:
-        return CurveBank.from_curves(
-            [Curve("power", {"offset": c, "scale": a, "alpha": al}) for c, a, al in zip(self.ceiling, self.scale, self.alpha)],
-            np.ones(len(self.alpha)),
-        )
-
-    def value(self, pairs: np.ndarray) -> float:
-        """The true objective (sum of chrF over languages) of an allocation."""
-        return float(np.sum(self.curves().predict(pairs)))
-
-    def optimum(self) -> np.ndarray:
-        n = len(self.alpha)
-        return solve_sum(self.curves(), self.tokens_per_pair, np.zeros(n), np.full(n, np.inf), np.ones(n), self.budget).pairs
-
-    def uniform(self) -> np.ndarray:
-        return self.budget / len(self.alpha) / self.tokens_per_pair
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def draw_world(rng: np.random.Generator, args) -> World:
-    n = args.languages
-    alpha = rng.uniform(*args.alpha, n)
-    ceiling = rng.uniform(*args.ceiling, n)
-    y_small = rng.uniform(*args.start, n)  # chrF at the smallest size
-    scale = (ceiling - y_small) * min(args.sizes) ** alpha
-    tpp = rng.uniform(*args.tokens_per_pair, n)
-    return World(ceiling, scale, alpha, tpp, budget=args.budget_pairs * n * tpp.mean())
+# ------------------------------------------------------------------------------------ the notebook
 
 
-def simulate_runs(rng: np.random.Generator, world: World, args) -> pd.DataFrame:
-    rows = []
-    for lang, c, a, al, tpp in zip(world.languages, world.ceiling, world.scale, world.alpha, world.tokens_per_pair):
-        for size in args.sizes:
-            for seed in range(args.seeds):
-                y = c - a * size**-al + rng.normal(0.0, args.noise)
-                rows.append({"language": lang, "n_pairs": size, "n_tokens": size * tpp, "seed": seed, METRIC: y})
-    return pd.DataFrame(rows)
-
-
-# ------------------------------------------------------------------------------------ the reference
-
-
-def plain_least_squares(x: np.ndarray, y: np.ndarray) -> Curve:
+def notebook_curve(x: np.ndarray, y: np.ndarray) -> Curve:
     """Per-language y = C − A·x^−α by ordinary least squares (A, α > 0), from the best of a grid of α."""
     best = None
     for alpha in np.exp(np.linspace(np.log(0.01), np.log(4.0), 40)):
@@ -106,22 +66,22 @@ def plain_least_squares(x: np.ndarray, y: np.ndarray) -> Curve:
         rss = float(np.sum((y - design @ [c, a]) ** 2))
         if a > 0 and (best is None or rss < best[0]):
             best = (rss, c, a, alpha)
+    if best is None:  # never improves: a flat curve (the solver keeps it at its floor)
+        return Curve("power", {"offset": float(np.mean(y)), "scale": 0.0, "alpha": 1.0})
     _, c, a, alpha = best
-    fit = least_squares(
-        lambda p: p[0] - np.exp(p[1]) * x ** -np.exp(p[2]) - y, [c, np.log(a), np.log(alpha)], method="lm"
-    )
+    fit = least_squares(lambda p: p[0] - np.exp(p[1]) * x ** -np.exp(p[2]) - y, [c, np.log(a), np.log(alpha)], method="lm")
     c, log_a, log_alpha = fit.x
-    return Curve("power", {"offset": c, "scale": np.exp(log_a), "alpha": np.exp(log_alpha)})
+    return Curve("power", {"offset": c, "scale": float(np.exp(log_a)), "alpha": float(np.exp(log_alpha))})
 
 
-def plan_plain(world: World, runs: pd.DataFrame) -> np.ndarray:
+def plan_notebook(world: World, runs: pd.DataFrame) -> np.ndarray:
     curves = []
     for lang in world.languages:
-        r = runs[runs.language == lang]
-        curves.append(plain_least_squares(r.n_pairs.to_numpy(float), r[METRIC].to_numpy(float)))
-    n = len(curves)
-    bank = CurveBank.from_curves(curves, np.ones(n))
-    return solve_sum(bank, world.tokens_per_pair, np.zeros(n), np.full(n, np.inf), np.ones(n), world.budget).pairs
+        r = runs[(runs.language == lang) & (runs.n_pairs > 0)]
+        curves.append(notebook_curve(r.n_pairs.to_numpy(float), r[METRIC].to_numpy(float)))
+    lo, hi = world.bounds()
+    bank = CurveBank.from_curves(curves, np.ones(world.n))
+    return solve_sum(bank, world.tokens_per_pair, lo, hi, np.ones(world.n), world.budget).pairs
 
 
 # ------------------------------------------------------------------------------- the project's pipeline
@@ -130,105 +90,165 @@ def plan_plain(world: World, runs: pd.DataFrame) -> np.ndarray:
 @dataclass(frozen=True)
 class Method:
     name: str
-    law: str
-    ceiling: float | None
+    fit: dict  # fit_runs keyword arguments
     risk: str
 
 
 def methods() -> list[Method]:
     """The pipeline's defaults (from the config, as `planner run` uses them), then the alternatives."""
     cfg = PlannerConfig()
-    out = [Method(f"project defaults (law={cfg.fit.law}, ceiling={cfg.fit.ceiling}, risk={cfg.budget.risk})",
-                  cfg.fit.law, cfg.fit.ceiling, cfg.budget.risk)]
-    for law, ceiling, risk in [
-        ("auto", None, "mean"),
-        ("power", None, "mean"),
-        ("power", None, "expected"),
-        ("shared", None, "mean"),
-        ("shared", None, "expected"),
-        ("log", None, "mean"),
-        ("power", 100.0, "mean"),
-        ("auto", 100.0, "expected"),
-    ]:
-        out.append(Method(f"law={law}" + (f", ceiling={ceiling:g}" if ceiling else "") + f", risk={risk}", law, ceiling, risk))
-    return out
+    default = Method(
+        "default", dict(law=cfg.fit.law, pooling=cfg.fit.pooling, ceiling=cfg.fit.ceiling, bootstrap=cfg.fit.bootstrap),
+        cfg.budget.risk,
+    )
+    return [
+        default,
+        Method("population, plug-in point fit (risk mean)", {**default.fit}, "mean"),
+        Method("per-language robust fits, ceiling 100 (previous default)",
+               dict(law="auto", pooling="none", ceiling=100.0, bootstrap=200), "mean"),
+        Method("per-language robust fits, ceiling fitted", dict(law="auto", pooling="none", bootstrap=200), "mean"),
+    ]
 
 
-def plan_project(world: World, runs: pd.DataFrame, method: Method, args, cache: dict) -> np.ndarray:
-    """fit_runs → allocate, as the pipeline runs them; fits are shared between methods that differ only in risk."""
-    key = (method.law, method.ceiling)
+def limits_of(world: World) -> dict[str, LanguageLimits]:
+    lo, hi = world.bounds()
+    return {lang: LanguageLimits(min_pairs=float(l) or None, max_pairs=None if not np.isfinite(h) else float(h))
+            for lang, l, h in zip(world.languages, lo, hi)}
+
+
+def plan_pipeline(world: World, runs: pd.DataFrame, method: Method, cache: dict):
+    """fit_runs → allocate as the pipeline runs them; returns (pairs, point-fit predictions at them)."""
+    key = tuple(sorted(method.fit.items()))
     if key not in cache:
-        cache[key] = fit_runs(runs, METRIC, law=method.law, ceiling=method.ceiling, bootstrap=args.bootstrap, seed=0)
-    plan = allocate(cache[key], budget=world.budget, unit="tokens", risk=method.risk)
-    by_lang = {p.language: p.pairs_exact for p in plan.languages}
-    return np.array([by_lang[lang] for lang in world.languages])
+        cache[key] = fit_runs(runs.astype(str), METRIC, seed=0, **method.fit)
+    fitset = cache[key]
+    plan = allocate(fitset, budget=world.budget, unit="tokens", limits=limits_of(world), risk=method.risk)
+    by_lang = {p.language: p for p in plan.languages}
+    pairs = np.array([by_lang[lang].pairs_exact for lang in world.languages])
+    point = np.array([float(fitset.languages[lang].predict(pairs[i])) for i, lang in enumerate(world.languages)])
+    return pairs, point
 
 
-# ------------------------------------------------------------------------------------------- report
+# ------------------------------------------------------------------------------------------ scoring
 
 
 def pooled_regret(opt, uni, val, rng, n_boot=2000):
     loss, room = opt - val, opt - uni
-    point = loss.sum() / room.sum()
     idx = rng.integers(0, len(opt), size=(n_boot, len(opt)))
     boots = loss[idx].sum(1) / room[idx].sum(1)
-    lo, hi = np.quantile(boots, [0.05, 0.95])
-    return point, lo, hi, float(np.median(loss / room))
+    return float(loss.sum() / room.sum()), *np.quantile(boots, [0.05, 0.95])
+
+
+def ratio_interval(opt, uni, a, b, rng, n_boot=2000):
+    """regret(a) / regret(b) with a paired bootstrap interval over instances."""
+    room = opt - uni
+    idx = rng.integers(0, len(opt), size=(n_boot, len(opt)))
+    ra = (opt - a)[idx].sum(1) / room[idx].sum(1)
+    rb = (opt - b)[idx].sum(1) / room[idx].sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boots = ra / rb
+    point = ((opt - a).sum() / room.sum()) / ((opt - b).sum() / room.sum())
+    return float(point), *np.nanquantile(boots, [0.05, 0.95])
+
+
+def run_family(name: str, draw: Callable, instances: int, chosen: list[Method], seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    values = {"optimum": [], "uniform": [], "notebook": []} | {m.name: [] for m in chosen}
+    for _ in range(instances):
+        world = draw(rng)
+        runs = simulate_runs(world, rng)
+        values["optimum"].append(world.value(world.optimum()))
+        values["uniform"].append(world.value(world.uniform()))
+        values["notebook"].append(world.value(plan_notebook(world, runs)))
+        cache: dict = {}
+        for m in chosen:
+            values[m.name].append(world.value(plan_pipeline(world, runs, m, cache)[0]))
+    return {k: np.array(v) for k, v in values.items()}
+
+
+def clean_check(name: str, draw: Callable, instances: int, seed: int) -> tuple[float, float]:
+    """Worst relative prediction error at the allocated sizes and worst relative value gap, noiseless."""
+    rng = np.random.default_rng([seed + 7, zlib.crc32(name.encode())])
+    default = methods()[0]
+    worst_pred = worst_gap = 0.0
+    for _ in range(instances):
+        world = noiseless(draw(rng))
+        runs = simulate_runs(world, rng, noise_scale=0.0)
+        pairs, point = plan_pipeline(world, runs, default, {})
+        truth = world.predict(pairs)
+        worst_pred = max(worst_pred, float(np.max(np.abs(point - truth) / np.abs(truth))))
+        opt = world.value(world.optimum())
+        worst_gap = max(worst_gap, (opt - world.value(pairs)) / abs(opt))
+    return worst_pred, worst_gap
+
+
+def real_families() -> dict[str, Callable]:
+    """Families around curves fitted to real sweeps (benchmarks/results/*_runs.csv), when present."""
+    from benchmarks_real import families_from_results  # noqa: PLC0415 (optional, see benchmarks_real.py)
+
+    return families_from_results(RESULTS)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--instances", type=int, default=100)
-    p.add_argument("--languages", type=int, default=8)
-    p.add_argument("--sizes", type=float, nargs="+", default=[250, 500, 1000, 2000])
-    p.add_argument("--seeds", type=int, default=1, help="runs per size")
-    p.add_argument("--noise", type=float, default=1.0, help="seed noise (chrF standard deviation)")
-    p.add_argument("--budget-pairs", type=float, default=4000, help="token budget = this × languages × mean tokens/pair")
-    p.add_argument("--alpha", type=float, nargs=2, default=[0.15, 0.7])
-    p.add_argument("--ceiling", type=float, nargs=2, default=[45, 85])
-    p.add_argument("--start", type=float, nargs=2, default=[8, 30], help="chrF range at the smallest size")
-    p.add_argument("--tokens-per-pair", type=float, nargs=2, default=[15, 60])
-    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap draws per fit")
-    p.add_argument("--only", nargs="*", default=None, help="alternatives to run besides the defaults (default: all)")
+    p.add_argument("--instances", type=int, default=30, help="worlds per family (default 30)")
+    p.add_argument("--clean", type=int, default=5, help="noiseless worlds per family for the exactness check")
+    p.add_argument("--families", nargs="*", default=None, help="default: every family")
+    p.add_argument("--alternatives", action="store_true", help="also run the alternative methods")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=str(RESULTS / "plan_regret.csv"))
     args = p.parse_args(argv)
 
-    rng = np.random.default_rng(args.seed)
-    chosen = [m for i, m in enumerate(methods()) if args.only is None or i == 0 or m.name in args.only]
-    values = {"optimum": [], "uniform": [], "plain least squares": []} | {m.name: [] for m in chosen}
-    started = time.perf_counter()
-    for i in range(args.instances):
-        world = draw_world(rng, args)
-        runs = simulate_runs(rng, world, args)
-        values["optimum"].append(world.value(world.optimum()))
-        values["uniform"].append(world.value(world.uniform()))
-        values["plain least squares"].append(world.value(plan_plain(world, runs)))
-        cache: dict = {}
-        for m in chosen:
-            values[m.name].append(world.value(plan_project(world, runs, m, args, cache)))
-        if (i + 1) % 10 == 0:
-            print(f"  {i + 1}/{args.instances} instances, {time.perf_counter() - started:.0f} s", file=sys.stderr)
-
-    v = {k: np.array(x) for k, x in values.items()}
-    boot_rng = np.random.default_rng(args.seed + 1)
-    room = v["optimum"] - v["uniform"]
-    print(
-        f"{args.instances} instances × {args.languages} languages; sizes {[int(s) for s in args.sizes]} × {args.seeds} "
-        f"seed(s), noise {args.noise} chrF; token budget {args.budget_pairs:g} pairs/language on average; "
-        f"true α ∈ {args.alpha}, ceiling ∈ {args.ceiling}"
-    )
-    print(f"mean gain of the true optimum over uniform: {room.mean():.3f} chrF (summed over languages)\n")
-    plain = pooled_regret(v["optimum"], v["uniform"], v["plain least squares"], boot_rng)[0]
-    rows = []
-    for name in ["plain least squares"] + [m.name for m in chosen]:
-        r, lo, hi, med = pooled_regret(v["optimum"], v["uniform"], v[name], boot_rng)
-        rows.append((name, r, lo, hi, med, r / plain))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'method':<{width}}  regret  90% interval     median  vs plain")
-    for name, r, lo, hi, med, rel in rows:
-        print(f"{name:<{width}}  {r:6.3f}  [{lo:6.3f}, {hi:6.3f}]  {med:6.3f}  {rel:7.2f}")
-    print(f"\n{time.perf_counter() - started:.0f} s")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    families = {name: f.draw for name, f in FAMILIES.items()}
+    try:
+        families.update(real_families())
+    except ImportError:
+        pass
+    names = args.families or list(families)
+    unknown = sorted(set(names) - set(families))
+    if unknown:
+        p.error(f"unknown families {unknown}; known: {sorted(families)}")
+    chosen = methods() if args.alternatives else methods()[:1]
+    print(f"{os.cpu_count()} cores; {args.instances} worlds per family; default = {chosen[0].fit} risk={chosen[0].risk}",
+          flush=True)
+    rows, started = [], time.perf_counter()
+    boot = np.random.default_rng(args.seed + 1)
+    for name in names:
+        t0 = time.perf_counter()
+        v = run_family(name, families[name], args.instances, chosen, args.seed)
+        pred_err, gap = clean_check(name, families[name], args.clean, args.seed) if args.clean else (np.nan, np.nan)
+        note = "noise not identifiable" if name in UNIDENTIFIED else ""
+        for m in ["notebook"] + [c.name for c in chosen]:
+            r, lo, hi = pooled_regret(v["optimum"], v["uniform"], v[m], boot)
+            ratio, rlo, rhi = ratio_interval(v["optimum"], v["uniform"], v[m], v["notebook"], boot)
+            rows.append(dict(family=name, method=m, regret=r, regret_lo=lo, regret_hi=hi, ratio=ratio, ratio_lo=rlo,
+                             ratio_hi=rhi, instances=args.instances, gain_of_optimum=float(np.mean(v["optimum"] - v["uniform"])),
+                             clean_pred_error=pred_err if m == "default" else np.nan,
+                             clean_value_gap=gap if m == "default" else np.nan, note=note))
+        d = rows[-len(chosen)]
+        nb = rows[-len(chosen) - 1]
+        print(f"{name:26s} notebook {nb['regret']:.3f}  default {d['regret']:.3f} [{d['regret_lo']:.3f}, {d['regret_hi']:.3f}]"
+              f"  ratio {d['ratio']:.2f} [{d['ratio_lo']:.2f}, {d['ratio_hi']:.2f}]  clean: pred {pred_err:.1e} value {gap:.1e}"
+              f"  ({time.perf_counter() - t0:.0f} s) {note}", flush=True)
+    table = pd.DataFrame(rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(f"\nwrote {args.out} ({time.perf_counter() - started:.0f} s)")
+    print(markdown(table))
     return 0
+
+
+def markdown(table: pd.DataFrame) -> str:
+    lines = ["| family | notebook regret | default regret [90%] | default / notebook [90%] | noiseless: pred. error, value gap |",
+             "|---|---:|---:|---:|---|"]
+    for name, g in table.groupby("family", sort=False):
+        nb = g[g.method == "notebook"].iloc[0]
+        d = g[g.method == "default"].iloc[0]
+        clean = f"{d.clean_pred_error:.0e}, {d.clean_value_gap:.0e}" + (f" ({d.note})" if d.note else "")
+        lines.append(f"| {name} | {nb.regret:.3f} | {d.regret:.3f} [{d.regret_lo:.3f}, {d.regret_hi:.3f}] | "
+                     f"**{d.ratio:.2f}** [{d.ratio_lo:.2f}, {d.ratio_hi:.2f}] | {clean} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -144,9 +144,38 @@ class TrainConfig(_Strict):
     )
 
 
+class StopWhen(_Strict):
+    """When an adaptive sweep may stop before its budget is spent."""
+
+    value_interval: float | None = Field(
+        None, gt=0.0, description="Stop once the 90% posterior interval of what the plan could still gain "
+        "(the best plan's value minus this plan's, in the objective's metric units) is this narrow.",
+    )
+
+
 class SweepConfig(_Strict):
+    strategy: Literal["grid", "adaptive"] = Field(
+        "grid", description="'grid': every language × size × seed; 'adaptive': a small start design, then the "
+        "runs worth most to the plan per training token (docs/adaptive-sweep.md).",
+    )
     sizes: list[int] = Field(default_factory=lambda: [250, 500, 1000, 2000])
     seeds: list[int] = Field(default_factory=lambda: [0])
+    budget: float | None = Field(
+        None, gt=0, description="adaptive: proxy compute in training tokens (finished + running + queued runs); "
+        "default: what the grid would train.",
+    )
+    stop_when: StopWhen = Field(default_factory=StopWhen)
+    start_sizes: list[int] | None = Field(
+        None, description="adaptive: the sizes every language starts with; default: the two smallest sizes."
+    )
+    ladder: list[int] | None = Field(
+        None, description="adaptive: the sizes a run may be chosen at; default: sizes plus 2× and 4× the largest "
+        "(never above a language's training pool).",
+    )
+    zero_shot: bool | None = Field(
+        None, description="adaptive: also evaluate each language at 0 pairs in the start design; default: for a "
+        "pretrained model (model.name other than 'tiny').",
+    )
     storage: str | None = Field(
         None, description="optuna storage: SQLAlchemy URL or journal file; default sqlite in output_dir."
     )
@@ -175,12 +204,34 @@ class SweepConfig(_Strict):
             raise ValueError("seeds must not repeat")
         return v
 
+    @field_validator("start_sizes", "ladder")
+    @classmethod
+    def _optional_sizes(cls, v: list[int] | None) -> list[int] | None:
+        if v is None:
+            return v
+        if not v or any(s <= 0 for s in v):
+            raise ValueError("must be a non-empty list of positive integers (the zero-shot point is sweep.zero_shot)")
+        if len(set(v)) != len(v):
+            raise ValueError("must not repeat")
+        return sorted(v)
+
     @model_validator(mode="after")
     def _grace_exceeds_heartbeat(self) -> "SweepConfig":
         if self.grace_seconds is not None and self.grace_seconds <= self.heartbeat_seconds:
             raise ValueError(
                 f"grace_seconds ({self.grace_seconds}) must exceed heartbeat_seconds ({self.heartbeat_seconds})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _adaptive_keys_need_adaptive(self) -> "SweepConfig":
+        # A grid silently ignoring a budget would spend what the user meant to cap.
+        if self.strategy == "grid":
+            given = [k for k in ("budget", "start_sizes", "ladder", "zero_shot") if getattr(self, k) is not None]
+            given += ["stop_when"] if self.stop_when.value_interval is not None else []
+            if given:
+                raise ValueError(f"sweep.{', sweep.'.join(given)} apply to sweep.strategy 'adaptive' only; "
+                                 "set strategy: adaptive or remove them")
         return self
 
 
@@ -221,8 +272,11 @@ class LanguageBudget(_Strict):
 
 
 class BudgetConfig(_Strict):
-    total: float = Field(8000, gt=0)
-    unit: Literal["pairs", "tokens"] = "pairs"
+    total: float = Field(200_000, gt=0, description="The budget, in `unit`s.")
+    unit: Literal["pairs", "tokens"] = Field(
+        "tokens", description="tokens: a fixed token budget (a pair costs its tokenised length, so languages with "
+        "long tokenisations are priced fairly); pairs: every pair costs 1.",
+    )
     objective: Literal["sum", "maxmin", "target"] = "sum"
     risk: Literal["mean", "expected"] = Field(
         "expected", description="expected: maximise the objective averaged over the fits' draws (the posterior); "
@@ -242,10 +296,34 @@ class FinalConfig(_Strict):
     baselines: list[str] = Field(
         default_factory=lambda: ["uniform"], description=f"Baseline mixtures trained beside the plan: {', '.join(BASELINE_NAMES)}."
     )
-    seed: int = 0
+    seeds: list[int] = Field(
+        default_factory=lambda: [0, 1],
+        description="Every mixture (the plan and each baseline) is trained once per seed; differences are paired "
+        "by seed. One seed cannot tell a plan from a baseline: final-run seed noise is often larger than the gain.",
+    )
     launcher: Literal["local", "accelerate", "torchrun"] = "local"
     num_processes: int = Field(1, ge=1)
     epochs: float | None = Field(None, gt=0.0, description="Default: train.epochs.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_seed(cls, data):
+        # `final.seed: N` (one seed, earlier configs) means `final.seeds: [N]`.
+        if isinstance(data, dict) and "seed" in data:
+            if "seeds" in data:
+                raise ValueError("give final.seeds (a list) or final.seed, not both")
+            data = {**data, "seeds": [data["seed"]]}
+            del data["seed"]
+        return data
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_unique(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("list at least one seed")
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must not repeat")
+        return v
 
     @field_validator("baselines")
     @classmethod

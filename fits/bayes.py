@@ -24,8 +24,8 @@ Draws: importance sampling from a mixture of the grid posterior (a cell, then un
 Gaussian around the language's continuous fit (`fits.pooled`; Laplace width × 1.5), weighted by the
 exact target density (population prior × marginal likelihood) and resampled. The Gaussian part makes
 noiseless data come out exact: the noise estimate falls to ~0, the likelihood collapses onto the
-interpolating curve, and every draw lands on it. The point curve is the posterior mode, found by local
-optimisation from the best draw. The noise level σ is one number for all languages, from the pooled
+interpolating curve, and every draw lands on it. The point curve is the most probable candidate (the
+continuous fit is always one of them, so on noiseless data it is the interpolating curve). The noise level σ is one number for all languages, from the pooled
 continuous fit (`fits.pooled`), which has degrees of freedom even with as many sizes as parameters.
 """
 
@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
-from scipy.optimize import minimize
 from scipy.special import log_ndtr
 
 from fits.pooled import ALPHA_BOUNDS, Bounds, LanguagePosterior, fit_pooled
@@ -195,7 +194,7 @@ class LanguageDraws:
 
     theta: np.ndarray  # (R, dims) nonlinear parameters
     level: np.ndarray  # (R,) m
-    mode: np.ndarray  # (dims + 1,) θ and m at the posterior mode under the population prior
+    mode: np.ndarray  # (dims + 1,) θ and m of the most probable candidate (the point curve)
     own: np.ndarray | None  # (dims + 1,) the language's own continuous fit (flat prior), when identified
     ess: float  # effective sample size of the importance weights
 
@@ -229,7 +228,8 @@ def sample_language(grid: Grid, pi: np.ndarray, loglik: np.ndarray, x, u, sigma,
         cov = (cov + cov.T) / 2 * _LAPLACE_WIDEN**2 + np.diag((1e-12 * grid.steps) ** 2)
         vals, vecs = np.linalg.eigh(cov)
         root = vecs * np.sqrt(np.clip(vals, 0, None))
-        cand.append(mean + rng.standard_normal((n_cand - n_grid, dims)) @ root.T)
+        # The continuous fit itself is a candidate: on noiseless data it is the interpolating curve.
+        cand.append(np.vstack([mean, mean + rng.standard_normal((n_cand - n_grid - 1, dims)) @ root.T]))
         gauss = (mean, np.linalg.pinv(cov, hermitian=True), np.sum(np.log(np.clip(vals, 1e-300, None))))
     theta = np.vstack(cand)
     inside = np.all((theta >= grid.lower) & (theta <= grid.upper), axis=1)
@@ -262,38 +262,13 @@ def sample_language(grid: Grid, pi: np.ndarray, loglik: np.ndarray, x, u, sigma,
             bad = m >= ceil
         m = np.where(bad, ceil - 1e-9 * np.maximum(1.0, np.abs(ceil)), m)
     best = int(np.argmax(target))
-    mode = _posterior_mode(grid, pi, x, u, sigma, x_ref, theta[best])
+    mode = np.r_[theta[best], mhat[best]]  # the most probable candidate: the point curve
     own = None
     if laplace is not None:
         mean, _ = _laplace(grid, laplace, sign)
         _, m_own, _ = log_likelihood(grid, mean[None], x, u, sigma, x_ref)
         own = np.r_[mean, m_own[0]]
     return LanguageDraws(theta[chosen], m, mode, own, ess)
-
-
-def _posterior_mode(grid: Grid, pi, x, u, sigma, x_ref, start: np.ndarray) -> np.ndarray:
-    """Maximise log prior + log likelihood from `start`; the prior is smoothed (trilinear in the log
-    density) so the search sees a slope. Returns θ and the conditional mean of m there."""
-    from scipy.interpolate import RegularGridInterpolator
-
-    axes = [a if len(a) > 1 else np.r_[a[0] - 0.5, a[0] + 0.5] for a in grid.axes]
-    log_pi = np.log(pi / np.prod(grid.steps))
-    for k, a in enumerate(grid.axes):
-        if len(a) == 1:
-            log_pi = np.concatenate([log_pi, log_pi], axis=k)
-    interp = RegularGridInterpolator(axes, log_pi, bounds_error=False, fill_value=None)
-
-    def negative(th):
-        return -(interp(th[None])[0] + log_likelihood(grid, th[None], x, u, sigma, x_ref)[0][0])
-
-    box = list(zip(grid.lower, grid.upper))
-    fixed = [len(a) == 1 for a in grid.axes]
-    box = [(a[0], a[0]) if f else b for a, f, b in zip(grid.axes, fixed, box)]
-    res = minimize(negative, np.clip(start, grid.lower, grid.upper), method="L-BFGS-B", bounds=box,
-                   options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500})
-    th = res.x if res.fun <= negative(start) else start
-    _, m, _ = log_likelihood(grid, th[None], x, u, sigma, x_ref)
-    return np.r_[th, m[0]]
 
 
 # ------------------------------------------------------------------------------------ in law units

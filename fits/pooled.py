@@ -33,7 +33,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
 
 LAWS = ("power", "offset", "log")
 ALPHA_BOUNDS = (0.01, 4.0)
@@ -169,71 +168,180 @@ def _prior_rows(law: str, prior: Prior) -> tuple[np.ndarray, np.ndarray, np.ndar
             np.array([prior.sd[names[i]] for i in idx]))
 
 
-# ------------------------------------------------------------------------------ one language's MAP
+# ------------------------------------------------------------------------ every language's MAP at once
+#
+# All languages share the law and the parameter layout, so they are packed into padded (L, n) arrays
+# (`mask` marks real rows) and solved together: a global start from a grid over the nonlinear parameters,
+# then a bound-constrained Levenberg–Marquardt on the whitened residuals — one batched linear solve per
+# iteration for every language, where a per-language optimiser call would cost milliseconds each.
 
 
-def _grid_start(law: str, x, y, sigma, prior: Prior, bounds: Bounds, lo, hi) -> np.ndarray:
-    """The best point of a grid over the nonlinear parameters (α, and x0 for the offset law), with C and
-    ln A in closed form (least squares, then C clipped to its bounds and A refitted ≥ 0): a global start
-    that a ridge in (C, α) or a second basin cannot trap."""
-    d = bounds.sign
+@dataclass
+class _Packed:
+    x: np.ndarray  # (L, n), padding 0
+    y: np.ndarray
+    mask: np.ndarray  # (L, n) 1.0 for real rows
+    lo: np.ndarray  # (L, p) parameter bounds
+    hi: np.ndarray
+
+    @classmethod
+    def build(cls, law: str, data: list[tuple[np.ndarray, np.ndarray]], bounds: Bounds) -> "_Packed":
+        n = max(len(x) for x, _ in data)
+        x, y, mask = (np.zeros((len(data), n)) for _ in range(3))
+        for i, (xi, yi) in enumerate(data):
+            x[i, : len(xi)], y[i, : len(yi)], mask[i, : len(xi)] = xi, yi, 1.0
+        lo, hi = zip(*(phi_bounds(law, bounds, xi) for xi, _ in data))
+        return cls(x, y, mask, np.array(lo), np.array(hi))
+
+
+def _batch_curve(law: str, phi: np.ndarray, x: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
+    """f (L, n) and ∂f/∂φ (L, n, p) for every language at once."""
+    if law == "log":
+        lx = np.log(np.where(x > 0, x, 1.0))
+        return phi[:, :1] + phi[:, 1:2] * lx, np.stack([np.ones_like(x), lx], axis=-1)
+    c, a, alpha = phi[:, :1], np.exp(phi[:, 1:2]), np.exp(phi[:, 2:3])
+    x0 = np.exp(phi[:, 3:4]) if law == "offset" else 0.0
+    z = np.maximum(x + x0, 1e-300)  # padding rows of a plain power law sit at x = 0
+    term = a * z**-alpha
+    cols = [np.ones_like(x), -sign * term, sign * term * alpha * np.log(z)]
+    if law == "offset":
+        cols.append(sign * term * alpha * x0 / z)
+    return c - sign * term, np.stack(cols, axis=-1)
+
+
+def _batch_start(law: str, pk: _Packed, sigma: float, prior: Prior, sign: float) -> np.ndarray:
+    """Per language, the best point of a grid over α (and x0) with C and ln A in closed form (weighted
+    least squares, C clipped to its bounds, A refitted ≥ 0): a global start no ridge or basin can trap."""
+    L, p = pk.lo.shape
+    if law == "log":
+        lx = np.log(np.where(pk.x > 0, pk.x, 1.0))
+        w = pk.mask
+        sw, sx, sy = w.sum(1), (w * lx).sum(1), (w * pk.y).sum(1)
+        sxx, sxy = (w * lx * lx).sum(1), (w * lx * pk.y).sum(1)
+        det = np.where(sw * sxx - sx * sx > 0, sw * sxx - sx * sx, 1.0)
+        b = (sw * sxy - sx * sy) / det
+        return np.column_stack([(sy - b * sx) / np.maximum(sw, 1), b])
     x0s = np.array([0.0])
     if law == "offset":
-        x0s = np.exp(np.linspace(lo[3], hi[3], _X0_GRID_DECADES[2]))
-    alpha = np.repeat(_ALPHA_GRID, len(x0s))
-    x0 = np.tile(x0s, len(_ALPHA_GRID))
-    t = (x[None, :] + x0[:, None]) ** -alpha[:, None]  # (G, n)
-    tm, ym = t.mean(1), y.mean()
-    stt = ((t - tm[:, None]) ** 2).sum(1)
-    sty = ((t - tm[:, None]) * (y - ym)).sum(1)
+        x0s = np.exp(np.linspace(pk.lo[:, 3], pk.hi[:, 3], _X0_GRID_DECADES[2])).T  # (L, G0)
+    else:
+        x0s = np.zeros((L, 1))
+    alpha = np.repeat(_ALPHA_GRID, x0s.shape[1])  # (G,)
+    x0 = np.tile(x0s, (1, len(_ALPHA_GRID)))  # (L, G)
+    w = pk.mask[:, None, :]
+    z = np.maximum(pk.x[:, None, :] + x0[:, :, None], 1e-300)
+    t = np.where(w > 0, z ** -alpha[None, :, None], 0.0)  # (L, G, n)
+    y = pk.y[:, None, :]
+    sw = w.sum(-1)
+    tm, ym = (w * t).sum(-1) / sw, (w * y).sum(-1) / sw
+    stt = (w * (t - tm[..., None]) ** 2).sum(-1)
+    sty = (w * (t - tm[..., None]) * (y - ym[..., None])).sum(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = np.where(stt > 0, sty / stt, 0.0)  # y ≈ c + slope·t, slope = −d·A
-    c = np.clip(ym - slope * tm, lo[0], hi[0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.maximum(-d * ((t * (y - c[:, None])).sum(1)) / (t * t).sum(1), 1e-300)
-    resid = y[None, :] - (c[:, None] - d * a[:, None] * t)
-    phi = np.column_stack([c, np.clip(np.log(a), *_LN_A_BOUNDS), np.log(alpha)] + ([np.log(x0)] if law == "offset" else []))
+        c = np.clip(ym - slope * tm, pk.lo[:, :1], pk.hi[:, :1])
+        a = np.maximum(-sign * (w * t * (y - c[..., None])).sum(-1) / (w * t * t).sum(-1), 1e-300)
+    resid = w * (y - (c[..., None] - sign * a[..., None] * t))
+    cols = [c, np.clip(np.log(a), *_LN_A_BOUNDS), np.broadcast_to(np.log(alpha), c.shape)]
+    if law == "offset":
+        cols.append(np.log(x0))
+    phi = np.stack(cols, axis=-1)  # (L, G, p)
     idx, mean, sd = _prior_rows(law, prior)
-    score = (resid**2).sum(1) / sigma**2 + (((phi[:, idx] - mean) / sd) ** 2).sum(1)
-    return phi[int(np.nanargmin(score))]
+    score = (resid**2).sum(-1) / sigma**2 + (((phi[..., idx] - mean) / sd) ** 2).sum(-1)
+    best = np.nanargmin(np.where(np.isfinite(score), score, np.inf), axis=1)
+    return phi[np.arange(L), best]
+
+
+def _residuals(law, phi, pk: _Packed, sigma, idx, mean, sd, sign):
+    """Whitened residuals e (L, m) and their Jacobian (L, m, p): data rows (f − y)/σ, then prior rows."""
+    f, jac = _batch_curve(law, phi, pk.x, sign)
+    e_data = pk.mask * (f - pk.y) / sigma
+    j_data = pk.mask[..., None] * jac / sigma
+    L, p = phi.shape
+    e_prior = (phi[:, idx] - mean) / sd
+    j_prior = np.zeros((L, len(idx), p))
+    j_prior[:, np.arange(len(idx)), idx] = 1.0 / sd
+    return np.concatenate([e_data, e_prior], 1), np.concatenate([j_data, j_prior], 1), f
+
+
+def _levenberg_marquardt(law, phi, pk: _Packed, sigma, prior: Prior, sign, tol=1e-15, max_iter=200):
+    """Bound-constrained LM for every language: a parameter at a bound whose gradient points outward is
+    held there (active set) and the step solved in the others; steps are clipped into the box. A
+    language stops when its cost no longer falls by more than rounding. Returns φ and whether each
+    language converged."""
+    idx, mean, sd = _prior_rows(law, prior)
+    L, p = phi.shape
+    phi = np.clip(phi, pk.lo, pk.hi)
+    e, J, _ = _residuals(law, phi, pk, sigma, idx, mean, sd, sign)
+    cost = 0.5 * (e**2).sum(1)
+    lam = np.full(L, 1e-3)
+    active = np.ones(L, bool)
+    converged = np.zeros(L, bool)
+    eye = np.eye(p)
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        a = np.flatnonzero(active)
+        Ja, ea = J[a], e[a]
+        g = np.einsum("lmp,lm->lp", Ja, ea)
+        H = np.einsum("lmp,lmq->lpq", Ja, Ja)
+        at_lo, at_hi = phi[a] <= pk.lo[a], phi[a] >= pk.hi[a]
+        free = ~((at_lo & (g > 0)) | (at_hi & (g < 0)))
+        F = free[:, :, None] & free[:, None, :]
+        diag = np.einsum("lpp->lp", H)
+        A = np.where(F, H, 0.0) + (lam[a, None, None] * np.maximum(diag, 1e-12)[:, :, None]) * eye
+        A = np.where(free[:, :, None] | free[:, None, :], A, eye)
+        step = -np.linalg.solve(A, np.where(free, g, 0.0)[..., None])[..., 0]
+        trial = np.clip(phi[a] + step, pk.lo[a], pk.hi[a])
+        e_t, J_t, _ = _residuals(law, trial, _take(pk, a), sigma, idx, mean, sd, sign)
+        cost_t = 0.5 * (e_t**2).sum(1)
+        better = cost_t < cost[a]
+        b = a[better]
+        phi[b], e[b], J[b] = trial[better], e_t[better], J_t[better]
+        gain = cost[a] - cost_t
+        cost[b] = cost_t[better]
+        lam[a] = np.where(better, np.maximum(lam[a] / 3.0, 1e-12), lam[a] * 4.0)
+        done = (better & (gain <= tol * np.maximum(cost_t, 1e-300))) | (np.abs(step).max(1) < 1e-14) | (lam[a] > 1e12)
+        converged[a[done]] = True
+        active[a[done]] = False
+    return phi, converged
+
+
+def _take(pk: _Packed, rows) -> _Packed:
+    return _Packed(pk.x[rows], pk.y[rows], pk.mask[rows], pk.lo[rows], pk.hi[rows])
+
+
+def fit_languages(law: str, data: dict[str, tuple[np.ndarray, np.ndarray]], sigma: float, prior: Prior,
+                  bounds: Bounds, starts: dict[str, np.ndarray] | None = None, tol: float = 1e-15
+                  ) -> dict[str, LanguagePosterior]:
+    """Every language's MAP under `prior` and noise σ, with its Laplace covariance (batched). `tol`: the
+    relative cost decrease below which the search stops (loose for intermediate EM rounds)."""
+    langs = list(data)
+    pk = _Packed.build(law, [data[lang] for lang in langs], bounds)
+    phi = _batch_start(law, pk, sigma, prior, bounds.sign)  # the log law's is its exact least squares
+    converged = np.ones(len(langs), bool)
+    if law != "log":
+        if starts:  # the previous round's optimum (EM rounds move the prior a little each time)
+            phi = np.array([starts[lang] if lang in starts else phi[i] for i, lang in enumerate(langs)])
+        phi, converged = _levenberg_marquardt(law, phi, pk, sigma, prior, bounds.sign, tol)
+    idx, mean, sd = _prior_rows(law, prior)
+    e, J, f = _residuals(law, phi, pk, sigma, idx, mean, sd, bounds.sign)
+    info = np.einsum("lmp,lmq->lpq", J, J)
+    cov = np.linalg.pinv(info, rcond=1e-12, hermitian=True)
+    n_data = pk.x.shape[1]
+    jd = J[:, :n_data]
+    hat = np.einsum("lmp,lpq,lmq->l", jd, cov, jd)
+    rss = (pk.mask * (pk.y - f) ** 2).sum(1)
+    n = pk.mask.sum(1).astype(int)
+    if law == "log":  # two linear parameters, no prior: the hat trace is the rank
+        hat = np.array([float(min(2, len(np.unique(data[lang][0])))) for lang in langs])
+    return {lang: LanguagePosterior(phi[i], cov[i], float(rss[i]), float(hat[i]), int(n[i]), bool(converged[i]))
+            for i, lang in enumerate(langs)}
 
 
 def fit_language(law: str, x, y, sigma: float, prior: Prior, bounds: Bounds, start=None) -> LanguagePosterior:
-    """The MAP of one language's parameters under `prior` and noise σ, with its Laplace covariance."""
-    if law == "log":
-        design = np.column_stack([np.ones_like(x), np.log(x)])
-        phi, *_ = np.linalg.lstsq(design, y, rcond=None)
-        rss = float(np.sum((y - design @ phi) ** 2))
-        cov = sigma**2 * np.linalg.pinv(design.T @ design)
-        return LanguagePosterior(phi, cov, rss, float(min(2, len(np.unique(x)))), len(y), True)
-    lo, hi = phi_bounds(law, bounds, x)
-    idx, mean, sd = _prior_rows(law, prior)
-    if start is None:
-        start = _grid_start(law, x, y, sigma, prior, bounds, lo, hi)
-    # least_squares needs a strictly feasible start.
-    width = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
-    start = np.clip(start, lo + 1e-9 * width, hi - 1e-9 * width)
-
-    def residuals(phi):
-        f, _ = curve_and_jacobian(law, phi, x, bounds.sign)
-        return np.concatenate([(y - f) / sigma, (phi[idx] - mean) / sd])
-
-    def jacobian(phi):
-        _, jac = curve_and_jacobian(law, phi, x, bounds.sign)
-        prior_rows = np.zeros((len(idx), len(phi)))
-        prior_rows[np.arange(len(idx)), idx] = 1.0 / sd
-        return np.vstack([-jac / sigma, prior_rows])
-
-    res = least_squares(residuals, start, jac=jacobian, bounds=(lo, hi), method="trf", x_scale="jac",
-                        ftol=1e-15, xtol=1e-15, gtol=1e-15, max_nfev=400)
-    phi = res.x
-    f, jac = curve_and_jacobian(law, phi, x, bounds.sign)
-    whitened = jacobian(phi)
-    info = whitened.T @ whitened
-    cov = np.linalg.pinv(info, rcond=1e-12, hermitian=True)
-    data = jac / sigma
-    hat = float(np.trace(data @ cov @ data.T))
-    return LanguagePosterior(phi, cov, float(np.sum((y - f) ** 2)), hat, len(y), bool(res.status > 0))
+    """One language's MAP (see `fit_languages`)."""
+    starts = None if start is None else {"_": np.asarray(start, float)}
+    return fit_languages(law, {"_": (np.asarray(x, float), np.asarray(y, float))}, sigma, prior, bounds, starts)["_"]
 
 
 # ------------------------------------------------------------------------------------ all languages
@@ -279,15 +387,14 @@ def fit_pooled(law: str, data: dict[str, tuple[np.ndarray, np.ndarray]], bounds:
     notes: list[str] = []
     if law != "log" and "lnalpha" in wanted:
         # Round 0: a tight prior on ln α around the languages' median exponent ≈ one shared exponent.
-        first = {lang: fit_language(law, x, y, scale, Prior.flat(law), bounds) for lang, (x, y) in data.items()}
+        first = fit_languages(law, data, scale, Prior.flat(law), bounds)
         prior.mean["lnalpha"] = float(np.median([p.phi[2] for p in first.values()]))
         prior.sd["lnalpha"] = 0.05
     sigma = sigma0 if sigma0 is not None else scale
     posts: dict[str, LanguagePosterior] = {}
     rounds = 0
     for rounds in range(1, _MAX_ROUNDS + 1):
-        posts = {lang: fit_language(law, x, y, sigma, prior, bounds, posts[lang].phi if lang in posts else None)
-                 for lang, (x, y) in data.items()}
+        posts = fit_languages(law, data, sigma, prior, bounds, {lang: p.phi for lang, p in posts.items()}, tol=1e-9)
         new_sigma, dof = _noise(posts, floor)
         if not np.isfinite(new_sigma):  # no degrees of freedom left: keep the last σ
             new_sigma = sigma
@@ -301,7 +408,7 @@ def fit_pooled(law: str, data: dict[str, tuple[np.ndarray, np.ndarray]], bounds:
         sigma, prior = new_sigma, new_prior
         if settled:
             break
-    posts = {lang: fit_language(law, x, y, sigma, prior, bounds, posts[lang].phi) for lang, (x, y) in data.items()}
+    posts = fit_languages(law, data, sigma, prior, bounds, {lang: p.phi for lang, p in posts.items()})
     _, dof = _noise(posts, floor)
     return PooledFit(law, langs, posts, prior, float(sigma), float(dof), rounds, notes)
 

@@ -9,16 +9,57 @@ def _g(v: float | None, digits: int = 4) -> str:
     return "-" if v is None else f"{v:.{digits}g}"
 
 
-def _param_text(lf: LanguageFit) -> str:
-    p = lf.curve.params
+def _param_text(lf: LanguageFit, params: dict | None = None, intervals: bool = True) -> str:
+    p = lf.curve.params if params is None else params
     if lf.family == "log":
         return f"a={_g(p['a'])} b={_g(p['b'])}"
     offset = "C" if lf.higher_is_better else "E"
     text = f"{offset}={_g(p['offset'])} A={_g(p['scale'])} α={_g(p['alpha'], 3)}"
-    if "alpha" in lf.intervals:
+    if intervals and "alpha" in lf.intervals:
         lo, hi = lf.intervals["alpha"]
         text += f" [{_g(lo, 3)}, {_g(hi, 3)}]"
+    if "x0" in p:
+        text += f" x0={_g(p['x0'], 3)}"
     return text
+
+
+def _own_text(lf: LanguageFit) -> str:
+    """The language's own estimate (its data alone) of the parameters pooling moves, or '-'."""
+    if not lf.own_params:
+        return "-"
+    p = lf.own_params
+    if lf.family == "log":
+        return f"b={_g(p['b'])}"
+    offset = "C" if lf.higher_is_better else "E"
+    return f"{offset}={_g(p['offset'])} α={_g(p['alpha'], 3)}" + (f" x0={_g(p['x0'], 3)}" if "x0" in p else "")
+
+
+def _moved_text(lf: LanguageFit) -> str:
+    m = lf.moved
+    if not m:
+        return "-"
+    keys = [k for k in ("offset", "alpha", "x0", "b") if k in m]
+    names = {"offset": "C" if lf.higher_is_better else "E", "alpha": "α", "x0": "x0", "b": "b"}
+    return " ".join(f"{names[k]}{m[k]:+.3g}" for k in keys)
+
+
+def _population_header(fitset: FitSet) -> str:
+    pop = fitset.population
+    law = pop.get("law", "?")
+    cand = pop.get("candidates") or {}
+    chosen = f"{law} law for all {pop.get('languages', len(fitset.languages))} languages"
+    if cand:
+        chosen += " (backtest SSE " + ", ".join(f"{k} {v:.3g}" for k, v in cand.items()) + ")"
+    elif law == "offset":
+        chosen += " (zero-shot runs measured)"
+    prior = pop.get("prior", {})
+    parts = []
+    for key, label in (("alpha", "α"), ("offset", "C" if fitset.higher_is_better else "E"), ("x0", "x0"), ("b", "b")):
+        if key in prior:
+            lo, mid, hi = prior[key]
+            parts.append(f"{label} {_g(lo, 3)}–{_g(hi, 3)} (median {_g(mid, 3)})")
+    return (f"pooling population: {chosen} · noise σ {_g(pop.get('sigma'), 3)} · population (90%): "
+            + ", ".join(parts))
 
 
 def _backtest_text(lf: LanguageFit) -> str:
@@ -30,19 +71,25 @@ def _backtest_text(lf: LanguageFit) -> str:
 
 
 def format_fit_table(fitset: FitSet) -> str:
-    """Header line, one row per fitted language, then skipped languages, warnings and notes."""
+    """Header line(s), one row per fitted language, then skipped languages, warnings and notes. A pooled
+    fit shows each language's own estimate beside the pooled one and how far pooling moved it."""
     level = f"{fitset.level:.0%}"
+    pooled = fitset.pooling == "population"
+    draws = "posterior" if pooled else "bootstrap"
     header = (
         f"{fitset.metric} ({fitset.direction} is better) against {fitset.x} · law {fitset.law_requested}"
         + (f" · ceiling {fitset.ceiling:g}" if fitset.ceiling is not None else "")
-        + f" · {fitset.bootstrap} bootstrap draws (seed {fitset.seed}), {level} intervals"
+        + f" · {fitset.bootstrap} {draws} draws (seed {fitset.seed}), {level} intervals"
     )
-    columns = ["language", "law", f"parameters [α {level}]", "backtest abs (rel) @held", "R²", "runs", "sizes", "warn"]
+    if pooled and fitset.population:
+        header += "\n" + _population_header(fitset)
+    columns = ["language", "law", f"{'pooled ' if pooled else ''}parameters [α {level}]"]
+    columns += ["own (alone)", "pooled − own"] if pooled else []
+    columns += ["backtest abs (rel) @held", "R²", "runs", "sizes", "warn"]
     rows = [
-        [
-            lang,
-            lf.law,
-            _param_text(lf),
+        [lang, lf.law, _param_text(lf)]
+        + ([_own_text(lf), _moved_text(lf)] if pooled else [])
+        + [
             _backtest_text(lf),
             _g(lf.r2, 3),
             str(lf.n_points),

@@ -91,7 +91,7 @@ def test_sum_plan_beats_every_baseline_and_reports_why(truth_fits):
 
 
 def test_plan_matches_brute_force_through_the_whole_pipeline(truth_fits):
-    plan = allocate(truth_fits, budget=120_000, unit="tokens")
+    plan = allocate(truth_fits, budget=120_000, unit="tokens", risk="mean")  # the point curves' optimum
     best = -np.inf
     tpp = np.array([v[3] for v in TRUTH.values()])
     curves = [power(*v[:3]) for v in TRUTH.values()]
@@ -124,14 +124,14 @@ def test_baselines_follow_their_recipes():
 
 
 def test_proportional_baselines_need_the_available_data(truth_fits):
-    plan = allocate(truth_fits, budget=6000)
+    plan = allocate(truth_fits, budget=6000, unit="pairs")
     assert set(plan.unavailable_baselines) == {"proportional", "temperature-0.3", "temperature-0.5", "temperature-0.7"}
     assert "max_pairs" in plan.unavailable_baselines["proportional"]
     assert {"uniform", "unimax"} <= set(plan.baselines)
 
 
 def test_maxmin_lifts_the_worst_language(truth_fits):
-    plan = allocate(truth_fits, budget=9000, objective="maxmin")
+    plan = allocate(truth_fits, budget=9000, objective="maxmin", unit="pairs")
     predicted = by_lang(plan, "predicted")
     assert max(predicted.values()) - min(predicted.values()) < 0.2  # equal up to whole-pair rounding
     assert plan.level == pytest.approx(min(predicted.values()), abs=0.2)
@@ -142,7 +142,7 @@ def test_maxmin_lifts_the_worst_language(truth_fits):
 def test_target_is_cheapest_and_flags_unreachable(truth_fits):
     targets = {"de": 60.0, "hi": 50.5, "sw": 55.0}  # hi's ceiling is 50; sw needs more than its cap
     limits = {"sw": LanguageLimits(max_pairs=5000)}
-    plan = allocate(truth_fits, budget=10_000, objective="target", targets=targets, limits=limits)
+    plan = allocate(truth_fits, budget=10_000, objective="target", targets=targets, limits=limits, risk="mean", unit="pairs")
     pairs = by_lang(plan)
     assert pairs["de"] == 1600  # 70 − 400·x^−½ = 60
     assert pairs["hi"] == 0 and pairs["sw"] == 0
@@ -151,11 +151,11 @@ def test_target_is_cheapest_and_flags_unreachable(truth_fits):
     assert plan.objective_value == 1600  # pairs needed
     assert plan.baselines["uniform"].objective_value == pytest.approx(3 * 1600)  # equal shares reach de at 4800
     with pytest.raises(UserError, match="costs 1,600 pairs"):
-        allocate(truth_fits, budget=1000, objective="target", targets={"de": 60.0})
+        allocate(truth_fits, budget=1000, objective="target", targets={"de": 60.0}, risk="mean", unit="pairs")
 
 
 def test_risk_expected_maximises_the_mean_over_draws(truth_fits):
-    plan = allocate(truth_fits, budget=9000, risk="expected")
+    plan = allocate(truth_fits, budget=9000, risk="expected", unit="pairs")
     problem = build_problem(truth_fits, 9000)
     pairs = np.array([p.pairs_exact for p in plan.languages])
     mean_value = lambda x: float(np.sum(problem.predict(x, "expected")))
@@ -164,7 +164,7 @@ def test_risk_expected_maximises_the_mean_over_draws(truth_fits):
         d = rng.normal(0, 50, 3)
         d -= d.mean()
         assert mean_value(pairs + d) <= mean_value(pairs) + 1e-9
-    point = allocate(truth_fits, budget=9000, risk="mean")
+    point = allocate(truth_fits, budget=9000, risk="mean", unit="pairs")
     assert plan.objective_value >= objective_value("sum", problem.predict(np.array([p.pairs for p in point.languages]), "expected"), problem) - 1e-6
 
 
@@ -191,18 +191,18 @@ def test_user_objective_from_a_file(tmp_path, truth_fits):
             # everything to de is best
             return pairs["de"]
     """))
-    plan = allocate(truth_fits, budget=6000, solver="optuna", objective_fn=f"{path}:favour_de", trials=60)
+    plan = allocate(truth_fits, budget=6000, solver="optuna", objective_fn=f"{path}:favour_de", trials=60, unit="pairs")
     assert plan.objective == "custom" and by_lang(plan)["de"] > 5000
     assert np.isnan(plan.languages[0].pairs_low)  # no exact re-solve for a user objective
     with pytest.raises(UserError, match="no attribute"):
-        allocate(truth_fits, budget=6000, solver="optuna", objective_fn=f"{path}:missing")
+        allocate(truth_fits, budget=6000, solver="optuna", objective_fn=f"{path}:missing", unit="pairs")
     with pytest.raises(UserError, match="--solver optuna"):
-        allocate(truth_fits, budget=6000, objective_fn=f"{path}:favour_de")
+        allocate(truth_fits, budget=6000, objective_fn=f"{path}:favour_de", unit="pairs")
 
 
 def test_loss_metric_minimises_weighted_loss():
     curves = {"a": power(1.5, 20.0, 0.5, False), "b": power(2.0, 10.0, 0.3, False)}
-    plan = allocate(fitset(curves, higher=False), budget=4000)
+    plan = allocate(fitset(curves, higher=False), budget=4000, unit="pairs")
     assert not plan.objective_higher_is_better
     for b in plan.baselines.values():
         assert plan.objective_value <= b.objective_value + 1e-9
@@ -219,7 +219,7 @@ def test_fit_on_tokens_plans_in_pairs():
 
 def test_non_improving_fit_keeps_its_floor_and_says_so(truth_fits):
     truth_fits.languages["hi"] = language_fit("hi", Curve("log", {"a": 40.0, "b": -1.0}), tpp=40.0)
-    plan = allocate(truth_fits, budget=9000, limits={"hi": LanguageLimits(min_pairs=300)})
+    plan = allocate(truth_fits, budget=9000, limits={"hi": LanguageLimits(min_pairs=300)}, unit="pairs")
     assert by_lang(plan)["hi"] == 300 and by_lang(plan, "at_bound")["hi"] == "floor"
     assert any("hi: the fitted log curve does not improve" in w for w in plan.warnings)
 
@@ -232,7 +232,6 @@ def test_non_improving_fit_keeps_its_floor_and_says_so(truth_fits):
         (dict(budget=1000, limits={"xx": LanguageLimits(min_pairs=1)}), "'xx', which has no fit"),
         (dict(budget=1000, limits={"de": LanguageLimits(min_pairs=800), "hi": LanguageLimits(min_pairs=500)}), "floors cost 1,300 pairs"),
         (dict(budget=1000, limits={"de": LanguageLimits(min_pairs=800, max_pairs=100)}), "above its cap"),
-        (dict(budget=1000, risk="expected"), "no bootstrap|has none"),
         (dict(budget=1000, objective="target"), "needs a target"),
         (dict(budget=1000, targets={"zz": 3.0}, objective="target"), "have no fit"),
     ],
@@ -240,7 +239,14 @@ def test_non_improving_fit_keeps_its_floor_and_says_so(truth_fits):
 def test_user_errors(kwargs, match):
     fs = fitset({k: power(*v[:3]) for k, v in TRUTH.items()})
     with pytest.raises(UserError, match=match):
-        allocate(fs, **kwargs)
+        allocate(fs, **kwargs, unit="pairs")
+
+
+def test_expected_risk_without_draws_plans_on_the_point_fits_and_says_so():
+    fs = fitset({k: power(*v[:3]) for k, v in TRUTH.items()})  # no draws
+    plan = allocate(fs, budget=1000, risk="expected", unit="pairs")
+    assert plan.risk == "mean" and any("no draws" in w for w in plan.warnings)
+    assert by_lang(plan) == by_lang(allocate(fs, budget=1000, risk="mean", unit="pairs"))
 
 
 def test_token_budget_needs_tokens_per_pair():
@@ -253,13 +259,13 @@ def test_token_budget_needs_tokens_per_pair():
 
 def test_budget_above_all_caps_gives_the_caps_and_reports_the_rest(truth_fits):
     limits = {k: LanguageLimits(max_pairs=100) for k in TRUTH}
-    plan = allocate(truth_fits, budget=10_000, limits=limits, max_epochs=2)
+    plan = allocate(truth_fits, budget=10_000, limits=limits, max_epochs=2, unit="pairs")
     assert by_lang(plan) == {k: 200 for k in TRUTH}
     assert plan.unused_budget == 9400 and any("9,400 of 10,000 pairs are unused" in w for w in plan.warnings)
 
 
 def test_files_round_trip(tmp_path, truth_fits):
-    plan = allocate(truth_fits, budget=9000)
+    plan = allocate(truth_fits, budget=9000, unit="pairs")
     csv, summary = write_allocation(plan, tmp_path / "out" / "allocation.csv")
     assert summary.name == "allocation_summary.json"
     table = read_allocation(csv)
@@ -327,12 +333,12 @@ def test_cli_user_errors_exit_2(tmp_path, capsys):
     fits_path = tmp_path / "fits.json"
     save_fits(fit_runs(runs_table(), "chrf", bootstrap=0), fits_path)
     out = tmp_path / "allocation.csv"
-    assert main(["allocate", str(fits_path), "--budget", "-1", "--out", str(out)]) == 2
+    assert main(["allocate", str(fits_path), "--budget", "-1", "--unit", "pairs", "--out", str(out)]) == 2
     assert "error:" in capsys.readouterr().err
     limits = tmp_path / "limits.csv"
     limits.write_text("language,min_pairs\nde,5000\nhi,5000\n")
-    assert main(["allocate", str(fits_path), "--budget", "6000", "--limits", str(limits), "--out", str(out)]) == 2
+    assert main(["allocate", str(fits_path), "--budget", "6000", "--unit", "pairs", "--limits", str(limits), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "10,000 pairs" in err and "de 5,000 pairs" in err
-    assert main(["allocate", str(fits_path), "--budget", "6000", "--objective", "target", "--out", str(out)]) == 2
+    assert main(["allocate", str(fits_path), "--budget", "6000", "--unit", "pairs", "--objective", "target", "--out", str(out)]) == 2
     assert not out.exists()

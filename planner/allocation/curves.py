@@ -30,6 +30,7 @@ bisection in log x instead of a closed form.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -44,7 +45,8 @@ MIN_EVAL_PAIRS = 1.0
 
 # Search range (in pairs, natural log) for the monotone 1-D solves of `ExpectedCurves`.
 _LOG_X_RANGE = (np.log(1e-6), np.log(1e15))
-_INNER_ITERATIONS = 64
+_TABLE_POINTS = 241  # ~0.2 e-folds apart
+_INNER_ITERATIONS = 40  # regula falsi steps within one table cell (a handful suffice; the cap is a guard)
 
 
 class UtilityCurves(Protocol):
@@ -247,22 +249,57 @@ class ExpectedCurves:
     def marginal(self, pairs) -> np.ndarray:
         return self._mean(self.draws.marginal(self._per_draw(pairs)))
 
-    def _invert_decreasing(self, fn, target: np.ndarray) -> np.ndarray:
-        """Solve fn(p) = target for p, fn decreasing in p: bisection in log p, all languages at once."""
-        lo = np.full(np.broadcast_shapes(target.shape, self.shape), _LOG_X_RANGE[0])
-        hi = np.full_like(lo, _LOG_X_RANGE[1])
+    @cached_property
+    def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ln(pairs) on a grid over the search range, and every language's mean marginal and mean utility
+        there ((G, L) each): computed once, it brackets every later inversion in one grid cell."""
+        t = np.linspace(*_LOG_X_RANGE, _TABLE_POINTS)
+        chunks = [np.exp(t[i:i + 16])[:, None] * np.ones(self.shape) for i in range(0, len(t), 16)]
+        return t, np.concatenate([self.marginal(c) for c in chunks]), np.concatenate([self.utility(c) for c in chunks])
+
+    def _invert(self, fn, table: np.ndarray, target: np.ndarray, increasing: bool, log_values: bool) -> np.ndarray:
+        """Solve fn(p) = target for p, all languages (and any leading batch axes) at once.
+
+        The table's grid cell that brackets the root is found first; regula falsi with the Illinois
+        modification then closes it on exact values of fn, in ln p (and ln fn for the marginal, whose log
+        is nearly linear in ln p, so a handful of steps reach float precision). Outside the table's range
+        the range's end is returned."""
+        t_grid, _, _ = self._table
+        target = np.asarray(target, dtype=float)
+        shape = np.broadcast_shapes(target.shape, self.shape)
+        target = np.broadcast_to(target, shape)
+        sign = 1.0 if increasing else -1.0
+        tf = (lambda v: np.log(np.maximum(v, 1e-300))) if log_values else (lambda v: v)
+        goal = tf(target)
+        # Grid points still on the near side of the target: sign·(table − target) < 0.
+        below = sign * (tf(table) - goal[..., None, :]) < 0
+        k = below.sum(axis=-2)  # the root lies in cell [k−1, k]
+        lo_i, hi_i = np.clip(k - 1, 0, len(t_grid) - 1), np.clip(k, 0, len(t_grid) - 1)
+        a, b = t_grid[lo_i], t_grid[hi_i]
+        f = lambda t: sign * (tf(fn(np.exp(t))) - goal)  # noqa: E731  increasing in t
+        fa, fb = f(a), f(b)
+        side = np.zeros(shape)
+        c = 0.5 * (a + b)
         for _ in range(_INNER_ITERATIONS):
-            mid = 0.5 * (lo + hi)
-            above = fn(np.exp(mid)) > target
-            lo = np.where(above, mid, lo)
-            hi = np.where(above, hi, mid)
-        return np.exp(0.5 * (lo + hi))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                c = np.where(fb != fa, (a * fb - b * fa) / (fb - fa), 0.5 * (a + b))
+            c = np.clip(np.where(np.isfinite(c), c, 0.5 * (a + b)), np.minimum(a, b), np.maximum(a, b))
+            fc = f(c)
+            left = fc < 0
+            # Illinois: when the same end moves twice, halve the other end's value.
+            fb = np.where(left & (side < 0), 0.5 * fb, fb)
+            fa = np.where(~left & (side > 0), 0.5 * fa, fa)
+            a, fa = np.where(left, c, a), np.where(left, fc, fa)
+            b, fb = np.where(left, b, c), np.where(left, fb, fc)
+            side = np.where(left, -1.0, 1.0)
+            if np.all((np.abs(b - a) <= 1e-15 * np.maximum(1.0, np.abs(c))) | (fc == 0)):
+                break
+        return np.exp(np.where(k == 0, t_grid[0], np.where(k >= len(t_grid), t_grid[-1], c)))
 
     def pairs_at_marginal(self, m) -> np.ndarray:
-        return self._invert_decreasing(self.marginal, np.asarray(m, dtype=float))
+        return self._invert(self.marginal, self._table[1], np.asarray(m, dtype=float), increasing=False, log_values=True)
 
     def pairs_at_utility(self, t) -> np.ndarray:
         t = np.asarray(t, dtype=float)
-        p = self._invert_decreasing(lambda x: -self.utility(x), -t)
-        # The mean utility may level off below t (every draw has a ceiling): then t is never reached.
+        p = self._invert(self.utility, self._table[2], t, increasing=True, log_values=False)
         return np.where(self.utility(np.exp(_LOG_X_RANGE[1])) >= t, p, np.inf)

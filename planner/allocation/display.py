@@ -70,6 +70,7 @@ def format_result(result: AllocationResult) -> str:
     header = ["language", "pairs", "tokens", "share", f"predicted {r.metric}", f"{pct} interval",
               f"pairs {pct} interval", f"gain/{r.unit[:-1]}", "bound"]
     out += _table(header, rows)
+    out += ["", "why:"] + [f"  {p.language}: {p.why}" for p in r.languages if p.why]
     out += ["", f"plan vs baselines at the same budget ({r.objective_label}):"]
     sign = 1.0 if r.objective_higher_is_better else -1.0
     rows = [["plan", _value(r.objective_value), "", _num(r.budget - r.unused_budget)]]
@@ -81,6 +82,9 @@ def format_result(result: AllocationResult) -> str:
         out.append(f"  {name}: unavailable ({why})")
     if r.best_baseline is not None:
         out.append(f"gain over the best baseline ({r.best_baseline}): {_signed(r.gain_over_best_baseline)}")
+    if r.budget_saved is not None:
+        out.append(f"budget saved: the plan is predicted to match uniform's objective at {1 - r.budget_saved:.0%} of "
+                   f"the budget ({r.reduced_budget:,.0f} {r.unit}), i.e. it saves {r.budget_saved:.0%}")
     if r.warnings:
         out += ["", "notes:"] + [f"  - {w}" for w in r.warnings]
     return "\n".join(out)

@@ -20,7 +20,7 @@ beats every baseline on it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Literal, Mapping
 
 import numpy as np
@@ -30,6 +30,8 @@ from fits import FitSet
 from core import __version__
 from planner.allocation.baselines import BASELINES, BaselineUnavailable, baseline_pairs, recipe_budget_to_reach
 from planner.allocation.blackbox import load_objective, search_allocation, wrap_user_objective
+from planner.allocation.explain import explain
+from planner.allocation.saved import budget_saved
 from planner.allocation.problem import AllocationProblem, LanguageLimits, Risk, Unit, build_problem
 from planner.allocation.risk import bootstrap_intervals
 from planner.allocation.solver import CAP, FLOOR, Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
@@ -40,7 +42,7 @@ OBJECTIVES = ("sum", "maxmin", "target")
 RISKS = ("mean", "expected")
 SOLVERS = ("exact", "optuna")
 CONTRACT_COLUMNS = ["language", "pairs", "tokens", "share", "predicted", "predicted_low", "predicted_high"]
-EXTRA_COLUMNS = ["pairs_exact", "pairs_low", "pairs_high", "marginal_gain", "at_bound", "weight", "target"]
+EXTRA_COLUMNS = ["pairs_exact", "pairs_low", "pairs_high", "marginal_gain", "at_bound", "weight", "target", "why"]
 # A plan this many times beyond a language's largest run is flagged as an extrapolation.
 EXTRAPOLATION_FACTOR = 2.0
 
@@ -61,6 +63,7 @@ class LanguagePlan:
     at_bound: str | None  # "floor", "cap" or None
     weight: float
     target: float | None
+    why: str = ""  # why it gets more or less than an equal share (planner.allocation.explain)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,11 @@ class AllocationResult:
     bootstrap_draws: int
     seed: int
     warnings: tuple[str, ...] = field(default=())
+    # The share of the budget at which the plan's objective reaches uniform's at the full budget (sum
+    # objective; planner.allocation.saved), and the plan at that reduced budget.
+    budget_saved: float | None = None
+    reduced_budget: float | None = None
+    reduced_pairs: dict[str, float] | None = None
 
     @property
     def at_bound(self) -> dict[str, str]:
@@ -156,6 +164,9 @@ class AllocationResult:
                     for name, b in self.baselines.items()
                 },
                 "unavailable_baselines": self.unavailable_baselines,
+                "budget_saved": self.budget_saved,
+                "reduced_budget": self.reduced_budget,
+                "reduced_pairs": self.reduced_pairs,
                 "warnings": list(self.warnings),
             }
         )
@@ -317,12 +328,12 @@ def _notes(problem: AllocationProblem, objective: str, pairs: np.ndarray, soluti
 def allocate(
     fitset: FitSet,
     budget: float,
-    unit: Unit = "pairs",
+    unit: Unit = "tokens",
     limits: Mapping[str, LanguageLimits] | None = None,
     max_epochs: float = 1.0,
     objective: Objective = "sum",
     targets: Mapping[str, float] | None = None,
-    risk: Risk = "mean",
+    risk: Risk = "expected",
     solver: Literal["exact", "optuna"] = "exact",
     seed: int = 0,
     objective_fn: str | None = None,
@@ -338,6 +349,12 @@ def allocate(
     if not 0 < interval < 1:
         raise UserError(f"The interval level must be between 0 and 1; got {interval}.", "Use e.g. 0.9 for a 90% interval.")
     problem = build_problem(fitset, budget, unit, limits, max_epochs)
+    if risk == "expected" and problem.draws is None:
+        # Nothing to average over (a fit without draws): the point fits are all there is, and the plan
+        # says so rather than refusing.
+        risk = "mean"
+        problem = replace(problem, notes=problem.notes + (
+            "risk expected: the fits have no draws (--bootstrap 0), so the plan uses the point fits (risk mean)",))
     target = _target_array(problem, targets)
     _check_choices(objective, risk, solver, target, objective_fn)
     target_utility = problem.sign * target
@@ -367,7 +384,7 @@ def allocate(
     direction = 1.0 if scoring.higher_is_better else -1.0
     best = max(baselines, key=lambda n: direction * baselines[n].objective_value) if baselines else None
     gain = None if best is None else direction * (value - baselines[best].objective_value)
-    intervals = bootstrap_intervals(problem, pairs, None if objective == "custom" else objective, interval, target_utility)
+    intervals = bootstrap_intervals(problem, pairs, None if objective == "custom" else objective, interval, target_utility, seed)
 
     weight_scale = problem.weights if objective == "sum" else np.ones_like(problem.weights)
     marginal = weight_scale * curves.marginal(exact) / problem.cost
@@ -375,6 +392,7 @@ def allocate(
     share = pairs * problem.cost / spent if spent > 0 else np.zeros_like(pairs)
     unused = float(problem.budget - spent)
     tokens = problem.tokens(pairs)
+    why = explain(problem, curves, pairs, baseline_pairs("uniform", problem), _bounds_from_pairs(pairs, problem.lo, problem.hi))
     rows = tuple(
         LanguagePlan(
             language=lang,
@@ -391,9 +409,14 @@ def allocate(
             at_bound=bound[i],
             weight=float(problem.weights[i]),
             target=None if not np.isfinite(target[i]) else float(target[i]),
+            why=why[i],
         )
         for i, lang in enumerate(problem.languages)
     )
+    saved = None
+    if objective == "sum" and "uniform" in baselines:
+        uniform_pairs = np.array([baselines["uniform"].pairs[lang] for lang in problem.languages])
+        saved = budget_saved(problem, curves, uniform_pairs, None if solution is None else solution.lam)
     level = None
     if solution is not None and solution.level is not None and np.isfinite(solution.level):
         level = float(problem.sign * solution.level)
@@ -421,4 +444,7 @@ def allocate(
         bootstrap_draws=intervals.draws,
         seed=seed,
         warnings=tuple(_notes(problem, objective, pairs, solution, target, unused)),
+        budget_saved=None if saved is None else saved.saved,
+        reduced_budget=None if saved is None else saved.budget,
+        reduced_pairs=None if saved is None else dict(zip(problem.languages, map(float, saved.pairs))),
     )

@@ -55,6 +55,7 @@ class AllocationProblem:
     available: np.ndarray  # pairs, NaN = unknown
     weights: np.ndarray
     largest_run: np.ndarray  # largest fitted size in pairs (NaN unknown): how far a plan extrapolates
+    noise: np.ndarray | None = None  # run-to-run sd of the metric per language (for predictive intervals)
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -150,7 +151,7 @@ def _draw_curves(fitset: FitSet, languages: list[str], notes: list[str]) -> list
 def build_problem(
     fitset: FitSet,
     budget: float,
-    unit: Unit = "pairs",
+    unit: Unit = "tokens",
     limits: Mapping[str, LanguageLimits] | None = None,
     max_epochs: float = 1.0,
 ) -> AllocationProblem:
@@ -235,6 +236,7 @@ def build_problem(
                 notes.append(f"{lang}: {n_bad} of {usable.shape[0]} bootstrap fits do not improve with data and stay at the floor in re-solves")
 
     return AllocationProblem(
+        noise=_run_noise(fitset, languages),
         languages=tuple(languages),
         metric=fitset.metric,
         higher_is_better=bool(fitset.higher_is_better),
@@ -253,6 +255,16 @@ def build_problem(
         largest_run=np.array(largest),
         notes=tuple(notes),
     )
+
+
+def _run_noise(fitset: FitSet, languages: list[str]) -> np.ndarray:
+    """The sd of one run's metric around its curve: the pooled noise level of a population fit, else each
+    language's residual RMS (NaN where unknown). A final run is one more run, so its score scatters by this
+    much around the curve, on top of the curve's own uncertainty."""
+    sigma = (fitset.population or {}).get("sigma")
+    if sigma is not None and np.isfinite(sigma):
+        return np.full(len(languages), float(sigma))
+    return np.array([float(fitset.languages[lang].rmse or np.nan) for lang in languages])
 
 
 def _largest_pairs(sizes, fitted_x: str, tpp: float | None) -> float:

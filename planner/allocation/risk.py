@@ -5,8 +5,9 @@ Two different questions, two intervals per language:
 - *allocation interval* (`pairs_low`, `pairs_high`): re-solve the same objective on every bootstrap fit
   and take quantiles of each language's optimal pairs. Wide means the data do not pin down how much this
   language deserves. All draws are solved in one vectorised pass (the draws are a leading array axis).
-- *prediction interval* (`predicted_low`, `predicted_high`): quantiles over the bootstrap fits of the
-  metric each language reaches **with the plan's own allocation**: what to expect from the final run.
+- *prediction interval* (`predicted_low`, `predicted_high`): quantiles over the fits' draws of the metric
+  each language reaches **with the plan's own allocation**, each draw plus one run's noise (the fit's
+  noise level): what to expect from one final run, which scatters around its curve like any run.
 """
 
 from __future__ import annotations
@@ -53,21 +54,32 @@ def resolve_draws(problem: AllocationProblem, objective: str, target_utility: np
     raise ValueError(f"unknown objective {objective!r}")
 
 
+def predictive_draws(problem: AllocationProblem, pairs: np.ndarray, seed: int = 0) -> np.ndarray | None:
+    """(R, L) draws of one run's metric at `pairs`: each fit draw's prediction plus the run noise."""
+    if problem.draws is None:
+        return None
+    predicted = problem.sign * problem.draws.utility(np.asarray(pairs, float)[None, :])
+    predicted = np.where(np.isfinite(predicted), predicted, np.nan)
+    if problem.noise is not None:
+        noise = np.nan_to_num(problem.noise, nan=0.0)
+        predicted = predicted + np.random.default_rng([seed, 1]).standard_normal(predicted.shape) * noise
+    return predicted
+
+
 def bootstrap_intervals(
     problem: AllocationProblem,
     plan_pairs: np.ndarray,
     objective: str | None,
     level: float = 0.9,
     target_utility: np.ndarray | None = None,
+    seed: int = 0,
 ) -> Intervals:
     """Allocation and prediction intervals at `level` (central). `objective=None` skips the re-solves
     (a user-defined objective has no exact solver), leaving the allocation interval NaN."""
     n = len(problem.languages)
     if problem.draws is None:
         return Intervals.unavailable(n, level)
-    predicted = problem.sign * problem.draws.utility(plan_pairs[None, :])
-    predicted = np.where(np.isfinite(predicted), predicted, np.nan)
-    pred_low, pred_high = _quantiles(predicted, level)
+    pred_low, pred_high = _quantiles(predictive_draws(problem, plan_pairs, seed), level)
     if objective is None:
         pairs_low = pairs_high = np.full(n, np.nan)
     else:

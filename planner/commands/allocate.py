@@ -7,7 +7,7 @@ import argparse
 from core.errors import UserError
 
 DESCRIPTION = """\
-Allocate a budget of translation pairs (or tokens) across the languages of a fits file.
+Allocate a budget of translation tokens (or pairs) across the languages of a fits file.
 
 The exact solver equalises the marginal gain per unit of budget across languages (printed as λ with each
 language's marginal gain); `maxmin` raises the worst language as far as the budget allows; `target` finds
@@ -31,7 +31,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument("fits_json", metavar="FITS_JSON", help="fits file written by `planner fit`")
     p.add_argument("--budget", type=float, required=True, help="total budget, in --unit")
-    p.add_argument("--unit", choices=["pairs", "tokens"], default="pairs", help="budget unit (default: pairs)")
+    p.add_argument("--unit", choices=["pairs", "tokens"], default="tokens",
+                   help="budget unit (default: tokens: each pair costs its tokens; pairs: every pair costs 1)")
     p.add_argument(
         "--limits",
         metavar="LIMITS_CSV",
@@ -45,8 +46,9 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--risk",
         choices=["mean", "expected"],
-        default="mean",
-        help="plan on the point fits (mean) or maximise the mean over the bootstrap fits (expected)",
+        default="expected",
+        help="maximise the objective averaged over the fits' draws, i.e. decide under the posterior (expected, "
+        "the default), or plan on the point fits (mean)",
     )
     p.add_argument("--solver", choices=["exact", "optuna"], default="exact", help="default: exact")
     p.add_argument(
