@@ -304,6 +304,10 @@ class FinalConfig(_Strict):
     launcher: Literal["local", "accelerate", "torchrun"] = "local"
     num_processes: int = Field(1, ge=1)
     epochs: float | None = Field(None, gt=0.0, description="Default: train.epochs.")
+    reduced_budget: bool = Field(
+        False, description="Also train the plan at the budget fraction at which it is predicted to match "
+        "uniform's objective (the allocation's 'budget saved'), to check the saving on real runs.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -29,6 +29,7 @@ from fits.estimate import LAWS, PointFit, Spec, fit_log, fit_power, fit_shared
 from fits.laws import Curve
 from fits.results import FitSet, LanguageFit
 from fits.population import POPULATION_LAWS, fit_population
+from fits.transfer import fit_transfer
 from fits.validate import Backtest, choose_law, goodness, hold_out_largest, make_backtest
 from fits.varpro import ALPHA_BOUNDS
 from core.errors import UserError
@@ -67,7 +68,8 @@ def fit_runs(
             table.series, metric, bool(higher_is_better), law, int(bootstrap), int(seed), float(level))
         return FitSet(metric=metric, higher_is_better=bool(higher_is_better), x=x, law_requested=law, ceiling=None,
                       bootstrap=int(bootstrap), seed=int(seed), languages=languages, skipped=skipped,
-                      level=float(level), notes=notes, pooling=pooling, population=population)
+                      level=float(level), notes=notes, pooling=pooling, population=population,
+                      transfer=fit_transfer(languages, table.mixtures))
     series = {lang: s.trained() for lang, s in table.series.items()}
     zero = sum(s.zero_shot for s in table.series.values())
     if zero:
@@ -76,6 +78,7 @@ def fit_runs(
     spec = Spec(higher_is_better, None if ceiling is None else float(ceiling), _loss_floor(series, higher_is_better))
     fitter = _Fitter(series, spec, law, metric, x)
     languages, skipped = fitter.run(bootstrap, seed, level)
+    transfer = fit_transfer(languages, table.mixtures)
     return FitSet(
         metric=metric,
         higher_is_better=bool(higher_is_better),
@@ -88,6 +91,7 @@ def fit_runs(
         skipped=skipped,
         level=float(level),
         notes=notes,
+        transfer=transfer,
     )
 
 

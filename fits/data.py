@@ -20,6 +20,10 @@ from core.errors import UserError
 
 REQUIRED = ("language", "n_pairs")
 X_COLUMNS = {"pairs": "n_pairs", "tokens": "n_tokens"}
+# A mixture proxy run writes one row per language it evaluates: `mixture` names the run's mixture, and
+# other_pairs / other_tokens count the other languages' data it was trained on beside this language's.
+MIXTURE_COLUMN = "mixture"
+OTHER_COLUMNS = {"pairs": "other_pairs", "tokens": "other_tokens"}
 # Statuses that mean "this run finished": a runs.csv written by hand often has no status column at all.
 OK_STATUSES = {"", "ok", "complete"}
 
@@ -79,6 +83,10 @@ class Series:
 class RunsTable:
     series: dict[str, Series]
     notes: list[str]  # table-level remarks (ignored statuses, dropped rows without a language)
+    # Rows of mixture proxy runs (`mixture` non-empty): one per language evaluated in a model trained on a
+    # mixture, with its own data (x) and the other languages' (other_x) in the fitted unit; the transfer
+    # fit (`fits.transfer`) reads them, the per-language curves do not.
+    mixtures: pd.DataFrame | None = None
 
 
 def read_runs_csv(path: str | Path) -> pd.DataFrame:
@@ -148,6 +156,15 @@ def prepare_runs(df: pd.DataFrame, metric: str, x: str = "pairs") -> RunsTable:
             "Check the status and language columns of runs.csv.",
         )
 
+    mixtures = None
+    if MIXTURE_COLUMN in df.columns:
+        mixed = (df[MIXTURE_COLUMN].fillna("").astype(str).str.strip() != "").to_numpy()
+        if mixed.any():
+            mixtures = _mixture_rows(df[mixed], language[mixed], metric, x)
+            notes.append(f"{runs_text(int(mixed.sum()))} from {df.loc[mixed, MIXTURE_COLUMN].nunique()} mixture proxy "
+                         "run(s) measure transfer between languages (fitted separately)")
+            df, language = df[~mixed], language[~mixed]
+
     xcol = X_COLUMNS[x]
     xs, ys = _numeric(df[xcol]), _numeric(df[metric])
     pairs = _numeric(df["n_pairs"])
@@ -173,7 +190,26 @@ def prepare_runs(df: pd.DataFrame, metric: str, x: str = "pairs") -> RunsTable:
             tokens_per_pair=_tokens_per_pair(pairs[rows], tokens[rows]) if tokens is not None else None,
             warnings=warnings,
         )
-    return RunsTable(series=series, notes=notes)
+    return RunsTable(series=series, notes=notes, mixtures=mixtures)
+
+
+def _mixture_rows(df: pd.DataFrame, language: pd.Series, metric: str, x: str) -> pd.DataFrame:
+    """The mixture rows as (mixture, language, x, other_x, y), finite values only."""
+    other = OTHER_COLUMNS[x]
+    if other not in df.columns:
+        raise UserError(
+            f"The runs table has mixture rows (a non-empty '{MIXTURE_COLUMN}' column) but no '{other}' column.",
+            f"A mixture run's row needs the pairs (or tokens) of the other languages in its mixture as {other}.",
+        )
+    out = pd.DataFrame({
+        "mixture": df[MIXTURE_COLUMN].astype(str).str.strip().to_numpy(),
+        "language": language.to_numpy(),
+        "x": _numeric(df[X_COLUMNS[x]]),
+        "other_x": _numeric(df[other]),
+        "y": _numeric(df[metric]),
+    })
+    ok = np.isfinite(out["x"]) & np.isfinite(out["other_x"]) & np.isfinite(out["y"]) & (out["x"] >= 0) & (out["other_x"] >= 0)
+    return out[ok.to_numpy()].reset_index(drop=True)
 
 
 def _tokens_per_pair(pairs: np.ndarray, tokens: np.ndarray) -> float | None:

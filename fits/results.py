@@ -89,6 +89,7 @@ class FitSet:
     notes: list[str] = field(default_factory=list)  # table-level remarks (ignored rows, assumed direction)
     pooling: str = "none"  # "population" (fits.population) | "none" (per-language fits, fits.api)
     population: dict = field(default_factory=dict)  # pooled fits: the law chosen, σ, the population prior
+    transfer: dict = field(default_factory=dict)  # language → fits.transfer.Transfer (from mixture proxy runs)
 
     @property
     def direction(self) -> str:

@@ -83,6 +83,11 @@ def fits_to_json(fitset: FitSet) -> dict:
         "notes": list(fitset.notes),
         "pooling": fitset.pooling,
         "population": _clean(fitset.population),
+        "transfer": {
+            lang: {"tau": _num(t.tau), "draws": None if t.draws is None else [_num(v) for v in t.draws],
+                   "rows": int(t.rows), "rms_before": _num(t.rms_before), "rms_after": _num(t.rms_after)}
+            for lang, t in fitset.transfer.items()
+        },
         "languages": {lang: _language_to_json(lf) for lang, lf in fitset.languages.items()},
         "skipped": dict(fitset.skipped),
     }
@@ -232,6 +237,23 @@ def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float) -
     )
 
 
+def _transfer_from_json(rd: "_Reader", raw: dict) -> dict:
+    from fits.transfer import Transfer
+
+    out = {}
+    for lang, t in raw.items():
+        where = f"transfer.{lang}"
+        if not isinstance(t, dict):
+            rd.fail(where, "should be an object")
+        draws = rd.get(t, "draws", list, where, optional=True)
+        out[str(lang)] = Transfer(
+            tau=rd.num(t, "tau", where), draws=None if draws is None else np.asarray(rd.nums(draws, f"{where}.draws")),
+            rows=int(rd.num(t, "rows", where)), rms_before=rd.num(t, "rms_before", where, optional=True) or float("nan"),
+            rms_after=rd.num(t, "rms_after", where, optional=True) or float("nan"),
+        )
+    return out
+
+
 def _optional_numbers(rd: "_Reader", d: dict, key: str, where: str) -> dict[str, float] | None:
     raw = rd.get(d, key, dict, where, optional=True)
     if raw is None:
@@ -281,5 +303,6 @@ def load_fits(path: str | Path) -> FitSet:
         level=level,
         notes=[str(n) for n in notes],
         pooling=rd.get(data, "pooling", str, "(top)", optional=True) or "none",
+        transfer=_transfer_from_json(rd, rd.get(data, "transfer", dict, "(top)", optional=True) or {}),
         population=rd.get(data, "population", dict, "(top)", optional=True) or {},
     )

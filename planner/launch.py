@@ -1,12 +1,18 @@
 """`planner launch`: the final multilingual (MuIT) run from an allocation, and the truth test.
 
 Reads `allocation.csv` (+ its summary, which carries every baseline's pairs at the same budget) and
-`fits.json` (for prediction intervals), trains one model per mixture with the same trainer code as the
-sweep, evaluates every language on the same fixed test splits, and writes predicted vs achieved:
+`fits.json` (for prediction intervals), trains every mixture once per final seed (`final.seeds`) with the
+same trainer code as the sweep, evaluates every language on the same fixed test splits, and writes:
 
-- `final/metrics.csv`: mixture, language, pairs, tokens, predicted, predicted_low, predicted_high,
-  achieved, error, inside_interval
-- `final/objectives.csv`: mixture, predicted_objective, achieved_objective
+- `final/metrics.csv`: mixture, seed, language, pairs, tokens, predicted, predicted_low, predicted_high,
+  achieved, error, inside_interval (the interval is a predictive one: curve uncertainty + one run's noise)
+- `final/objectives.csv`: mixture, seed, predicted_objective, achieved_objective
+- `final/comparison.csv`: the plan against each baseline, paired by seed (`planner.final_stats`)
+- `final/calibration.csv`: per language, how often the intervals held the achieved score
+
+A finished (mixture, seed) is never retrained: its run directory's `metrics.json` is written last, and a
+relaunch reads it back. With `final.reduced_budget` the plan is also trained at the budget fraction at
+which it is predicted to match uniform's objective (the allocation summary's "budget saved").
 
 Under `--launcher accelerate|torchrun` the same command re-executes itself under that launcher (with
 `--launcher local`), so the multi-GPU path runs exactly the code tested locally.
@@ -28,8 +34,10 @@ from core.errors import UserError
 from core.files import atomic_write_text
 
 PLAN = "plan"
+REDUCED = "plan-reduced"
 METRICS_COLUMNS = [
     "mixture",
+    "seed",
     "language",
     "pairs",
     "tokens",
@@ -40,7 +48,7 @@ METRICS_COLUMNS = [
     "error",
     "inside_interval",
 ]
-OBJECTIVE_COLUMNS = ["mixture", "predicted_objective", "achieved_objective"]
+OBJECTIVE_COLUMNS = ["mixture", "seed", "predicted_objective", "achieved_objective"]
 
 
 @dataclass(frozen=True)
@@ -68,11 +76,17 @@ def launch_command(launcher: str, num_processes: int, planner_args: Sequence[str
 
 
 def _interval(fits, language: str, pairs: float, level: float) -> tuple[float, float]:
+    """The predictive interval of one run's score at `pairs`: the fit's draws plus one run's noise (the
+    allocation's intervals are made the same way, `planner.allocation.risk.predictive_draws`)."""
     fit = fits.languages.get(language) if fits is not None else None
-    if fit is None or fit.boot is None or pairs <= 0:
+    if fit is None or fit.boot is None or (pairs <= 0 and not fit.curve.has_offset):
         return math.nan, math.nan
     x = pairs * fit.tokens_per_pair if fits.x == "tokens" else pairs
-    lo, hi = fit.predict_interval(x, level)
+    draws = np.asarray(fit.predict_draws(x), dtype=float).ravel()
+    sigma = (fits.population or {}).get("sigma") or fit.rmse or 0.0
+    noise = np.random.default_rng([0, 1]).standard_normal(len(draws)) * float(sigma)
+    tail = (1 - level) / 2
+    lo, hi = np.nanquantile(draws + noise, [tail, 1 - tail])
     return float(lo), float(hi)
 
 
@@ -90,7 +104,17 @@ def mixtures_from_allocation(
             {r.language: float(r.predicted_high) for r in allocation.itertuples()},
         )
     ]
-    known = summary.get("baselines", {})
+    known = dict(summary.get("baselines", {}))
+    reduced = summary.get("reduced_pairs")
+    if REDUCED in baselines and not reduced:
+        raise UserError(
+            "The allocation summary has no reduced-budget plan (budget saved is computed for the sum objective "
+            "when the plan beats uniform).",
+            "Drop final.reduced_budget, or re-run `planner allocate` with the sum objective.",
+        )
+    if reduced:
+        langs = {lang: {"pairs": p, "predicted": math.nan} for lang, p in reduced.items()}
+        known[REDUCED] = {"languages": langs}
     for name in baselines:
         if name not in known:
             why = summary.get("unavailable_baselines", {}).get(name)
@@ -102,16 +126,28 @@ def mixtures_from_allocation(
         langs = known[name]["languages"]
         pairs = {lang: int(round(v["pairs"])) for lang, v in langs.items()}
         intervals = {lang: _interval(fits, lang, p, level) for lang, p in pairs.items()}
+        predicted = {lang: _point(fits, lang, p, v.get("predicted")) for (lang, v), p in zip(langs.items(), pairs.values())}
         mixtures.append(
             Mixture(
                 name,
                 pairs,
-                {lang: float(v["predicted"]) for lang, v in langs.items()},
+                predicted,
                 {lang: iv[0] for lang, iv in intervals.items()},
                 {lang: iv[1] for lang, iv in intervals.items()},
             )
         )
     return mixtures
+
+
+def _point(fits, language: str, pairs: float, given) -> float:
+    """The predicted score: the summary's where it has one, else the point fit's."""
+    if given is not None and math.isfinite(float(given)):
+        return float(given)
+    fit = fits.languages.get(language) if fits is not None else None
+    if fit is None:
+        return math.nan
+    x = pairs * fit.tokens_per_pair if fits.x == "tokens" else pairs
+    return float(fit.predict(x))
 
 
 def objective(values: Mapping[str, float], weights: Mapping[str, float], kind: str, higher_is_better: bool) -> float:
@@ -130,7 +166,8 @@ def objective(values: Mapping[str, float], weights: Mapping[str, float], kind: s
     return float((w * y).sum() / w.sum())
 
 
-def metrics_rows(mixture: Mixture, achieved: Mapping[str, float], tokens_per_pair: Mapping[str, float]) -> list[dict]:
+def metrics_rows(mixture: Mixture, achieved: Mapping[str, float], tokens_per_pair: Mapping[str, float],
+                 seed: int) -> list[dict]:
     rows = []
     for lang, pairs in mixture.pairs.items():
         lo, hi = mixture.predicted_low.get(lang, math.nan), mixture.predicted_high.get(lang, math.nan)
@@ -139,6 +176,7 @@ def metrics_rows(mixture: Mixture, achieved: Mapping[str, float], tokens_per_pai
         rows.append(
             {
                 "mixture": mixture.name,
+                "seed": seed,
                 "language": lang,
                 "pairs": pairs,
                 "tokens": pairs * tokens_per_pair.get(lang, math.nan),
@@ -174,7 +212,8 @@ def load_allocation_inputs(allocation_csv: str | Path, fits_json: str | Path | N
 
 
 def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_json=None, progress: bool = True) -> Path:
-    """Train and evaluate every mixture; write final/metrics.csv and final/objectives.csv. Returns final/."""
+    """Train and evaluate every mixture once per final seed; write the tables of the module docstring.
+    Returns final/."""
     from core.config import write_resolved
     from trainers.data import check_capacity, load_languages
     from trainers.muit import train_mixture
@@ -186,7 +225,8 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
             f"{allocation_csv} allocates to {unknown}, which are not in the config's languages {cfg.languages}.",
             "Use the config the allocation was planned for (--config).",
         )
-    mixtures = mixtures_from_allocation(allocation, summary, baselines, fits, summary.get("interval_level", 0.9))
+    wanted = list(baselines) + ([REDUCED] if cfg.final.reduced_budget else [])
+    mixtures = mixtures_from_allocation(allocation, summary, wanted, fits, summary.get("interval_level", 0.9))
     languages = list(allocation["language"])
     datasets = load_languages(cfg.data, languages)
     check_capacity(datasets, 0)
@@ -202,29 +242,71 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
     final_dir = cfg.out / "final"
     final_dir.mkdir(parents=True, exist_ok=True)
     write_resolved(cfg, final_dir)
+    level = float(summary.get("interval_level", 0.9))
     rows, objectives = [], []
     for mixture in mixtures:
-        result = train_mixture(cfg, datasets, mixture.pairs, seed=cfg.final.seed, run_dir=final_dir / mixture.name,
-                               name=mixture.name, progress=progress)
-        if result is None:  # a non-main process of a multi-process launch: rank 0 writes
-            continue
-        achieved = {lang: result.metrics[lang][metric] for lang in mixture.pairs}
-        rows += metrics_rows(mixture, achieved, tokens_per_pair)
-        objectives.append(
-            {
+        for seed in cfg.final.seeds:
+            run_dir = final_dir / mixture.name / f"s{seed}"
+            identity = run_identity(cfg, mixture.pairs, seed)
+            result = finished_run(run_dir, identity)
+            if result is None:
+                result = train_mixture(cfg, datasets, mixture.pairs, seed=seed, run_dir=run_dir,
+                                       name=f"{mixture.name} seed {seed}", progress=progress, identity=identity)
+            if result is None:  # a non-main process of a multi-process launch: rank 0 writes
+                continue
+            achieved = {lang: result.metrics[lang][metric] for lang in mixture.pairs}
+            rows += metrics_rows(mixture, achieved, tokens_per_pair, seed)
+            objectives.append({
                 "mixture": mixture.name,
+                "seed": seed,
                 "predicted_objective": objective(mixture.predicted, weights, kind, higher),
                 "achieved_objective": objective(achieved, weights, kind, higher),
-            }
-        )
-        # Written after every mixture, so an interrupted launch keeps what finished.
-        atomic_write_text(final_dir / "metrics.csv", pd.DataFrame(rows, columns=METRICS_COLUMNS).to_csv(index=False))
-        atomic_write_text(final_dir / "objectives.csv", pd.DataFrame(objectives, columns=OBJECTIVE_COLUMNS).to_csv(index=False))
+            })
+            # Written after every run, so an interrupted launch keeps what finished.
+            write_final_tables(final_dir, rows, objectives, mixtures, higher, level)
     atomic_write_text(
         final_dir / "launch.json",
-        json.dumps({"allocation": str(allocation_csv), "mixtures": [m.name for m in mixtures], "metric": metric}, indent=2),
+        json.dumps({"allocation": str(allocation_csv), "mixtures": [m.name for m in mixtures], "metric": metric,
+                    "seeds": list(cfg.final.seeds)}, indent=2),
     )
     return final_dir
+
+
+def run_identity(cfg, pairs: Mapping[str, int], seed: int) -> str:
+    """What a final run's result depends on: the data/model/train/align settings, its epochs, the mixture
+    and the seed. A saved result is reused only under the same identity."""
+    import hashlib
+
+    from core.config import config_hash
+
+    body = {"config": config_hash(cfg, "data", "model", "train", "align"), "epochs": cfg.final.epochs,
+            "max_epochs": cfg.budget.max_epochs, "pairs": dict(sorted(pairs.items())), "seed": seed}
+    body["config_model"] = {k: v for k, v in cfg.model.model_dump(mode="json").items() if k != "threads"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def finished_run(run_dir: Path, identity: str):
+    """The saved result of a finished final run with this identity, else None."""
+    from trainers.muit import load_mixture_result
+
+    result = load_mixture_result(run_dir)
+    return result if result is not None and result.identity == identity else None
+
+
+def write_final_tables(final_dir: Path, rows, objectives, mixtures, higher: bool, level: float) -> None:
+    from planner.final_stats import calibration_table, comparison_table
+
+    metrics = pd.DataFrame(rows, columns=METRICS_COLUMNS)
+    objs = pd.DataFrame(objectives, columns=OBJECTIVE_COLUMNS)
+    atomic_write_text(final_dir / "metrics.csv", metrics.to_csv(index=False))
+    atomic_write_text(final_dir / "objectives.csv", objs.to_csv(index=False))
+    names = [m.name for m in mixtures]
+    plans = [n for n in names if n in (PLAN, REDUCED) or n.startswith("plan")]
+    baselines = [n for n in names if n not in plans]
+    if plans and baselines:
+        comparison = comparison_table(objs, metrics, plans, baselines, higher, level)
+        atomic_write_text(final_dir / "comparison.csv", comparison.to_csv(index=False))
+    atomic_write_text(final_dir / "calibration.csv", calibration_table(metrics).to_csv(index=False))
 
 
 def launcher_argv(cfg, allocation_csv, fits_json, config_path) -> list[str]:
@@ -262,3 +344,13 @@ def which(program: str) -> str:
             "Install it (accelerate ships `accelerate`; torch ships `torchrun`) or use --launcher local.",
         )
     return path
+
+
+def verdict_lines(final_dir: Path, metric: str) -> list[str]:
+    """The paired verdicts of a finished launch (empty when there is nothing to compare)."""
+    from planner.final_stats import headline
+
+    path = Path(final_dir) / "comparison.csv"
+    if not path.is_file():
+        return []
+    return headline(pd.read_csv(path), metric, 0.9)

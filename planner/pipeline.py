@@ -158,7 +158,11 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
             final_dir = run_final(cfg, allocation_csv, cfg.final.baselines, fits_json, progress=progress)
         else:  # the same `planner launch` entry point, under accelerate/torchrun, from the resolved config
             final_dir = run_under_launcher(cfg, allocation_csv, fits_json)
-        return f"{1 + len(cfg.final.baselines)} final runs in {final_dir}"
+        from planner.launch import verdict_lines
+
+        runs = (1 + len(cfg.final.baselines) + int(cfg.final.reduced_budget)) * len(cfg.final.seeds)
+        verdicts = "; ".join(verdict_lines(final_dir, cfg.fit.metric))
+        return f"{runs} final runs in {final_dir}" + (f" — {verdicts}" if verdicts else "")
 
     def report() -> str:
         from reports import render_report
@@ -179,7 +183,8 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
               launch),
         Stage("report", [report_html],
               lambda: file_digest(runs_csv, fits_json, allocation_csv, summary_json, final_metrics,
-                                  out / "final" / "objectives.csv", out / "alignment" / "alignment.csv"), report),
+                                  out / "final" / "objectives.csv", out / "final" / "comparison.csv",
+                                  out / "final" / "calibration.csv", out / "alignment" / "alignment.csv"), report),
     ]
 
 

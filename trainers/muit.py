@@ -32,6 +32,22 @@ class MixtureResult:
     examples: int
     run_dir: str
     train: dict = field(default_factory=dict)
+    identity: str = ""  # the launcher's fingerprint of what the result depends on (reuse only if equal)
+
+
+RESULT_FILE = "metrics.json"
+
+
+def load_mixture_result(run_dir: str | Path) -> "MixtureResult | None":
+    """The result a finished run wrote (its metrics.json is written last), or None."""
+    path = Path(run_dir) / RESULT_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return MixtureResult(**data)
+    except (ValueError, TypeError):
+        return None  # unreadable or from another version: train again
 
 
 def mixture_pairs(datasets: Mapping[str, "LanguageData"], pairs: Mapping[str, int], max_epochs: float) -> dict[str, list]:
@@ -47,6 +63,7 @@ def train_mixture(
     run_dir: Path,
     name: str = "plan",
     progress: bool = True,
+    identity: str = "",
 ) -> MixtureResult | None:
     """Train one model on the mixture and evaluate every language. Returns None on non-main processes."""
     from trainers.align import alignment_loss
@@ -87,6 +104,7 @@ def train_mixture(
         examples=stats.examples,
         run_dir=str(run_dir),
         train={k: v for k, v in asdict(stats).items() if k not in {"losses", "extra_losses"}},
+        identity=identity,
     )
-    atomic_write_text(Path(run_dir) / "metrics.json", json.dumps(asdict(result), indent=2) + "\n")
+    atomic_write_text(Path(run_dir) / RESULT_FILE, json.dumps(asdict(result), indent=2) + "\n")
     return result

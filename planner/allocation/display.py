@@ -85,6 +85,12 @@ def format_result(result: AllocationResult) -> str:
     if r.budget_saved is not None:
         out.append(f"budget saved: the plan is predicted to match uniform's objective at {1 - r.budget_saved:.0%} of "
                    f"the budget ({r.reduced_budget:,.0f} {r.unit}), i.e. it saves {r.budget_saved:.0%}")
+    if r.transfer:
+        t = r.transfer
+        taus = ", ".join(f"{lang} {v:+.2f}" for lang, v in t["tau"].items())
+        out += ["", f"transfer-aware plan (τ: {taus}): objective {_value(t['objective_value'])} vs uniform "
+                f"{_value(t['uniform_objective_value'])}, both with transfer"]
+        out.append("  " + ", ".join(f"{lang} {p:,.0f}" for lang, p in t["pairs"].items()))
     if r.warnings:
         out += ["", "notes:"] + [f"  - {w}" for w in r.warnings]
     return "\n".join(out)

@@ -32,6 +32,7 @@ from planner.allocation.baselines import BASELINES, BaselineUnavailable, baselin
 from planner.allocation.blackbox import load_objective, search_allocation, wrap_user_objective
 from planner.allocation.explain import explain
 from planner.allocation.saved import budget_saved
+from planner.allocation.transfer import transfer_plan
 from planner.allocation.problem import AllocationProblem, LanguageLimits, Risk, Unit, build_problem
 from planner.allocation.risk import bootstrap_intervals
 from planner.allocation.solver import CAP, FLOOR, Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
@@ -106,6 +107,8 @@ class AllocationResult:
     budget_saved: float | None = None
     reduced_budget: float | None = None
     reduced_pairs: dict[str, float] | None = None
+    # The transfer-aware plan (planner.allocation.transfer) when the fits carry transfer estimates.
+    transfer: dict | None = None
 
     @property
     def at_bound(self) -> dict[str, str]:
@@ -167,6 +170,7 @@ class AllocationResult:
                 "budget_saved": self.budget_saved,
                 "reduced_budget": self.reduced_budget,
                 "reduced_pairs": self.reduced_pairs,
+                "transfer": self.transfer,
                 "warnings": list(self.warnings),
             }
         )
@@ -413,10 +417,11 @@ def allocate(
         )
         for i, lang in enumerate(problem.languages)
     )
-    saved = None
+    saved = with_transfer = None
     if objective == "sum" and "uniform" in baselines:
         uniform_pairs = np.array([baselines["uniform"].pairs[lang] for lang in problem.languages])
         saved = budget_saved(problem, curves, uniform_pairs, None if solution is None else solution.lam)
+        with_transfer = transfer_plan(problem, fitset, risk, exact, uniform_pairs)
     level = None
     if solution is not None and solution.level is not None and np.isfinite(solution.level):
         level = float(problem.sign * solution.level)
@@ -447,4 +452,5 @@ def allocate(
         budget_saved=None if saved is None else saved.saved,
         reduced_budget=None if saved is None else saved.budget,
         reduced_pairs=None if saved is None else dict(zip(problem.languages, map(float, saved.pairs))),
+        transfer=with_transfer,
     )

@@ -57,6 +57,11 @@ def run(args) -> int:
             return 0
         run_under_launcher(cfg, args.allocation, args.fits)
         return 0
+    from planner.launch import verdict_lines
+
     final_dir = run_final(cfg, args.allocation, cfg.final.baselines, args.fits)
-    print(f"final runs written to {final_dir}/metrics.csv and {final_dir}/objectives.csv", file=sys.stderr)
+    for line in verdict_lines(final_dir, cfg.fit.metric):
+        print(line)
+    print(f"final runs written to {final_dir}/ (metrics.csv, objectives.csv, comparison.csv, calibration.csv)",
+          file=sys.stderr)
     return 0

@@ -1,0 +1,108 @@
+"""The transfer-aware plan: every language also learns from the others' data in the mixture.
+
+With the effective-data law of `fits.transfer`, language l trained in a mixture reads its curve at
+
+    X_l = k_l·p_l + τ_l·Σ_{j≠l} k_j·p_j        (k: fitted units per pair — 1, or tokens per pair)
+
+so the objective Σ_l w_l·u_l(X_l/k_l) couples the languages and the separable KKT solver no longer
+applies. For τ ≥ 0 it is still concave in the pairs (a concave curve of an affine map), so any local
+optimum is global: SLSQP on the budget shares, from the separable optimum, with the exact gradient
+
+    ∂/∂p_j = k_j·[G_j/k_j·(1 − τ_j) + Σ_l τ_l·G_l/k_l],   G_l = w_l·u_l'(X_l/k_l)
+
+(averaged over the posterior draws, each with its own τ draw, when planning under the posterior). With
+every τ = 0 it returns the separable optimum (tested against `solver.solve_sum`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+
+from planner.allocation.curves import CurveBank
+
+
+def effective_pairs(pairs: np.ndarray, tau: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """(…, L) effective own pairs: p_l + τ_l·Σ_{j≠l} k_j·p_j / k_l (τ broadcast against leading axes)."""
+    weighted = pairs * k
+    others = weighted.sum(-1, keepdims=True) - weighted
+    return pairs + tau * others / k
+
+
+def transfer_utility(bank: CurveBank, tau: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Per-language utility (mean over the bank's draws when it has a draw axis) with transfer."""
+    u = bank.utility(effective_pairs(pairs, tau, bank.x_per_pair))
+    return u.mean(0) if u.ndim > 1 else u
+
+
+def solve_transfer(bank: CurveBank, tau: np.ndarray, cost: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                   weights: np.ndarray, budget: float, start: np.ndarray) -> np.ndarray:
+    """Real-valued pairs maximising Σ w·u(effective pairs) within the budget and bounds.
+
+    `bank` is (L,) point curves or (R, L) draws; `tau` is (L,) or (R, L) paired with the draws."""
+    k = bank.x_per_pair
+    tau = np.where(np.isfinite(tau), tau, 0.0)
+    scale = budget / cost  # pairs per unit share
+
+    def parts(q):
+        p = np.maximum(q * scale, 0.0)
+        eff = effective_pairs(p, tau, k)
+        return p, eff
+
+    def negative(q):
+        p, eff = parts(q)
+        u = bank.utility(eff)
+        return -float(np.sum(weights * (u.mean(0) if u.ndim > 1 else u)))
+
+    def gradient(q):
+        _, eff = parts(q)
+        g = weights * bank.marginal(eff)  # G_l·… per pair of l: (…, L)
+        carried = (tau * g / k).sum(-1, keepdims=True)
+        dp = k * (g / k * (1.0 - tau) + carried)
+        dp = dp.mean(0) if dp.ndim > 1 else dp
+        return -dp * scale
+
+    lo_q, hi_q = lo / scale, np.where(np.isfinite(hi), hi / scale, None)
+    q0 = np.clip(start / scale, lo_q, np.where(np.isfinite(hi), hi / scale, np.inf))
+    res = minimize(
+        negative, q0, jac=gradient, method="SLSQP",
+        bounds=list(zip(lo_q, hi_q)),
+        constraints=[{"type": "ineq", "fun": lambda q: 1.0 - q.sum(), "jac": lambda q: -np.ones_like(q)}],
+        options={"ftol": 1e-14, "maxiter": 1000},
+    )
+    q = res.x if negative(res.x) <= negative(q0) else q0  # never worse than the separable start
+    return np.clip(q * scale, lo, hi)
+
+
+def transfer_plan(problem, fitset, risk: str, start: np.ndarray, uniform_pairs: np.ndarray) -> dict | None:
+    """The transfer-aware plan for a sum objective, as the allocation summary stores it (None without any
+    transfer estimate). Languages without mixture runs get τ = 0."""
+    from planner.allocation.solver import round_pairs
+
+    if not fitset.transfer:
+        return None
+    langs = problem.languages
+    use_draws = risk == "expected" and problem.draws is not None and all(
+        fitset.transfer.get(lang) is None or fitset.transfer[lang].draws is not None for lang in langs)
+    if use_draws:
+        r = problem.draws.shape[0]
+        tau = np.stack([np.asarray(fitset.transfer[lang].draws, float)[:r] if lang in fitset.transfer else np.zeros(r)
+                        for lang in langs], axis=-1)
+        bank = problem.draws
+    else:
+        tau = np.array([fitset.transfer[lang].tau if lang in fitset.transfer else 0.0 for lang in langs])
+        bank = problem.curves
+    exact = solve_transfer(bank, tau, problem.cost, problem.lo, problem.hi, problem.weights, problem.budget, start)
+    pairs = round_pairs(exact, problem.cost, problem.lo, problem.hi, problem.budget)
+
+    def predicted(p):
+        return problem.sign * transfer_utility(bank, tau, p)
+
+    plan_pred, uni_pred = predicted(pairs), predicted(uniform_pairs)
+    return {
+        "pairs": dict(zip(langs, map(float, pairs))),
+        "predicted": dict(zip(langs, map(float, plan_pred))),
+        "objective_value": float(np.sum(problem.weights * plan_pred)),
+        "uniform_objective_value": float(np.sum(problem.weights * uni_pred)),
+        "tau": {lang: float(fitset.transfer[lang].tau) for lang in langs if lang in fitset.transfer},
+    }
