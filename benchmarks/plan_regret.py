@@ -17,6 +17,10 @@ Rows:
   same budget, floors and caps;
 - `default`: the pipeline as `planner run` runs it (`fits.fit_runs` → `planner.allocation.allocate`,
   every setting from the config's defaults);
+- `oracle`: the Bayes decision of someone who knows the family's true distribution of curves (its prior
+  is 4,000 curves drawn from the family itself, its posterior exact by likelihood weighting with the true
+  noise, its plan the expected-utility optimum): no method can be expected to do better, so it shows
+  how much regret is irreducible on each family;
 - alternatives, so the table shows why the defaults are what they are.
 
 A second table checks exact recovery on noiseless data: per family, the worst relative error of the
@@ -82,6 +86,37 @@ def plan_notebook(world: World, runs: pd.DataFrame) -> np.ndarray:
     lo, hi = world.bounds()
     bank = CurveBank.from_curves(curves, np.ones(world.n))
     return solve_sum(bank, world.tokens_per_pair, lo, hi, np.ones(world.n), world.budget).pairs
+
+
+# ------------------------------------------------------------------------------------- the oracle
+
+
+def oracle_prior(draw: Callable, seed: int, worlds: int = 400) -> CurveBank:
+    rng = np.random.default_rng([seed, 99])
+    curves = [c for _ in range(worlds) for c in draw(rng).curves]
+    return CurveBank.from_curves(curves, np.ones(len(curves)))
+
+
+def plan_oracle(world: World, runs: pd.DataFrame, prior: CurveBank, draws: int = 400) -> np.ndarray:
+    from planner.allocation.curves import ExpectedCurves
+
+    rng = np.random.default_rng(0)
+    picks = []
+    for i, lang in enumerate(world.languages):
+        r = runs[runs.language == lang]
+        x, y = r.n_pairs.to_numpy(float), r[METRIC].to_numpy(float)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            pred = prior.predict(x[:, None])  # (n, K)
+        sigma = np.array([float(world.sigma_at(i, np.array(v))) for v in x])[:, None]
+        loglik = np.where(np.isfinite(pred), -0.5 * ((y[:, None] - pred) / sigma) ** 2, -np.inf).sum(0)
+        w = np.exp(loglik - loglik.max())
+        picks.append(rng.choice(len(w), size=draws, p=w / w.sum()))
+    idx = np.array(picks).T  # (draws, L)
+    bank = CurveBank(is_power=prior.is_power[idx], offset=prior.offset[idx], scale=prior.scale[idx],
+                     alpha=prior.alpha[idx], x0=prior.x0[idx], a=prior.a[idx], b=prior.b[idx],
+                     x_per_pair=np.ones(world.n), sign=1.0)
+    lo, hi = world.bounds()
+    return solve_sum(ExpectedCurves.from_bank(bank), world.tokens_per_pair, lo, hi, np.ones(world.n), world.budget).pairs
 
 
 # ------------------------------------------------------------------------------- the project's pipeline
@@ -151,15 +186,21 @@ def ratio_interval(opt, uni, a, b, rng, n_boot=2000):
     return float(point), *np.nanquantile(boots, [0.05, 0.95])
 
 
-def run_family(name: str, draw: Callable, instances: int, chosen: list[Method], seed: int) -> dict[str, np.ndarray]:
+def run_family(name: str, draw: Callable, instances: int, chosen: list[Method], seed: int,
+               oracle: bool) -> dict[str, np.ndarray]:
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     values = {"optimum": [], "uniform": [], "notebook": []} | {m.name: [] for m in chosen}
+    prior = oracle_prior(draw, seed) if oracle else None
+    if oracle:
+        values["oracle"] = []
     for _ in range(instances):
         world = draw(rng)
         runs = simulate_runs(world, rng)
         values["optimum"].append(world.value(world.optimum()))
         values["uniform"].append(world.value(world.uniform()))
         values["notebook"].append(world.value(plan_notebook(world, runs)))
+        if oracle:
+            values["oracle"].append(world.value(plan_oracle(world, runs, prior)))
         cache: dict = {}
         for m in chosen:
             values[m.name].append(world.value(plan_pipeline(world, runs, m, cache)[0]))
@@ -195,6 +236,7 @@ def main(argv=None) -> int:
     p.add_argument("--clean", type=int, default=5, help="noiseless worlds per family for the exactness check")
     p.add_argument("--families", nargs="*", default=None, help="default: every family")
     p.add_argument("--alternatives", action="store_true", help="also run the alternative methods")
+    p.add_argument("--no-oracle", action="store_true", help="skip the Bayes-oracle reference row")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(RESULTS / "plan_regret.csv"))
     args = p.parse_args(argv)
@@ -216,21 +258,23 @@ def main(argv=None) -> int:
     boot = np.random.default_rng(args.seed + 1)
     for name in names:
         t0 = time.perf_counter()
-        v = run_family(name, families[name], args.instances, chosen, args.seed)
+        v = run_family(name, families[name], args.instances, chosen, args.seed, not args.no_oracle)
         pred_err, gap = clean_check(name, families[name], args.clean, args.seed) if args.clean else (np.nan, np.nan)
         note = "noise not identifiable" if name in UNIDENTIFIED else ""
-        for m in ["notebook"] + [c.name for c in chosen]:
+        for m in ["notebook"] + [c.name for c in chosen] + ([] if args.no_oracle else ["oracle"]):
             r, lo, hi = pooled_regret(v["optimum"], v["uniform"], v[m], boot)
             ratio, rlo, rhi = ratio_interval(v["optimum"], v["uniform"], v[m], v["notebook"], boot)
             rows.append(dict(family=name, method=m, regret=r, regret_lo=lo, regret_hi=hi, ratio=ratio, ratio_lo=rlo,
                              ratio_hi=rhi, instances=args.instances, gain_of_optimum=float(np.mean(v["optimum"] - v["uniform"])),
                              clean_pred_error=pred_err if m == "default" else np.nan,
                              clean_value_gap=gap if m == "default" else np.nan, note=note))
-        d = rows[-len(chosen)]
-        nb = rows[-len(chosen) - 1]
+        extra = 0 if args.no_oracle else 1
+        d = rows[-len(chosen) - extra]
+        nb = rows[-len(chosen) - extra - 1]
+        orc = "" if args.no_oracle else f"  oracle {rows[-1]['regret']:.3f} ({rows[-1]['ratio']:.2f}×)"
         print(f"{name:26s} notebook {nb['regret']:.3f}  default {d['regret']:.3f} [{d['regret_lo']:.3f}, {d['regret_hi']:.3f}]"
               f"  ratio {d['ratio']:.2f} [{d['ratio_lo']:.2f}, {d['ratio_hi']:.2f}]  clean: pred {pred_err:.1e} value {gap:.1e}"
-              f"  ({time.perf_counter() - t0:.0f} s) {note}", flush=True)
+              f"{orc}  ({time.perf_counter() - t0:.0f} s) {note}", flush=True)
     table = pd.DataFrame(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
@@ -240,14 +284,16 @@ def main(argv=None) -> int:
 
 
 def markdown(table: pd.DataFrame) -> str:
-    lines = ["| family | notebook regret | default regret [90%] | default / notebook [90%] | noiseless: pred. error, value gap |",
-             "|---|---:|---:|---:|---|"]
+    lines = ["| family | notebook | default [90%] | default / notebook [90%] | oracle (/ notebook) | "
+             "noiseless: pred. error, value gap |", "|---|---:|---:|---:|---:|---|"]
     for name, g in table.groupby("family", sort=False):
         nb = g[g.method == "notebook"].iloc[0]
         d = g[g.method == "default"].iloc[0]
+        o = g[g.method == "oracle"]
+        oracle = f"{o.iloc[0].regret:.3f} ({o.iloc[0].ratio:.2f})" if len(o) else "-"
         clean = f"{d.clean_pred_error:.0e}, {d.clean_value_gap:.0e}" + (f" ({d.note})" if d.note else "")
         lines.append(f"| {name} | {nb.regret:.3f} | {d.regret:.3f} [{d.regret_lo:.3f}, {d.regret_hi:.3f}] | "
-                     f"**{d.ratio:.2f}** [{d.ratio_lo:.2f}, {d.ratio_hi:.2f}] | {clean} |")
+                     f"**{d.ratio:.2f}** [{d.ratio_lo:.2f}, {d.ratio_hi:.2f}] | {oracle} | {clean} |")
     return "\n".join(lines)
 
 

@@ -10,6 +10,9 @@ same trainer code as the sweep, evaluates every language on the same fixed test 
 - `final/comparison.csv`: the plan against each baseline, paired by seed (`planner.final_stats`)
 - `final/calibration.csv`: per language, how often the intervals held the achieved score
 
+Mixtures: the plan, each baseline of `final.baselines`, the transfer-aware plan when the allocation has
+one (`final.transfer_plan`: the fits had mixture proxy runs), and the reduced-budget plan on request.
+
 A finished (mixture, seed) is never retrained: its run directory's `metrics.json` is written last, and a
 relaunch reads it back. With `final.reduced_budget` the plan is also trained at the budget fraction at
 which it is predicted to match uniform's objective (the allocation summary's "budget saved").
@@ -35,6 +38,7 @@ from core.files import atomic_write_text
 
 PLAN = "plan"
 REDUCED = "plan-reduced"
+TRANSFER = "plan-transfer"
 METRICS_COLUMNS = [
     "mixture",
     "seed",
@@ -115,6 +119,11 @@ def mixtures_from_allocation(
     if reduced:
         langs = {lang: {"pairs": p, "predicted": math.nan} for lang, p in reduced.items()}
         known[REDUCED] = {"languages": langs}
+    transfer = summary.get("transfer")
+    if transfer:
+        # Predicted with transfer (what this plan was chosen on), not from the languages' own curves.
+        known[TRANSFER] = {"languages": {lang: {"pairs": p, "predicted": transfer["predicted"][lang]}
+                                         for lang, p in transfer["pairs"].items()}}
     for name in baselines:
         if name not in known:
             why = summary.get("unavailable_baselines", {}).get(name)
@@ -226,6 +235,8 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
             "Use the config the allocation was planned for (--config).",
         )
     wanted = list(baselines) + ([REDUCED] if cfg.final.reduced_budget else [])
+    if cfg.final.transfer_plan and summary.get("transfer"):
+        wanted.append(TRANSFER)
     mixtures = mixtures_from_allocation(allocation, summary, wanted, fits, summary.get("interval_level", 0.9))
     languages = list(allocation["language"])
     datasets = load_languages(cfg.data, languages)
@@ -301,7 +312,7 @@ def write_final_tables(final_dir: Path, rows, objectives, mixtures, higher: bool
     atomic_write_text(final_dir / "metrics.csv", metrics.to_csv(index=False))
     atomic_write_text(final_dir / "objectives.csv", objs.to_csv(index=False))
     names = [m.name for m in mixtures]
-    plans = [n for n in names if n in (PLAN, REDUCED) or n.startswith("plan")]
+    plans = [n for n in names if n in (PLAN, REDUCED, TRANSFER)]
     baselines = [n for n in names if n not in plans]
     if plans and baselines:
         comparison = comparison_table(objs, metrics, plans, baselines, higher, level)

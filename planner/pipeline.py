@@ -67,6 +67,15 @@ def _write_stamp(out: Path, name: str, fingerprint: str) -> None:
     atomic_write_text(out / STAMPS, json.dumps(stamps, indent=2))
 
 
+def data_fingerprints(cfg: PlannerConfig) -> str:
+    """The languages' data fingerprints (the sweep's run identity, `trainers.data.data_fingerprint`), so an
+    in-place edit of the corpus re-runs the sweep stage, which then re-runs only the stale languages."""
+    from trainers.data import data_fingerprint, load_languages
+
+    datasets = load_languages(cfg.data, cfg.languages)
+    return hashlib.sha256("".join(data_fingerprint(datasets[lang]) for lang in cfg.languages).encode()).hexdigest()[:16]
+
+
 def allocation_limits(cfg: PlannerConfig, pool_sizes: dict[str, int]):
     """Per-language limits for the planner: available pairs = the training pool, plus config floors/weights."""
     from planner.allocation import LanguageLimits
@@ -160,7 +169,8 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
             final_dir = run_under_launcher(cfg, allocation_csv, fits_json)
         from planner.launch import verdict_lines
 
-        runs = (1 + len(cfg.final.baselines) + int(cfg.final.reduced_budget)) * len(cfg.final.seeds)
+        mixtures = pd.read_csv(final_dir / "objectives.csv")["mixture"].nunique() if (final_dir / "objectives.csv").is_file() else 0
+        runs = mixtures * len(cfg.final.seeds)
         verdicts = "; ".join(verdict_lines(final_dir, cfg.fit.metric))
         return f"{runs} final runs in {final_dir}" + (f" — {verdicts}" if verdicts else "")
 
@@ -174,7 +184,8 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
 
     return [
         Stage("data", [data_stats], lambda: sections("data", "languages", "sweep", "budget"), data),
-        Stage("sweep", [runs_csv], lambda: sections("data", "model", "train", "align", "languages", "sweep"), sweep),
+        Stage("sweep", [runs_csv], lambda: sections("data", "model", "train", "align", "languages", "sweep")
+              + data_fingerprints(cfg), sweep),
         Stage("fit", [fits_json], lambda: sections("fit", "seed") + file_digest(runs_csv), fit),
         Stage("allocate", [allocation_csv, summary_json],
               lambda: sections("budget", "seed") + file_digest(fits_json, data_stats), allocate),

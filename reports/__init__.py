@@ -1,7 +1,8 @@
 """Figures, tables and the self-contained HTML report.
 
 `render_report(output_dir)` reads whatever a planner output directory holds (runs.csv, fits.json,
-allocation.csv + allocation_summary.json, final/metrics.csv, alignment/alignment.csv, resolved_config.yaml),
+allocation.csv + allocation_summary.json, final/metrics.csv, objectives.csv, comparison.csv and
+calibration.csv, alignment/alignment.csv, resolved_config.yaml),
 writes PNG and SVG figures into `<report stem>_figures/` beside the report, the report itself (HTML with
 the figures embedded, or Markdown), and, for HTML, a Markdown summary of the same content beside it.
 """

@@ -76,7 +76,22 @@ class Headline:
     metrics: list[Metric]
 
 
-Block = Union[Paragraph, Callout, Preformatted, Table, SavedFigure, Headline]
+@dataclass(frozen=True)
+class VerdictLine:
+    text: str
+    tone: str = ""  # "good" (the plan beat it), "bad" (lost), "" (tied, or cannot tell)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The truth test's answer, shown first in the summary: one line per comparison."""
+
+    title: str
+    lines: list[VerdictLine]
+    note: str = ""
+
+
+Block = Union[Paragraph, Callout, Preformatted, Table, SavedFigure, Headline, Verdict]
 
 
 @dataclass

@@ -25,7 +25,10 @@ from reports.document import (
     SavedFigure,
     Section,
     Table,
+    Verdict,
 )
+
+_VERDICT_MARKS = {"good": "✓", "bad": "✗"}
 
 # Figures are saved at 150 dpi; shown at 96 CSS px per inch their text appears at its point size.
 SAVE_DPI = 150
@@ -116,7 +119,18 @@ def render_block(block, base: Path) -> str:
             for m in block.metrics
         )
         return f'<div class="headline">{cards}</div>'
+    if isinstance(block, Verdict):
+        return render_verdict(block)
     raise TypeError(f"unknown block {type(block).__name__}")
+
+
+def render_verdict(block: Verdict) -> str:
+    items = "".join(
+        f'<li class="{esc(line.tone)}"><span class="mark">{_VERDICT_MARKS.get(line.tone, "•")}</span>{esc(line.text)}</li>'
+        for line in block.lines
+    )
+    note = f'<p class="note">{esc(block.note)}</p>' if block.note else ""
+    return f'<div class="verdict" id="verdict"><strong>{esc(block.title)}</strong><ul>{items}</ul>{note}</div>'
 
 
 def render_section(section: Section, base: Path) -> str:

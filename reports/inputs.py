@@ -3,6 +3,7 @@
 The report is rendered from files alone, so it works on outputs produced elsewhere. Each input is
 optional; a present file with a broken shape (missing columns, non-numeric values) is a `UserError`
 naming the file, the column or row, and how to fix it — never a traceback from deep in the plotting code.
+Files from older planner versions read as they were (`reports.views` fills in what they lack).
 """
 
 from __future__ import annotations
@@ -25,17 +26,25 @@ ALLOCATION = "allocation.csv"
 ALLOCATION_SUMMARY = "allocation_summary.json"
 FINAL_METRICS = "final/metrics.csv"
 FINAL_OBJECTIVES = "final/objectives.csv"
+FINAL_COMPARISON = "final/comparison.csv"
+FINAL_CALIBRATION = "final/calibration.csv"
 ALIGNMENT = "alignment/alignment.csv"
 RESOLVED_CONFIG = "resolved_config.yaml"
 
-ALL_INPUTS = [RUNS, FITS, ALLOCATION, ALLOCATION_SUMMARY, FINAL_METRICS, FINAL_OBJECTIVES, ALIGNMENT, RESOLVED_CONFIG]
+ALL_INPUTS = [RUNS, FITS, ALLOCATION, ALLOCATION_SUMMARY, FINAL_METRICS, FINAL_OBJECTIVES, FINAL_COMPARISON,
+              FINAL_CALIBRATION, ALIGNMENT, RESOLVED_CONFIG]
+# Tables derived from final/metrics.csv: worth naming as absent only when the metrics are there.
+FINAL_DERIVED = (FINAL_OBJECTIVES, FINAL_COMPARISON, FINAL_CALIBRATION)
 
 # Required columns, and which of them must be numeric. Extra columns are kept (and mostly ignored).
 RUNS_REQUIRED = ["language", "n_pairs"]
 RUNS_NUMERIC = ["n_pairs", "n_tokens", "seed", "train_seconds"]
 FINAL_REQUIRED = ["mixture", "language", "pairs", "predicted", "achieved"]
-FINAL_NUMERIC = ["pairs", "tokens", "predicted", "predicted_low", "predicted_high", "achieved", "error"]
+FINAL_NUMERIC = ["seed", "pairs", "tokens", "predicted", "predicted_low", "predicted_high", "achieved", "error"]
 OBJECTIVES_REQUIRED = ["mixture", "predicted_objective", "achieved_objective"]
+COMPARISON_REQUIRED = ["mixture", "baseline", "scope", "n_seeds", "mean_difference", "low", "high", "verdict"]
+COMPARISON_NUMERIC = ["n_seeds", "mean_difference", "low", "high"]
+CALIBRATION_REQUIRED = ["language", "cases", "coverage", "mean_error", "rms_error"]
 ALIGNMENT_REQUIRED = ["stage", "language", "layer", "cos_true", "cos_random"]
 ALIGNMENT_NUMERIC = ["layer", "cos_true", "cos_random", "retrieval_en_x", "retrieval_x_en"]
 
@@ -49,6 +58,8 @@ class ReportInputs:
     allocation_summary: dict | None = None
     final_metrics: pd.DataFrame | None = None
     final_objectives: pd.DataFrame | None = None
+    final_comparison: pd.DataFrame | None = None  # the plan vs each baseline, paired by seed
+    final_calibration: pd.DataFrame | None = None  # how often the prediction intervals held
     alignment: pd.DataFrame | None = None
     config: dict | None = None  # the resolved config, with `planner_version`
     missing: list[str] = field(default_factory=list)
@@ -84,6 +95,14 @@ def _read_table(path: Path, required: list[str], numeric: list[str]) -> pd.DataF
             f"{path} lacks the column(s) {', '.join(absent)} (it has: {', '.join(frame.columns) or 'none'}).",
             f"Add them; the report needs at least: {', '.join(required)}.",
         )
+    _to_numeric(frame, numeric, path)
+    if "language" in frame:
+        frame["language"] = frame["language"].astype(str)
+    return frame
+
+
+def _to_numeric(frame: pd.DataFrame, numeric: list[str], path: Path) -> None:
+    """Convert the named columns in place; a cell that is not a number is a UserError naming it."""
     for col in numeric:
         if col not in frame.columns:
             continue
@@ -97,9 +116,6 @@ def _read_table(path: Path, required: list[str], numeric: list[str]) -> pd.DataF
                 "Fix or remove that row.",
             )
         frame[col] = values
-    if "language" in frame:
-        frame["language"] = frame["language"].astype(str)
-    return frame
 
 
 def _read_config(path: Path) -> dict:
@@ -137,8 +153,12 @@ def load_inputs(output_dir: str | Path) -> ReportInputs:
         inputs.final_metrics = _read_table(root / FINAL_METRICS, FINAL_REQUIRED, FINAL_NUMERIC)
     if present(FINAL_OBJECTIVES):
         inputs.final_objectives = _read_table(
-            root / FINAL_OBJECTIVES, OBJECTIVES_REQUIRED, OBJECTIVES_REQUIRED[1:]
+            root / FINAL_OBJECTIVES, OBJECTIVES_REQUIRED, OBJECTIVES_REQUIRED[1:] + ["seed"]
         )
+    if present(FINAL_COMPARISON):
+        inputs.final_comparison = _read_comparison(root / FINAL_COMPARISON)
+    if present(FINAL_CALIBRATION):
+        inputs.final_calibration = _read_table(root / FINAL_CALIBRATION, CALIBRATION_REQUIRED, CALIBRATION_REQUIRED[1:])
     if present(ALIGNMENT):
         inputs.alignment = _read_table(root / ALIGNMENT, ALIGNMENT_REQUIRED, ALIGNMENT_NUMERIC)
         inputs.alignment["stage"] = inputs.alignment["stage"].astype(str)
@@ -151,6 +171,15 @@ def load_inputs(output_dir: str | Path) -> ReportInputs:
             "Run `planner sweep`, `planner fit` or `planner allocate` into it first, or pass the right directory.",
         )
     return inputs
+
+
+def _read_comparison(path: Path) -> pd.DataFrame:
+    """comparison.csv has one `seed_<s>` column per final seed besides its fixed columns."""
+    table = _read_table(path, COMPARISON_REQUIRED, COMPARISON_NUMERIC)
+    _to_numeric(table, [c for c in table.columns if c.startswith("seed_")], path)
+    for col in ("mixture", "baseline", "scope", "verdict"):
+        table[col] = table[col].astype(str)
+    return table
 
 
 def _run_ok(runs: pd.DataFrame) -> pd.Series:

@@ -10,7 +10,9 @@ import html
 import os
 from pathlib import Path
 
-from reports.document import Callout, Cell, Document, Headline, Paragraph, Preformatted, SavedFigure, Table
+from reports.document import Callout, Cell, Document, Headline, Paragraph, Preformatted, SavedFigure, Table, Verdict
+
+_VERDICT_MARKS = {"good": "✓", "bad": "✗"}
 
 
 def _text(text) -> str:
@@ -55,6 +57,10 @@ def _block(block, base: Path) -> str:
             f"- **{_text(m.label)}:** {_text(m.value)}" + (f" — {_text(m.detail)}" if m.detail else "")
             for m in block.metrics
         )
+    if isinstance(block, Verdict):
+        lines = [f"> **{_text(block.title)}**", ">"]
+        lines += [f"> - {_VERDICT_MARKS.get(line.tone, '•')} {_text(line.text)}" for line in block.lines]
+        return "\n".join(lines + ([">", f"> {_text(block.note)}"] if block.note else []))
     raise TypeError(f"unknown block {type(block).__name__}")
 
 

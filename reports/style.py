@@ -137,6 +137,20 @@ def fmt_signed(value, digits: int = 3) -> str:
     return ("+" if float(value) >= 0 else "−") + text
 
 
+def fmt_difference(mean, low=None, high=None, digits: int = 3) -> str:
+    """A signed difference and its interval, all with one number of decimals (`digits` significant figures
+    of the largest), so "+2.00" and "+0.400" never sit side by side: `+1.20 [+0.40, +2.00]`."""
+    values = [float(v) for v in (mean, low, high) if not _missing(v)]
+    if _missing(mean):
+        return ""
+    scale = max(abs(v) for v in values)
+    decimals = digits - 1 if scale == 0 else min(max(digits - 1 - math.floor(math.log10(scale)), 0), 8)
+    signed = lambda v: f"{float(v):+,.{decimals}f}".replace("-", "−")  # noqa: E731
+    if _missing(low) or _missing(high):
+        return signed(mean)
+    return f"{signed(mean)} [{signed(low)}, {signed(high)}]"
+
+
 def _missing(value) -> bool:
     if value is None:
         return True

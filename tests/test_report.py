@@ -17,15 +17,15 @@ from reports import figures as F
 from reports import render_report
 from reports.build import ReportBuilder
 from reports.inputs import load_inputs
-from report_fixture import make_output_dir, synthetic_runs, true_laws
+from report_fixture import shared_report, synthetic_runs, true_laws
 
-SECTIONS = ["summary", "curves", "comparison", "allocation", "marginal", "final", "alignment", "runs", "environment"]
+SECTIONS = ["summary", "curves", "pooling", "comparison", "allocation", "marginal", "final", "alignment", "runs",
+            "environment"]
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    out = make_output_dir(tmp_path_factory.mktemp("out"))
-    return render_report(out)
+    return shared_report(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +41,15 @@ def _embedded_pngs(html: str) -> list[tuple[bytes, int, int]]:
 def test_every_section_is_present_in_order(rendered, page):
     assert rendered.missing == []
     assert re.findall(r'<section id="([^"]+)"', page) == SECTIONS
-    for table in ("plan-compact", "fits", "plan-full", "baselines", "final-metrics", "final-objectives",
-                  "alignment", "runs", "versions"):
+    for table in ("plan-compact", "fits", "pooling", "why", "plan-full", "baselines", "comparison", "final-objectives",
+                  "final-metrics", "calibration", "alignment", "runs", "versions"):
         assert f'<table id="{table}">' in page
     assert "resolved_config.yaml" in page and "planner_version" in page
 
 
 def test_every_embedded_image_decodes(rendered, page):
     images = _embedded_pngs(page)
-    assert len(images) == len(rendered.figures) == 6
+    assert len(images) == len(rendered.figures) == 8
     for data, css_w, css_h in images:
         Image.open(io.BytesIO(data)).verify()  # checks the PNG's chunks and CRCs
         image = Image.open(io.BytesIO(data))
@@ -79,9 +79,10 @@ def test_fit_warnings_sit_next_to_their_language(rendered, page):
     fits = load_fits(rendered.report.parent / "fits.json")
     table = page[page.index('<table id="fits">'):]
     table = table[:table.index("</table>")]
-    (two_sizes,) = [lang for lang, lf in fits.languages.items() if lf.warnings]
+    flagged = [(lang, lf.warnings[0]) for lang, lf in fits.languages.items() if lf.warnings]
     (skipped,) = fits.skipped
-    for lang, text in ((two_sizes, fits.languages[two_sizes].warnings[0]), (skipped, fits.skipped[skipped])):
+    assert flagged  # the two-size language leans on the population prior, and says so
+    for lang, text in flagged + [(skipped, fits.skipped[skipped])]:
         row = re.search(rf'<tr><td><span class="flag"[^>]*>⚠</span> {lang} \(.*?</tr><tr class="warn-row">(.*?)</tr>',
                         table, re.S)
         assert row, f"no warning row under {lang}"
@@ -95,7 +96,7 @@ def test_markdown_summary_has_the_tables_and_links_existing_figures(rendered):
     for link in links + re.findall(r"\[SVG\]\(([^)]+)\)", md):
         assert (rendered.markdown.parent / link).is_file()
     for heading in ("## Summary", "## Scaling curves per language", "## The allocation and its baselines",
-                    "## Predicted vs achieved (final run)", "## Run ledger"):
+                    "## What pooling did", "## Predicted vs achieved (final runs)", "## Run ledger"):
         assert heading in md
     assert md.count("|---") >= 9  # one per table
 
@@ -136,20 +137,22 @@ def test_many_languages_are_paged(rendered, tmp_path, monkeypatch):
     monkeypatch.setattr(F, "CURVES_PER_PAGE", 4)
     monkeypatch.setattr(F, "LINES_PER_CHART", 4)
     monkeypatch.setattr(F, "BARS_PER_PAGE", 4 * 7)  # 4 languages × (plan + 6 baselines)
+    monkeypatch.setattr(F, "ROWS_PER_PAGE", 3)
     out = tmp_path / "out"
     out.mkdir()
     for name in ("runs.csv", "fits.json", "allocation.csv", "allocation_summary.json"):
         (out / name).write_bytes((rendered.report.parent / name).read_bytes())
     result = render_report(out, out=tmp_path / "paged.html")
     assert [f.id for f in result.figures] == [
-        "scaling_curves_1", "scaling_curves_2", "comparison_1", "comparison_2", "allocation_1", "allocation_2",
-        "marginal_gain_1", "marginal_gain_2"]
+        "scaling_curves_1", "scaling_curves_2", "pooling_1", "pooling_2", "comparison_1", "comparison_2",
+        "allocation_1", "allocation_2", "marginal_gain_1", "marginal_gain_2"]
     # Balanced pages that name their languages: 6 curve panels as 3 + 3, 5 allocated languages as 3 + 2.
     titles = [f.title for f in result.figures]
     assert titles[0] == "Scaling curves (1/2: ar–hi)" and titles[1] == "Scaling curves (2/2: tr–zh)"
-    assert titles[4] == "Plan vs baselines (1/2: ar–hi)" and titles[5] == "Plan vs baselines (2/2: tr–vi)"
+    assert titles[2] == "Own vs pooled estimates (1/2: ar–hi)" and titles[3] == "Own vs pooled estimates (2/2: tr–vi)"
+    assert titles[6] == "Plan vs baselines (1/2: ar–hi)" and titles[7] == "Plan vs baselines (2/2: tr–vi)"
     html = result.report.read_text(encoding="utf-8")
-    assert len(_embedded_pngs(html)) == 8
+    assert len(_embedded_pngs(html)) == 10
     # Re-rendering a smaller directory into the same place removes the pages that no longer exist.
     runs_only = tmp_path / "runs_only"
     runs_only.mkdir()

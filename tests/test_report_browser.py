@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from report_fixture import make_output_dir, synthetic_runs, true_laws
+from report_fixture import shared_report, synthetic_runs, true_laws
 from reports import render_report
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "report_browser_check.py"
@@ -20,10 +20,10 @@ _spec.loader.exec_module(browser)
 pytestmark = pytest.mark.skipif(browser.find_chromium() is None, reason="Chromium is not installed")
 
 
-def test_report_renders_cleanly_in_chromium(tmp_path):
-    report = render_report(make_output_dir(tmp_path / "out", bootstrap=50)).report
+def test_report_renders_cleanly_in_chromium(tmp_path, tmp_path_factory):
+    report = shared_report(tmp_path_factory).report
     result = browser.check_report(report, tmp_path / "page.png")
-    assert result.images == 6 and result.broken == []
+    assert result.images == 8 and result.broken == []
     assert result.errors == [] and result.console == []
     assert not result.overflowing  # nothing wider than the window
     assert result.screenshot.stat().st_size > 50_000

@@ -11,7 +11,7 @@ import pytest
 from planner.cli import main
 from core.errors import UserError
 from reports import render_report
-from reports.style import fmt_interval, fmt_num, fmt_pct, fmt_signed, language_colors
+from reports.style import fmt_difference, fmt_interval, fmt_num, fmt_pct, fmt_signed, language_colors
 
 
 def _runs(path, languages=("de", "fr"), sizes=(100, 200, 400, 800), seeds=(0, 1)):
@@ -93,6 +93,10 @@ def test_number_formatting():
     assert fmt_interval(50.5, None, 1) == "50.5"
     assert fmt_pct(0.256) == "25.6%"
     assert fmt_signed(-2.5) == "−2.50" and fmt_signed(9.19) == "+9.19"
+    # A difference and its interval share their decimals, whatever their size.
+    assert fmt_difference(1.2, 0.4, 2.0) == "+1.20 [+0.40, +2.00]"
+    assert fmt_difference(-0.058, -0.099, -0.0169) == "−0.0580 [−0.0990, −0.0169]"
+    assert fmt_difference(12.5, None, None) == "+12.5" and fmt_difference(None) == ""
 
 
 def test_language_colours_are_stable_and_distinct():
@@ -139,8 +143,8 @@ def test_loss_metric_with_partial_inputs(tmp_path):
 
     result = render_report(tmp_path)
     html = result.report.read_text(encoding="utf-8")
-    assert _section_ids(html) == ["summary", "curves", "comparison", "allocation", "marginal", "final", "alignment",
-                                  "runs", "environment"]
+    assert _section_ids(html) == ["summary", "curves", "pooling", "comparison", "allocation", "marginal", "final",
+                                  "alignment", "runs", "environment"]
     assert "allocation_summary.json" in result.missing and "final/objectives.csv" in result.missing
     assert "chosen to minimise" in html and "E = " in html  # a loss: minimised, with a floor E
     fits_table = html[html.index('<table id="fits">'):]

@@ -99,9 +99,12 @@ def write_allocation(result: AllocationResult, path: str | Path) -> tuple[Path, 
     path = Path(path)
     table = result.table()
     table["at_bound"] = table["at_bound"].fillna("")
-    atomic_write_text(path, table.to_csv(index=False, float_format="%.10g"))
+    # Both texts are rendered before either file is touched, so a failure leaves both old files alone.
+    csv_text = table.to_csv(index=False, float_format="%.10g")
+    summary_text = json.dumps(result.summary(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     summary = summary_path(path)
-    atomic_write_text(summary, json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, csv_text)
+    atomic_write_text(summary, summary_text)
     return path, summary
 
 
