@@ -42,12 +42,12 @@ from fits.pooled import ALPHA_BOUNDS, PARAMS, Bounds, LanguagePosterior, Prior, 
 _N_ALPHA, _N_CEIL, _N_X0, _N_SLOPE = 48, 61, 17, 64
 _X0_DECADES = 2.0  # the offset grid spans x_ref·10^±2
 # Kernel widths of the population density, per axis in natural units: ln α, ceiling (fraction of its
-# range), ln x0, log-law slope (fraction of its range). Wide enough that 4–30 languages give a smooth
-# density (and that a population unlike any seen is pooled less, not more), narrow enough to keep two
-# clusters apart. Measured (paired, 15 worlds per family): half these widths raised regret on every
-# family tried; these beat the first guess (0.3, 0.06, 0.5) on the offset and caps families and tied
-# elsewhere; wider still helped only the offset family.
-_BANDWIDTH = {"lnalpha": 0.6, "ceiling": 0.12, "lnx0": 1.5, "slope": 0.12}
+# range), ln x0, log-law slope (fraction of its range). Measured paired on 30 worlds per family
+# (benchmarks/plan_regret.py): doubling the α and ceiling widths cost steep saturating curves 6% of their
+# regret and helped nothing else beyond noise; the offset axis wants a wide kernel (x0 spans decades and
+# few languages pin it). Choosing the width per fit by leave-one-language-out likelihood was worse than
+# either fixed width on both families, so the widths are fixed.
+_BANDWIDTH = {"lnalpha": 0.3, "ceiling": 0.06, "lnx0": 1.5, "slope": 0.06}
 _UNIFORM_FLOOR = 1e-3  # mixed into the population density: no cell is ever impossible
 _EM_ITERATIONS = 150
 _LAPLACE_WIDEN = 1.5
@@ -157,10 +157,8 @@ def grid_log_likelihood(grid: Grid, x, u, sigma, x_ref) -> np.ndarray:
 # ------------------------------------------------------------------------------- population prior
 
 
-def population_prior(loglik: np.ndarray, grid: Grid) -> np.ndarray:
-    """The smoothed NPMLE of the population density over the cells (summing to 1), from every
-    language's cell log-likelihoods (L, *grid.shape): EM on the mixing weights, each step smoothed."""
-    lik = np.exp(loglik - loglik.reshape(len(loglik), -1).max(1).reshape((-1,) + (1,) * grid.shape.__len__()))
+def _widths(grid: Grid) -> list[float]:
+    """Kernel widths in grid steps."""
     widths = []
     for name, axis, step in zip(grid.names, grid.axes, grid.steps):
         if len(axis) < 2:
@@ -168,13 +166,31 @@ def population_prior(loglik: np.ndarray, grid: Grid) -> np.ndarray:
             continue
         bw = _BANDWIDTH[name] * (np.ptp(axis) if name in ("ceiling", "slope") else 1.0)
         widths.append(bw / step)
+    return widths
+
+
+def _smoothed_npmle(lik: np.ndarray, grid: Grid, widths: list[float]) -> np.ndarray:
+    """EM on the mixing weights, each step smoothed."""
+    axes = (-1,) + (1,) * len(grid.shape)
     pi = np.full(grid.shape, 1.0 / np.prod(grid.shape))
     for _ in range(_EM_ITERATIONS):
         post = lik * pi
-        post /= post.reshape(len(post), -1).sum(1).reshape((-1,) + (1,) * len(grid.shape))
-        pi = gaussian_filter(post.mean(0), widths, mode="nearest")
-        pi = (1 - _UNIFORM_FLOOR) * pi / pi.sum() + _UNIFORM_FLOOR / pi.size
+        post /= post.reshape(len(post), -1).sum(1).reshape(axes)
+        pi = _smooth(post.mean(0), widths)
     return pi
+
+
+def _smooth(mass: np.ndarray, widths: list[float]) -> np.ndarray:
+    pi = gaussian_filter(mass, widths, mode="nearest")
+    return (1 - _UNIFORM_FLOOR) * pi / pi.sum() + _UNIFORM_FLOOR / pi.size
+
+
+def population_prior(loglik: np.ndarray, grid: Grid) -> np.ndarray:
+    """The smoothed NPMLE of the population density over the cells (summing to 1), from every
+    language's cell log-likelihoods (L, *grid.shape): EM on the mixing weights, each step smoothed."""
+    peak = loglik.reshape(len(loglik), -1).max(1)
+    lik = np.exp(loglik - peak.reshape((-1,) + (1,) * len(grid.shape)))
+    return _smoothed_npmle(lik, grid, _widths(grid))
 
 
 def _log_prior_density(grid: Grid, pi: np.ndarray, theta: np.ndarray) -> np.ndarray:
