@@ -326,10 +326,15 @@ def fit_languages(law: str, data: dict[str, tuple[np.ndarray, np.ndarray]], sigm
     idx, mean, sd = _prior_rows(law, prior)
     e, J, f = _residuals(law, phi, pk, sigma, idx, mean, sd, bounds.sign)
     info = np.einsum("lmp,lmq->lpq", J, J)
+    # Absurd data (a score falling below zero with more data, say) can overflow the Jacobian: such a
+    # language keeps an uninformative covariance and counts as not converged, rather than crashing.
+    broken = ~np.isfinite(info).all(axis=(1, 2))
+    info[broken] = np.eye(info.shape[1]) * 1e-300
+    converged = converged & ~broken
     cov = np.linalg.pinv(info, rcond=1e-12, hermitian=True)
     n_data = pk.x.shape[1]
     jd = J[:, :n_data]
-    hat = np.einsum("lmp,lpq,lmq->l", jd, cov, jd)
+    hat = np.nan_to_num(np.einsum("lmp,lpq,lmq->l", np.nan_to_num(jd), cov, np.nan_to_num(jd)), nan=0.0, posinf=0.0)
     rss = (pk.mask * (pk.y - f) ** 2).sum(1)
     n = pk.mask.sum(1).astype(int)
     if law == "log":  # two linear parameters, no prior: the hat trace is the rank

@@ -275,9 +275,12 @@ def load_fits(path: str | Path) -> FitSet:
         raise UserError(
             f"Fits file {path} does not exist.", "Run `planner fit RUNS_CSV --metric NAME --out FITS_JSON` first."
         )
+    def strict(constant: str):  # the format is strict JSON: a missing number is null, never NaN/Infinity
+        raise ValueError(f"non-standard JSON constant {constant}")
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=strict)
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
         raise UserError(f"{path} is not valid JSON ({err}).", "Regenerate it with `planner fit`.") from None
     rd = _Reader(path)
     if not isinstance(data, dict):

@@ -135,9 +135,14 @@ def read_allocation(path: str | Path) -> pd.DataFrame:
             raise UserError(f"{p}: row {bad[0] + 2}, column '{c}' is {out[c][bad[0]]!r}, not a number.", fix)
         out[c] = converted
     pairs = out["pairs"]
-    bad = out.index[pairs.isna() | (pairs < 0) | ~np.isfinite(pairs)].tolist()
+    bad = out.index[pairs.isna() | (pairs < 0) | ~np.isfinite(pairs) | (pairs != np.round(pairs))].tolist()
     if bad:
-        raise UserError(f"{p}: row {bad[0] + 2} has pairs {df['pairs'][bad[0]]!r}.", "Every language needs a number of pairs ≥ 0.")
+        raise UserError(f"{p}: row {bad[0] + 2} has pairs {df['pairs'][bad[0]]!r}.",
+                        "Every language needs a whole number of pairs ≥ 0 (the launcher trains whole pairs).")
+    duplicated = out.index[out["language"].duplicated()].tolist()
+    if duplicated:
+        raise UserError(f"{p}: row {duplicated[0] + 2} repeats language {out['language'][duplicated[0]]!r}.",
+                        "Give each language one row.")
     if "at_bound" in out.columns:
         out["at_bound"] = out["at_bound"].replace("", None)
     for c in out.columns:
