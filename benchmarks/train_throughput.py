@@ -1,31 +1,34 @@
-"""Training throughput of the CoIT proxy trainer against this machine's dense fp32 matmul peak.
+"""Training throughput of the CoIT proxy trainer against this machine's matmul peak, and the evaluation
+share of complete runs.
 
-Prints, for the demo model (the shipped demo config) on one language's first N pairs:
+Prints, for the model of a preset (default: the demo preset, SmolLM2-135M-Instruct with its LoRA recipe)
+on one language's first N pairs:
 
-1. the matmul peak: torch.mm on large fp32 squares, per thread count, measured in this run;
-2. training speed per configuration (threads, batch size, context, bf16, torch.compile, one or two
-   concurrent processes): tokens/s and achieved model FLOP/s as a share of that peak;
-3. one complete 1,000-pair demo run (`train_one`: tokenizer, training with a progress bar, evaluation),
-   wall-clock seconds;
-4. with `--sections curves`: chrF / test loss / seconds per sweep size for some languages (demo protocol).
+1. per configuration (precision, LoRA or full fine-tuning, attention kernel, batch size, threads,
+   torch.compile, two concurrent single-thread processes): tokens/s and model FLOP/s as a share of the
+   torch.mm peak *in the same precision and thread count*, measured right before and right after that
+   row (their mean is the reference), so a row and its reference see the same load;
+2. complete runs as `planner train-one` runs them (the zero-shot point and a trained size): wall, train
+   and evaluation seconds, and evaluation's share of the run.
 
-Model FLOPs per training token (forward + backward = 3 × forward, PaLM-style accounting):
-  6 · N_body                      every token goes through every layer's matmuls (N_body = q,k,v,o and MLP)
-  + 6 · N_head · (response share) the vocabulary projection runs only where a response token is predicted
-  + 12 · layers · hidden · T      attention scores and values over the T positions of the sequence
-"Model" FLOPs count real (non-padding) tokens; "executed" FLOPs also count the padding the kernels
-process. Embedding lookups are not matmuls and are not counted.
+What is counted (forward + backward = 3 × forward, PaLM-style), on real (non-padding) tokens T:
+  6 · N_layers · T            the transformer layers' matmul parameters (q, k, v, o, gate, up, down), every token
+  + 6 · N_head · T_response   the output projection, computed only where a response token is predicted
+  + 12 · layers · hidden · T · mean length   attention scores and values
+Embedding lookups, norms and activations are not matmuls and are not counted. SmolLM2-135M:
+N_layers = 106.2M, N_head = 28.3M (tied with the embedding). With LoRA the frozen weights get no weight
+gradient, so the work actually done is smaller: 4 · N_layers · T + 4 · N_head · T_response + 6 · N_lora ·
+T + attention — printed as "LoRA-actual". "Executed" counts padded positions too.
 
-Usage: python benchmarks/train_throughput.py [--threads 1 2] [--steps 120] [--sections throughput demo curves]
+Usage: python benchmarks/train_throughput.py [--preset demo|quick] [--threads 1 2] [--steps 24]
+                                            [--sections throughput runs] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -40,42 +43,50 @@ import torch
 class Shape:
     layers: int
     hidden: int
-    n_body: int  # matmul parameters of the transformer layers
-    n_head: int  # vocabulary projection parameters (tied with the embedding)
+    n_body: int  # matmul parameters of the transformer layers (frozen ones included)
+    n_head: int  # output projection parameters
+    n_lora: int  # trainable adapter parameters (0 for full fine-tuning)
 
 
 def model_shape(model) -> Shape:
-    cfg = model.config
-    n_head = model.get_output_embeddings().weight.numel()
-    n_body = sum(
-        p.numel() for name, p in model.named_parameters() if p.ndim == 2 and "embed" not in name and "lm_head" not in name
-    )
-    return Shape(cfg.num_hidden_layers, cfg.hidden_size, n_body, n_head)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    cfg = base.config
+    n_head = base.get_output_embeddings().weight.numel()
+    n_body = n_lora = 0
+    for name, p in model.named_parameters():
+        if p.ndim != 2 or "embed" in name or "lm_head" in name:
+            continue
+        if "lora_" in name:
+            n_lora += p.numel()
+        else:
+            n_body += p.numel()
+    return Shape(cfg.num_hidden_layers, cfg.hidden_size, n_body, n_head, n_lora)
 
 
-def batch_flops(shape: Shape, widths: list[int], rows: list[int], real_tokens: int, response_tokens: int,
-                executed: bool) -> float:
-    """Training FLOPs of a set of batches (see the module docstring). widths[i]/rows[i]: padded length
-    and row count of batch i. `executed` counts padded positions; otherwise only the real tokens, with
-    attention over the mean real length."""
-    head = 6.0 * shape.n_head * response_tokens
-    if executed:
-        tokens = sum(w * r for w, r in zip(widths, rows))
-        attention = sum(12.0 * shape.layers * shape.hidden * w * w * r for w, r in zip(widths, rows))
-    else:
-        tokens = real_tokens
-        mean_len = real_tokens / max(1, sum(rows))
-        attention = 12.0 * shape.layers * shape.hidden * mean_len * real_tokens
-    return 6.0 * shape.n_body * tokens + head + attention
+def training_flops(shape: Shape, tokens: int, response_tokens: int, rows: int, lora: bool, padded: int | None = None
+                   ) -> dict[str, float]:
+    """Model FLOPs (6·N·T, see the module docstring), the LoRA-actual count, and executed FLOPs when
+    `padded` (the positions including padding) is given."""
+    mean_len = tokens / max(1, rows)
+    attention = 12.0 * shape.layers * shape.hidden * mean_len * tokens
+    model = 6.0 * shape.n_body * tokens + 6.0 * shape.n_head * response_tokens + attention
+    out = {"model": model}
+    if lora:
+        out["lora_actual"] = (4.0 * shape.n_body * tokens + 4.0 * shape.n_head * response_tokens
+                              + 6.0 * shape.n_lora * tokens + attention)
+    if padded is not None:
+        out["executed"] = model * padded / max(1, tokens)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- peak
 
 
-def matmul_peak(threads: int, n: int = 2048, repeats: int = 5) -> float:
-    """Best dense fp32 GFLOP/s of torch.mm on n×n squares with `threads` threads."""
+def matmul_peak(threads: int, precision: str, n: int = 2048, repeats: int = 5) -> float:
+    """Best GFLOP/s of torch.mm on n×n squares with `threads` threads, in fp32 or bf16."""
     torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     torch.mm(a, b)  # warm-up
     best = float("inf")
     for _ in range(repeats):
@@ -88,180 +99,178 @@ def matmul_peak(threads: int, n: int = 2048, repeats: int = 5) -> float:
 # --------------------------------------------------------------------------------------------- training
 
 
-def _config(overrides: dict):
+def _config(preset: str, overrides: dict):
+    """`preset` is a shipped preset's name or a config file's path (one ending in .yaml/.yml)."""
     from core.config import config_from_dict, load_config
 
-    body = load_config(None).model_dump(mode="json")
+    is_file = preset.endswith((".yaml", ".yml"))
+    body = (load_config(preset) if is_file else load_config(preset=preset)).model_dump(mode="json")
     for section, values in overrides.items():
+        if section == "model" and "lora" in values and values["lora"] is not None and body["model"].get("lora"):
+            values = {**values, "lora": {**body["model"]["lora"], **values["lora"]}}
         body.setdefault(section, {}).update(values)
     return config_from_dict(body, "(benchmark)")
 
 
-def measure(overrides: dict, language: str, pairs: int, steps: int, compile_model: bool = False) -> dict:
-    """Train the demo model for `steps` steps (after a short warm-up run) and account its FLOPs."""
+def measure(preset: str, overrides: dict, language: str, pairs: int, steps: int, compile_model: bool = False) -> dict:
+    """Train for `steps` steps (after a short warm-up run) and account the FLOPs."""
     from trainers import data
     from trainers.coit import language_examples
     from trainers.model import build_model, load_tokenizer, set_threads
-    from trainers.train import batch_plan, encode_examples, train_model
+    from trainers.train import resolve_precision, train_model
 
-    cfg = _config({**overrides, "train": {**overrides.get("train", {}), "max_steps": steps}})
+    model_over = {**overrides.get("model", {}), "compile": compile_model}
+    cfg = _config(preset, {**overrides, "model": model_over,
+                           "train": {**overrides.get("train", {}), "max_steps": steps}})
     set_threads(cfg.model)
     lang = data.load_language(cfg.data, language)
     examples = language_examples(cfg, lang, lang.prefix(pairs), seed=0)
     tokenizer = load_tokenizer(cfg)
     model = build_model(cfg, tokenizer, seed=0)
     shape = model_shape(model)
-    if compile_model:
-        model = torch.compile(model, dynamic=True)
-    warm = cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_steps": 10})})
-    train_model(warm, model, tokenizer, examples, seed=1, progress=False)  # allocator, kernels, compile
+    warm = cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_steps": 3})})
+    train_model(warm, model, tokenizer, examples, seed=1, progress=False)  # allocator, kernels, compilation
     stats = train_model(cfg, model, tokenizer, examples, seed=0, progress=False)
-
-    # The same plan train_model followed (it is a pure function of lengths, batch size and seed).
-    encoded, _ = encode_examples(tokenizer, examples, cfg.model.context_length)
-    kept = [e for e in encoded if e is not None]
-    plan = batch_plan([len(e) for e in kept], cfg.train.batch_size, stats.steps, seed=0)
-    widths = [max(len(kept[i]) for i in b) for b in plan]
-    rows = [len(b) for b in plan]
-    model_flops = batch_flops(shape, widths, rows, stats.tokens, stats.response_tokens, executed=False)
-    executed = batch_flops(shape, widths, rows, stats.tokens, stats.response_tokens, executed=True)
+    rows = stats.steps * cfg.train.batch_size
+    flops = training_flops(shape, stats.tokens, stats.response_tokens, rows, cfg.model.lora is not None,
+                           stats.padded_tokens)
     return {
-        "tokens": stats.tokens,
-        "seconds": stats.seconds,
         "tokens_per_s": stats.tokens / stats.seconds,
-        "model_gflops": model_flops / stats.seconds / 1e9,
-        "executed_gflops": executed / stats.seconds / 1e9,
+        **{f"{k}_gflops": v / stats.seconds / 1e9 for k, v in flops.items()},
         "padding": stats.padded_tokens / stats.tokens - 1,
-        "params": shape.n_body + shape.n_head,
+        "precision": resolve_precision(cfg.model.precision),
+        "shape": shape,
     }
 
 
 def _measure_in_child(args) -> dict:
-    overrides, language, pairs, steps = args
+    preset, overrides, language, pairs, steps = args
     torch.set_num_threads(1)
-    return measure(overrides, language, pairs, steps)
+    return measure(preset, overrides, language, pairs, steps)
 
 
-def measure_two_processes(overrides: dict, language: str, pairs: int, steps: int) -> dict:
-    """Two single-thread trainings at once (how sweep workers share the cores): summed throughput."""
-    ctx = mp.get_context("spawn")
+def measure_two_processes(preset: str, overrides: dict, language: str, pairs: int, steps: int) -> dict:
+    """Two single-thread trainings at once (how two sweep workers share two cores): summed throughput."""
     one_thread = {**overrides, "model": {**overrides.get("model", {}), "threads": 1}}
-    start = time.perf_counter()
-    with ctx.Pool(2) as pool:
-        results = pool.map(_measure_in_child, [(one_thread, language, pairs, steps)] * 2)
-    wall = time.perf_counter() - start
-    # Each child's own clock covers only its timed run; the sum of rates is the machine's throughput.
-    return {
-        "tokens_per_s": sum(r["tokens_per_s"] for r in results),
-        "model_gflops": sum(r["model_gflops"] for r in results),
-        "executed_gflops": sum(r["executed_gflops"] for r in results),
-        "padding": results[0]["padding"],
-        "wall_seconds": wall,
-    }
+    with mp.get_context("spawn").Pool(2) as pool:
+        results = pool.map(_measure_in_child, [(preset, one_thread, language, pairs, steps)] * 2)
+    summed = {k: sum(r[k] for r in results) for k in results[0] if k.endswith("_gflops") or k == "tokens_per_s"}
+    return {**results[0], **summed}
 
 
-def demo_run(language: str, pairs: int, threads: int) -> dict:
-    """One complete proxy run with the shipped demo config, as `planner train-one` runs it."""
+def complete_run(preset: str, language: str, pairs: int, threads: int) -> dict:
+    """One proxy run exactly as `planner train-one` runs it; the evaluation share of its time."""
     from trainers.coit import train_one
 
-    cfg = _config({"model": {"threads": threads}})
+    cfg = _config(preset, {"model": {"threads": threads}})
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = train_one(cfg, language, pairs, seed=0, run_dir=Path(tmp) / "run", progress=True)
+        r = train_one(cfg, language, pairs, seed=0, run_dir=Path(tmp) / "run", progress=False)
         wall = time.perf_counter() - start
-    return {"wall": wall, "train": result.train_seconds, "eval": result.eval_seconds, "steps": result.steps,
-            "tokens_per_s": result.train["tokens_per_second"], **{k: result.metrics[k] for k in ("chrf", "bleu", "loss")}}
-
-
-def curves(languages: list[str], sizes: list[int], threads: int) -> list[dict]:
-    from trainers.coit import train_one
-
-    cfg = _config({"model": {"threads": threads}})
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for language in languages:
-            for n in sizes:
-                r = train_one(cfg, language, n, seed=0, run_dir=Path(tmp) / f"{language}_{n}", progress=False)
-                rows.append({"language": language, "pairs": n, "chrf": r.metrics["chrf"], "bleu": r.metrics["bleu"],
-                             "loss": r.metrics["loss"], "train_s": r.train_seconds, "eval_s": r.eval_seconds,
-                             "n_tokens": r.n_tokens})
-                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    return rows
+    return {"wall": wall, "train": r.train_seconds, "eval": r.eval_seconds, "steps": r.steps,
+            "tokens_per_s": r.train.get("tokens_per_second", 0.0), **r.metrics}
 
 
 # ------------------------------------------------------------------------------------------------- main
 
 
+def variants(preset: str, threads: list[int], quick: bool) -> list[tuple[str, int, dict, bool]]:
+    """(label, threads, config overrides, compile) rows; the first per thread count is the preset's own."""
+    cfg = _config(preset, {})
+    rows = [(f"{Path(preset).stem} recipe, {t} thread(s)", t, {}, False) for t in threads]
+    if quick:
+        return rows
+    t = min(threads)
+    lora = cfg.model.lora is not None
+    rows += [
+        (f"batch {2 * cfg.train.batch_size}", t, {"train": {"batch_size": 2 * cfg.train.batch_size}}, False),
+        ("fp32 weights and compute", t, {"model": {"precision": "fp32"}}, False),
+        ("torch.compile", t, {}, True),
+    ]
+    if cfg.model.name != "tiny":
+        rows.append(("sdpa attention", t, {"model": {"attention": "sdpa"}}, False))
+    if lora:
+        rows += [
+            ("LoRA dropout 0.05", t, {"model": {"lora": {"dropout": 0.05}}}, False),
+            ("LoRA on q,v only", t, {"model": {"lora": {"target_modules": ["q_proj", "v_proj"]}}}, False),
+            ("full fine-tuning, bf16 autocast", t, {"model": {"lora": None, "precision": "bf16"}}, False),
+            ("full fine-tuning, fp32", t, {"model": {"lora": None, "precision": "fp32"}}, False),
+        ]
+    return rows
+
+
+def throughput(args) -> None:
+    from trainers.train import resolve_precision
+
+    print("| configuration | precision | tokens/s | model GFLOP/s (6·N·T) | LoRA-actual GFLOP/s | torch.mm peak "
+          "GFLOP/s (same run) | model / peak | LoRA-actual / peak | padding |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    shape = None
+    rows = variants(args.preset, args.threads, args.quick)
+    if args.rows:
+        rows = [row for row in rows if any(part in row[0] for part in args.rows)]
+    for label, t, overrides, comp in rows:
+        overrides = {**overrides, "model": {**overrides.get("model", {}), "threads": t}}
+        precision = resolve_precision(_config(args.preset, overrides).model.precision)
+        before = matmul_peak(t, precision)
+        r = measure(args.preset, overrides, args.language, args.pairs, args.steps, compile_model=comp)
+        peak = (before + matmul_peak(t, precision)) / 2
+        shape = r["shape"]
+        _row(label, r, peak)
+    if not args.quick and (os.cpu_count() or 1) >= 2 and (not args.rows or "2 processes" in args.rows):
+        precision = resolve_precision(_config(args.preset, {}).model.precision)
+        before = matmul_peak(2, precision)
+        r = measure_two_processes(args.preset, {}, args.language, args.pairs, args.steps)
+        peak = (before + matmul_peak(2, precision)) / 2
+        _row("2 processes × 1 thread (summed; vs the 2-thread peak)", r, peak)
+    if shape is not None:
+        print(f"\nN_layers = {shape.n_body:,} (layer matmuls), N_head = {shape.n_head:,} (output projection, response "
+              f"positions only), N_lora = {shape.n_lora:,}; {shape.layers} layers, hidden {shape.hidden}.")
+
+
+def _row(label: str, r: dict, peak: float) -> None:
+    lora = r.get("lora_actual_gflops")
+    print(f"| {label} | {r['precision']} | {r['tokens_per_s']:,.0f} | {r['model_gflops']:.1f} | "
+          f"{f'{lora:.1f}' if lora else '–'} | {peak:.1f} | {100 * r['model_gflops'] / peak:.0f}% | "
+          f"{f'{100 * lora / peak:.0f}%' if lora else '–'} | {100 * r['padding']:.1f}% |", flush=True)
+
+
+def runs(args) -> None:
+    t = min(args.threads)
+    print(f"\n| complete run ({args.language}, {t} thread(s)) | wall s | train s | eval s | eval share | "
+          "tokens/s | chrF | test loss |\n|---|---:|---:|---:|---:|---:|---:|---:|")
+    for pairs in args.run_sizes:
+        r = complete_run(args.preset, args.language, pairs, t)
+        share = r["eval"] / (r["train"] + r["eval"])
+        print(f"| {pairs} pairs | {r['wall']:.1f} | {r['train']:.1f} | {r['eval']:.1f} | {100 * share:.0f}% | "
+              f"{r['tokens_per_s']:,.0f} | {r['chrf']:.1f} | {r['loss']:.3f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="demo",
+                        help="shipped preset (or a config file) whose model and recipe to measure")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--language", default="de")
-    parser.add_argument("--pairs", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=120, help="timed optimizer steps per configuration")
-    parser.add_argument("--quick", action="store_true", help="only the default configuration per thread count")
-    parser.add_argument("--sections", nargs="+", choices=["throughput", "demo", "curves"],
-                        default=["throughput", "demo"], help="curves trains every sweep size (slow)")
-    parser.add_argument("--curve-languages", nargs="+", default=["de", "es", "zh"])
-    parser.add_argument("--curve-sizes", type=int, nargs="+", default=[250, 500, 1000, 2000])
+    parser.add_argument("--language", default="el")
+    parser.add_argument("--pairs", type=int, default=400, help="pairs the timed steps draw their batches from")
+    parser.add_argument("--steps", type=int, default=24, help="timed optimizer steps per configuration")
+    parser.add_argument("--quick", action="store_true", help="only the preset's own configuration per thread count")
+    parser.add_argument("--rows", nargs="+", default=None, metavar="TEXT",
+                        help="only the configurations whose label contains one of these (e.g. recipe sdpa)")
+    parser.add_argument("--sections", nargs="+", choices=["throughput", "runs"], default=["throughput", "runs"])
+    parser.add_argument("--run-sizes", type=int, nargs="+", default=[0, 400])
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    cpus = os.cpu_count()
-    print(f"# CoIT trainer throughput — {cpus} CPUs, torch {torch.__version__}, demo model, "
+    print(f"# CoIT trainer throughput — {os.cpu_count()} CPUs, torch {torch.__version__}, preset {args.preset}, "
           f"{args.language} {args.pairs} pairs, {args.steps} timed steps per row")
-    print(f"(load average before: {os.getloadavg()[0]:.2f}; other processes on these cores slow every row)\n")
+    print(f"(load average before: {os.getloadavg()[0]:.2f}; other processes on these cores slow every row, and its "
+          "peak with it)\n")
     if "throughput" in args.sections:
-        throughput(args, cpus)
-    if "demo" in args.sections:
-        t = max(args.threads)
-        r = demo_run(args.language, args.pairs, t)
-        print(f"\nComplete {args.pairs}-pair demo run ({args.language}, {t} threads): {r['wall']:.1f} s wall "
-              f"(train {r['train']:.1f} s, {r['steps']} steps, {r['tokens_per_s']:,.0f} tokens/s; eval {r['eval']:.1f} s); "
-              f"chrF {r['chrf']:.1f}, BLEU {r['bleu']:.1f}, test loss {r['loss']:.3f}")
-    if "curves" in args.sections:
-        rows = curves(args.curve_languages, args.curve_sizes, max(args.threads))
-        print("\n| language | pairs | chrF | BLEU | test loss | train s | eval s |\n|---|---:|---:|---:|---:|---:|---:|")
-        for r in rows:
-            print(f"| {r['language']} | {r['pairs']} | {r['chrf']:.1f} | {r['bleu']:.1f} | {r['loss']:.3f} | "
-                  f"{r['train_s']:.1f} | {r['eval_s']:.1f} |")
+        throughput(args)
+    if "runs" in args.sections:
+        runs(args)
     print(f"\n(load average after: {os.getloadavg()[0]:.2f})")
-
-
-def throughput(args, cpus: int | None) -> None:
-    peaks = {t: matmul_peak(t) for t in sorted(set(args.threads))}
-    print("| threads | torch.mm fp32 peak (GFLOP/s) |\n|---:|---:|")
-    for t, p in peaks.items():
-        print(f"| {t} | {p:.1f} |")
-
-    variants: list[tuple[str, int, dict, bool]] = []
-    for t in args.threads:
-        variants.append((f"threads={t} batch=16 fp32", t, {}, False))
-    if not args.quick:
-        t = max(args.threads)
-        variants += [
-            (f"threads={t} batch=32", t, {"train": {"batch_size": 32}}, False),
-            (f"threads={t} batch=64", t, {"train": {"batch_size": 64}}, False),
-            (f"threads={t} context=64", t, {"model": {"context_length": 64}}, False),
-            (f"threads={t} bf16", t, {"model": {"precision": "bf16"}}, False),
-            (f"threads={t} torch.compile", t, {}, True),
-        ]
-    print("\n| configuration | tokens/s | model GFLOP/s | % of peak | executed GFLOP/s | padding |")
-    print("|---|---:|---:|---:|---:|---:|")
-    params = None
-    for name, t, overrides, comp in variants:
-        overrides = {**overrides, "model": {**overrides.get("model", {}), "threads": t}}
-        r = measure(overrides, args.language, args.pairs, args.steps, compile_model=comp)
-        params = r["params"]
-        print(f"| {name} | {r['tokens_per_s']:,.0f} | {r['model_gflops']:.1f} | "
-              f"{100 * r['model_gflops'] / peaks[t]:.0f}% | {r['executed_gflops']:.1f} | {100 * r['padding']:.1f}% |",
-              flush=True)
-    if not args.quick and cpus and cpus >= 2:
-        r = measure_two_processes({}, args.language, args.pairs, args.steps)
-        peak = peaks.get(2) or matmul_peak(2)
-        print(f"| 2 processes × 1 thread (summed) | {r['tokens_per_s']:,.0f} | {r['model_gflops']:.1f} | "
-              f"{100 * r['model_gflops'] / peak:.0f}% of 2-thread peak | {r['executed_gflops']:.1f} | "
-              f"{100 * r['padding']:.1f}% |", flush=True)
-    print(f"\nDemo model: {params:,} matmul parameters (tied embedding/head counted once).")
 
 
 if __name__ == "__main__":

@@ -158,7 +158,10 @@ class SweepConfig(_Strict):
         "grid", description="'grid': every language × size × seed; 'adaptive': a small start design, then the "
         "runs worth most to the plan per training token (docs/adaptive-sweep.md).",
     )
-    sizes: list[int] = Field(default_factory=lambda: [250, 500, 1000, 2000])
+    sizes: list[int] = Field(
+        default_factory=lambda: [250, 500, 1000, 2000],
+        description="Training pairs per proxy run; 0 is the zero-shot point (the base model evaluated untrained).",
+    )
     seeds: list[int] = Field(default_factory=lambda: [0])
     budget: float | None = Field(
         None, gt=0, description="adaptive: proxy compute in training tokens (finished + running + queued runs); "
@@ -166,15 +169,15 @@ class SweepConfig(_Strict):
     )
     stop_when: StopWhen = Field(default_factory=StopWhen)
     start_sizes: list[int] | None = Field(
-        None, description="adaptive: the sizes every language starts with; default: the two smallest sizes."
+        None, description="adaptive: the sizes every language starts with; default: the two smallest positive sizes."
     )
     ladder: list[int] | None = Field(
         None, description="adaptive: the sizes a run may be chosen at; default: sizes plus 2× and 4× the largest "
         "(never above a language's training pool).",
     )
     zero_shot: bool | None = Field(
-        None, description="adaptive: also evaluate each language at 0 pairs in the start design; default: for a "
-        "pretrained model (model.name other than 'tiny').",
+        None, description="adaptive: also evaluate each language at 0 pairs in the start design; default: when "
+        "sizes lists 0 or the model is pretrained (model.name other than 'tiny').",
     )
     storage: str | None = Field(
         None, description="optuna storage: SQLAlchemy URL or journal file; default sqlite in output_dir."
@@ -189,8 +192,9 @@ class SweepConfig(_Strict):
     @field_validator("sizes")
     @classmethod
     def _sizes_positive_unique(cls, v: list[int]) -> list[int]:
-        if not v or any(s <= 0 for s in v):
-            raise ValueError("sizes must be a non-empty list of positive integers")
+        # 0 is the zero-shot point of a pretrained model (evaluation only); a curve still needs trained sizes.
+        if not v or any(s < 0 for s in v) or not any(s > 0 for s in v):
+            raise ValueError("sizes must be a list of integers ≥ 0 (0 = the zero-shot point) with at least one positive")
         if len(set(v)) != len(v):
             raise ValueError("sizes must not repeat")
         return sorted(v)
@@ -307,6 +311,14 @@ class FinalConfig(_Strict):
     reduced_budget: bool = Field(
         False, description="Also train the plan at the budget fraction at which it is predicted to match "
         "uniform's objective (the allocation's 'budget saved'), to check the saving on real runs.",
+    )
+    checkpoint_steps: int | None = Field(
+        50, ge=1, description="Save a final run's whole training state every this many optimizer steps "
+        "(atomically); a killed `planner launch`/`planner run` resumes from it with the same result. null: never.",
+    )
+    transfer_plan: bool = Field(
+        True, description="Also train the transfer-aware plan when the allocation has one (the sweep ran "
+        "mixture proxy runs: mixture rows in the runs table).",
     )
 
     @model_validator(mode="before")

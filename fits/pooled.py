@@ -407,8 +407,8 @@ def fit_pooled(law: str, data: dict[str, tuple[np.ndarray, np.ndarray]], bounds:
         for p in POOLED[law]:
             if p not in wanted:
                 new_prior.sd[p] = np.inf
-        settled = abs(np.log(new_sigma / sigma)) < 1e-3 and all(
-            abs(new_prior.mean[p] - prior.mean[p]) < 1e-4 and abs(np.log(new_prior.sd[p] / prior.sd[p])) < 1e-3
+        settled = _close_ratio(new_sigma, sigma) and all(
+            abs(new_prior.mean[p] - prior.mean[p]) < 1e-4 and _close_ratio(new_prior.sd[p], prior.sd[p])
             for p in wanted)
         sigma, prior = new_sigma, new_prior
         if settled:
@@ -429,3 +429,12 @@ def posterior_draws(law: str, post: LanguagePosterior, n: int, rng: np.random.Ge
     phis = post.phi + rng.standard_normal((n, len(post.phi))) @ root.T
     lo, hi = phi_bounds(law, bounds, x)
     return natural_draws(law, np.clip(phis, lo, hi))
+
+
+def _close_ratio(a: float, b: float, tol: float = 1e-3) -> bool:
+    """|log(a/b)| < tol, with equal values (zeros included: a noise-free fit) always close."""
+    if a == b:
+        return True
+    if a <= 0 or b <= 0 or not (np.isfinite(a) and np.isfinite(b)):
+        return False
+    return abs(np.log(a / b)) < tol

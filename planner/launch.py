@@ -255,8 +255,9 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
     write_resolved(cfg, final_dir)
     level = float(summary.get("interval_level", 0.9))
     rows, objectives = [], []
-    for mixture in mixtures:
-        for seed in cfg.final.seeds:
+    # Seed-major: an interrupted launch leaves whole seeds, each a paired comparison of every mixture.
+    for seed in cfg.final.seeds:
+        for mixture in mixtures:
             run_dir = final_dir / mixture.name / f"s{seed}"
             identity = run_identity(cfg, mixture.pairs, seed)
             result = finished_run(run_dir, identity)

@@ -60,7 +60,7 @@ def _tiny_config(tmp_path) -> dict:
         "sweep": {"sizes": [16, 32, 64], "seeds": [0], "workers": 1},
         "fit": {"metric": "loss", "law": "power", "bootstrap": 50},
         "budget": {"total": 100, "unit": "pairs", "max_epochs": 1},
-        "final": {"baselines": ["uniform"]},
+        "final": {"baselines": ["uniform"], "seeds": [0, 1]},
     }
 
 
@@ -72,7 +72,7 @@ def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys):
 
     # the mixture trained on is exactly the allocation (counts recorded by the final run)
     allocation = pd.read_csv(out / "allocation.csv")
-    plan = json.loads((out / "final" / "plan" / "metrics.json").read_text())
+    plan = json.loads((out / "final" / "plan" / "s0" / "metrics.json").read_text())
     assert plan["counts"] == {r.language: int(r.pairs) for r in allocation.itertuples()}
     assert sum(plan["counts"].values()) <= 100
 
@@ -81,6 +81,11 @@ def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys):
     assert set(metrics["mixture"]) == {"plan", "uniform"}
     assert set(metrics["language"]) == {"de", "es"}
     assert metrics["achieved"].notna().all()
+    assert sorted(set(metrics["seed"])) == [0, 1] and len(metrics) == 2 * 2 * 2  # mixtures × seeds × languages
+    comparison = pd.read_csv(out / "final" / "comparison.csv")
+    overall = comparison[(comparison["mixture"] == "plan") & (comparison["baseline"] == "uniform")]
+    assert len(overall) == 3 and overall["n_seeds"].eq(2).all()  # the objective + one row per language
+    assert not overall.empty
     assert (metrics["error"] - (metrics["achieved"] - metrics["predicted"])).abs().max() < 1e-9
     assert list(pd.read_csv(out / "final" / "objectives.csv").columns) == OBJECTIVE_COLUMNS
     assert (out / "report.html").is_file() and (out / "resolved_config.yaml").is_file()
@@ -95,6 +100,19 @@ def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("up to date, skipped") == 6
     assert {p: p.stat().st_mtime_ns for p in stamp_files} == mtimes
+
+    # same config, same seed, same machine → identical final numbers: retrain one finished run from nothing
+    before = pd.read_csv(out / "final" / "metrics.csv")
+    import shutil
+
+    shutil.rmtree(out / "final" / "uniform" / "s1")
+    assert main(["launch", "--config", str(cfg_path), "--allocation", str(out / "allocation.csv"),
+                 "--fits", str(out / "fits.json")]) == 0
+    after = pd.read_csv(out / "final" / "metrics.csv")
+    key = ["mixture", "seed", "language"]
+    pd.testing.assert_frame_equal(before.sort_values(key).reset_index(drop=True),
+                                  after.sort_values(key).reset_index(drop=True))
+    capsys.readouterr()
 
     # a budget change re-plans and re-launches but never re-runs the sweep
     data = _tiny_config(tmp_path)

@@ -361,7 +361,7 @@ def _fake_builtin(monkeypatch, tmp_path, package: str, gguf_path: Path | None) -
 
 
 def _cfg(name: str, tmp_path: Path):
-    body = load_config(None).model_dump(mode="json")
+    body = load_config(preset="quick").model_dump(mode="json")
     body["model"] = {**body["model"], "name": name, "threads": 1}
     body["output_dir"] = str(tmp_path / "out")
     return config_from_dict(body)

@@ -55,7 +55,7 @@ TINY = {
 
 
 def make_cfg(overrides: dict, tmp_path=None):
-    body = load_config(None).model_dump(mode="json")
+    body = load_config(preset="quick").model_dump(mode="json")
     for section, values in overrides.items():
         body[section] = {**body[section], **values} if isinstance(values, dict) else values
     if tmp_path is not None:

@@ -1,5 +1,6 @@
 """One CoIT proxy run: train a fresh model on the first `n_pairs` English→X pairs of one language and
-evaluate it on that language's fixed test split.
+evaluate it on that language's fixed test split. `n_pairs` 0 is the zero-shot point: the base model
+evaluated without training (greedy decoding, so one seed of it is enough).
 
 The sweep calls `train_one` once per (language, size, seed) grid point and records its `RunResult`.
 The protocol is the config's: a fixed number of epochs over the run's examples (`train.epochs`, the demo
@@ -114,21 +115,28 @@ def train_one(
     from trainers.align import alignment_loss
     from trainers.evaluate import run_evaluation
     from trainers.model import build_model, load_tokenizer, save_checkpoint, set_threads
-    from trainers.train import is_main_process, train_model
+    from trainers.train import is_main_process, train_model, zero_shot_stats
 
-    if n_pairs < 1:
-        raise UserError(f"A proxy run needs at least one pair (got {n_pairs}).", "Pass a positive --pairs.")
+    if n_pairs < 0:
+        raise UserError(
+            f"A proxy run needs a non-negative number of pairs (got {n_pairs}).",
+            "Pass --pairs 0 for the zero-shot point (evaluation only) or a positive number.",
+        )
     set_threads(cfg.model)
     lang = data.load_language(cfg.data, language)
     pairs = lang.prefix(n_pairs)
-    examples = language_examples(cfg, lang, pairs, seed)
     tokenizer = load_tokenizer(cfg)
     model = build_model(cfg, tokenizer, seed)
-    stats = train_model(
-        cfg, model, tokenizer, examples, seed, progress=progress,
-        extra_loss=alignment_loss(cfg, tokenizer),  # None unless train.objective is coit+align
-        description=f"{language} {n_pairs} pairs seed {seed}",
-    )
+    if n_pairs == 0:
+        # The zero-shot point of a pretrained model's curve: the untouched base model (LoRA adapters start
+        # as an exact zero update), evaluated exactly like a trained run. No optimizer is ever built.
+        stats = zero_shot_stats()
+    else:
+        stats = train_model(
+            cfg, model, tokenizer, language_examples(cfg, lang, pairs, seed), seed, progress=progress,
+            extra_loss=alignment_loss(cfg, tokenizer),  # None unless train.objective is coit+align
+            description=f"{language} {n_pairs} pairs seed {seed}",
+        )
 
     test = eval_pairs(cfg, lang)
     evaluation = run_evaluation(cfg, model, tokenizer, lang, test)

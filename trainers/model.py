@@ -226,11 +226,16 @@ def build_model(cfg: "PlannerConfig", tokenizer, seed: int) -> "PreTrainedModel"
     if is_tiny(m):
         model = LlamaForCausalLM(tiny_config(m, tokenizer))
     else:
+        from trainers.train import default_device, resolve_precision
+
         path = checkpoint_dir(m.name)
+        device = default_device()
         # Frozen LoRA base weights need no fp32 master copy; a fully trained model keeps fp32 weights
         # and bf16 runs under autocast.
-        dtype = torch.bfloat16 if (m.lora and m.precision == "bf16") else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
+        dtype = torch.bfloat16 if (m.lora and resolve_precision(m.precision, device) == "bf16") else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path), local_files_only=True, dtype=dtype, attn_implementation=attention_kernel(m, device)
+        )
         if len(tokenizer) > model.get_input_embeddings().num_embeddings:
             model.resize_token_embeddings(len(tokenizer))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -238,6 +243,15 @@ def build_model(cfg: "PlannerConfig", tokenizer, seed: int) -> "PreTrainedModel"
     if m.lora:
         model = _with_lora(model, m)
     return model
+
+
+def attention_kernel(model_cfg: "ModelConfig", device: torch.device) -> str:
+    """`model.attention`; 'auto' is eager on CPU, where at proxy-run lengths (~100 tokens) it trains
+    faster than the fused SDPA kernel, whose CPU backward is slow (benchmarks/train_throughput.py), and
+    sdpa on accelerators."""
+    if model_cfg.attention != "auto":
+        return model_cfg.attention
+    return "eager" if device.type == "cpu" else "sdpa"
 
 
 def _with_lora(model, model_cfg: "ModelConfig"):

@@ -36,6 +36,7 @@ class MixtureResult:
 
 
 RESULT_FILE = "metrics.json"
+CHECKPOINT_FILE = "checkpoint.pt"  # mid-training state of an unfinished run (trainers.resume)
 
 
 def load_mixture_result(run_dir: str | Path) -> "MixtureResult | None":
@@ -70,6 +71,7 @@ def train_mixture(
     from trainers.coit import eval_pairs, language_examples
     from trainers.evaluate import run_evaluation
     from trainers.model import build_model, load_tokenizer, set_threads
+    from trainers.resume import remove as remove_checkpoint
     from trainers.train import is_main_process, train_model
 
     set_threads(cfg.model)
@@ -86,6 +88,8 @@ def train_mixture(
         progress=progress,
         extra_loss=alignment_loss(cfg, tokenizer),
         description=f"final {name} ({sum(len(p) for p in chosen.values()):,} pairs)",
+        checkpoint=Path(run_dir) / CHECKPOINT_FILE, checkpoint_key=identity or name,
+        checkpoint_every=cfg.final.checkpoint_steps,
     )
     if not is_main_process():
         return None
@@ -107,4 +111,5 @@ def train_mixture(
         identity=identity,
     )
     atomic_write_text(Path(run_dir) / RESULT_FILE, json.dumps(asdict(result), indent=2) + "\n")
+    remove_checkpoint(Path(run_dir) / CHECKPOINT_FILE)  # only now: a kill during evaluation resumes at the end
     return result

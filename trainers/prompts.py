@@ -17,6 +17,11 @@ the first one (`EVAL_TEMPLATE`), which training also contains, so every run is s
 The section headers are short on purpose: they are paid on every training example, and the `tiny`
 tokenizer keeps each one a single token (`SECTION_MARKERS`).
 
+The same examples can be laid out in a pretrained chat model's own format instead
+(`train.prompt_format: chat`, `PromptFormat`): the instruction and its input become one user turn of the
+tokenizer's chat template, with a short (by default empty) system turn, and the response is the
+assistant turn, ended by the template's end-of-turn token — the token the model already stops at.
+
 Optional extras: X→English translation (`reverse=True`), general instruction data answered in X
 (`GeneralTask`, one JSONL file per language) mixed in at a ratio of the translation examples, and
 cross-lingual instruction following (`answer_in_language=True`, see `cross_lingual_examples`).
@@ -64,12 +69,29 @@ CROSS_LINGUAL_CUE = "Answer in {language}:"
 
 @dataclass(frozen=True)
 class Example:
-    """One training or evaluation example: the model reads `prompt` and learns to write `response`."""
+    """One training or evaluation example: the model reads `prompt` and learns to write `response`.
+
+    `prompt` is the instruction-format text; `instruction` and `input` are its two parts, kept so that
+    another layout (the chat template) can be rendered from the same example (`PromptFormat`)."""
 
     prompt: str
     response: str
     kind: str = "translate"  # "translate" (English→X), "reverse" (X→English), "crosslingual" or "general"
     pair: "Pair | None" = None  # the translation pair behind a translation example (for pair-based losses)
+    instruction: str | None = None  # None: only `prompt` is known (it then serves as the whole request)
+    input: str = ""
+
+    @property
+    def request(self) -> str:
+        """The instruction and its input as one message (a chat model's user turn)."""
+        if self.instruction is None:
+            return self.prompt
+        return f"{self.instruction}\n{self.input}" if self.input else self.instruction
+
+
+def make_example(instruction: str, input_text: str, response: str, kind: str = "translate",
+                 pair: "Pair | None" = None) -> Example:
+    return Example(format_prompt(instruction, input_text), response, kind, pair, instruction, input_text)
 
 
 @dataclass(frozen=True)
@@ -99,7 +121,9 @@ def eval_prompt(source: str, language_name: str) -> str:
 
 
 def eval_example(pair: "Pair", language_name: str) -> Example:
-    return Example(eval_prompt(pair.source, language_name), pair.target, "translate", pair)
+    """The fixed evaluation example of a test pair (the `EVAL_TEMPLATE` instruction)."""
+    instruction = EVAL_TEMPLATE.format(src=SOURCE_LANGUAGE_NAME, tgt=language_name)
+    return make_example(instruction, pair.source, pair.target, "translate", pair)
 
 
 def coit_examples(
@@ -126,11 +150,11 @@ def coit_examples(
     for i, pair in enumerate(pairs):
         k = seed + i
         instruction = translation_instruction(k, SOURCE_LANGUAGE_NAME, language_name)
-        out.append(Example(format_prompt(instruction, pair.source), pair.target, "translate", pair))
+        out.append(make_example(instruction, pair.source, pair.target, "translate", pair))
         if reverse:
             # Offset by half the table so a pair's two directions are worded differently.
             back = translation_instruction(k + len(TRANSLATION_TEMPLATES) // 2, language_name, SOURCE_LANGUAGE_NAME)
-            out.append(Example(format_prompt(back, pair.target), pair.source, "reverse", pair))
+            out.append(make_example(back, pair.target, pair.source, "reverse", pair))
     if answer_in_language:
         out.extend(cross_lingual_examples(pairs, language_name, reverse))
     n_general = n_general_examples(general_ratio, len(pairs))
@@ -144,7 +168,7 @@ def coit_examples(
         instruction = task.instruction
         if answer_in_language:
             instruction = f"{instruction} {ANSWER_IN_LANGUAGE.format(language=language_name)}"
-        out.append(Example(format_prompt(instruction, task.input), task.output, "general"))
+        out.append(make_example(instruction, task.input, task.output, "general"))
     return out
 
 
@@ -167,14 +191,11 @@ def cross_lingual_examples(pairs: Sequence["Pair"], language_name: str, reverse:
     interface text), which makes the prompt an instruction in the literal sense. English prompts are
     answered in X; `reverse` adds X prompts answered in English.
     """
-    out = [
-        Example(format_prompt(f"{p.source}\n{CROSS_LINGUAL_CUE.format(language=language_name)}"), p.target,
-                "crosslingual", p)
-        for p in pairs
-    ]
+    cue = CROSS_LINGUAL_CUE.format(language=language_name)
+    out = [make_example(f"{p.source}\n{cue}", "", p.target, "crosslingual", p) for p in pairs]
     if reverse:
         cue = CROSS_LINGUAL_CUE.format(language=SOURCE_LANGUAGE_NAME)
-        out.extend(Example(format_prompt(f"{p.target}\n{cue}"), p.source, "crosslingual", p) for p in pairs)
+        out.extend(make_example(f"{p.target}\n{cue}", "", p.source, "crosslingual", p) for p in pairs)
     return out
 
 
@@ -229,3 +250,70 @@ def templates_fingerprint() -> str:
 
 def n_general_examples(general_ratio: float, n_pairs: int) -> int:
     return int(math.floor(general_ratio * n_pairs + 0.5))
+
+
+# ------------------------------------------------------------------------------------ prompt formats
+
+PROMPT_FORMATS = ("instruction", "chat")
+_PROBE = "coit-planner response probe"  # stands in for a response when locating the end-of-turn token
+
+
+class PromptFormat:
+    """How examples become token ids for one tokenizer: each prompt's ids, and the id that ends a response.
+
+    - `instruction`: `Example.prompt` tokenized with the tokenizer's own special tokens (the `tiny` BOS);
+      a response ends with EOS.
+    - `chat`: the tokenizer's chat template applied to [system, user = `Example.request`] with the
+      assistant header appended (`add_generation_prompt`). The rendered text already holds its special
+      tokens, so none are added. A response ends with the token that closes an assistant turn in that
+      template (`<|im_end|>` in ChatML), which is also where generation stops. `system_prompt` None
+      leaves the system turn out, so a template that has a default one inserts it (SmolLM2's costs ~20
+      tokens on every example).
+    """
+
+    def __init__(self, tokenizer, style: str = "instruction", system_prompt: str | None = ""):
+        if style not in PROMPT_FORMATS:
+            raise ValueError(f"prompt format must be one of {PROMPT_FORMATS}, got {style!r}")
+        self.tokenizer, self.style, self.system_prompt = tokenizer, style, system_prompt
+        if style == "chat" and not getattr(tokenizer, "chat_template", None):
+            raise UserError(
+                "train.prompt_format is 'chat' but this model's tokenizer has no chat template (the tiny "
+                "model never has one).",
+                "Set train.prompt_format: instruction, or use a chat model such as model.name: smollm2-135m.",
+            )
+        self.end_id = self._end_of_turn() if style == "chat" else tokenizer.eos_token_id
+
+    @classmethod
+    def from_config(cls, cfg, tokenizer) -> "PromptFormat":
+        return cls(tokenizer, cfg.train.prompt_format, cfg.train.system_prompt)
+
+    def _messages(self, request: str) -> list[dict]:
+        system = [] if self.system_prompt is None else [{"role": "system", "content": self.system_prompt}]
+        return system + [{"role": "user", "content": request}]
+
+    def text(self, example: Example) -> str:
+        if self.style == "instruction":
+            return example.prompt
+        return self.tokenizer.apply_chat_template(
+            self._messages(example.request), tokenize=False, add_generation_prompt=True
+        )
+
+    def prompt_ids(self, examples: Sequence[Example]) -> list[list[int]]:
+        texts = [self.text(e) for e in examples]
+        return self.tokenizer(texts, add_special_tokens=self.style == "instruction")["input_ids"]
+
+    @property
+    def stop_ids(self) -> list[int]:
+        """Generation ends at any of these: EOS, and the end-of-turn token when it differs."""
+        return sorted({self.tokenizer.eos_token_id, self.end_id})
+
+    def _end_of_turn(self) -> int:
+        """The first token the template writes after an assistant message, if it is a special token
+        (ChatML `<|im_end|>`, Llama 3 `<|eot_id|>`, ...); otherwise EOS."""
+        tok = self.tokenizer
+        messages = self._messages("x") + [{"role": "assistant", "content": _PROBE}]
+        text = tok.apply_chat_template(messages, tokenize=False)
+        tail = text[text.rindex(_PROBE) + len(_PROBE):] if _PROBE in text else ""
+        ids = tok(tail, add_special_tokens=False)["input_ids"] if tail else []
+        special = set(tok.all_special_ids) | {i for i, t in tok.added_tokens_decoder.items() if t.special}
+        return ids[0] if ids and ids[0] in special else tok.eos_token_id

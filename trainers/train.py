@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
+from pathlib import Path
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trainers.prompts import Example
+from trainers.prompts import Example, PromptFormat
 
 if TYPE_CHECKING:
     from core.config import PlannerConfig
@@ -93,20 +94,30 @@ class TrainStats:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
 
+def zero_shot_stats() -> TrainStats:
+    """The statistics of a run that trains on nothing (the zero-shot point): no step, no token, no time."""
+    return TrainStats(steps=0, epochs=0.0, examples=0, truncated=0, tokens=0, padded_tokens=0, response_tokens=0,
+                      seconds=0.0, final_loss=float("nan"))
+
+
 # ------------------------------------------------------------------------------------------- encoding
 
 
-def encode_examples(tokenizer, examples: Sequence[Example], max_length: int) -> tuple[list[Encoded | None], int]:
-    """Tokenize prompts and responses separately (exactly what the model sees when it generates from the
-    prompt), append EOS to the response, and cut at `max_length`. Returns one `Encoded` per example —
-    None when the prompt alone fills the context — and how many were truncated."""
-    prompts = tokenizer([e.prompt for e in examples], add_special_tokens=True)["input_ids"]
+def encode_examples(
+    tokenizer, examples: Sequence[Example], max_length: int, prompts: PromptFormat | None = None
+) -> tuple[list[Encoded | None], int]:
+    """Tokenize prompts (in the `prompts` format; default the instruction one) and responses separately —
+    exactly what the model sees when it generates from the prompt — end each response with the format's
+    end token (EOS, or the chat template's end of turn), and cut at `max_length`. Returns one `Encoded`
+    per example — None when the prompt alone fills the context — and how many were truncated."""
+    prompts = prompts or PromptFormat(tokenizer)
+    prompt_ids = prompts.prompt_ids(examples)
     responses = tokenizer([e.response for e in examples], add_special_tokens=False)["input_ids"]
-    eos = tokenizer.eos_token_id
+    end = prompts.end_id
     out: list[Encoded | None] = []
     truncated = 0
-    for p, r in zip(prompts, responses):
-        ids = list(p) + list(r) + [eos]
+    for p, r in zip(prompt_ids, responses):
+        ids = list(p) + list(r) + [end]
         if len(ids) > max_length:
             truncated += 1
             ids = ids[:max_length]
@@ -205,10 +216,38 @@ def is_main_process() -> bool:
     return PartialState(cpu=not _has_accelerator_device()).is_main_process
 
 
+def default_device() -> torch.device:
+    """The device a single-process run trains on (what accelerate picks): the first GPU, else the CPU."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 matmuls natively (faster than fp32), not by emulation."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        return any(check() for check in checks if check is not None)
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device | None = None) -> str:
+    """`model.precision` with 'auto' decided for the device: bf16 where it is native, else fp32."""
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16(device or default_device()) else "fp32"
+
+
 def autocast(device: torch.device, precision: str):
-    if precision == "bf16":
+    if resolve_precision(precision, device) == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+def compile_enabled(model_cfg, device: torch.device) -> bool:
+    """`model.compile`, by default on a GPU only: on CPU compiling cost more than it saved for proxy runs
+    (benchmarks/train_throughput.py), and a run is too short to repay the compilation."""
+    return model_cfg.compile if model_cfg.compile is not None else device.type == "cuda"
 
 
 # ----------------------------------------------------------------------------------------------- loop
@@ -233,9 +272,17 @@ def train_model(
     progress: bool = True,
     extra_loss: ExtraLoss | None = None,
     description: str = "train",
+    checkpoint: Path | None = None,
+    checkpoint_key: str = "",
+    checkpoint_every: int | None = None,
 ) -> TrainStats:
     """Train `model` in place on `examples` with the config's `train` settings; `epochs` overrides
-    `train.epochs` (the final run sets its own). Returns what happened, per step."""
+    `train.epochs` (the final run sets its own). Returns what happened, per step.
+
+    With `checkpoint` (a file) and `checkpoint_every` steps, the run saves its whole state there
+    (`trainers.resume`) and, if a checkpoint of the same run (`checkpoint_key`) is already there, resumes
+    from it: the result is the uninterrupted run's, step for step."""
+    from trainers import resume
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
@@ -243,7 +290,9 @@ def train_model(
 
     tc = cfg.train
     set_seed(seed)
-    encoded, truncated = encode_examples(tokenizer, examples, cfg.model.context_length)
+    encoded, truncated = encode_examples(
+        tokenizer, examples, cfg.model.context_length, PromptFormat.from_config(cfg, tokenizer)
+    )
     kept = [i for i, e in enumerate(encoded) if e is not None]
     if not kept:
         raise ValueError("no example has a response token within the context length")
@@ -264,13 +313,35 @@ def train_model(
     scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(tc.warmup_ratio * steps), steps)
     use_keep = accepts_logits_to_keep(accelerator.unwrap_model(model))
     params = [p for p in model.parameters() if p.requires_grad]
+    forward = model
+    if compile_enabled(cfg.model, accelerator.device):
+        # Only the training forward is compiled (shapes vary with the batch: dynamic); evaluation
+        # generates with the plain module. Whatever dynamo cannot compile runs eagerly, so `auto` on a
+        # new device can cost speed but never the run.
+        import torch._dynamo as dynamo  # (a plain `import torch._dynamo` would make `torch` local here)
 
-    losses: list[torch.Tensor] = []
-    extras: list[torch.Tensor] = []
-    tokens = padded = response_tokens = seen = 0
-    bar = tqdm(total=steps, desc=description, unit="step", disable=not (progress and accelerator.is_local_main_process))
-    start = time.perf_counter()
+        dynamo.config.suppress_errors = True
+        forward = torch.compile(model, dynamic=True)
+    precision = resolve_precision(cfg.model.precision, accelerator.device)
+
+    # Checkpoints are a single-process feature: under a multi-process launch every rank would race on
+    # one file, and such runs are restarted whole.
+    saving = checkpoint is not None and bool(checkpoint_every) and world == 1
+    key = f"{checkpoint_key}:{steps}:{seed}:{len(kept)}:{sum(lengths)}"
+    done = resume.Progress()
+    if saving:
+        body = resume.load(checkpoint, key)
+        if body is not None:
+            done = resume.restore(body, accelerator.unwrap_model(model), optimizer, scheduler)
+    losses: list[torch.Tensor] = [torch.tensor(v) for v in done.losses]
+    extras: list[torch.Tensor] = [torch.tensor(v) for v in done.extras]
+    tokens, padded, response_tokens, seen = done.tokens, done.padded, done.response_tokens, done.seen
+    bar = tqdm(total=steps, initial=done.step, desc=description + (f" (resumed at step {done.step})" if done.step else ""),
+               unit="step", disable=not (progress and accelerator.is_local_main_process))
+    start = time.perf_counter() - done.seconds
     for step, rows in enumerate(plan):
+        if step < done.step:
+            continue  # done before the checkpoint (the batch plan is fixed, so the rest is the same)
         idx = [kept[r] for r in rows]
         batch = collate([encoded[i] for i in idx], [examples[i] for i in idx], tokenizer.pad_token_id)
         # Counted on the host before the copy, so the loop never waits on the device for bookkeeping.
@@ -279,8 +350,8 @@ def train_model(
         response_tokens += int((batch.labels != IGNORE).sum())
         seen += len(idx)
         batch = batch.to(accelerator.device)
-        with autocast(accelerator.device, cfg.model.precision):
-            nll, count = response_nll(model, batch, use_keep)
+        with autocast(accelerator.device, precision):
+            nll, count = response_nll(forward, batch, use_keep)
             loss = nll / count
             total = loss
             if extra_loss is not None:
@@ -298,6 +369,11 @@ def train_model(
         if step % 10 == 0 or step == steps - 1:
             elapsed = time.perf_counter() - start
             bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(elapsed, 1e-9):,.0f}")
+        if saving and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+            resume.save(checkpoint, key, accelerator.unwrap_model(model), optimizer, scheduler, resume.Progress(
+                step=step + 1, tokens=tokens, padded=padded, response_tokens=response_tokens, seen=seen,
+                seconds=time.perf_counter() - start, losses=[float(v) for v in losses],
+                extras=[float(v) for v in extras]))
     bar.close()
     seconds = time.perf_counter() - start
 
@@ -320,11 +396,11 @@ def train_model(
 
 
 def iterate_batches(
-    tokenizer, examples: Sequence[Example], batch_size: int, max_length: int
+    tokenizer, examples: Sequence[Example], batch_size: int, max_length: int, prompts: PromptFormat | None = None
 ) -> Iterator[Batch]:
     """Length-sorted batches in a fixed order, for scoring (teacher-forced loss). An example whose prompt
     alone fills the context has nothing to score and is left out."""
-    encoded, _ = encode_examples(tokenizer, examples, max_length)
+    encoded, _ = encode_examples(tokenizer, examples, max_length, prompts)
     order = sorted((i for i, e in enumerate(encoded) if e is not None), key=lambda i: len(encoded[i]))
     for k in range(0, len(order), batch_size):
         idx = order[k : k + batch_size]

@@ -12,7 +12,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "status",
         help="show done / running / failed / pending / stale runs of the sweep",
-        description="Show the sweep's grid per language and size: done / running / failed / pending runs, "
+        description="Show the sweep's runs per language and size (an adaptive sweep: the runs chosen so far, "
+        "and its budget and value interval): done / running / failed / pending runs, "
         "stale ones (trained on data that has changed since; `planner sweep` re-runs them), the mean run "
         "time, elapsed time and an estimate of the time left. Reads the study and the data only.",
     )
@@ -74,6 +75,10 @@ def run(args) -> int:
     view = sweep_status(cfg, args.storage)
     print(f"sweep '{cfg.experiment}' in {view.spec.display}")
     print(format_status(view.statuses, time.time()))
+    if view.adaptive is not None:
+        from planner.sweep.rounds import format_adaptive
+
+        print(format_adaptive(view.adaptive, cfg.fit.metric))
     if note := view.data.note():
         print(note)
     return 0

@@ -23,14 +23,20 @@ Each run records a fingerprint of its language's data (training pool and test sp
 data has changed since its runs, `planner sweep` says so and re-runs that language's points (`planner
 status` shows them as stale meanwhile, and runs.csv leaves them out).
 
-Exit codes: 0 grid complete, 1 points failed or --max-failures reached, 2 a mistake in the input.
+With sweep.strategy: adaptive the sweep starts from a small design (two sizes per language, plus the
+zero-shot point for a pretrained model) and then adds, batch by batch, the runs worth most to the plan
+per training token, until sweep.budget training tokens are committed or sweep.stop_when is met; the
+choices are recorded in the study and in sweep_choices.csv (docs/adaptive-sweep.md). It resumes and
+shares a study across machines exactly like the grid.
+
+Exit codes: 0 sweep complete, 1 points failed or --max-failures reached, 2 a mistake in the input.
 """
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "sweep",
-        help="run the grid of proxy runs (languages × sizes × seeds) on an optuna study",
+        help="run the proxy runs (the grid, or an adaptive sweep) on an optuna study",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -71,6 +77,10 @@ def run(args) -> int:
     print(f"sweep: {prog.done}/{prog.total} points done, {prog.failed} failed, {prog.pending} pending{stale} "
           f"({report.workers} worker(s) × {report.threads} thread(s), {format_duration(report.wall_seconds)}); "
           f"{report.runs_csv}")
+    if report.adaptive is not None:
+        from planner.sweep.rounds import format_adaptive
+
+        print(format_adaptive(report.adaptive, cfg.fit.metric))
     for trial in report.failures:
         attrs = trial.user_attrs
         print(f"  failed: {attrs.get('point')} (trial {trial.number}): {attrs.get('error')}", file=sys.stderr)
@@ -83,6 +93,7 @@ def run(args) -> int:
               f"{args.max_failures or cfg.sweep.max_failures}). Fix the cause and run `planner sweep` again: "
               "finished points are kept and failed ones are retried.", file=sys.stderr)
     else:
-        print("the grid is not complete; `planner status` lists what is missing, and running `planner sweep` "
+        what = "sweep" if report.adaptive is not None else "grid"
+        print(f"the {what} is not complete; `planner status` lists what is missing, and running `planner sweep` "
               "again retries failed points and runs only the missing ones.", file=sys.stderr)
     return 1

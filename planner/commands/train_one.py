@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
     )
     add_config_option(p)
     p.add_argument("--language", required=True, help="target language code, e.g. de")
-    p.add_argument("--pairs", type=int, required=True, help="translation pairs to train on")
+    p.add_argument("--pairs", type=int, required=True,
+                   help="translation pairs to train on; 0 evaluates the untrained base model (the zero-shot point)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR", default=None, help="run directory (default: OUTPUT_DIR/runs/LANG_N_seedS)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

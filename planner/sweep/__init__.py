@@ -1,4 +1,5 @@
-"""The sweep: a resumable grid of proxy runs (languages × sizes × seeds) whose ledger is an optuna study.
+"""The sweep: resumable proxy runs whose ledger is an optuna study — the grid (languages × sizes × seeds)
+or an adaptive sweep that adds the runs worth most to the plan (7).
 
 The study's storage is the only shared state. Any number of `planner sweep` processes, on one machine
 (`--workers N`) or many (all pointed at one PostgreSQL/MySQL URL or one journal file), cooperate through
@@ -62,16 +63,31 @@ Guarantees and the argument for each:
    other's results forever). A language the data loader cannot read (a plug-in runner's own data) has
    no fingerprint and its results are never judged outdated.
 
+7. *An adaptive sweep (`sweep.strategy: adaptive`) keeps every guarantee above.* Its runs are ordinary
+   grid-point trials, queued, claimed, heartbeaten, retried and exported by the same code; only *which*
+   points exist differs: the start design (a function of the config) followed by the batches recorded on
+   the study's decision trials, in order (`chosen`). A decision is made by one `planner sweep`
+   orchestrator at a time (a decision trial claimed by the same compare-and-set and back-off as a run,
+   under the same heartbeat, failed by the same `fail_silent` when its decider dies), recorded before its
+   runs are queued (a decider killed in between leaves recorded points that any worker's reconciliation
+   queues), and never applied by a decider declared lost (finishing is first-writer-wins). Its budget
+   counts every chosen run, finished, running, queued or failed, so it is never exceeded. `rounds` argues
+   each step.
+
 Modules: `identity` (grid points, settings hash, data fingerprints), `storage` (resolving and opening
 storages), `ledger` (the trial state machine on a storage), `state` and `progress` (pure status, retry
 and ETA rules), `export` (runs.csv), `worker` (the worker loop and process), `orchestrate` (one
-`planner sweep` invocation, and `planner status`'s view).
+`planner sweep` invocation, and `planner status`'s view); for the adaptive sweep, `design` (start design,
+decision records), `voi` (the value of a run, pure array math), `adaptive` (the decisions, storage-free),
+`chosen` (the chosen points and sweep_choices.csv from the study's trials) and `rounds` (who decides, on
+the ledger).
 
 `runs.csv` is a pure function of the storage (one row per grid point with a current result, its latest
 COMPLETE trial), rewritten atomically under a file lock after every finished run, so the file is always
 whole and the last writer has seen the newest state.
 """
 
+from planner.sweep.chosen import CHOICES_CSV, adaptive_points, choices_table, points_source
 from planner.sweep.export import PREFERRED_METRICS, RUNS_CSV, export_runs, runs_table, write_csv_atomic
 from planner.sweep.identity import (
     A_DATA, A_ERROR, A_EVAL_S, A_HEARTBEAT, A_INTERRUPTED, A_LANGUAGE, A_METRICS, A_PAIRS, A_POINT, A_RUN_DIR,
@@ -112,7 +128,10 @@ __all__ = [
     "A_TRACEBACK",
     "A_TRAIN_S",
     "A_WORKER",
+    "adaptive_points",
     "available_cores",
+    "CHOICES_CSV",
+    "choices_table",
     "check_run_hash",
     "data_fingerprints",
     "DataFingerprints",
@@ -131,6 +150,7 @@ __all__ = [
     "open_storage",
     "point_status",
     "point_statuses",
+    "points_source",
     "points_to_enqueue",
     "PointState",
     "PointStatus",

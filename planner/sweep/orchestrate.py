@@ -15,8 +15,9 @@ from optuna.trial import FrozenTrial
 
 from core.config import PlannerConfig, write_resolved
 from core.errors import UserError
+from planner.sweep.chosen import points_source
 from planner.sweep.export import RUNS_CSV, export_runs
-from planner.sweep.identity import DataFingerprints, GridPoint, data_fingerprints, grid_points
+from planner.sweep.identity import DataFingerprints, GridPoint, data_fingerprints
 from planner.sweep.ledger import Ledger, open_ledger
 from planner.sweep.progress import Progress, format_duration, summarize
 from planner.sweep.state import PointStatus, point_statuses, points_to_enqueue, session_failures, stale_by_language
@@ -51,10 +52,13 @@ class SweepReport:
     workers: int
     threads: int
     rerun_stale: dict[str, list[GridPoint]] = field(default_factory=dict)  # language → points re-run: data changed
+    adaptive: dict | None = None  # strategy adaptive: rounds, runs chosen, budget, value interval, why it stopped
 
     @property
     def complete(self) -> bool:
-        return self.progress.done == self.progress.total
+        """Every point done (and, adaptive, its decisions over: a sweep cut short is not complete)."""
+        over = self.adaptive is None or self.adaptive.get("finished", True)
+        return self.progress.done == self.progress.total and over
 
 
 def preflight_data(cfg: PlannerConfig) -> None:
@@ -94,6 +98,11 @@ def run_sweep(
     if workers < 1:
         raise UserError(f"--workers must be at least 1 (got {workers}).")
     spec = resolve_storage(cfg, storage)
+    adaptive = cfg.sweep.strategy == "adaptive"
+    if adaptive:
+        from planner.sweep.design import check_adaptive
+
+        check_adaptive(cfg)  # before any run: a config the decisions cannot use is a user error now
     own_trainer = runner == DEFAULT_RUNNER
     if own_trainer:
         preflight_data(cfg)
@@ -104,7 +113,8 @@ def run_sweep(
         notify(note)
     write_resolved(cfg, cfg.out)
     ledger = open_ledger(cfg, spec, create=True, fingerprints=data.by_language)
-    points = grid_points(cfg)
+    points_of = points_source(cfg)
+    points = points_of(ledger)
     heartbeat = float(cfg.sweep.heartbeat_seconds)
     settings = WorkerSettings(
         session=uuid.uuid4().hex[:12], runner=runner, max_failures=max_failures,
@@ -122,8 +132,18 @@ def run_sweep(
         export_runs(ledger, points, runs_csv)  # outdated rows leave runs.csv now, not after the first run
     threads = threads_per_worker(cfg, workers)
     started = time.monotonic()
-    dead = _run_workers(cfg, spec, ledger, points, settings, workers, threads, progress)
+    controller = None
+    if adaptive:
+        from planner.sweep.rounds import AdaptiveController
+
+        controller = AdaptiveController(cfg, ledger, settings, workers, worker_ids=lambda: set(), notify=notify)
+    dead = _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller)
+    points = points_of(ledger)
     export_runs(ledger, points, runs_csv)
+    if controller is not None:
+        from planner.sweep.rounds import export_choices
+
+        export_choices(cfg, ledger)
     trials = ledger.trials()
     statuses = point_statuses(points, trials, settings.session, data.by_language)
     failures = session_failures(trials, settings.session)
@@ -131,14 +151,17 @@ def run_sweep(
         statuses=statuses, progress=summarize(statuses, time.time()), session=settings.session,
         failures=failures, stopped=bool(max_failures and len(failures) >= max_failures), dead_workers=dead,
         runs_csv=runs_csv, wall_seconds=time.monotonic() - started, workers=workers, threads=threads,
-        rerun_stale=stale,
+        rerun_stale=stale, adaptive=None if controller is None else controller.summary(),
     )
 
 
-def _run_workers(cfg, spec, ledger, points, settings, workers, threads, progress) -> list[str]:
+def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller=None) -> list[str]:
     """Spawn the worker processes, draw one progress bar from the storage until they exit; on Ctrl-C
-    stop them (their runs are marked interrupted and retried by the next sweep) and re-raise."""
+    stop them (their runs are marked interrupted and retried by the next sweep) and re-raise. An adaptive
+    sweep's `controller` decides the next runs here, between looks at the study; its workers wait for
+    them while `more_coming` is set."""
     import multiprocessing
+    import socket
     from multiprocessing import resource_tracker
 
     from tqdm import tqdm
@@ -147,6 +170,12 @@ def _run_workers(cfg, spec, ledger, points, settings, workers, threads, progress
     log_dir = cfg.out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     procs = []
+    more_coming = None
+    if controller is not None:
+        more_coming = ctx.Event()
+        more_coming.set()
+        host = socket.gethostname()
+        controller.worker_ids = lambda: {f"{host}:{p.pid}" for p, _ in procs}
     # Workers are born with the stop signals blocked (see worker.STOP_SIGNALS). Starting a process
     # launches multiprocessing's resource tracker the first time, and that launch unblocks the signals
     # behind our back; launched beforehand, it leaves the mask alone.
@@ -154,20 +183,25 @@ def _run_workers(cfg, spec, ledger, points, settings, workers, threads, progress
     with blocked_stop_signals():
         for i in range(workers):
             log_path = log_dir / f"sweep-worker-{i}.log"
-            p = ctx.Process(target=worker_process, args=(cfg, spec, settings, threads, str(log_path)),
+            p = ctx.Process(target=worker_process, args=(cfg, spec, settings, threads, str(log_path), more_coming),
                             name=f"sweep-worker-{i}")
             p.start()
             procs.append((p, log_path))
 
+    points = points_of(ledger)
     done0 = summarize(_statuses(ledger, points, settings.session), time.time()).done
     bar = tqdm(total=len(points), initial=done0, unit="run", desc="sweep", disable=not progress or None,
                dynamic_ncols=True)
     try:
         while any(p.is_alive() for p, _ in procs):
-            _update_bar(bar, ledger, points, settings.session, workers)
+            if controller is not None:
+                controller.tick()
+                if controller.finished:
+                    more_coming.clear()
+            _update_bar(bar, ledger, points_of(ledger), settings.session, workers)
             for p, _ in procs:
                 p.join(timeout=1.0 / len(procs))
-        _update_bar(bar, ledger, points, settings.session, workers)
+        _update_bar(bar, ledger, points_of(ledger), settings.session, workers)
     except BaseException:  # Ctrl-C, or a bug here: never leave workers running behind our back
         # The interrupt may have landed inside one of our storage transactions; SQLite transactions take
         # the write lock up front, so drop our connection first or the workers could not record
@@ -192,6 +226,7 @@ def _statuses(ledger: Ledger, points: Sequence[GridPoint], session: str | None =
 
 def _update_bar(bar, ledger: Ledger, points, session: str, workers: int) -> None:
     prog = summarize(_statuses(ledger, points, session), time.time(), workers)
+    bar.total = max(bar.total or 0, len(points))  # an adaptive sweep's points grow as it decides
     bar.n = prog.done
     bar.set_postfix_str(f"running {prog.running}, failed {prog.failed}, est. left "
                         f"{format_duration(prog.remaining_seconds)}", refresh=False)
@@ -203,6 +238,7 @@ class StatusView:
     spec: StorageSpec
     statuses: list[PointStatus]
     data: DataFingerprints
+    adaptive: dict | None = None  # strategy adaptive: see `chosen.adaptive_summary`
 
 
 def sweep_status(cfg: PlannerConfig, storage: str | None = None) -> StatusView:
@@ -211,4 +247,11 @@ def sweep_status(cfg: PlannerConfig, storage: str | None = None) -> StatusView:
     spec = resolve_storage(cfg, storage)
     ledger = open_ledger(cfg, spec, create=False)
     data = data_fingerprints(cfg, strict=False)
-    return StatusView(spec, point_statuses(grid_points(cfg), ledger.trials(), fingerprints=data.by_language), data)
+    trials = ledger.trials()
+    points = points_source(cfg)(ledger)
+    adaptive = None
+    if cfg.sweep.strategy == "adaptive":
+        from planner.sweep.chosen import adaptive_summary
+
+        adaptive = adaptive_summary(trials)
+    return StatusView(spec, point_statuses(points, trials, fingerprints=data.by_language), data, adaptive)

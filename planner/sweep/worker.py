@@ -31,7 +31,7 @@ from core.errors import UserError
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import (
     A_ERROR, A_EVAL_S, A_HEARTBEAT, A_INTERRUPTED, A_LANGUAGE, A_METRICS, A_PAIRS, A_POINT, A_RUN_DIR,
-    A_SEED, A_STEPS, A_TOKENS, A_TRACEBACK, A_TRAIN_S, GridPoint, grid_points, run_dir_for,
+    A_SEED, A_STEPS, A_TOKENS, A_TRACEBACK, A_TRAIN_S, GridPoint, run_dir_for,
 )
 from planner.sweep.ledger import Ledger, open_ledger
 from planner.sweep.state import PointState, points_to_enqueue, session_failures
@@ -193,26 +193,35 @@ def run_claimed(
 def worker_loop(
     ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: WorkerSettings,
     points: Sequence[GridPoint] | None = None, on_finished: Callable[[], None] | None = None,
+    more_coming: Callable[[], bool] | None = None,
 ) -> None:
-    """Claim and run grid points until the grid is complete (or only this session's failures are left),
-    or this session's failures reach `max_failures`.
+    """Claim and run the sweep's points until they are complete (or only this session's failures are
+    left), or this session's failures reach `max_failures`.
 
     When the queue is empty the worker re-enqueues missing points itself (lost runs) and, while other
-    workers' runs are RUNNING, waits: one of them may die, and its point must still be run."""
-    points = grid_points(cfg) if points is None else points
-    keys = {p.key for p in points}
+    workers' runs are RUNNING, waits: one of them may die, and its point must still be run. An adaptive
+    sweep's points grow as it decides (`chosen.points_source`); while `more_coming()` says its decisions
+    are not over, an idle worker waits for the next batch instead of exiting."""
+    from planner.sweep.chosen import points_source
+
+    current = (lambda _ledger: points) if points is not None else points_source(cfg)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     while True:
         if settings.max_failures and len(session_failures(ledger.trials(), settings.session)) >= settings.max_failures:
             return
         ledger.fail_silent(settings.grace_seconds)
+        todo = current(ledger)
+        keys = {p.key for p in todo}
         trial = ledger.pop(keys)
         if trial is None:
             trials = ledger.trials()
-            if ledger.enqueue(points_to_enqueue(points, trials, settings.session, ledger.fingerprints)):
+            if ledger.enqueue(points_to_enqueue(todo, trials, settings.session, ledger.fingerprints)):
                 continue
             if any(t.state == TrialState.RUNNING and t.user_attrs.get(A_POINT) in keys for t in trials):
                 time.sleep(settings.poll_seconds)
+                continue
+            if more_coming is not None and more_coming():
+                time.sleep(min(settings.poll_seconds, 1.0))
                 continue
             return
         if not ledger.claim(trial, settings.session, worker):
@@ -223,8 +232,9 @@ def worker_loop(
 
 
 def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettings, threads: int,
-                   log_path: str) -> None:
-    """Entry point of a local worker process (spawned: a fresh interpreter, torch not yet imported)."""
+                   log_path: str, more_coming=None) -> None:
+    """Entry point of a local worker process (spawned: a fresh interpreter, torch not yet imported).
+    `more_coming`: an event the orchestrator keeps set while an adaptive sweep may still choose runs."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     # The main process draws the progress bar; a worker's output goes to its log file.
@@ -249,10 +259,20 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
              os.getpid(), settings.session, threads, settings.runner)
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # this thread alone (see STOP_SIGNALS)
+        from planner.sweep.chosen import points_source
+
         runner = resolve_runner(settings.runner)
         ledger = open_ledger(cfg, spec, create=False, fingerprints=settings.fingerprints)
-        worker_loop(ledger, cfg, runner, settings,
-                    on_finished=lambda: export_runs(ledger, grid_points(cfg), cfg.out / RUNS_CSV))
+        current = points_source(cfg)
+        waiting = None
+        if more_coming is not None:
+            import multiprocessing
+
+            parent = multiprocessing.parent_process()
+            # An orchestrator killed outright never clears the event: its orphans must not wait forever.
+            waiting = lambda: more_coming.is_set() and (parent is None or parent.is_alive())
+        worker_loop(ledger, cfg, runner, settings, more_coming=waiting,
+                    on_finished=lambda: export_runs(ledger, current(ledger), cfg.out / RUNS_CSV))
     except KeyboardInterrupt:
         log.info("worker %d interrupted", os.getpid())
         sys.exit(130)

@@ -1,0 +1,192 @@
+"""The truth test: does the plan beat an equal split on real training of the pretrained default?
+
+Runs the embedded default experiment (`core/demo.yaml`: CoIT of SmolLM2-135M-Instruct, token budget)
+end to end and trains every compared mixture with several final seeds:
+
+1. the sweep of per-language proxy runs (the demo grid, zero-shot point included);
+2. mixture proxy runs — the uniform mixture at `--mixture-sizes` pairs per language, each language scored
+   inside it — recorded as mixture rows of the runs table (`mixture`, `other_pairs`, `other_tokens`; the
+   contract in README "File contracts") in `runs_with_mixtures.csv`;
+3. the default fit on that table (per-language curves, plus each language's transfer τ from the mixture
+   rows) and the default allocation: the per-language plan, the transfer-aware plan, the plan at its
+   "budget saved" fraction and every baseline's prediction;
+4. final runs, seed-major: for each seed, the plan, the transfer-aware plan, uniform, the heuristic
+   baseline predicted best, and the plan at the reduced budget;
+5. the paired comparison (`final/comparison.csv`: plan − baseline per seed, mean, 90% t interval), the
+   calibration table and the report; the markdown table the README shows is printed and written to
+   `benchmarks/results/truth_test.md`, the comparison to `benchmarks/results/truth_test_comparison.csv`.
+
+Every step resumes: the sweep from its study, mixture and final runs from their saved results (a
+finished run with the same identity is never trained again). So it can run in the background for hours
+and be restarted after an interruption; `--table-only` writes the tables from whatever has finished.
+
+Usage: python benchmarks/truth_test.py [--out outputs/truth-test] [--seeds 0 1 2]
+       [--mixture-sizes 50 150] [--table-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def make_config(out: Path, seeds: list[int]):
+    from core.config import config_from_dict, load_config
+
+    body = load_config(preset="demo").model_dump(mode="json")
+    body["output_dir"] = str(out)
+    body["final"].update(seeds=seeds, reduced_budget=True, transfer_plan=True)
+    body["final"].pop("seed", None)
+    return config_from_dict(body, "(truth test)")
+
+
+def mixture_rows(cfg, sizes: list[int], progress: bool) -> pd.DataFrame:
+    """Uniform-mixture proxy runs, one per size, each language a row with its own and the others' data."""
+    from trainers.data import load_languages
+    from trainers.muit import load_mixture_result, train_mixture
+
+    datasets = load_languages(cfg.data, cfg.languages)
+    runs = pd.read_csv(cfg.out / "runs.csv")
+    tokens_per_pair = (runs[runs["n_pairs"] > 0].assign(t=lambda d: d["n_tokens"] / d["n_pairs"])
+                       .groupby("language")["t"].mean().to_dict())
+    rows = []
+    for size in sizes:
+        name = f"uniform-{size}"
+        run_dir = cfg.out / "mixture_runs" / name
+        identity = f"{name}-seed0"
+        result = load_mixture_result(run_dir)
+        if result is None or result.identity != identity:
+            log(f"mixture proxy run {name} …")
+            result = train_mixture(cfg, datasets, {lang: size for lang in cfg.languages}, seed=0, run_dir=run_dir,
+                                   name=name, progress=progress, identity=identity)
+        for lang in cfg.languages:
+            others = [o for o in cfg.languages if o != lang]
+            rows.append({
+                "language": lang, "n_pairs": result.counts[lang],
+                "n_tokens": round(result.counts[lang] * tokens_per_pair[lang]), "seed": 0,
+                **{k: result.metrics[lang][k] for k in ("chrf", "bleu", "loss")},
+                "mixture": name, "other_pairs": sum(result.counts[o] for o in others),
+                "other_tokens": round(sum(result.counts[o] * tokens_per_pair[o] for o in others)),
+            })
+    return pd.DataFrame(rows)
+
+
+def fit_and_allocate(cfg, runs_csv: Path) -> dict:
+    from fits import fit_runs, read_runs_csv, save_fits
+    from planner.allocation import allocate, write_allocation
+    from planner.pipeline import allocation_limits, targets_from_config
+
+    fc, b = cfg.fit, cfg.budget
+    fitset = fit_runs(read_runs_csv(runs_csv), fc.metric, law=fc.law, x=fc.x, ceiling=fc.ceiling,
+                      bootstrap=fc.bootstrap, seed=cfg.seed, pooling=fc.pooling)
+    save_fits(fitset, cfg.out / "fits.json")
+    pools = pd.read_csv(cfg.out / "data_stats.csv", index_col="language")["train"].astype(int).to_dict()
+    plan = allocate(fitset, budget=b.total, unit=b.unit, limits=allocation_limits(cfg, pools),
+                    max_epochs=b.max_epochs, objective=b.objective, targets=targets_from_config(cfg),
+                    risk=b.risk, solver=b.solver, seed=cfg.seed)
+    write_allocation(plan, cfg.out / "allocation.csv")
+    return json.loads((cfg.out / "allocation_summary.json").read_text())
+
+
+def best_heuristic(summary: dict) -> str:
+    """The non-uniform baseline with the best predicted objective (what a careful user would try)."""
+    higher = summary.get("objective_higher_is_better", True)
+    scored = {name: b["objective_value"] for name, b in summary["baselines"].items()
+              if name != "uniform" and b.get("objective_value") is not None}
+    return (max if higher else min)(scored, key=scored.get)
+
+
+def write_tables(cfg, metric: str) -> str:
+    final = cfg.out / "final"
+    if not (final / "objectives.csv").is_file():
+        return "no final run has finished yet"
+    objectives = pd.read_csv(final / "objectives.csv")
+    summary = json.loads((cfg.out / "allocation_summary.json").read_text())
+    lines = [f"Achieved summed {metric} over {', '.join(cfg.languages)} (budget {cfg.budget.total:,.0f} "
+             f"{cfg.budget.unit}); mean over seeds, with each seed's value.", "",
+             "| mixture | seeds | predicted | achieved mean | per seed |", "|---|---:|---:|---:|---|"]
+    for name, g in objectives.groupby("mixture", sort=False):
+        per_seed = ", ".join(f"{v:.2f}" for v in g.sort_values("seed")["achieved_objective"])
+        lines.append(f"| {name} | {len(g)} | {g['predicted_objective'].mean():.2f} | "
+                     f"{g['achieved_objective'].mean():.2f} | {per_seed} |")
+    if (final / "comparison.csv").is_file():
+        comp = pd.read_csv(final / "comparison.csv")
+        comp.to_csv(RESULTS / "truth_test_comparison.csv", index=False)
+        lines += ["", "Paired difference of the achieved objective (plan − baseline, same seed), 90% t interval:", "",
+                  "| plan | baseline | seeds | mean difference | 90% interval | verdict |", "|---|---|---:|---:|---|---|"]
+        for r in comp[comp["scope"] == "objective"].itertuples():
+            interval = "—" if pd.isna(r.low) else f"[{r.low:+.2f}, {r.high:+.2f}]"
+            lines.append(f"| {r.mixture} | {r.baseline} | {r.n_seeds} | {r.mean_difference:+.2f} | {interval} | {r.verdict} |")
+    if summary.get("budget_saved") is not None:
+        lines += ["", f"Budget saved (predicted): the plan matches uniform's predicted objective at "
+                  f"{1 - summary['budget_saved']:.0%} of the budget ({summary['reduced_budget']:,.0f} {summary['unit']}); "
+                  "the plan-reduced row is that plan trained."]
+    if (final / "calibration.csv").is_file():
+        cal = pd.read_csv(final / "calibration.csv")
+        lines += ["", "Calibration of the predicted intervals:", "", "| " + " | ".join(cal.columns) + " |",
+                  "|" + "---|" * len(cal.columns)]
+        lines += ["| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row) + " |"
+                  for row in cal.itertuples(index=False)]
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "truth_test.md").write_text(text, encoding="utf-8")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "truth-test")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--mixture-sizes", type=int, nargs="+", default=[50, 150])
+    ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    cfg = make_config(args.out.resolve(), args.seeds)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.table_only:
+        print(write_tables(cfg, cfg.fit.metric))
+        return 0
+    progress = not args.no_progress
+    from planner.pipeline import build_stages
+    from planner.sweep import run_sweep
+
+    started = time.monotonic()
+    stages = {s.name: s for s in build_stages(cfg, progress=progress)}
+    log("data: " + stages["data"].run())
+    report = run_sweep(cfg, progress=progress)
+    if not report.complete:
+        log(f"the sweep finished {report.progress.done}/{report.progress.total} runs; run again to retry")
+        return 1
+    log(f"sweep: {report.progress.total} proxy runs ({time.monotonic() - started:.0f} s)")
+    mixed = mixture_rows(cfg, args.mixture_sizes, progress)
+    runs = pd.concat([pd.read_csv(cfg.out / "runs.csv"), mixed], ignore_index=True)
+    combined = cfg.out / "runs_with_mixtures.csv"
+    runs.to_csv(combined, index=False)
+    summary = fit_and_allocate(cfg, combined)
+    heuristic = best_heuristic(summary)
+    plan = pd.read_csv(cfg.out / "allocation.csv")
+    log(f"plan: {dict(zip(plan['language'], plan['pairs']))}; best heuristic baseline: {heuristic}")
+
+    from planner.launch import run_final
+    from reports import render_report
+
+    run_final(cfg, cfg.out / "allocation.csv", ["uniform", heuristic], cfg.out / "fits.json", progress=progress)
+    render_report(cfg.out, cfg.out / "report.html")
+    print(write_tables(cfg, cfg.fit.metric))
+    log(f"done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
