@@ -17,8 +17,9 @@ end to end and trains every compared mixture with several final seeds:
    `benchmarks/results/truth_test.md`, the comparison to `benchmarks/results/truth_test_comparison.csv`.
 
 Every step resumes: the sweep from its study, mixture and final runs from their saved results (a
-finished run with the same identity is never trained again). So it can run in the background for hours
-and be restarted after an interruption; `--table-only` writes the tables from whatever has finished.
+finished run with the same identity is never trained again) and checkpoints. So it can run in the
+background for hours and be restarted after an interruption; `--table-only` writes the tables from
+whatever has finished (the comparison pairs the seeds both mixtures have).
 
 Usage: python benchmarks/truth_test.py [--out outputs/truth-test] [--seeds 0 1 2]
        [--mixture-sizes 50 150] [--table-only]
@@ -122,11 +123,13 @@ def write_tables(cfg, metric: str) -> str:
         lines.append(f"| {name} | {len(g)} | {g['predicted_objective'].mean():.2f} | "
                      f"{g['achieved_objective'].mean():.2f} | {per_seed} |")
     if (final / "comparison.csv").is_file():
+        from planner.final_stats import OBJECTIVE_SCOPE
+
         comp = pd.read_csv(final / "comparison.csv")
         comp.to_csv(RESULTS / "truth_test_comparison.csv", index=False)
         lines += ["", "Paired difference of the achieved objective (plan − baseline, same seed), 90% t interval:", "",
                   "| plan | baseline | seeds | mean difference | 90% interval | verdict |", "|---|---|---:|---:|---|---|"]
-        for r in comp[comp["scope"] == "objective"].itertuples():
+        for r in comp[comp["scope"] == OBJECTIVE_SCOPE].itertuples():
             interval = "—" if pd.isna(r.low) else f"[{r.low:+.2f}, {r.high:+.2f}]"
             lines.append(f"| {r.mixture} | {r.baseline} | {r.n_seeds} | {r.mean_difference:+.2f} | {interval} | {r.verdict} |")
     if summary.get("budget_saved") is not None:
@@ -144,17 +147,71 @@ def write_tables(cfg, metric: str) -> str:
     return text
 
 
+PRIORITY = ("plan", "uniform", "plan-transfer")  # then the heuristic baseline, then plan-reduced
+
+
+def _train_job(job: tuple) -> str:
+    """One final run, exactly as `planner launch` would train it (same directory and identity, so the
+    launch's last pass reuses it), in a single-thread process."""
+    out, seeds, name, pairs, seed = job
+    import torch
+
+    from core.config import config_from_dict
+    from planner.launch import finished_run, run_identity
+    from trainers.data import load_languages
+    from trainers.muit import train_mixture
+
+    torch.set_num_threads(1)
+    body = make_config(out, seeds).model_dump(mode="json")
+    body["model"]["threads"] = 1  # not part of a final run's identity
+    cfg = config_from_dict(body, "(truth test)")
+    run_dir = cfg.out / "final" / name / f"s{seed}"
+    identity = run_identity(cfg, pairs, seed)
+    if finished_run(run_dir, identity) is None:
+        train_mixture(cfg, load_languages(cfg.data, list(pairs)), pairs, seed=seed, run_dir=run_dir,
+                      name=f"{name} seed {seed}", progress=False, identity=identity)
+    log(f"final run {name} seed {seed} done")
+    return f"{name}/s{seed}"
+
+
+def final_in_parallel(cfg, baselines: list[str], processes: int) -> None:
+    """Every (mixture, seed) final run in `processes` single-thread processes (on a small CPU two such
+    processes train more tokens per second than one two-thread process), most important first: plan
+    and uniform on every seed, then the transfer-aware plan, the heuristic baseline, the reduced plan.
+    Stopped early, the finished runs still make paired comparisons (`--table-only`)."""
+    import multiprocessing as mp
+
+    from planner.launch import final_mixtures
+
+    mixtures = final_mixtures(cfg, cfg.out / "allocation.csv", baselines, cfg.out / "fits.json")
+    rank = {name: i for i, name in enumerate(PRIORITY)}
+    ordered = sorted(mixtures, key=lambda m: rank.get(m.name, len(PRIORITY) + (m.name == "plan-reduced")))
+    jobs = []
+    for group in ([m for m in ordered if m.name in ("plan", "uniform")], *[[m] for m in ordered if m.name not in ("plan", "uniform")]):
+        jobs += [(cfg.out, list(cfg.final.seeds), m.name, dict(m.pairs), s) for s in cfg.final.seeds for m in group]
+    with mp.get_context("spawn").Pool(processes, maxtasksperchild=1) as pool:
+        for _ in pool.imap_unordered(_train_job, jobs):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "truth-test")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--mixture-sizes", type=int, nargs="+", default=[50, 150])
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--parallel", type=int, default=2, help="final runs in this many 1-thread processes, "
+                    "one seed each (default 2; 1 = one after another in this process)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     cfg = make_config(args.out.resolve(), args.seeds)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.table_only:
+        from planner.launch import run_final
+
+        heuristic = best_heuristic(json.loads((cfg.out / "allocation_summary.json").read_text()))
+        run_final(cfg, cfg.out / "allocation.csv", ["uniform", heuristic], cfg.out / "fits.json", progress=False,
+                  only_finished=True)
         print(write_tables(cfg, cfg.fit.metric))
         return 0
     progress = not args.no_progress
@@ -181,7 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     from planner.launch import run_final
     from reports import render_report
 
-    run_final(cfg, cfg.out / "allocation.csv", ["uniform", heuristic], cfg.out / "fits.json", progress=progress)
+    baselines = ["uniform", heuristic]
+    if args.parallel > 1:
+        final_in_parallel(cfg, baselines, args.parallel)
+    # Every run is done by now when run in parallel (this pass reuses them and writes the tables).
+    run_final(cfg, cfg.out / "allocation.csv", baselines, cfg.out / "fits.json", progress=progress)
     render_report(cfg.out, cfg.out / "report.html")
     print(write_tables(cfg, cfg.fit.metric))
     log(f"done in {time.monotonic() - started:.0f} s")

@@ -220,8 +220,20 @@ def load_allocation_inputs(allocation_csv: str | Path, fits_json: str | Path | N
     return allocation, summary, fits
 
 
-def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_json=None, progress: bool = True) -> Path:
+def final_mixtures(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_json=None) -> list[Mixture]:
+    """The mixtures a launch trains: the plan, the baselines asked for, and (when configured and
+    available) the reduced-budget and transfer-aware plans."""
+    allocation, summary, fits = load_allocation_inputs(allocation_csv, fits_json)
+    wanted = list(baselines) + ([REDUCED] if cfg.final.reduced_budget else [])
+    if cfg.final.transfer_plan and summary.get("transfer"):
+        wanted.append(TRANSFER)
+    return mixtures_from_allocation(allocation, summary, wanted, fits, summary.get("interval_level", 0.9))
+
+
+def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_json=None, progress: bool = True,
+              only_finished: bool = False) -> Path:
     """Train and evaluate every mixture once per final seed; write the tables of the module docstring.
+    `only_finished`: train nothing, tabulate the runs already finished (a partial comparison).
     Returns final/."""
     from core.config import write_resolved
     from trainers.data import check_capacity, load_languages
@@ -234,10 +246,7 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
             f"{allocation_csv} allocates to {unknown}, which are not in the config's languages {cfg.languages}.",
             "Use the config the allocation was planned for (--config).",
         )
-    wanted = list(baselines) + ([REDUCED] if cfg.final.reduced_budget else [])
-    if cfg.final.transfer_plan and summary.get("transfer"):
-        wanted.append(TRANSFER)
-    mixtures = mixtures_from_allocation(allocation, summary, wanted, fits, summary.get("interval_level", 0.9))
+    mixtures = final_mixtures(cfg, allocation_csv, baselines, fits_json)
     languages = list(allocation["language"])
     datasets = load_languages(cfg.data, languages)
     check_capacity(datasets, 0)
@@ -261,6 +270,8 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
             run_dir = final_dir / mixture.name / f"s{seed}"
             identity = run_identity(cfg, mixture.pairs, seed)
             result = finished_run(run_dir, identity)
+            if result is None and only_finished:
+                continue
             if result is None:
                 result = train_mixture(cfg, datasets, mixture.pairs, seed=seed, run_dir=run_dir,
                                        name=f"{mixture.name} seed {seed}", progress=progress, identity=identity)

@@ -106,6 +106,16 @@ def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys):
     import shutil
 
     shutil.rmtree(out / "final" / "uniform" / "s1")
+    # tabulating only the finished runs trains nothing and pairs the seeds both mixtures have
+    from core.config import load_config
+    from planner.launch import run_final
+
+    run_final(load_config(cfg_path), out / "allocation.csv", ["uniform"], out / "fits.json", progress=False,
+              only_finished=True)
+    assert not (out / "final" / "uniform" / "s1").exists()
+    partial = pd.read_csv(out / "final" / "comparison.csv")
+    assert partial.loc[partial["mixture"] == "plan", "n_seeds"].eq(1).all()
+    assert len(pd.read_csv(out / "final" / "objectives.csv")) == 3
     assert main(["launch", "--config", str(cfg_path), "--allocation", str(out / "allocation.csv"),
                  "--fits", str(out / "fits.json")]) == 0
     after = pd.read_csv(out / "final" / "metrics.csv")
