@@ -291,7 +291,7 @@ def markdown(table: pd.DataFrame) -> str:
         d = g[g.method == "default"].iloc[0]
         o = g[g.method == "oracle"]
         oracle = f"{o.iloc[0].regret:.3f} ({o.iloc[0].ratio:.2f})" if len(o) else "-"
-        clean = f"{d.clean_pred_error:.0e}, {d.clean_value_gap:.0e}" + (f" ({d.note})" if d.note else "")
+        clean = f"{d.clean_pred_error:.0e}, {d.clean_value_gap:.0e}" + (f" ({d.note})" if isinstance(d.note, str) and d.note else "")
         lines.append(f"| {name} | {nb.regret:.3f} | {d.regret:.3f} [{d.regret_lo:.3f}, {d.regret_hi:.3f}] | "
                      f"**{d.ratio:.2f}** [{d.ratio_lo:.2f}, {d.ratio_hi:.2f}] | {oracle} | {clean} |")
     return "\n".join(lines)

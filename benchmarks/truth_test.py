@@ -102,10 +102,13 @@ def fit_and_allocate(cfg, runs_csv: Path) -> dict:
 
 
 def best_heuristic(summary: dict) -> str:
-    """The non-uniform baseline with the best predicted objective (what a careful user would try)."""
+    """The heuristic baseline with the best predicted objective (what a careful user would try), among
+    those whose mixture differs from uniform's (UniMax is uniform when no language's pool binds)."""
     higher = summary.get("objective_higher_is_better", True)
+    uniform = {lang: round(v["pairs"]) for lang, v in summary["baselines"]["uniform"]["languages"].items()}
     scored = {name: b["objective_value"] for name, b in summary["baselines"].items()
-              if name != "uniform" and b.get("objective_value") is not None}
+              if name != "uniform" and b.get("objective_value") is not None
+              and {lang: round(v["pairs"]) for lang, v in b["languages"].items()} != uniform}
     return (max if higher else min)(scored, key=scored.get)
 
 
