@@ -59,6 +59,8 @@ def comparison_table(objectives: pd.DataFrame, metrics: pd.DataFrame, plans: lis
                                _by_seed(metrics[metrics["language"] == lang], base, "achieved")))
             for scope, mine, theirs in scopes:
                 seeds = sorted(set(mine) & set(theirs))
+                if not seeds:  # nothing to pair (a partial launch): no row rather than an empty verdict
+                    continue
                 diffs = np.array([sign * (mine[s] - theirs[s]) for s in seeds])
                 mean, low, high = paired_interval(diffs, level)
                 row = dict(mixture=plan, baseline=base, scope=scope, n_seeds=len(seeds), mean_difference=mean,

@@ -297,14 +297,15 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
 
 def run_identity(cfg, pairs: Mapping[str, int], seed: int) -> str:
     """What a final run's result depends on: the data/model/train/align settings, its epochs, the mixture
-    and the seed. A saved result is reused only under the same identity."""
+    and the seed — not `model.threads`, which decides how fast it runs (a launch split over processes
+    with other thread counts reuses the same runs). A saved result is reused only under the same identity."""
     import hashlib
 
-    from core.config import config_hash
-
-    body = {"config": config_hash(cfg, "data", "model", "train", "align"), "epochs": cfg.final.epochs,
-            "max_epochs": cfg.budget.max_epochs, "pairs": dict(sorted(pairs.items())), "seed": seed}
-    body["config_model"] = {k: v for k, v in cfg.model.model_dump(mode="json").items() if k != "threads"}
+    dumped = cfg.model_dump(mode="json")
+    settings = {section: dumped[section] for section in ("data", "model", "train", "align")}
+    settings["model"].pop("threads", None)
+    body = {"settings": settings, "epochs": cfg.final.epochs, "max_epochs": cfg.budget.max_epochs,
+            "pairs": dict(sorted(pairs.items())), "seed": seed}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

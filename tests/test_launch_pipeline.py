@@ -143,3 +143,17 @@ def test_launch_dry_run_prints_the_launcher_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("torchrun --nproc-per-node 4 -m planner launch --config ")
     assert "'my alloc.csv'" in out and "--launcher local" in out and "--baselines uniform,unimax" in out
+
+
+def test_run_identity_ignores_threads_but_not_what_changes_the_result(tmp_path):
+    from core.config import config_from_dict
+    from planner.launch import run_identity
+
+    base = _tiny_config(tmp_path)
+    other = {**base, "model": {**base["model"], "threads": 2}}
+    lr = {**base, "train": {**base["train"], "learning_rate": 0.01}}
+    ident = lambda body, seed=0: run_identity(config_from_dict(body), {"de": 10, "es": 5}, seed)  # noqa: E731
+    assert ident(base) == ident(other)
+    assert len({ident(base), ident(lr), ident(base, seed=1)}) == 3
+    assert ident(base) != run_identity(config_from_dict(base), {"de": 11, "es": 5}, 0)
+
