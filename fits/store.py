@@ -85,7 +85,8 @@ def fits_to_json(fitset: FitSet) -> dict:
         "population": _clean(fitset.population),
         "transfer": {
             lang: {"tau": _num(t.tau), "draws": None if t.draws is None else [_num(v) for v in t.draws],
-                   "rows": int(t.rows), "rms_before": _num(t.rms_before), "rms_after": _num(t.rms_after)}
+                   "rows": int(t.rows), "rms_before": _num(t.rms_before), "rms_after": _num(t.rms_after),
+                   "own_min": _num(t.own_min)}
             for lang, t in fitset.transfer.items()
         },
         "languages": {lang: _language_to_json(lf) for lang, lf in fitset.languages.items()},
@@ -250,6 +251,7 @@ def _transfer_from_json(rd: "_Reader", raw: dict) -> dict:
             tau=rd.num(t, "tau", where), draws=None if draws is None else np.asarray(rd.nums(draws, f"{where}.draws")),
             rows=int(rd.num(t, "rows", where)), rms_before=rd.num(t, "rms_before", where, optional=True) or float("nan"),
             rms_after=rd.num(t, "rms_after", where, optional=True) or float("nan"),
+            own_min=rd.num(t, "own_min", where, optional=True) or 0.0,
         )
     return out
 

@@ -41,6 +41,7 @@ class Transfer:
     rows: int  # mixture rows it rests on
     rms_before: float  # RMS error of the mixture rows predicted from own data only (τ = 0)
     rms_after: float  # ... with the fitted τ
+    own_min: float = 0.0  # the least own data (fit units) it had in a mixture run: τ is measured from there up
 
 
 def effective(curve: Curve, data: np.ndarray) -> np.ndarray:
@@ -94,5 +95,5 @@ def fit_transfer(fits: dict[str, LanguageFit], mixtures: pd.DataFrame | None) ->
         draws = None if lf.boot is None else _best_tau(lf.boot, x, other, y)
         before = float(np.sqrt(np.mean((lf.predict(effective(lf.curve, x)) - y) ** 2)))
         after = float(np.sqrt(np.mean((lf.predict(effective(lf.curve, x + point * other)) - y) ** 2)))
-        out[lang] = Transfer(point, draws, len(rows), before, after)
+        out[lang] = Transfer(point, draws, len(rows), before, after, own_min=float(x.min()))
     return out

@@ -97,3 +97,18 @@ def test_allocate_reports_the_transfer_aware_plan_beside_the_plan():
     assert sum(p * 20 for p in t["pairs"].values()) <= 120_000
     assert t["objective_value"] >= t["uniform_objective_value"]
     assert result.summary()["transfer"] == t
+
+
+def test_transfer_aware_plan_stays_inside_the_measured_mixture_design():
+    """Without leave-one-out runs τ is measured only where every language had its own data; the plan
+    then never leaves a language with less than its smallest mixture run gave it."""
+    runs = _runs(noise=0.2)
+    runs = runs[~runs["mixture"].fillna("").str.startswith("without-")]
+    fitset = fit_runs(runs.astype(str), "chrf", bootstrap=100, seed=0)
+    assert {t.own_min for t in fitset.transfer.values()} == {300.0}
+    t = allocate(fitset, budget=120_000, unit="tokens").transfer
+    assert all(p >= 300 for p in t["pairs"].values()) and t["floors"] == {lang: 300.0 for lang in TRUTH}
+    with_loo = allocate(fit_runs(_runs(noise=0.2).astype(str), "chrf", bootstrap=100, seed=0),
+                        budget=120_000, unit="tokens").transfer
+    assert with_loo["floors"] == {lang: 0.0 for lang in TRUTH}
+
