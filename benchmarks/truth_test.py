@@ -55,6 +55,7 @@ def make_config(out: Path, seeds: list[int]):
 
 def mixture_rows(cfg, sizes: list[int], progress: bool) -> pd.DataFrame:
     """Uniform-mixture proxy runs, one per size, each language a row with its own and the others' data."""
+    from planner.launch import run_identity
     from trainers.data import load_languages
     from trainers.muit import load_mixture_result, train_mixture
 
@@ -64,14 +65,14 @@ def mixture_rows(cfg, sizes: list[int], progress: bool) -> pd.DataFrame:
                        .groupby("language")["t"].mean().to_dict())
     rows = []
     for size in sizes:
-        name = f"uniform-{size}"
+        name, pairs = f"uniform-{size}", {lang: size for lang in cfg.languages}
         run_dir = cfg.out / "mixture_runs" / name
-        identity = f"{name}-seed0"
+        identity = run_identity(cfg, pairs, 0)  # a final run's identity: reused only under the same settings
         result = load_mixture_result(run_dir)
         if result is None or result.identity != identity:
             log(f"mixture proxy run {name} …")
-            result = train_mixture(cfg, datasets, {lang: size for lang in cfg.languages}, seed=0, run_dir=run_dir,
-                                   name=name, progress=progress, identity=identity)
+            result = train_mixture(cfg, datasets, pairs, seed=0, run_dir=run_dir, name=name, progress=progress,
+                                   identity=identity)
         for lang in cfg.languages:
             others = [o for o in cfg.languages if o != lang]
             rows.append({
@@ -85,19 +86,11 @@ def mixture_rows(cfg, sizes: list[int], progress: bool) -> pd.DataFrame:
 
 
 def fit_and_allocate(cfg, runs_csv: Path) -> dict:
-    from fits import fit_runs, read_runs_csv, save_fits
-    from planner.allocation import allocate, write_allocation
-    from planner.pipeline import allocation_limits, targets_from_config
+    """The pipeline's own fit and allocate stages, on the runs table with the mixture rows."""
+    from planner.pipeline import allocate_stage, fit_stage
 
-    fc, b = cfg.fit, cfg.budget
-    fitset = fit_runs(read_runs_csv(runs_csv), fc.metric, law=fc.law, x=fc.x, ceiling=fc.ceiling,
-                      bootstrap=fc.bootstrap, seed=cfg.seed, pooling=fc.pooling)
-    save_fits(fitset, cfg.out / "fits.json")
-    pools = pd.read_csv(cfg.out / "data_stats.csv", index_col="language")["train"].astype(int).to_dict()
-    plan = allocate(fitset, budget=b.total, unit=b.unit, limits=allocation_limits(cfg, pools),
-                    max_epochs=b.max_epochs, objective=b.objective, targets=targets_from_config(cfg),
-                    risk=b.risk, solver=b.solver, seed=cfg.seed)
-    write_allocation(plan, cfg.out / "allocation.csv")
+    fit_stage(cfg, runs_csv, cfg.out / "fits.json")
+    allocate_stage(cfg, cfg.out / "fits.json", cfg.out / "data_stats.csv", cfg.out / "allocation.csv")
     return json.loads((cfg.out / "allocation_summary.json").read_text())
 
 
@@ -154,25 +147,20 @@ PRIORITY = ("plan", "uniform", "plan-transfer")  # then the heuristic baseline, 
 
 
 def _train_job(job: tuple) -> str:
-    """One final run, exactly as `planner launch` would train it (same directory and identity, so the
-    launch's last pass reuses it), in a single-thread process."""
+    """One final run, exactly as `planner launch` trains it (`planner.launch.final_run`: same directory and
+    identity, so the launch's last pass reuses it), in a single-thread process."""
     out, seeds, name, pairs, seed = job
     import torch
 
     from core.config import config_from_dict
-    from planner.launch import finished_run, run_identity
+    from planner.launch import final_run
     from trainers.data import load_languages
-    from trainers.muit import train_mixture
 
     torch.set_num_threads(1)
     body = make_config(out, seeds).model_dump(mode="json")
     body["model"]["threads"] = 1  # not part of a final run's identity
     cfg = config_from_dict(body, "(truth test)")
-    run_dir = cfg.out / "final" / name / f"s{seed}"
-    identity = run_identity(cfg, pairs, seed)
-    if finished_run(run_dir, identity) is None:
-        train_mixture(cfg, load_languages(cfg.data, list(pairs)), pairs, seed=seed, run_dir=run_dir,
-                      name=f"{name} seed {seed}", progress=False, identity=identity)
+    final_run(cfg, load_languages(cfg.data, list(pairs)), name, pairs, seed, progress=False)
     log(f"final run {name} seed {seed} done")
     return f"{name}/s{seed}"
 

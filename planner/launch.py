@@ -79,14 +79,18 @@ def launch_command(launcher: str, num_processes: int, planner_args: Sequence[str
     raise ValueError(f"no command for launcher {launcher!r}")
 
 
+def _fit_x(fits, fit, pairs: float) -> float:
+    """`pairs` in the units the curve was fitted on (pairs or tokens)."""
+    return pairs * fit.tokens_per_pair if fits.x == "tokens" else pairs
+
+
 def _interval(fits, language: str, pairs: float, level: float) -> tuple[float, float]:
     """The predictive interval of one run's score at `pairs`: the fit's draws plus one run's noise (the
     allocation's intervals are made the same way, `planner.allocation.risk.predictive_draws`)."""
     fit = fits.languages.get(language) if fits is not None else None
     if fit is None or fit.boot is None or (pairs <= 0 and not fit.curve.has_offset):
         return math.nan, math.nan
-    x = pairs * fit.tokens_per_pair if fits.x == "tokens" else pairs
-    draws = np.asarray(fit.predict_draws(x), dtype=float).ravel()
+    draws = np.asarray(fit.predict_draws(_fit_x(fits, fit, pairs)), dtype=float).ravel()
     sigma = (fits.population or {}).get("sigma") or fit.rmse or 0.0
     noise = np.random.default_rng([0, 1]).standard_normal(len(draws)) * float(sigma)
     tail = (1 - level) / 2
@@ -155,8 +159,7 @@ def _point(fits, language: str, pairs: float, given) -> float:
     fit = fits.languages.get(language) if fits is not None else None
     if fit is None:
         return math.nan
-    x = pairs * fit.tokens_per_pair if fits.x == "tokens" else pairs
-    return float(fit.predict(x))
+    return float(fit.predict(_fit_x(fits, fit, pairs)))
 
 
 def objective(values: Mapping[str, float], weights: Mapping[str, float], kind: str, higher_is_better: bool) -> float:
@@ -223,7 +226,10 @@ def load_allocation_inputs(allocation_csv: str | Path, fits_json: str | Path | N
 def final_mixtures(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_json=None) -> list[Mixture]:
     """The mixtures a launch trains: the plan, the baselines asked for, and (when configured and
     available) the reduced-budget and transfer-aware plans."""
-    allocation, summary, fits = load_allocation_inputs(allocation_csv, fits_json)
+    return _mixtures(cfg, *load_allocation_inputs(allocation_csv, fits_json), baselines)
+
+
+def _mixtures(cfg, allocation: pd.DataFrame, summary: dict, fits, baselines: Sequence[str]) -> list[Mixture]:
     wanted = list(baselines) + ([REDUCED] if cfg.final.reduced_budget else [])
     if cfg.final.transfer_plan and summary.get("transfer"):
         wanted.append(TRANSFER)
@@ -237,7 +243,6 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
     Returns final/."""
     from core.config import write_resolved
     from trainers.data import check_capacity, load_languages
-    from trainers.muit import train_mixture
 
     allocation, summary, fits = load_allocation_inputs(allocation_csv, fits_json)
     unknown = sorted(set(allocation["language"]) - set(cfg.languages))
@@ -246,7 +251,7 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
             f"{allocation_csv} allocates to {unknown}, which are not in the config's languages {cfg.languages}.",
             "Use the config the allocation was planned for (--config).",
         )
-    mixtures = final_mixtures(cfg, allocation_csv, baselines, fits_json)
+    mixtures = _mixtures(cfg, allocation, summary, fits, baselines)
     languages = list(allocation["language"])
     datasets = load_languages(cfg.data, languages)
     check_capacity(datasets, 0)
@@ -267,15 +272,8 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
     # Seed-major: an interrupted launch leaves whole seeds, each a paired comparison of every mixture.
     for seed in cfg.final.seeds:
         for mixture in mixtures:
-            run_dir = final_dir / mixture.name / f"s{seed}"
-            identity = run_identity(cfg, mixture.pairs, seed)
-            result = finished_run(run_dir, identity)
-            if result is None and only_finished:
-                continue
-            if result is None:
-                result = train_mixture(cfg, datasets, mixture.pairs, seed=seed, run_dir=run_dir,
-                                       name=f"{mixture.name} seed {seed}", progress=progress, identity=identity)
-            if result is None:  # a non-main process of a multi-process launch: rank 0 writes
+            result = final_run(cfg, datasets, mixture.name, mixture.pairs, seed, progress, train=not only_finished)
+            if result is None:  # not finished (only_finished), or a non-main process of a multi-process launch
                 continue
             achieved = {lang: result.metrics[lang][metric] for lang in mixture.pairs}
             rows += metrics_rows(mixture, achieved, tokens_per_pair, seed)
@@ -309,12 +307,22 @@ def run_identity(cfg, pairs: Mapping[str, int], seed: int) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def finished_run(run_dir: Path, identity: str):
-    """The saved result of a finished final run with this identity, else None."""
-    from trainers.muit import load_mixture_result
+def final_run(cfg, datasets, name: str, pairs: Mapping[str, int], seed: int, progress: bool = True,
+              train: bool = True):
+    """One final run, `final/<name>/s<seed>`: its saved result when it finished under the same identity,
+    else (with `train`) trained now, resuming from its checkpoint if it has one. None when not finished
+    and not trained, and on non-main processes of a multi-process launch."""
+    from trainers.muit import load_mixture_result, train_mixture
 
+    run_dir = cfg.out / "final" / name / f"s{seed}"
+    identity = run_identity(cfg, pairs, seed)
     result = load_mixture_result(run_dir)
-    return result if result is not None and result.identity == identity else None
+    if result is not None and result.identity == identity:
+        return result
+    if not train:
+        return None
+    return train_mixture(cfg, datasets, pairs, seed=seed, run_dir=run_dir, name=f"{name} seed {seed}",
+                         progress=progress, identity=identity)
 
 
 def write_final_tables(final_dir: Path, rows, objectives, mixtures, higher: bool, level: float) -> None:

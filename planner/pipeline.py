@@ -96,6 +96,36 @@ def targets_from_config(cfg: PlannerConfig) -> dict[str, float] | None:
     return targets or None
 
 
+def fit_stage(cfg: PlannerConfig, runs_csv: Path, fits_json: Path):
+    """The config's fit of a runs table, saved to `fits_json`; a UserError when no language can be fitted."""
+    from fits import fit_runs, read_runs_csv, save_fits
+
+    fc = cfg.fit
+    fitset = fit_runs(read_runs_csv(runs_csv), fc.metric, law=fc.law, x=fc.x, ceiling=fc.ceiling,
+                      bootstrap=fc.bootstrap, seed=cfg.seed, pooling=fc.pooling)
+    if not fitset.languages:
+        why = "; ".join(f"{lang}: {reason}" for lang, reason in fitset.skipped.items())
+        raise UserError(f"No language could be fitted ({why}).",
+                        "Check runs.csv (`planner status`): each language needs two or more sizes.")
+    save_fits(fitset, fits_json)
+    return fitset
+
+
+def allocate_stage(cfg: PlannerConfig, fits_json: Path, data_stats: Path, allocation_csv: Path):
+    """The config's allocation of a fits file, written to `allocation_csv` (+ its summary). Available pairs
+    per language = its training pool, as the data stage recorded it in `data_stats`."""
+    from fits import load_fits
+    from planner.allocation import allocate, write_allocation
+
+    pools = pd.read_csv(data_stats, index_col="language")["train"].astype(int).to_dict()
+    b = cfg.budget
+    plan = allocate(load_fits(fits_json), budget=b.total, unit=b.unit, limits=allocation_limits(cfg, pools),
+                    max_epochs=b.max_epochs, objective=b.objective, targets=targets_from_config(cfg),
+                    risk=b.risk, solver=b.solver, seed=cfg.seed)
+    write_allocation(plan, allocation_csv)
+    return plan
+
+
 def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
     out = cfg.out
     runs_csv, fits_json = out / "runs.csv", out / "fits.json"
@@ -132,30 +162,12 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
         return f"{report.progress.total} proxy runs in {runs_csv}"
 
     def fit() -> str:
-        from fits import fit_runs, read_runs_csv, save_fits
-
-        fc = cfg.fit
-        fitset = fit_runs(read_runs_csv(runs_csv), fc.metric, law=fc.law, x=fc.x, ceiling=fc.ceiling,
-                          bootstrap=fc.bootstrap, seed=cfg.seed, pooling=fc.pooling)
-        if not fitset.languages:
-            why = "; ".join(f"{lang}: {reason}" for lang, reason in fitset.skipped.items())
-            raise UserError(f"No language could be fitted ({why}).",
-                            "Check runs.csv (`planner status`): each language needs two or more sizes.")
-        save_fits(fitset, fits_json)
+        fitset = fit_stage(cfg, runs_csv, fits_json)
         laws = ", ".join(f"{lang}: {f.law}" for lang, f in fitset.languages.items())
         return f"{len(fitset.languages)} curves ({laws})" + (f"; skipped {sorted(fitset.skipped)}" if fitset.skipped else "")
 
     def allocate() -> str:
-        from fits import load_fits
-        from planner.allocation import allocate as solve, write_allocation
-
-        # Available pairs per language = its training pool, as the data stage recorded it.
-        pools = pd.read_csv(data_stats, index_col="language")["train"].astype(int).to_dict()
-        b = cfg.budget
-        plan = solve(load_fits(fits_json), budget=b.total, unit=b.unit, limits=allocation_limits(cfg, pools),
-                     max_epochs=b.max_epochs, objective=b.objective, targets=targets_from_config(cfg),
-                     risk=b.risk, solver=b.solver, seed=cfg.seed)
-        write_allocation(plan, allocation_csv)
+        plan = allocate_stage(cfg, fits_json, data_stats, allocation_csv)
         gain = plan.gain_over_best_baseline
         return (f"plan {dict((p.language, int(p.pairs)) for p in plan.languages)}"
                 + (f", {gain:+.3g} over best baseline ({plan.best_baseline})" if gain is not None else ""))

@@ -17,20 +17,10 @@ from reports import figures as F
 from reports import render_report
 from reports.build import ReportBuilder
 from reports.inputs import load_inputs
-from report_fixture import shared_report, synthetic_runs, true_laws
+from report_fixture import synthetic_runs, true_laws
 
 SECTIONS = ["summary", "curves", "pooling", "comparison", "allocation", "marginal", "final", "alignment", "runs",
             "environment"]
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    return shared_report(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def page(rendered):
-    return rendered.report.read_text(encoding="utf-8")
 
 
 def _embedded_pngs(html: str) -> list[tuple[bytes, int, int]]:

@@ -19,17 +19,7 @@ from reports.html import render_section
 from reports.inputs import load_inputs
 from reports.style import fmt_difference, fmt_num, fmt_pct
 from reports.summary import summary_section
-from report_fixture import make_output_dir, shared_report, synthetic_runs, true_laws
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    return shared_report(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def page(rendered):
-    return rendered.report.read_text(encoding="utf-8")
+from report_fixture import make_output_dir, synthetic_runs, true_laws
 
 
 def _section(page: str, ident: str) -> str:

@@ -11,12 +11,7 @@ from reports.build import ReportBuilder
 from reports.inputs import load_inputs
 from reports.plotting import zero_threshold
 from reports.style import fmt_num
-from report_fixture import shared_report, synthetic_runs, true_laws
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    return shared_report(tmp_path_factory)
+from report_fixture import synthetic_runs, true_laws
 
 
 @pytest.fixture(scope="module")

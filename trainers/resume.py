@@ -110,9 +110,9 @@ def load(path: Path, key: str) -> dict | None:
 def restore(body: dict, model, optimizer, scheduler) -> Progress:
     """Put a loaded checkpoint back into the run; returns the counters to continue from."""
     params = dict(model.named_parameters())
-    missing = set(body["weights"]) ^ {n for n, p in params.items() if p.requires_grad}
-    if missing:
-        raise ValueError(f"checkpoint does not match the model (parameters {sorted(missing)[:3]}…)")
+    mismatched = set(body["weights"]) ^ {n for n, p in params.items() if p.requires_grad}
+    if mismatched:
+        raise ValueError(f"checkpoint does not match the model (parameters {sorted(mismatched)[:3]}…)")
     with torch.no_grad():
         for name, value in body["weights"].items():
             params[name].copy_(value.to(params[name].device, params[name].dtype))

@@ -339,9 +339,8 @@ def train_model(
     bar = tqdm(total=steps, initial=done.step, desc=description + (f" (resumed at step {done.step})" if done.step else ""),
                unit="step", disable=not (progress and accelerator.is_local_main_process))
     start = time.perf_counter() - done.seconds
-    for step, rows in enumerate(plan):
-        if step < done.step:
-            continue  # done before the checkpoint (the batch plan is fixed, so the rest is the same)
+    # The batch plan is fixed, so a resumed run takes exactly the steps left after the checkpoint.
+    for step, rows in enumerate(plan[done.step:], start=done.step):
         idx = [kept[r] for r in rows]
         batch = collate([encoded[i] for i in idx], [examples[i] for i in idx], tokenizer.pad_token_id)
         # Counted on the host before the copy, so the loop never waits on the device for bookkeeping.
