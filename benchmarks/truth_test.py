@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -112,7 +113,7 @@ def write_tables(cfg, metric: str) -> str:
     objectives = pd.read_csv(final / "objectives.csv")
     summary = json.loads((cfg.out / "allocation_summary.json").read_text())
     lines = [f"Achieved summed {metric} over {', '.join(cfg.languages)} (budget {cfg.budget.total:,.0f} "
-             f"{cfg.budget.unit}); mean over seeds, with each seed's value.", "",
+             f"{cfg.budget.unit}; {os.cpu_count()} cores); mean over seeds, with each seed's value.", "",
              "| mixture | seeds | predicted | achieved mean | per seed |", "|---|---:|---:|---:|---|"]
     for name, g in objectives.groupby("mixture", sort=False):
         per_seed = ", ".join(f"{v:.2f}" for v in g.sort_values("seed")["achieved_objective"])
