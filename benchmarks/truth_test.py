@@ -4,9 +4,9 @@ Runs the embedded default experiment (`core/demo.yaml`: CoIT of SmolLM2-135M-Ins
 end to end and trains every compared mixture with several final seeds:
 
 1. the sweep of per-language proxy runs (the demo grid, zero-shot point included);
-2. mixture proxy runs — the uniform mixture at `--mixture-sizes` pairs per language, each language scored
-   inside it — recorded as mixture rows of the runs table (`mixture`, `other_pairs`, `other_tokens`; the
-   contract in README "File contracts") in `runs_with_mixtures.csv`;
+2. mixture proxy runs on the same ledger (`sweep.mixtures`: the uniform mixture at `--mixture-sizes` pairs
+   per language, and with `--leave-one-out` one run without each language), each language scored inside
+   them — mixture rows of runs.csv (`mixture`, `other_pairs`, `other_tokens`; README "File contracts");
 3. the default fit on that table (per-language curves, plus each language's transfer τ from the mixture
    rows) and the default allocation: the per-language plan, the transfer-aware plan, the plan at its
    "budget saved" fraction and every baseline's prediction;
@@ -16,13 +16,13 @@ end to end and trains every compared mixture with several final seeds:
    calibration table and the report; the markdown table the README shows is printed and written to
    `benchmarks/results/truth_test.md`, the comparison to `benchmarks/results/truth_test_comparison.csv`.
 
-Every step resumes: the sweep from its study, mixture and final runs from their saved results (a
+Every step resumes: the sweep (mixture runs included) from its study, final runs from their saved results (a
 finished run with the same identity is never trained again) and checkpoints. So it can run in the
 background for hours and be restarted after an interruption; `--table-only` writes the tables from
 whatever has finished (the comparison pairs the seeds both mixtures have).
 
 Usage: python benchmarks/truth_test.py [--out outputs/truth-test] [--seeds 0 1 2]
-       [--mixture-sizes 50 150] [--table-only]
+       [--mixture-sizes 50 150] [--leave-one-out] [--table-only]
 """
 
 from __future__ import annotations
@@ -44,53 +44,22 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def make_config(out: Path, seeds: list[int]):
+def make_config(out: Path, seeds: list[int], mixtures: list[int], leave_one_out: bool):
     from core.config import config_from_dict, load_config
 
     body = load_config(preset="demo").model_dump(mode="json")
     body["output_dir"] = str(out)
+    body["sweep"].update(mixtures=mixtures, leave_one_out=leave_one_out)
     body["final"].update(seeds=seeds, reduced_budget=True, transfer_plan=True)
     body["final"].pop("seed", None)
     return config_from_dict(body, "(truth test)")
 
 
-def mixture_rows(cfg, sizes: list[int], progress: bool) -> pd.DataFrame:
-    """Uniform-mixture proxy runs, one per size, each language a row with its own and the others' data."""
-    from planner.launch import run_identity
-    from trainers.data import load_languages
-    from trainers.muit import load_mixture_result, train_mixture
-
-    datasets = load_languages(cfg.data, cfg.languages)
-    runs = pd.read_csv(cfg.out / "runs.csv")
-    tokens_per_pair = (runs[runs["n_pairs"] > 0].assign(t=lambda d: d["n_tokens"] / d["n_pairs"])
-                       .groupby("language")["t"].mean().to_dict())
-    rows = []
-    for size in sizes:
-        name, pairs = f"uniform-{size}", {lang: size for lang in cfg.languages}
-        run_dir = cfg.out / "mixture_runs" / name
-        identity = run_identity(cfg, pairs, 0)  # a final run's identity: reused only under the same settings
-        result = load_mixture_result(run_dir)
-        if result is None or result.identity != identity:
-            log(f"mixture proxy run {name} …")
-            result = train_mixture(cfg, datasets, pairs, seed=0, run_dir=run_dir, name=name, progress=progress,
-                                   identity=identity)
-        for lang in cfg.languages:
-            others = [o for o in cfg.languages if o != lang]
-            rows.append({
-                "language": lang, "n_pairs": result.counts[lang],
-                "n_tokens": round(result.counts[lang] * tokens_per_pair[lang]), "seed": 0,
-                **{k: result.metrics[lang][k] for k in ("chrf", "bleu", "loss")},
-                "mixture": name, "other_pairs": sum(result.counts[o] for o in others),
-                "other_tokens": round(sum(result.counts[o] * tokens_per_pair[o] for o in others)),
-            })
-    return pd.DataFrame(rows)
-
-
-def fit_and_allocate(cfg, runs_csv: Path) -> dict:
-    """The pipeline's own fit and allocate stages, on the runs table with the mixture rows."""
+def fit_and_allocate(cfg) -> dict:
+    """The pipeline's own fit and allocate stages, on the sweep's runs table (with its mixture rows)."""
     from planner.pipeline import allocate_stage, fit_stage
 
-    fit_stage(cfg, runs_csv, cfg.out / "fits.json")
+    fit_stage(cfg, cfg.out / "runs.csv", cfg.out / "fits.json")
     allocate_stage(cfg, cfg.out / "fits.json", cfg.out / "data_stats.csv", cfg.out / "allocation.csv")
     return json.loads((cfg.out / "allocation_summary.json").read_text())
 
@@ -150,7 +119,7 @@ PRIORITY = ("plan", "uniform", "plan-transfer")  # then the heuristic baseline, 
 def _train_job(job: tuple) -> str:
     """One final run, exactly as `planner launch` trains it (`planner.launch.final_run`: same directory and
     identity, so the launch's last pass reuses it), in a single-thread process."""
-    out, seeds, name, pairs, seed = job
+    body, name, pairs, seed = job
     import torch
 
     from core.config import config_from_dict
@@ -158,7 +127,6 @@ def _train_job(job: tuple) -> str:
     from trainers.data import load_languages
 
     torch.set_num_threads(1)
-    body = make_config(out, seeds).model_dump(mode="json")
     body["model"]["threads"] = 1  # not part of a final run's identity
     cfg = config_from_dict(body, "(truth test)")
     final_run(cfg, load_languages(cfg.data, list(pairs)), name, pairs, seed, progress=False)
@@ -180,7 +148,7 @@ def final_in_parallel(cfg, baselines: list[str], processes: int) -> None:
     ordered = sorted(mixtures, key=lambda m: rank.get(m.name, len(PRIORITY) + (m.name == "plan-reduced")))
     jobs = []
     for group in ([m for m in ordered if m.name in ("plan", "uniform")], *[[m] for m in ordered if m.name not in ("plan", "uniform")]):
-        jobs += [(cfg.out, list(cfg.final.seeds), m.name, dict(m.pairs), s) for s in cfg.final.seeds for m in group]
+        jobs += [(cfg.model_dump(mode="json"), m.name, dict(m.pairs), s) for s in cfg.final.seeds for m in group]
     with mp.get_context("spawn").Pool(processes, maxtasksperchild=1) as pool:
         for _ in pool.imap_unordered(_train_job, jobs):
             pass
@@ -190,13 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "truth-test")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--mixture-sizes", type=int, nargs="+", default=[50, 150])
+    ap.add_argument("--mixture-sizes", type=int, nargs="+", default=[50, 150],
+                    help="sweep.mixtures: uniform-mixture proxy runs at these pairs per language")
+    ap.add_argument("--leave-one-out", action="store_true",
+                    help="sweep.leave_one_out: also one mixture proxy run without each language")
     ap.add_argument("--table-only", action="store_true")
     ap.add_argument("--parallel", type=int, default=2, help="final runs in this many 1-thread processes, "
                     "one seed each (default 2; 1 = one after another in this process)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    cfg = make_config(args.out.resolve(), args.seeds)
+    cfg = make_config(args.out.resolve(), args.seeds, args.mixture_sizes, args.leave_one_out)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.table_only:
         from planner.launch import run_final
@@ -217,12 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     if not report.complete:
         log(f"the sweep finished {report.progress.done}/{report.progress.total} runs; run again to retry")
         return 1
-    log(f"sweep: {report.progress.total} proxy runs ({time.monotonic() - started:.0f} s)")
-    mixed = mixture_rows(cfg, args.mixture_sizes, progress)
-    runs = pd.concat([pd.read_csv(cfg.out / "runs.csv"), mixed], ignore_index=True)
-    combined = cfg.out / "runs_with_mixtures.csv"
-    runs.to_csv(combined, index=False)
-    summary = fit_and_allocate(cfg, combined)
+    log(f"sweep: {report.progress.total} proxy runs, mixture runs included ({time.monotonic() - started:.0f} s)")
+    summary = fit_and_allocate(cfg)
     heuristic = best_heuristic(summary)
     plan = pd.read_csv(cfg.out / "allocation.csv")
     log(f"plan: {dict(zip(plan['language'], plan['pairs']))}; best heuristic baseline: {heuristic}")

@@ -163,6 +163,16 @@ class SweepConfig(_Strict):
         description="Training pairs per proxy run; 0 is the zero-shot point (the base model evaluated untrained).",
     )
     seeds: list[int] = Field(default_factory=lambda: [0])
+    mixtures: list[int] = Field(
+        default_factory=list, description="Mixture proxy runs: for each size N, one model on the uniform mixture of "
+        "N pairs per language, every language scored inside it (runs.csv mixture rows); `planner fit` measures "
+        "each language's transfer from them and `planner allocate` adds the transfer-aware plan (docs/transfer.md).",
+    )
+    leave_one_out: bool = Field(
+        False, description="With mixtures: also one run per language without it, at the largest mixture size "
+        "(3+ languages): the other languages' data vary while a language's own stay fixed, which separates "
+        "transfer from the curve.",
+    )
     budget: float | None = Field(
         None, gt=0, description="adaptive: proxy compute in training tokens (finished + running + queued runs); "
         "default: what the grid would train.",
@@ -207,6 +217,21 @@ class SweepConfig(_Strict):
         if len(set(v)) != len(v):
             raise ValueError("seeds must not repeat")
         return v
+
+    @field_validator("mixtures")
+    @classmethod
+    def _mixture_sizes(cls, v: list[int]) -> list[int]:
+        if any(s <= 0 for s in v):
+            raise ValueError("must be positive integers (pairs per language of a uniform mixture run)")
+        if len(set(v)) != len(v):
+            raise ValueError("must not repeat")
+        return sorted(v)
+
+    @model_validator(mode="after")
+    def _leave_one_out_needs_mixtures(self) -> "SweepConfig":
+        if self.leave_one_out and not self.mixtures:
+            raise ValueError("sweep.leave_one_out needs sweep.mixtures (it runs at the largest mixture size)")
+        return self
 
     @field_validator("start_sizes", "ladder")
     @classmethod
@@ -384,11 +409,25 @@ class PlannerConfig(_Strict):
             raise ValueError("budget.objective is 'target' but no budget.languages.<code>.target is set")
         if self.data.general_ratio > 0 and not self.data.general_dir:
             raise ValueError("data.general_ratio > 0 needs data.general_dir (per-language {code}.jsonl files)")
+        if self.sweep.mixtures and len(self.languages) < 2:
+            raise ValueError("sweep.mixtures needs at least two languages (a mixture of one is a proxy run)")
+        if self.sweep.leave_one_out and len(self.languages) < 3:
+            raise ValueError("sweep.leave_one_out needs at least three languages (leaving one of two out leaves a "
+                             "single-language run, which the grid already has)")
         return self
 
     @property
     def out(self) -> Path:
         return Path(self.output_dir)
+
+
+def run_settings(cfg: PlannerConfig) -> dict:
+    """Every setting a training run's result depends on (data, model, train, align), JSON-ready; not
+    `model.threads`, which decides only how fast it runs. What run identities and study hashes are made of."""
+    dumped = cfg.model_dump(mode="json")
+    settings = {section: dumped[section] for section in ("data", "model", "train", "align")}
+    settings["model"].pop("threads", None)
+    return settings
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:

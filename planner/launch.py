@@ -299,10 +299,9 @@ def run_identity(cfg, pairs: Mapping[str, int], seed: int) -> str:
     with other thread counts reuses the same runs). A saved result is reused only under the same identity."""
     import hashlib
 
-    dumped = cfg.model_dump(mode="json")
-    settings = {section: dumped[section] for section in ("data", "model", "train", "align")}
-    settings["model"].pop("threads", None)
-    body = {"settings": settings, "epochs": cfg.final.epochs, "max_epochs": cfg.budget.max_epochs,
+    from core.config import run_settings
+
+    body = {"settings": run_settings(cfg), "epochs": cfg.final.epochs, "max_epochs": cfg.budget.max_epochs,
             "pairs": dict(sorted(pairs.items())), "seed": seed}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -159,7 +159,9 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
                 "See `planner status` and the worker logs in the output directory, fix the cause, and run "
                 "`planner run` again: finished runs are kept and only the missing ones run.",
             )
-        return f"{report.progress.total} proxy runs in {runs_csv}"
+        mixed = sum(1 for st in report.statuses if st.point.mixture)
+        return (f"{report.progress.total} proxy runs" + (f" ({mixed} of them mixture runs)" if mixed else "")
+                + f" in {runs_csv}")
 
     def fit() -> str:
         fitset = fit_stage(cfg, runs_csv, fits_json)

@@ -65,8 +65,10 @@ def train_mixture(
     name: str = "plan",
     progress: bool = True,
     identity: str = "",
+    epochs: float | None = None,
 ) -> MixtureResult | None:
-    """Train one model on the mixture and evaluate every language. Returns None on non-main processes."""
+    """Train one model on the mixture and evaluate every language. Returns None on non-main processes.
+    `epochs`: default the final run's (`final.epochs`, else `train.epochs`)."""
     from trainers.align import alignment_loss
     from trainers.coit import eval_pairs, language_examples
     from trainers.evaluate import run_evaluation
@@ -84,10 +86,10 @@ def train_mixture(
     model = build_model(cfg, tokenizer, seed)
     stats = train_model(
         cfg, model, tokenizer, examples, seed,
-        epochs=cfg.final.epochs or cfg.train.epochs,
+        epochs=epochs or cfg.final.epochs or cfg.train.epochs,
         progress=progress,
         extra_loss=alignment_loss(cfg, tokenizer),
-        description=f"final {name} ({sum(len(p) for p in chosen.values()):,} pairs)",
+        description=f"{name} ({sum(len(p) for p in chosen.values()):,} pairs)",
         checkpoint=Path(run_dir) / CHECKPOINT_FILE, checkpoint_key=identity or name,
         checkpoint_every=cfg.final.checkpoint_steps,
     )
@@ -113,3 +115,46 @@ def train_mixture(
     atomic_write_text(Path(run_dir) / RESULT_FILE, json.dumps(asdict(result), indent=2) + "\n")
     remove_checkpoint(Path(run_dir) / CHECKPOINT_FILE)  # only now: a kill during evaluation resumes at the end
     return result
+
+
+@dataclass
+class MixtureProxyResult:
+    """A mixture proxy run as the sweep records it (`planner.sweep.worker`): per-language scores and tokens."""
+
+    metrics: dict[str, dict[str, float]]  # language -> its scores inside the mixture
+    n_tokens: dict[str, int]  # language -> tokens of its pairs, one epoch (as a proxy run counts them)
+    train_seconds: float
+    eval_seconds: float
+    steps: int
+    run_dir: str
+
+
+def train_mixture_proxy(
+    cfg: "PlannerConfig", pairs: Mapping[str, int], seed: int, run_dir: Path | None = None, progress: bool = True,
+) -> MixtureProxyResult:
+    """One mixture proxy run (`sweep.mixtures`): one model on `pairs` per language, trained exactly like a
+    per-language proxy run (`train.epochs` over its pairs, the same prefix of each pool), every language
+    scored on its test split. What the sweep compares with the languages' own curves to measure transfer.
+    A killed run resumes from its checkpoint (same identity) when the sweep retries it."""
+    import hashlib
+
+    from core.config import run_settings
+    from trainers.coit import pair_tokens
+    from trainers.data import load_languages
+    from trainers.model import load_tokenizer
+
+    run_dir = Path(run_dir) if run_dir is not None else cfg.out / "mixture_runs" / f"mixture-s{seed}"
+    datasets = load_languages(cfg.data, list(pairs))
+    body = {"settings": run_settings(cfg), "pairs": dict(sorted(pairs.items())), "seed": seed, "proxy": True}
+    identity = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    result = load_mixture_result(run_dir)
+    if result is None or result.identity != identity:  # a result of other settings is never reused
+        result = train_mixture(cfg, datasets, pairs, seed, run_dir, name=f"mixture proxy run seed {seed}",
+                               progress=progress, identity=identity, epochs=cfg.train.epochs)
+    tokenizer = load_tokenizer(cfg)
+    chosen = mixture_pairs(datasets, pairs, cfg.budget.max_epochs)
+    return MixtureProxyResult(
+        metrics=result.metrics, n_tokens={lang: pair_tokens(tokenizer, p) for lang, p in chosen.items()},
+        train_seconds=result.train_seconds, eval_seconds=result.eval_seconds, steps=result.steps,
+        run_dir=str(run_dir),
+    )

@@ -28,14 +28,17 @@ def format_status(statuses, now: float) -> str:
     from planner.sweep import PointState, run_seconds, format_duration, summarize
 
     cells: dict[tuple[str, int], dict] = defaultdict(lambda: {s: 0 for s in PointState} | {"secs": []})
+    def label(point) -> str:  # a mixture run's row names its languages ("el+hi+tr 150": pairs each)
+        return point.language or "+".join(point.mixture)
+
     for s in statuses:
-        cell = cells[(s.point.language, s.point.n_pairs)]
+        cell = cells[(label(s.point), s.point.n_pairs)]
         cell[s.state] += 1
         if s.result is not None and (sec := run_seconds(s.result)) is not None:
             cell["secs"].append(sec)
     header = ["language", "pairs", *(s.value for s in PointState), "mean run"]
     rows = [header]
-    order = {lang: i for i, lang in enumerate(dict.fromkeys(s.point.language for s in statuses))}
+    order = {lang: i for i, lang in enumerate(dict.fromkeys(label(s.point) for s in statuses))}
     for (lang, pairs), c in sorted(cells.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
         mean = format_duration(sum(c["secs"]) / len(c["secs"])) if c["secs"] else "-"
         rows.append([lang, str(pairs), *(str(c[s]) for s in PointState), mean])
@@ -56,7 +59,7 @@ def format_status(statuses, now: float) -> str:
         lines.append(f"failed {s.point.key}: {s.error}")
     stale = [s for s in statuses if s.state == PointState.STALE]
     for s in stale:
-        lines.append(f"stale {s.point.key}: its {s.point.language} data changed since the run "
+        lines.append(f"stale {s.point.key}: its {'/'.join(s.point.languages)} data changed since the run "
                      f"(trial {s.outdated.number})")
     hints = [hint for hint, some in (("retries failed points", failed), ("re-runs stale ones", stale)) if some]
     if hints:

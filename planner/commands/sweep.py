@@ -29,6 +29,10 @@ per training token, until sweep.budget training tokens are committed or sweep.st
 choices are recorded in the study and in sweep_choices.csv (docs/adaptive-sweep.md). It resumes and
 shares a study across machines exactly like the grid.
 
+With sweep.mixtures the study also holds mixture proxy runs (one model on the uniform mixture of N pairs
+per language, and with sweep.leave_one_out one run without each language): runs.csv gets a row per
+language scored inside each, from which `planner fit` measures cross-lingual transfer (docs/transfer.md).
+
 Exit codes: 0 sweep complete, 1 points failed or --max-failures reached, 2 a mistake in the input.
 """
 
@@ -51,6 +55,8 @@ def add_parser(sub) -> None:
                    help="stop after N runs fail in this invocation (exit 1); default sweep.max_failures")
     # Hidden: plug in another trainer, `module:function` or `file.py:function` with train_one's signature.
     p.add_argument("--runner", default=None, help=argparse.SUPPRESS)
+    # Hidden: the same for mixture proxy runs (sweep.mixtures), with train_mixture_proxy's signature.
+    p.add_argument("--mixture-runner", default=None, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -59,7 +65,7 @@ def run(args) -> int:
     import optuna
 
     from core.config import load_config
-    from planner.sweep import DEFAULT_RUNNER, format_duration, run_sweep
+    from planner.sweep import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, format_duration, run_sweep
 
     for name in ("workers", "max_failures"):
         value = getattr(args, name)
@@ -69,7 +75,8 @@ def run(args) -> int:
     cfg = load_config(args.config)
     report = run_sweep(
         cfg, storage=args.storage, workers=args.workers, max_failures=args.max_failures,
-        runner=args.runner or DEFAULT_RUNNER, progress=not args.no_progress,
+        runner=args.runner or DEFAULT_RUNNER, mixture_runner=args.mixture_runner or DEFAULT_MIXTURE_RUNNER,
+        progress=not args.no_progress,
         notify=lambda line: print(line, flush=True),  # before the progress bar starts
     )
     prog = report.progress

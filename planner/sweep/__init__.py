@@ -92,7 +92,8 @@ from planner.sweep.export import PREFERRED_METRICS, RUNS_CSV, export_runs, runs_
 from planner.sweep.identity import (
     A_DATA, A_ERROR, A_EVAL_S, A_HEARTBEAT, A_INTERRUPTED, A_LANGUAGE, A_METRICS, A_PAIRS, A_POINT, A_RUN_DIR,
     A_SEED, A_SESSION, A_STEPS, A_SUPERSEDED, A_TOKENS, A_TRACEBACK, A_TRAIN_S, A_WORKER, S_RUN_HASH,
-    DataFingerprints, GridPoint, data_fingerprints, grid_points, run_config_hash, run_dir_for,
+    DataFingerprints, GridPoint, data_fingerprints, grid_points, mixture_name, mixture_points, point_fingerprint,
+    run_config_hash, run_dir_for,
 )
 from planner.sweep.ledger import Ledger, check_run_hash, open_ledger
 from planner.sweep.orchestrate import (
@@ -107,7 +108,7 @@ from planner.sweep.state import (
 from planner.sweep.storage import (
     DEFAULT_DB_NAME, StorageSpec, is_creation_race, open_storage, resolve_storage, retry_creation_race,
 )
-from planner.sweep.worker import DEFAULT_RUNNER, Runner, WorkerSettings, resolve_runner, run_claimed, worker_loop
+from planner.sweep.worker import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, Runner, WorkerSettings, resolve_runner, run_claimed, worker_loop
 
 __all__ = [
     "A_DATA",
@@ -136,10 +137,13 @@ __all__ = [
     "data_fingerprints",
     "DataFingerprints",
     "DEFAULT_DB_NAME",
+    "DEFAULT_MIXTURE_RUNNER",
     "DEFAULT_RUNNER",
     "export_runs",
     "format_duration",
     "grid_points",
+    "mixture_name",
+    "mixture_points",
     "GridPoint",
     "is_creation_race",
     "is_outdated",
@@ -148,6 +152,7 @@ __all__ = [
     "MAX_LOST_PER_SESSION",
     "open_ledger",
     "open_storage",
+    "point_fingerprint",
     "point_status",
     "point_statuses",
     "points_source",

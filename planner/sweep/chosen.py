@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from core.config import PlannerConfig
 from planner.sweep.design import START_REASON, Decision, start_points
 from planner.sweep.export import runs_table
-from planner.sweep.identity import A_LANGUAGE, A_PAIRS, A_SEED, GridPoint, grid_points
+from planner.sweep.identity import A_LANGUAGE, A_PAIRS, A_SEED, GridPoint, grid_points, mixture_points, point_order
 from planner.sweep.state import PointStatus, by_point
 
 A_KIND = "kind"
@@ -59,11 +59,14 @@ def adaptive_points(cfg: PlannerConfig, trials: Sequence[FrozenTrial]) -> list[G
 
 
 def points_source(cfg: PlannerConfig) -> Callable[[Any], list[GridPoint]]:
-    """ledger → the sweep's points now: the fixed grid, or the adaptive sweep's growing list."""
+    """ledger → the sweep's points now: the fixed grid, or the adaptive sweep's growing list; either way
+    followed by the mixture proxy runs of `sweep.mixtures` (a fixed design: the adaptive decisions value
+    per-language runs only)."""
+    mixtures = mixture_points(cfg)
     if cfg.sweep.strategy != "adaptive":
-        grid = grid_points(cfg)
-        return lambda ledger: grid
-    return lambda ledger: adaptive_points(cfg, ledger.trials())
+        points = sorted(grid_points(cfg) + mixtures, key=lambda p: point_order(cfg, p))
+        return lambda ledger: points
+    return lambda ledger: adaptive_points(cfg, ledger.trials()) + mixtures
 
 
 def results_frame(statuses: Sequence[PointStatus]) -> pd.DataFrame:

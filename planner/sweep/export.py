@@ -13,7 +13,7 @@ from typing import Any
 
 from core.files import atomic_write_text
 from planner.sweep.identity import (
-    A_EVAL_S, A_METRICS, A_RUN_DIR, A_STEPS, A_TOKENS, A_TRAIN_S, GridPoint,
+    A_EVAL_S, A_METRICS, A_RUN_DIR, A_STEPS, A_TOKENS, A_TRAIN_S, GridPoint, mixture_name,
 )
 from planner.sweep.ledger import Ledger
 from planner.sweep.state import PointStatus, point_statuses
@@ -31,23 +31,53 @@ def _ordered_metrics(names: Iterable[str]) -> list[str]:
 def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[str, Any]]]:
     """runs.csv's columns and rows: one row per grid point with a current result (its latest COMPLETE
     trial on current data), ordered by language (as configured), size and seed. Contract columns first
-    (language, n_pairs, n_tokens, seed, metrics…, status, train_seconds)."""
-    language_order = {lang: i for i, lang in enumerate(dict.fromkeys(s.point.language for s in statuses))}
-    results = sorted(((s.point, s.result) for s in statuses if s.result is not None),
-                     key=lambda pr: (language_order[pr[0].language], pr[0].n_pairs, pr[0].seed))
-    metrics = _ordered_metrics(m for _, t in results for m in t.user_attrs.get(A_METRICS, {}))
+    (language, n_pairs, n_tokens, seed, metrics…, status, train_seconds).
+
+    A mixture run (a mixture point's result) adds one row per language of its mixture, after the
+    per-language rows: that language's own pairs and tokens, its scores inside the mixture, the mixture's
+    name (`mixture`) and the other languages' data in it (`other_pairs`, `other_tokens`); those three
+    columns exist only when the study has mixture runs."""
+    language_order = {lang: i for i, lang in enumerate(dict.fromkeys(s.point.language for s in statuses
+                                                                     if not s.point.mixture))}
+    everyone = sorted({lang for s in statuses for lang in s.point.languages if lang})
+    single = sorted(((s.point, s.result) for s in statuses if s.result is not None and not s.point.mixture),
+                    key=lambda pr: (language_order[pr[0].language], pr[0].n_pairs, pr[0].seed))
+    mixed = sorted(((s.point, s.result) for s in statuses if s.result is not None and s.point.mixture),
+                   key=lambda pr: (-len(pr[0].mixture), pr[0].n_pairs, pr[0].mixture, pr[0].seed))
+    names = set()
+    for point, t in single:
+        names |= set(t.user_attrs.get(A_METRICS, {}))
+    for point, t in mixed:
+        for values in t.user_attrs.get(A_METRICS, {}).values():
+            names |= set(values)
+    metrics = _ordered_metrics(names)
     columns = ["language", "n_pairs", "n_tokens", "seed", *metrics, "status", "train_seconds",
                "eval_seconds", "steps", "run_dir", "trial"]
+    if mixed:
+        columns += ["mixture", "other_pairs", "other_tokens"]
     rows = []
-    for point, t in results:
+
+    def row(language: str, n_pairs: int, tokens, values: dict, point: GridPoint, t) -> dict[str, Any]:
         attrs = t.user_attrs
-        values = attrs.get(A_METRICS, {})
-        rows.append({
-            "language": point.language, "n_pairs": point.n_pairs, "n_tokens": attrs.get(A_TOKENS),
-            "seed": point.seed, **{m: values.get(m) for m in metrics}, "status": "complete",
+        return {
+            "language": language, "n_pairs": n_pairs, "n_tokens": tokens, "seed": point.seed,
+            **{m: values.get(m) for m in metrics}, "status": "complete",
             "train_seconds": attrs.get(A_TRAIN_S), "eval_seconds": attrs.get(A_EVAL_S),
             "steps": attrs.get(A_STEPS), "run_dir": attrs.get(A_RUN_DIR), "trial": t.number,
-        })
+        }
+
+    for point, t in single:
+        rows.append(row(point.language, point.n_pairs, t.user_attrs.get(A_TOKENS), t.user_attrs.get(A_METRICS, {}), point, t))
+    for point, t in mixed:
+        tokens = t.user_attrs.get(A_TOKENS) or {}
+        scores = t.user_attrs.get(A_METRICS) or {}
+        name = mixture_name(point, everyone)
+        order = sorted(point.mixture, key=lambda lang: language_order.get(lang, len(language_order)))
+        for lang in order:
+            others = [o for o in point.mixture if o != lang]
+            rows.append({**row(lang, point.n_pairs, tokens.get(lang), scores.get(lang, {}), point, t),
+                         "mixture": name, "other_pairs": point.n_pairs * len(others),
+                         "other_tokens": sum(int(tokens.get(o) or 0) for o in others)})
     return columns, rows
 
 

@@ -1,6 +1,8 @@
 """What identifies a proxy run: its grid point, the settings it was trained under, and its data.
 
-A grid point (`language`, `n_pairs`, `seed`) names a run. Two hashes say whether an old result still
+A grid point (`language`, `n_pairs`, `seed`) names a run; a mixture point (`mixture`: the languages of a
+uniform mixture, `n_pairs` each, `language` empty) names a mixture proxy run, one model scored on every
+language of its mixture (`sweep.mixtures`, `sweep.leave_one_out`). Two hashes say whether an old result still
 answers it: the study-level settings hash (`run_config_hash`: data/model/train/align settings; a study
 refuses a config whose hash differs) and, per language, a fingerprint of the data itself (training pool
 and test split), recorded on every trial. The settings hash cannot see a corpus file edited in place;
@@ -11,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.config import PlannerConfig
+from core.config import PlannerConfig, run_settings
 from core.errors import UserError
 
 # Trial user attributes (the trial's record; shown as-is by optuna-dashboard).
@@ -27,47 +30,102 @@ A_METRICS, A_TOKENS, A_TRAIN_S, A_EVAL_S, A_STEPS, A_RUN_DIR = (
 A_ERROR, A_TRACEBACK, A_INTERRUPTED, A_SUPERSEDED = "error", "traceback", "interrupted", "superseded"
 # The fingerprint of the language's data (training pool + test split) the trial was queued for or ran on.
 A_DATA = "data_fingerprint"
+# A mixture point's languages (a list; absent on a per-language point).
+A_MIXTURE = "mixture"
 # Study user attribute: the hash of every setting that changes a run's result.
 S_RUN_HASH = "run_config_hash"
 
 
 @dataclass(frozen=True, order=True)
 class GridPoint:
-    language: str
-    n_pairs: int
+    language: str  # "" for a mixture point
+    n_pairs: int  # pairs of the language; of a mixture point, of each of its languages
     seed: int
+    mixture: tuple[str, ...] = ()  # a mixture point's languages (sorted); () for a per-language run
 
     @property
     def key(self) -> str:
-        """Also the run directory's name: `<lang>-<pairs>-s<seed>`."""
+        """Also the run directory's name: `<lang>-<pairs>-s<seed>`, or `mixture-<pairs>-<l1+l2…>-s<seed>`."""
+        if self.mixture:
+            return f"mixture-{self.n_pairs}-{'+'.join(self.mixture)}-s{self.seed}"
         return f"{self.language}-{self.n_pairs}-s{self.seed}"
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages whose data the run trains on."""
+        return self.mixture or (self.language,)
+
+    @property
+    def total_pairs(self) -> int:
+        """What the run trains on, all languages together (what its run time grows with)."""
+        return self.n_pairs * len(self.languages)
+
     def user_attrs(self) -> dict[str, Any]:
-        return {A_POINT: self.key, A_LANGUAGE: self.language, A_PAIRS: self.n_pairs, A_SEED: self.seed}
+        attrs = {A_POINT: self.key, A_LANGUAGE: self.language, A_PAIRS: self.n_pairs, A_SEED: self.seed}
+        return {**attrs, A_MIXTURE: list(self.mixture)} if self.mixture else attrs
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> "GridPoint":
+        return cls(str(attrs.get(A_LANGUAGE, "")), int(attrs[A_PAIRS]), int(attrs[A_SEED]),
+                   tuple(attrs.get(A_MIXTURE) or ()))
+
+
+def mixture_name(point: GridPoint, languages: Sequence[str]) -> str:
+    """runs.csv's `mixture` value: `uniform-<pairs>`, or `uniform-<pairs>-without-<codes>` when the mixture
+    leaves out some of the configured languages."""
+    left_out = [lang for lang in languages if lang not in point.mixture]
+    return f"uniform-{point.n_pairs}" + (f"-without-{'+'.join(left_out)}" if left_out else "")
+
+
+def mixture_points(cfg: PlannerConfig) -> list[GridPoint]:
+    """The mixture proxy runs of `sweep.mixtures` (every language, N pairs each) and, with
+    `sweep.leave_one_out`, one run without each language at the largest size; every sweep seed."""
+    everyone = tuple(sorted(cfg.languages))
+    groups = [(n, everyone) for n in cfg.sweep.mixtures]
+    if cfg.sweep.leave_one_out and cfg.sweep.mixtures:
+        top = max(cfg.sweep.mixtures)
+        groups += [(top, tuple(lang for lang in everyone if lang != out)) for out in cfg.languages]
+    return [GridPoint("", n, s, langs) for n, langs in groups for s in cfg.sweep.seeds]
 
 
 def grid_points(cfg: PlannerConfig) -> list[GridPoint]:
     """languages × sizes × seeds, largest size first: the longest runs start first, so parallel workers
     do not end the sweep waiting on one big run (longest-processing-time-first scheduling)."""
     points = [GridPoint(lang, n, s) for lang in cfg.languages for n in cfg.sweep.sizes for s in cfg.sweep.seeds]
-    return sorted(points, key=lambda p: (-p.n_pairs, cfg.languages.index(p.language), p.seed))
+    return sorted(points, key=lambda p: point_order(cfg, p))
+
+
+def point_order(cfg: PlannerConfig, point: GridPoint) -> tuple:
+    """Longest run first; then configured language order (mixtures after single languages), seed."""
+    first = cfg.languages.index(point.language) if point.language in cfg.languages else len(cfg.languages)
+    return (-point.total_pairs, first, point.mixture, point.seed)
 
 
 def run_dir_for(cfg: PlannerConfig, point: GridPoint) -> Path:
     from trainers.coit import default_run_dir  # light: trainers.coit imports torch only inside train_one
 
+    if point.mixture:
+        return cfg.out / "mixture_runs" / point.key
     return default_run_dir(cfg, point.language, point.n_pairs, point.seed)
+
+
+def point_fingerprint(point: GridPoint, fingerprints: Mapping[str, str]) -> str | None:
+    """The data fingerprint a run of this point trains and is scored on: its language's, or for a mixture a
+    hash of its languages' (None when any of them has none: then it is never judged outdated)."""
+    found = [fingerprints.get(lang) for lang in point.languages]
+    if any(f is None for f in found):
+        return None
+    if not point.mixture:
+        return found[0]
+    return hashlib.sha256("+".join(found).encode()).hexdigest()[:16]
 
 
 def run_config_hash(cfg: PlannerConfig) -> str:
     """Hash of everything a proxy run's result depends on (not the orchestration: sweep, fit, budget,
     final; not model.threads, which workers set). A study keeps it so that results trained under other
     settings are never silently mixed with new ones."""
-    dumped = cfg.model_dump(mode="json")
     # Not the top-level seed: proxy runs use sweep.seeds; the top-level one seeds the bootstrap and solver.
-    body = {k: dumped[k] for k in ("data", "model", "train", "align")}
-    body["model"] = {k: v for k, v in body["model"].items() if k != "threads"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(run_settings(cfg), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from core.config import PlannerConfig
 from core.errors import UserError
 from planner.sweep.identity import (
-    A_DATA, A_HEARTBEAT, A_LANGUAGE, A_POINT, A_SESSION, A_SUPERSEDED, A_WORKER, S_RUN_HASH, GridPoint,
+    A_DATA, A_HEARTBEAT, A_POINT, A_SESSION, A_SUPERSEDED, A_WORKER, S_RUN_HASH, GridPoint, point_fingerprint,
     run_config_hash,
 )
 from planner.sweep.state import is_current_result, is_silent, is_superseded
@@ -49,14 +49,14 @@ class Ledger:
     def trials(self, states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
         return self.storage.get_all_trials(self.study_id, deepcopy=False, states=states)
 
-    def _data_attrs(self, language: str) -> dict[str, Any]:
-        fingerprint = self.fingerprints.get(language)
+    def _data_attrs(self, point: GridPoint) -> dict[str, Any]:
+        fingerprint = point_fingerprint(point, self.fingerprints)
         return {} if fingerprint is None else {A_DATA: fingerprint}
 
     def enqueue(self, points: Iterable[GridPoint]) -> int:
         n = 0
         for point in points:
-            attrs = {**point.user_attrs(), **self._data_attrs(point.language)}
+            attrs = {**point.user_attrs(), **self._data_attrs(point)}
             template = optuna.trial.create_trial(state=TrialState.WAITING, user_attrs=attrs)
             self.storage.create_new_trial(self.study_id, template_trial=template)
             n += 1
@@ -81,9 +81,8 @@ class Ledger:
     def claim(self, trial: FrozenTrial, session: str, worker: str) -> bool:
         """Own a popped trial, unless its point is already running or done (on current data) elsewhere
         (see the package docstring, 1b). Records the data this worker will train on."""
-        language = trial.user_attrs.get(A_LANGUAGE, "")
         self.set_attrs(trial, {A_SESSION: session, A_WORKER: worker, A_HEARTBEAT: time.time(),
-                               **self._data_attrs(language)})
+                               **self._data_attrs(GridPoint.from_attrs(trial.user_attrs))})
         key = trial.user_attrs[A_POINT]
         for other in self.trials():
             if other.number == trial.number or other.user_attrs.get(A_POINT) != key or is_superseded(other):

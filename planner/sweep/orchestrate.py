@@ -23,7 +23,7 @@ from planner.sweep.progress import Progress, format_duration, summarize
 from planner.sweep.state import PointStatus, point_statuses, points_to_enqueue, session_failures, stale_by_language
 from planner.sweep.storage import StorageSpec, release_connections, resolve_storage
 from planner.sweep.worker import (
-    DEFAULT_RUNNER, WorkerSettings, blocked_stop_signals, resolve_runner, worker_process,
+    DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, WorkerSettings, blocked_stop_signals, resolve_runner, worker_process,
 )
 
 
@@ -65,7 +65,7 @@ def preflight_data(cfg: PlannerConfig) -> None:
     """Fail before the first run (exit 2) if a language has fewer training pairs than the largest size."""
     from trainers.data import check_capacity, load_languages
 
-    check_capacity(load_languages(cfg.data, cfg.languages), max(cfg.sweep.sizes))
+    check_capacity(load_languages(cfg.data, cfg.languages), max(cfg.sweep.sizes + cfg.sweep.mixtures))
 
 
 def stale_notices(stale: dict[str, list[GridPoint]]) -> list[str]:
@@ -90,6 +90,7 @@ def run_sweep(
     runner: str = DEFAULT_RUNNER,
     progress: bool = True,
     notify: Callable[[str], None] = _to_stderr,
+    mixture_runner: str = DEFAULT_MIXTURE_RUNNER,
 ) -> SweepReport:
     """Complete the grid with `workers` local worker processes against the study in `storage`.
     `notify` receives the lines a user should read before the runs start (re-runs of changed data)."""
@@ -109,6 +110,8 @@ def run_sweep(
     # Our trainer reads exactly cfg.data, so unreadable data is an error; a plug-in may bring its own.
     data = data_fingerprints(cfg, strict=own_trainer)
     resolve_runner(runner)  # a bad --runner is an error now, not in every worker
+    if cfg.sweep.mixtures:
+        resolve_runner(mixture_runner)
     if note := data.note():
         notify(note)
     write_resolved(cfg, cfg.out)
@@ -117,7 +120,7 @@ def run_sweep(
     points = points_of(ledger)
     heartbeat = float(cfg.sweep.heartbeat_seconds)
     settings = WorkerSettings(
-        session=uuid.uuid4().hex[:12], runner=runner, max_failures=max_failures,
+        session=uuid.uuid4().hex[:12], runner=runner, mixture_runner=mixture_runner, max_failures=max_failures,
         heartbeat_seconds=heartbeat, grace_seconds=float(cfg.sweep.grace_seconds or 4 * heartbeat),
         fingerprints=data.by_language,
     )

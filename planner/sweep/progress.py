@@ -58,7 +58,7 @@ def summarize(statuses: Sequence[PointStatus], now: float, workers: int | None =
     counts = {s: 0 for s in PointState}
     for s in statuses:
         counts[s.state] += 1
-    finished = [(s.point.n_pairs, sec) for s in statuses
+    finished = [(s.point.total_pairs, sec) for s in statuses
                 for t in s.trials if t.state == TrialState.COMPLETE and (sec := run_seconds(t)) is not None]
     starts = [t.datetime_start.timestamp() for s in statuses for t in s.trials if t.datetime_start]
     ends = [t.datetime_complete.timestamp() for s in statuses for t in s.trials if t.datetime_complete]
@@ -71,7 +71,7 @@ def summarize(statuses: Sequence[PointStatus], now: float, workers: int | None =
         left = 0.0
         for s in statuses:
             if s.state in _TO_RUN:
-                left += predict_seconds(finished, s.point.n_pairs) or 0.0
+                left += predict_seconds(finished, s.point.total_pairs) or 0.0
             if s.state == PointState.RUNNING:
                 running = [t for t in s.trials if t.state == TrialState.RUNNING and t.datetime_start]
                 if running:

@@ -15,8 +15,8 @@ from enum import Enum
 from optuna.trial import FrozenTrial, TrialState
 
 from planner.sweep.identity import (
-    A_DATA, A_ERROR, A_HEARTBEAT, A_INTERRUPTED, A_LANGUAGE, A_POINT, A_SESSION, A_SUPERSEDED, A_WORKER,
-    GridPoint,
+    A_DATA, A_ERROR, A_HEARTBEAT, A_INTERRUPTED, A_POINT, A_SESSION, A_SUPERSEDED, A_WORKER, GridPoint,
+    point_fingerprint,
 )
 
 MAX_LOST_PER_SESSION = 2
@@ -66,8 +66,10 @@ def is_outdated(trial: FrozenTrial, fingerprints: Mapping[str, str]) -> bool:
     a trial without a fingerprint (recorded before fingerprints existed) or a language whose data cannot
     be fingerprinted now is taken as current."""
     have = trial.user_attrs.get(A_DATA)
-    want = fingerprints.get(trial.user_attrs.get(A_LANGUAGE, ""))
-    return have is not None and want is not None and have != want
+    if have is None:
+        return False
+    want = point_fingerprint(GridPoint.from_attrs(trial.user_attrs), fingerprints)
+    return want is not None and have != want
 
 
 def is_current_result(trial: FrozenTrial, fingerprints: Mapping[str, str]) -> bool:
@@ -157,9 +159,10 @@ def session_failures(trials: Iterable[FrozenTrial], session: str) -> list[Frozen
 
 
 def stale_by_language(statuses: Iterable[PointStatus]) -> dict[str, list[GridPoint]]:
-    """The STALE points of each language, in grid order: what a sweep re-runs because data changed."""
+    """The STALE points of each language, in grid order: what a sweep re-runs because data changed (a mixture
+    run under each of its languages whose data changed would be guesswork: under "mixtures")."""
     groups: dict[str, list[GridPoint]] = defaultdict(list)
     for s in statuses:
         if s.state == PointState.STALE:
-            groups[s.point.language].append(s.point)
+            groups[s.point.language or "mixtures"].append(s.point)
     return dict(groups)

@@ -30,8 +30,8 @@ from core.config import PlannerConfig
 from core.errors import UserError
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import (
-    A_ERROR, A_EVAL_S, A_HEARTBEAT, A_INTERRUPTED, A_LANGUAGE, A_METRICS, A_PAIRS, A_POINT, A_RUN_DIR,
-    A_SEED, A_STEPS, A_TOKENS, A_TRACEBACK, A_TRAIN_S, GridPoint, run_dir_for,
+    A_ERROR, A_EVAL_S, A_HEARTBEAT, A_INTERRUPTED, A_METRICS, A_POINT, A_RUN_DIR, A_STEPS, A_TOKENS,
+    A_TRACEBACK, A_TRAIN_S, GridPoint, run_dir_for,
 )
 from planner.sweep.ledger import Ledger, open_ledger
 from planner.sweep.state import PointState, points_to_enqueue, session_failures
@@ -40,6 +40,7 @@ from planner.sweep.storage import StorageSpec
 log = logging.getLogger(__name__)
 
 DEFAULT_RUNNER = "trainers.coit:train_one"
+DEFAULT_MIXTURE_RUNNER = "trainers.muit:train_mixture_proxy"
 # Ctrl-C and termination must reach a worker's main thread. Python runs signal handlers there, but the
 # kernel delivers a process-wide signal to any thread that does not block it (library thread pools, our
 # heartbeat), and then the main thread's blocking call (a runner waiting in sleep or I/O) is not
@@ -56,7 +57,11 @@ def resolve_runner(spec: str) -> Runner:
 
     This is how another trainer plugs into the sweep: any function with `train_one`'s signature
     `(cfg, language, n_pairs, seed, run_dir=None, progress=True)` returning an object with `metrics` (a
-    dict of floats), `n_tokens`, `train_seconds`, `eval_seconds`, `steps` and `run_dir`."""
+    dict of floats), `n_tokens`, `train_seconds`, `eval_seconds`, `steps` and `run_dir`.
+
+    A mixture runner (`--mixture-runner`, for `sweep.mixtures`) has `train_mixture_proxy`'s signature
+    `(cfg, pairs, seed, run_dir=None, progress=True)`, `pairs` mapping language → pairs, and returns the
+    same fields with `metrics` and `n_tokens` per language (language → dict of floats, language → int)."""
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr.isidentifier():
         raise UserError(f"--runner '{spec}' is not of the form module:function or file.py:function.")
@@ -84,6 +89,7 @@ def resolve_runner(spec: str) -> Runner:
 class WorkerSettings:
     session: str
     runner: str = DEFAULT_RUNNER
+    mixture_runner: str = DEFAULT_MIXTURE_RUNNER
     max_failures: int | None = None
     heartbeat_seconds: float = 30.0
     grace_seconds: float = 120.0
@@ -136,14 +142,30 @@ class _Heartbeat:
         self._thread.join()
 
 
-def _result_attrs(result: Any) -> dict[str, Any]:
-    """The trial attrs of a runner's result; a malformed result is the runner's bug and fails the run."""
-    metrics = getattr(result, "metrics", None)
+def _metrics_attr(metrics: Any, what: str) -> dict[str, float]:
     if not isinstance(metrics, dict) or not metrics:
-        raise TypeError(f"the runner returned {type(result).__name__} without a non-empty `metrics` dict")
+        raise TypeError(f"the runner returned {what} without a non-empty `metrics` dict")
+    return {str(k): float(v) for k, v in metrics.items()}
+
+
+def _result_attrs(result: Any, point: GridPoint) -> dict[str, Any]:
+    """The trial attrs of a runner's result; a malformed result is the runner's bug and fails the run.
+    A mixture run's metrics and tokens are per language, for every language of its mixture."""
+    metrics = getattr(result, "metrics", None)
+    what = type(result).__name__
+    if point.mixture:
+        tokens = getattr(result, "n_tokens", None)
+        if not isinstance(metrics, dict) or set(metrics) != set(point.mixture) or not isinstance(tokens, dict):
+            raise TypeError(f"the mixture runner returned {what} without `metrics` and `n_tokens` for each of "
+                            f"{', '.join(point.mixture)}")
+        metrics_attr = {lang: _metrics_attr(metrics[lang], f"{what} for {lang}") for lang in point.mixture}
+        tokens_attr = {lang: int(tokens.get(lang, 0) or 0) for lang in point.mixture}
+    else:
+        metrics_attr = _metrics_attr(metrics, what)
+        tokens_attr = int(getattr(result, "n_tokens", 0) or 0)
     return {
-        A_METRICS: {str(k): float(v) for k, v in metrics.items()},
-        A_TOKENS: int(getattr(result, "n_tokens", 0) or 0),
+        A_METRICS: metrics_attr,
+        A_TOKENS: tokens_attr,
         A_TRAIN_S: float(getattr(result, "train_seconds", 0.0) or 0.0),
         A_EVAL_S: float(getattr(result, "eval_seconds", 0.0) or 0.0),
         A_STEPS: int(getattr(result, "steps", 0) or 0),
@@ -157,17 +179,23 @@ def _error_text(err: BaseException) -> str:
 
 
 def run_claimed(
-    ledger: Ledger, trial: FrozenTrial, cfg: PlannerConfig, runner: Runner, heartbeat_seconds: float
+    ledger: Ledger, trial: FrozenTrial, cfg: PlannerConfig, runner: Runner, heartbeat_seconds: float,
+    mixture_runner: Runner | None = None,
 ) -> PointState:
-    """Run one claimed trial's grid point and record the outcome on the trial."""
-    attrs = trial.user_attrs
-    point = GridPoint(attrs[A_LANGUAGE], int(attrs[A_PAIRS]), int(attrs[A_SEED]))
+    """Run one claimed trial's grid point (a mixture point with `mixture_runner`) and record the outcome."""
+    point = GridPoint.from_attrs(trial.user_attrs)
     run_dir = run_dir_for(cfg, point)
     started = time.monotonic()
     with _Heartbeat(ledger, trial, heartbeat_seconds) as beat:
         try:
-            result = runner(cfg, point.language, point.n_pairs, point.seed, run_dir=run_dir, progress=False)
-            record = _result_attrs(result)
+            if point.mixture:
+                if mixture_runner is None:
+                    raise RuntimeError("a mixture point was claimed by a worker without a mixture runner")
+                pairs = {lang: point.n_pairs for lang in point.mixture}
+                result = mixture_runner(cfg, pairs, point.seed, run_dir=run_dir, progress=False)
+            else:
+                result = runner(cfg, point.language, point.n_pairs, point.seed, run_dir=run_dir, progress=False)
+            record = _result_attrs(result, point)
         except Exception as err:
             log.error("run %s failed:\n%s", point.key, traceback.format_exc())
             record = {A_ERROR: _error_text(err), A_TRACEBACK: traceback.format_exc()[-4000:]}
@@ -193,7 +221,7 @@ def run_claimed(
 def worker_loop(
     ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: WorkerSettings,
     points: Sequence[GridPoint] | None = None, on_finished: Callable[[], None] | None = None,
-    more_coming: Callable[[], bool] | None = None,
+    more_coming: Callable[[], bool] | None = None, mixture_runner: Runner | None = None,
 ) -> None:
     """Claim and run the sweep's points until they are complete (or only this session's failures are
     left), or this session's failures reach `max_failures`.
@@ -226,7 +254,7 @@ def worker_loop(
             return
         if not ledger.claim(trial, settings.session, worker):
             continue
-        run_claimed(ledger, trial, cfg, runner, settings.heartbeat_seconds)
+        run_claimed(ledger, trial, cfg, runner, settings.heartbeat_seconds, mixture_runner)
         if on_finished is not None:
             on_finished()
 
@@ -262,6 +290,7 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
         from planner.sweep.chosen import points_source
 
         runner = resolve_runner(settings.runner)
+        mixture_runner = resolve_runner(settings.mixture_runner) if cfg.sweep.mixtures else None
         ledger = open_ledger(cfg, spec, create=False, fingerprints=settings.fingerprints)
         current = points_source(cfg)
         waiting = None
@@ -271,7 +300,7 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
             parent = multiprocessing.parent_process()
             # An orchestrator killed outright never clears the event: its orphans must not wait forever.
             waiting = lambda: more_coming.is_set() and (parent is None or parent.is_alive())
-        worker_loop(ledger, cfg, runner, settings, more_coming=waiting,
+        worker_loop(ledger, cfg, runner, settings, more_coming=waiting, mixture_runner=mixture_runner,
                     on_finished=lambda: export_runs(ledger, current(ledger), cfg.out / RUNS_CSV))
     except KeyboardInterrupt:
         log.info("worker %d interrupted", os.getpid())

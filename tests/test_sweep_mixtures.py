@@ -1,0 +1,226 @@
+"""Mixture proxy runs on the sweep's ledger (`sweep.mixtures`, `sweep.leave_one_out`): the points and their
+names, bad configs, and real sweeps whose runners answer from a known truth with transfer — the mixture rows
+of runs.csv, the transfer τ `planner fit` recovers from them, and resumption (a finished mixture run is
+never run again; one whose data changed is).
+
+The runners below are loaded by the workers through the hidden `--runner` / `--mixture-runner` options;
+each appends "<point> <pid>" to the file named by MIXTURE_TEST_LOG, so a test counts which runs ran.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from core.config import config_from_dict
+from core.errors import UserError
+from planner.sweep.identity import GridPoint, mixture_name, mixture_points, point_fingerprint
+
+THIS = Path(__file__).resolve()
+LOG_ENV = "MIXTURE_TEST_LOG"
+LANGS = ("ar", "el", "hi")
+# Known truth: y = c − s·(D_eff)^−α with D_eff = own + τ·others, per language.
+TRUTH = {"ar": (60.0, 300.0, 0.6, 0.40), "el": (45.0, 200.0, 0.5, 0.15), "hi": (70.0, 500.0, 0.7, 0.0)}
+
+
+def truth(language: str, own: float, others: float) -> float:
+    c, s, alpha, tau = TRUTH[language]
+    return c - s * (own + tau * others + 4.0) ** -alpha
+
+
+# ------------------------------------------------------------------------------- runners (in workers)
+
+
+@dataclass
+class _Result:
+    metrics: dict
+    n_tokens: object
+    train_seconds: float = 0.01
+    eval_seconds: float = 0.0
+    steps: int = 1
+    run_dir: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _log(key: str) -> None:
+    with open(os.environ[LOG_ENV], "a") as f:
+        f.write(f"{key} {os.getpid()}\n")
+
+
+def single_runner(cfg, language, n_pairs, seed, run_dir=None, progress=True):
+    _log(f"{language}-{n_pairs}-s{seed}")
+    return _Result({"chrf": truth(language, n_pairs, 0.0)}, 10 * n_pairs)
+
+
+def mixture_runner(cfg, pairs, seed, run_dir=None, progress=True):
+    _log(f"mixture-{'+'.join(sorted(pairs))}-{max(pairs.values())}-s{seed}")
+    total = sum(pairs.values())
+    return _Result({lang: {"chrf": truth(lang, n, total - n)} for lang, n in pairs.items()},
+                   {lang: 10 * n for lang, n in pairs.items()})
+
+
+def broken_mixture_runner(cfg, pairs, seed, run_dir=None, progress=True):
+    """Scores only one language of the mixture: a runner bug, recorded as the run's failure."""
+    lang = sorted(pairs)[0]
+    return _Result({lang: {"chrf": 1.0}}, {lang: 1})
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+
+def _config(tmp_path, languages=LANGS, **sweep) -> Path:
+    from test_sweep_cli import write_corpus  # here: the workers load this file without the tests on sys.path
+
+    body = {
+        "experiment": "sweeptest", "output_dir": str(tmp_path / "out"), "languages": list(languages),
+        "data": {"source": str(write_corpus(tmp_path / "corpus.jsonl", languages, pairs=200)), "test_size": 10},
+        "sweep": {"sizes": [0, 10, 40, 120], "seeds": [0], "heartbeat_seconds": 1, "grace_seconds": 3, **sweep},
+        "fit": {"bootstrap": 200},
+    }
+    path = tmp_path / "planner.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+@pytest.fixture
+def env(tmp_path):
+    return dict(os.environ, **{LOG_ENV: str(tmp_path / "calls.log"), "PLANNER_CACHE_DIR": str(tmp_path / "cache")})
+
+
+def planner(*args, **kwargs):
+    from test_sweep_cli import planner as run_planner
+
+    return run_planner(*args, **kwargs)
+
+
+def _sweep(cfg, env, mixture_runner_name="mixture_runner", *extra):
+    return planner("sweep", "--config", cfg, "--workers", 2, "--no-progress", f"--runner={THIS}:single_runner",
+                   f"--mixture-runner={THIS}:{mixture_runner_name}", *extra, env=env, timeout=180)
+
+
+def _calls(env) -> list[str]:
+    path = Path(env[LOG_ENV])
+    return [ln.split()[0] for ln in path.read_text().splitlines()] if path.exists() else []
+
+
+def _rows(tmp_path) -> list[dict]:
+    with open(tmp_path / "out" / "runs.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ------------------------------------------------------------------------------------------ points
+
+
+def _cfg(**sweep):
+    return config_from_dict({"languages": ["vi", "el", "hi", "tr"], "sweep": {"sizes": [50, 150], **sweep}}, "(test)")
+
+
+def test_mixture_points_name_every_uniform_and_leave_one_out_run():
+    points = mixture_points(_cfg(mixtures=[150, 50], leave_one_out=True, seeds=[0, 1]))
+    everyone = ("el", "hi", "tr", "vi")
+    assert {(p.n_pairs, p.mixture) for p in points} == {
+        (50, everyone), (150, everyone), *((150, tuple(x for x in everyone if x != out)) for out in everyone)}
+    assert len(points) == 2 * 6  # every sweep seed
+    names = {mixture_name(p, ["vi", "el", "hi", "tr"]) for p in points}
+    assert names == {"uniform-50", "uniform-150", "uniform-150-without-el", "uniform-150-without-hi",
+                     "uniform-150-without-tr", "uniform-150-without-vi"}
+    p = next(p for p in points if len(p.mixture) == 3 and "el" not in p.mixture and p.seed == 1)
+    assert p.key == "mixture-150-hi+tr+vi-s1" and p.total_pairs == 450 and p.language == ""
+    assert GridPoint.from_attrs(p.user_attrs()) == p
+    assert mixture_points(_cfg()) == []
+
+
+def test_a_mixture_runs_fingerprint_follows_every_one_of_its_languages():
+    p = GridPoint("", 50, 0, ("el", "hi"))
+    base = point_fingerprint(p, {"el": "a", "hi": "b", "tr": "c"})
+    assert base is not None and base != point_fingerprint(p, {"el": "a", "hi": "B", "tr": "c"})
+    assert base == point_fingerprint(p, {"el": "a", "hi": "b", "tr": "changed"})  # not in the mixture
+    assert point_fingerprint(p, {"el": "a"}) is None  # a language that cannot be fingerprinted
+    assert point_fingerprint(GridPoint("el", 50, 0), {"el": "a"}) == "a"
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"languages": ["el", "hi"], "sweep": {"leave_one_out": True, "mixtures": [50]}}, "at least three languages"),
+    ({"languages": ["el"], "sweep": {"mixtures": [50]}}, "at least two languages"),
+    ({"languages": ["el", "hi", "tr"], "sweep": {"leave_one_out": True}}, "needs sweep.mixtures"),
+    ({"languages": ["el", "hi"], "sweep": {"mixtures": [0]}}, "positive"),
+    ({"languages": ["el", "hi"], "sweep": {"mixtures": [50, 50]}}, "must not repeat"),
+])
+def test_mixture_configs_that_cannot_work_are_user_errors(body, message):
+    with pytest.raises(UserError, match=message):
+        config_from_dict(body, "(test)")
+
+
+# ------------------------------------------------------------------------------ sweeps on a ledger
+
+
+def test_mixture_runs_go_through_the_ledger_and_planner_fit_recovers_the_transfer(tmp_path, env):
+    cfg = _config(tmp_path, mixtures=[20, 80], leave_one_out=True)
+    result = _sweep(cfg, env)
+    assert result.returncode == 0, result.stderr
+    assert "17/17 points done" in result.stdout
+    calls = _calls(env)
+    mixtures = sorted(c for c in calls if c.startswith("mixture-"))
+    assert mixtures == sorted(["mixture-ar+el+hi-20-s0", "mixture-ar+el+hi-80-s0", "mixture-el+hi-80-s0",
+                               "mixture-ar+hi-80-s0", "mixture-ar+el-80-s0"])
+    assert len(calls) == len(set(calls)) == 12 + 5  # every point once
+    rows = _rows(tmp_path)
+    mixed = [r for r in rows if r["mixture"]]
+    assert len(rows) == 12 + len(mixed) and len(mixed) == 3 + 3 + 3 * 2
+    by_name = {}
+    for r in mixed:
+        by_name.setdefault(r["mixture"], {})[r["language"]] = r
+    assert set(by_name) == {"uniform-20", "uniform-80", "uniform-80-without-ar", "uniform-80-without-el",
+                            "uniform-80-without-hi"}
+    r = by_name["uniform-80-without-el"]["ar"]
+    assert (int(r["n_pairs"]), int(r["n_tokens"]), int(r["other_pairs"]), int(r["other_tokens"])) == (80, 800, 80, 800)
+    assert float(r["chrf"]) == pytest.approx(truth("ar", 80, 80))
+    assert not any(r["mixture"] for r in rows[:12])  # per-language rows first, unchanged
+
+    fit = planner("fit", tmp_path / "out" / "runs.csv", "--metric", "chrf", "--bootstrap", 200,
+                  "--out", tmp_path / "out" / "fits.json", env=env)
+    assert fit.returncode == 0, fit.stderr
+    from fits import load_fits
+
+    fitset = load_fits(tmp_path / "out" / "fits.json")
+    for lang, (*_, tau) in TRUTH.items():
+        assert fitset.transfer[lang].rows == 4  # two uniform, two leave-one-out runs it was in
+        assert fitset.transfer[lang].tau == pytest.approx(tau, abs=0.06)
+    # resumed: nothing runs again
+    again = _sweep(cfg, env)
+    assert again.returncode == 0, again.stderr
+    assert len(_calls(env)) == 17
+
+
+def test_a_mixture_run_whose_data_changed_is_run_again(tmp_path, env):
+    cfg = _config(tmp_path, languages=("ar", "el"), sizes=[10, 40], mixtures=[20])
+    assert _sweep(cfg, env).returncode == 0
+    body = yaml.safe_load(cfg.read_text())
+    corpus = Path(body["data"]["source"])
+    lines = corpus.read_text().splitlines()
+    corpus.write_text("\n".join(ln.replace("el sentence 7.", "el sentence seven.") for ln in lines) + "\n")
+    again = _sweep(cfg, env)
+    assert again.returncode == 0, again.stderr
+    rerun = _calls(env)[5:]
+    assert sorted(rerun) == ["el-10-s0", "el-40-s0", "mixture-ar+el-20-s0"]  # ar's own runs stand
+    status = planner("status", "--config", cfg, env=env)
+    assert "ar+el" in status.stdout and "5/5 done" in status.stdout
+
+
+def test_a_mixture_runner_that_misses_a_language_fails_that_run_only(tmp_path, env):
+    cfg = _config(tmp_path, languages=("ar", "el"), sizes=[10, 40], mixtures=[20])
+    result = _sweep(cfg, env, "broken_mixture_runner")
+    assert result.returncode == 1
+    assert "mixture-20-ar+el-s0" in result.stderr and "each of ar, el" in result.stderr
+    rows = _rows(tmp_path)
+    assert len(rows) == 4 and "mixture" not in rows[0]  # the grid's rows stand; no mixture columns
+    from test_sweep_cli import study_trials
+
+    failed = [t for t in study_trials(tmp_path) if t.state.name == "FAIL"]
+    assert [t.user_attrs["point"] for t in failed] == ["mixture-20-ar+el-s0"]
