@@ -59,7 +59,8 @@ def single_runner(cfg, language, n_pairs, seed, run_dir=None, progress=True):
 
 
 def mixture_runner(cfg, pairs, seed, run_dir=None, progress=True):
-    _log(f"mixture-{'+'.join(sorted(pairs))}-{max(pairs.values())}-s{seed}")
+    left_out = [lang for lang, n in pairs.items() if n == 0]
+    _log(f"mixture-{max(pairs.values())}" + (f"-without-{left_out[0]}" if left_out else "") + f"-s{seed}")
     total = sum(pairs.values())
     return _Result({lang: {"chrf": truth(lang, n, total - n)} for lang, n in pairs.items()},
                    {lang: 10 * n for lang, n in pairs.items()})
@@ -124,20 +125,21 @@ def _cfg(**sweep):
 def test_mixture_points_name_every_uniform_and_leave_one_out_run():
     points = mixture_points(_cfg(mixtures=[150, 50], leave_one_out=True, seeds=[0, 1]))
     everyone = ("el", "hi", "tr", "vi")
-    assert {(p.n_pairs, p.mixture) for p in points} == {
-        (50, everyone), (150, everyone), *((150, tuple(x for x in everyone if x != out)) for out in everyone)}
+    assert all(p.mixture == everyone and p.language == "" for p in points)
+    assert {(p.n_pairs, p.without) for p in points} == {(50, ""), (150, ""), *((150, out) for out in everyone)}
     assert len(points) == 2 * 6  # every sweep seed
-    names = {mixture_name(p, ["vi", "el", "hi", "tr"]) for p in points}
-    assert names == {"uniform-50", "uniform-150", "uniform-150-without-el", "uniform-150-without-hi",
-                     "uniform-150-without-tr", "uniform-150-without-vi"}
-    p = next(p for p in points if len(p.mixture) == 3 and "el" not in p.mixture and p.seed == 1)
-    assert p.key == "mixture-150-hi+tr+vi-s1" and p.total_pairs == 450 and p.language == ""
+    assert {mixture_name(p) for p in points} == {
+        "uniform-50", "uniform-150", "uniform-150-without-el", "uniform-150-without-hi", "uniform-150-without-tr",
+        "uniform-150-without-vi"}
+    p = next(p for p in points if p.without == "el" and p.seed == 1)
+    assert p.key == "mixture-150-el+hi+tr+vi-without-el-s1" and p.total_pairs == 450
+    assert p.pairs == {"el": 0, "hi": 150, "tr": 150, "vi": 150}  # el is trained without, scored all the same
     assert GridPoint.from_attrs(p.user_attrs()) == p
     assert mixture_points(_cfg()) == []
 
 
 def test_a_mixture_runs_fingerprint_follows_every_one_of_its_languages():
-    p = GridPoint("", 50, 0, ("el", "hi"))
+    p = GridPoint("", 50, 0, ("el", "hi"), without="el")  # el's test split is scored: its data count too
     base = point_fingerprint(p, {"el": "a", "hi": "b", "tr": "c"})
     assert base is not None and base != point_fingerprint(p, {"el": "a", "hi": "B", "tr": "c"})
     assert base == point_fingerprint(p, {"el": "a", "hi": "b", "tr": "changed"})  # not in the mixture
@@ -167,12 +169,12 @@ def test_mixture_runs_go_through_the_ledger_and_planner_fit_recovers_the_transfe
     assert "17/17 points done" in result.stdout
     calls = _calls(env)
     mixtures = sorted(c for c in calls if c.startswith("mixture-"))
-    assert mixtures == sorted(["mixture-ar+el+hi-20-s0", "mixture-ar+el+hi-80-s0", "mixture-el+hi-80-s0",
-                               "mixture-ar+hi-80-s0", "mixture-ar+el-80-s0"])
+    assert mixtures == ["mixture-20-s0", "mixture-80-s0", "mixture-80-without-ar-s0", "mixture-80-without-el-s0",
+                        "mixture-80-without-hi-s0"]
     assert len(calls) == len(set(calls)) == 12 + 5  # every point once
     rows = _rows(tmp_path)
     mixed = [r for r in rows if r["mixture"]]
-    assert len(rows) == 12 + len(mixed) and len(mixed) == 3 + 3 + 3 * 2
+    assert len(rows) == 12 + len(mixed) and len(mixed) == 5 * 3  # every run scores every language
     by_name = {}
     for r in mixed:
         by_name.setdefault(r["mixture"], {})[r["language"]] = r
@@ -181,6 +183,9 @@ def test_mixture_runs_go_through_the_ledger_and_planner_fit_recovers_the_transfe
     r = by_name["uniform-80-without-el"]["ar"]
     assert (int(r["n_pairs"]), int(r["n_tokens"]), int(r["other_pairs"]), int(r["other_tokens"])) == (80, 800, 80, 800)
     assert float(r["chrf"]) == pytest.approx(truth("ar", 80, 80))
+    r = by_name["uniform-80-without-el"]["el"]  # the left-out language: the others' data alone
+    assert (int(r["n_pairs"]), int(r["n_tokens"]), int(r["other_pairs"]), int(r["other_tokens"])) == (0, 0, 160, 1600)
+    assert float(r["chrf"]) == pytest.approx(truth("el", 0, 160))
     assert not any(r["mixture"] for r in rows[:12])  # per-language rows first, unchanged
 
     fit = planner("fit", tmp_path / "out" / "runs.csv", "--metric", "chrf", "--bootstrap", 200,
@@ -190,8 +195,9 @@ def test_mixture_runs_go_through_the_ledger_and_planner_fit_recovers_the_transfe
 
     fitset = load_fits(tmp_path / "out" / "fits.json")
     for lang, (*_, tau) in TRUTH.items():
-        assert fitset.transfer[lang].rows == 4  # two uniform, two leave-one-out runs it was in
+        assert fitset.transfer[lang].rows == 5  # two uniform and three leave-one-out runs
         assert fitset.transfer[lang].tau == pytest.approx(tau, abs=0.06)
+        assert fitset.transfer[lang].own_min == 0  # measured without own data: no design floor
     # resumed: nothing runs again
     again = _sweep(cfg, env)
     assert again.returncode == 0, again.stderr
@@ -208,7 +214,7 @@ def test_a_mixture_run_whose_data_changed_is_run_again(tmp_path, env):
     again = _sweep(cfg, env)
     assert again.returncode == 0, again.stderr
     rerun = _calls(env)[5:]
-    assert sorted(rerun) == ["el-10-s0", "el-40-s0", "mixture-ar+el-20-s0"]  # ar's own runs stand
+    assert sorted(rerun) == ["el-10-s0", "el-40-s0", "mixture-20-s0"]  # ar's own runs stand
     status = planner("status", "--config", cfg, env=env)
     assert "ar+el" in status.stdout and "5/5 done" in status.stdout
 

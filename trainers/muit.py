@@ -153,7 +153,7 @@ def train_mixture_proxy(
                                progress=progress, identity=identity, epochs=cfg.train.epochs)
     tokenizer = load_tokenizer(cfg)
     chosen = mixture_pairs(datasets, pairs, cfg.budget.max_epochs)
-    return MixtureProxyResult(
+    return MixtureProxyResult(  # a language trained with 0 pairs is scored all the same (leave-one-out)
         metrics=result.metrics, n_tokens={lang: pair_tokens(tokenizer, p) for lang, p in chosen.items()},
         train_seconds=result.train_seconds, eval_seconds=result.eval_seconds, steps=result.steps,
         run_dir=str(run_dir),

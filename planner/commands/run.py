@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
         description="data check → sweep → fit → allocate → launch → report, with every setting from one config "
         "file. A stage is skipped when its outputs exist and are up to date for the config and its inputs, so "
         "running it again after Ctrl-C or a crash only does what is missing. With no --config it runs the "
-        "shipped demo (embedded corpus, tiny model, CPU) into outputs/demo/.",
+        "shipped demo (SmolLM2-135M-Instruct on the embedded corpus, CPU) into outputs/demo/.",
     )
     add_config_option(p)
     p.set_defaults(func=run)

@@ -33,17 +33,16 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
     trial on current data), ordered by language (as configured), size and seed. Contract columns first
     (language, n_pairs, n_tokens, seed, metrics…, status, train_seconds).
 
-    A mixture run (a mixture point's result) adds one row per language of its mixture, after the
-    per-language rows: that language's own pairs and tokens, its scores inside the mixture, the mixture's
-    name (`mixture`) and the other languages' data in it (`other_pairs`, `other_tokens`); those three
-    columns exist only when the study has mixture runs."""
+    A mixture run (a mixture point's result) adds one row per language it scored, after the per-language
+    rows: that language's own pairs and tokens in it (0 for a leave-one-out run's left-out language), its
+    scores, the mixture's name (`mixture`) and the other languages' data in it (`other_pairs`,
+    `other_tokens`); those three columns exist only when the study has mixture runs."""
     language_order = {lang: i for i, lang in enumerate(dict.fromkeys(s.point.language for s in statuses
                                                                      if not s.point.mixture))}
-    everyone = sorted({lang for s in statuses for lang in s.point.languages if lang})
     single = sorted(((s.point, s.result) for s in statuses if s.result is not None and not s.point.mixture),
                     key=lambda pr: (language_order[pr[0].language], pr[0].n_pairs, pr[0].seed))
     mixed = sorted(((s.point, s.result) for s in statuses if s.result is not None and s.point.mixture),
-                   key=lambda pr: (-len(pr[0].mixture), pr[0].n_pairs, pr[0].mixture, pr[0].seed))
+                   key=lambda pr: (bool(pr[0].without), pr[0].n_pairs, pr[0].without, pr[0].seed))
     names = set()
     for point, t in single:
         names |= set(t.user_attrs.get(A_METRICS, {}))
@@ -71,12 +70,11 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
     for point, t in mixed:
         tokens = t.user_attrs.get(A_TOKENS) or {}
         scores = t.user_attrs.get(A_METRICS) or {}
-        name = mixture_name(point, everyone)
-        order = sorted(point.mixture, key=lambda lang: language_order.get(lang, len(language_order)))
-        for lang in order:
+        pairs = point.pairs
+        for lang in sorted(point.mixture, key=lambda lang: language_order.get(lang, len(language_order))):
             others = [o for o in point.mixture if o != lang]
-            rows.append({**row(lang, point.n_pairs, tokens.get(lang), scores.get(lang, {}), point, t),
-                         "mixture": name, "other_pairs": point.n_pairs * len(others),
+            rows.append({**row(lang, pairs[lang], tokens.get(lang), scores.get(lang, {}), point, t),
+                         "mixture": mixture_name(point), "other_pairs": sum(pairs[o] for o in others),
                          "other_tokens": sum(int(tokens.get(o) or 0) for o in others)})
     return columns, rows
 

@@ -30,8 +30,8 @@ A_METRICS, A_TOKENS, A_TRAIN_S, A_EVAL_S, A_STEPS, A_RUN_DIR = (
 A_ERROR, A_TRACEBACK, A_INTERRUPTED, A_SUPERSEDED = "error", "traceback", "interrupted", "superseded"
 # The fingerprint of the language's data (training pool + test split) the trial was queued for or ran on.
 A_DATA = "data_fingerprint"
-# A mixture point's languages (a list; absent on a per-language point).
-A_MIXTURE = "mixture"
+# A mixture point's languages (a list; absent on a per-language point) and its left-out language ("" if none).
+A_MIXTURE, A_WITHOUT = "mixture", "without"
 # Study user attribute: the hash of every setting that changes a run's result.
 S_RUN_HASH = "run_config_hash"
 
@@ -41,51 +41,59 @@ class GridPoint:
     language: str  # "" for a mixture point
     n_pairs: int  # pairs of the language; of a mixture point, of each of its languages
     seed: int
-    mixture: tuple[str, ...] = ()  # a mixture point's languages (sorted); () for a per-language run
+    mixture: tuple[str, ...] = ()  # a mixture point's languages, all scored (sorted); () for a per-language run
+    without: str = ""  # a leave-one-out mixture's language trained with 0 pairs (still scored)
 
     @property
     def key(self) -> str:
-        """Also the run directory's name: `<lang>-<pairs>-s<seed>`, or `mixture-<pairs>-<l1+l2…>-s<seed>`."""
+        """Also the run directory's name: `<lang>-<pairs>-s<seed>`, or
+        `mixture-<pairs>-<l1+l2…>[-without-<l>]-s<seed>`."""
         if self.mixture:
-            return f"mixture-{self.n_pairs}-{'+'.join(self.mixture)}-s{self.seed}"
+            left_out = f"-without-{self.without}" if self.without else ""
+            return f"mixture-{self.n_pairs}-{'+'.join(self.mixture)}{left_out}-s{self.seed}"
         return f"{self.language}-{self.n_pairs}-s{self.seed}"
 
     @property
     def languages(self) -> tuple[str, ...]:
-        """The languages whose data the run trains on."""
+        """The languages whose data the run trains or is scored on."""
         return self.mixture or (self.language,)
+
+    @property
+    def pairs(self) -> dict[str, int]:
+        """Training pairs per language (a mixture's left-out language: 0)."""
+        return {lang: 0 if lang == self.without else self.n_pairs for lang in self.languages}
 
     @property
     def total_pairs(self) -> int:
         """What the run trains on, all languages together (what its run time grows with)."""
-        return self.n_pairs * len(self.languages)
+        return sum(self.pairs.values())
 
     def user_attrs(self) -> dict[str, Any]:
         attrs = {A_POINT: self.key, A_LANGUAGE: self.language, A_PAIRS: self.n_pairs, A_SEED: self.seed}
-        return {**attrs, A_MIXTURE: list(self.mixture)} if self.mixture else attrs
+        if self.mixture:
+            attrs |= {A_MIXTURE: list(self.mixture), A_WITHOUT: self.without}
+        return attrs
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> "GridPoint":
         return cls(str(attrs.get(A_LANGUAGE, "")), int(attrs[A_PAIRS]), int(attrs[A_SEED]),
-                   tuple(attrs.get(A_MIXTURE) or ()))
+                   tuple(attrs.get(A_MIXTURE) or ()), str(attrs.get(A_WITHOUT) or ""))
 
 
-def mixture_name(point: GridPoint, languages: Sequence[str]) -> str:
-    """runs.csv's `mixture` value: `uniform-<pairs>`, or `uniform-<pairs>-without-<codes>` when the mixture
-    leaves out some of the configured languages."""
-    left_out = [lang for lang in languages if lang not in point.mixture]
-    return f"uniform-{point.n_pairs}" + (f"-without-{'+'.join(left_out)}" if left_out else "")
+def mixture_name(point: GridPoint) -> str:
+    """runs.csv's `mixture` value: `uniform-<pairs>`, or `uniform-<pairs>-without-<code>`."""
+    return f"uniform-{point.n_pairs}" + (f"-without-{point.without}" if point.without else "")
 
 
 def mixture_points(cfg: PlannerConfig) -> list[GridPoint]:
     """The mixture proxy runs of `sweep.mixtures` (every language, N pairs each) and, with
-    `sweep.leave_one_out`, one run without each language at the largest size; every sweep seed."""
+    `sweep.leave_one_out`, one run without each language's data at the largest size (that language
+    is still scored: its row measures what the others' data alone do for it); every sweep seed."""
     everyone = tuple(sorted(cfg.languages))
-    groups = [(n, everyone) for n in cfg.sweep.mixtures]
+    groups = [(n, "") for n in cfg.sweep.mixtures]
     if cfg.sweep.leave_one_out and cfg.sweep.mixtures:
-        top = max(cfg.sweep.mixtures)
-        groups += [(top, tuple(lang for lang in everyone if lang != out)) for out in cfg.languages]
-    return [GridPoint("", n, s, langs) for n, langs in groups for s in cfg.sweep.seeds]
+        groups += [(max(cfg.sweep.mixtures), out) for out in cfg.languages]
+    return [GridPoint("", n, s, everyone, out) for n, out in groups for s in cfg.sweep.seeds]
 
 
 def grid_points(cfg: PlannerConfig) -> list[GridPoint]:
@@ -98,7 +106,7 @@ def grid_points(cfg: PlannerConfig) -> list[GridPoint]:
 def point_order(cfg: PlannerConfig, point: GridPoint) -> tuple:
     """Longest run first; then configured language order (mixtures after single languages), seed."""
     first = cfg.languages.index(point.language) if point.language in cfg.languages else len(cfg.languages)
-    return (-point.total_pairs, first, point.mixture, point.seed)
+    return (-point.total_pairs, first, point.without, point.seed)
 
 
 def run_dir_for(cfg: PlannerConfig, point: GridPoint) -> Path:

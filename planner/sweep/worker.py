@@ -60,8 +60,9 @@ def resolve_runner(spec: str) -> Runner:
     dict of floats), `n_tokens`, `train_seconds`, `eval_seconds`, `steps` and `run_dir`.
 
     A mixture runner (`--mixture-runner`, for `sweep.mixtures`) has `train_mixture_proxy`'s signature
-    `(cfg, pairs, seed, run_dir=None, progress=True)`, `pairs` mapping language → pairs, and returns the
-    same fields with `metrics` and `n_tokens` per language (language → dict of floats, language → int)."""
+    `(cfg, pairs, seed, run_dir=None, progress=True)`, `pairs` mapping language → pairs (0: trained without
+    it, scored all the same), and returns the same fields with `metrics` and `n_tokens` for every language
+    of `pairs` (language → dict of floats, language → int)."""
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr.isidentifier():
         raise UserError(f"--runner '{spec}' is not of the form module:function or file.py:function.")
@@ -157,7 +158,7 @@ def _result_attrs(result: Any, point: GridPoint) -> dict[str, Any]:
         tokens = getattr(result, "n_tokens", None)
         if not isinstance(metrics, dict) or set(metrics) != set(point.mixture) or not isinstance(tokens, dict):
             raise TypeError(f"the mixture runner returned {what} without `metrics` and `n_tokens` for each of "
-                            f"{', '.join(point.mixture)}")
+                            f"{', '.join(point.mixture)}")  # a left-out language (0 pairs) is scored too
         metrics_attr = {lang: _metrics_attr(metrics[lang], f"{what} for {lang}") for lang in point.mixture}
         tokens_attr = {lang: int(tokens.get(lang, 0) or 0) for lang in point.mixture}
     else:
@@ -191,8 +192,7 @@ def run_claimed(
             if point.mixture:
                 if mixture_runner is None:
                     raise RuntimeError("a mixture point was claimed by a worker without a mixture runner")
-                pairs = {lang: point.n_pairs for lang in point.mixture}
-                result = mixture_runner(cfg, pairs, point.seed, run_dir=run_dir, progress=False)
+                result = mixture_runner(cfg, point.pairs, point.seed, run_dir=run_dir, progress=False)
             else:
                 result = runner(cfg, point.language, point.n_pairs, point.seed, run_dir=run_dir, progress=False)
             record = _result_attrs(result, point)
