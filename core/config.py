@@ -13,18 +13,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from core import __version__
 from core.errors import UserError
 from core.files import atomic_write_text
+from core.strict import Strict as _Strict
+from core.sweep_config import StopWhen, SweepConfig  # noqa: F401  (part of this schema)
 
 DEMO_CONFIG_NAME = "demo.yaml"
 RESOLVED_CONFIG_NAME = "resolved_config.yaml"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class DataConfig(_Strict):
@@ -142,126 +140,6 @@ class TrainConfig(_Strict):
     comet_checkpoint: str | None = Field(
         None, description="Local COMET checkpoint file (needs `unbabel-comet`); adds a 'comet' metric."
     )
-
-
-class StopWhen(_Strict):
-    """When an adaptive sweep may stop before its budget is spent."""
-
-    value_interval: float | None = Field(
-        None, gt=0.0, description="Stop once the 90% posterior interval of what the plan could still gain "
-        "(the best plan's value minus this plan's, in the objective's metric units) is this narrow.",
-    )
-
-
-class SweepConfig(_Strict):
-    strategy: Literal["grid", "adaptive"] = Field(
-        "grid", description="'grid': every language × size × seed; 'adaptive': a small start design, then the "
-        "runs worth most to the plan per training token (docs/adaptive-sweep.md).",
-    )
-    sizes: list[int] = Field(
-        default_factory=lambda: [250, 500, 1000, 2000],
-        description="Training pairs per proxy run; 0 is the zero-shot point (the base model evaluated untrained).",
-    )
-    seeds: list[int] = Field(default_factory=lambda: [0])
-    mixtures: list[int] = Field(
-        default_factory=list, description="Mixture proxy runs: for each size N, one model on the uniform mixture of "
-        "N pairs per language, every language scored inside it (runs.csv mixture rows); `planner fit` measures "
-        "each language's transfer from them and `planner allocate` adds the transfer-aware plan (docs/transfer.md).",
-    )
-    leave_one_out: bool = Field(
-        False, description="With mixtures: also one run per language without it, at the largest mixture size "
-        "(3+ languages): the other languages' data vary while a language's own stay fixed, which separates "
-        "transfer from the curve.",
-    )
-    budget: float | None = Field(
-        None, gt=0, description="adaptive: proxy compute in training tokens (finished + running + queued runs); "
-        "default: what the grid would train.",
-    )
-    stop_when: StopWhen = Field(default_factory=StopWhen)
-    start_sizes: list[int] | None = Field(
-        None, description="adaptive: the sizes every language starts with; default: the two smallest positive sizes."
-    )
-    ladder: list[int] | None = Field(
-        None, description="adaptive: the sizes a run may be chosen at; default: sizes plus 2× and 4× the largest "
-        "(never above a language's training pool).",
-    )
-    zero_shot: bool | None = Field(
-        None, description="adaptive: also evaluate each language at 0 pairs in the start design; default: when "
-        "sizes lists 0 or the model is pretrained (model.name other than 'tiny').",
-    )
-    storage: str | None = Field(
-        None, description="optuna storage: SQLAlchemy URL or journal file; default sqlite in output_dir."
-    )
-    workers: int = Field(1, ge=1)
-    max_failures: int | None = Field(None, ge=1)
-    heartbeat_seconds: int = Field(30, ge=1, description="How often a running proxy run records that it is alive.")
-    grace_seconds: int | None = Field(
-        None, ge=1, description="A run silent this long is declared lost and retried; default 4 × heartbeat_seconds."
-    )
-
-    @field_validator("sizes")
-    @classmethod
-    def _sizes_positive_unique(cls, v: list[int]) -> list[int]:
-        # 0 is the zero-shot point of a pretrained model (evaluation only); a curve still needs trained sizes.
-        if not v or any(s < 0 for s in v) or not any(s > 0 for s in v):
-            raise ValueError("sizes must be a list of integers ≥ 0 (0 = the zero-shot point) with at least one positive")
-        if len(set(v)) != len(v):
-            raise ValueError("sizes must not repeat")
-        return sorted(v)
-
-    @field_validator("seeds")
-    @classmethod
-    def _seeds_unique(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("list at least one seed")
-        if len(set(v)) != len(v):
-            raise ValueError("seeds must not repeat")
-        return v
-
-    @field_validator("mixtures")
-    @classmethod
-    def _mixture_sizes(cls, v: list[int]) -> list[int]:
-        if any(s <= 0 for s in v):
-            raise ValueError("must be positive integers (pairs per language of a uniform mixture run)")
-        if len(set(v)) != len(v):
-            raise ValueError("must not repeat")
-        return sorted(v)
-
-    @model_validator(mode="after")
-    def _leave_one_out_needs_mixtures(self) -> "SweepConfig":
-        if self.leave_one_out and not self.mixtures:
-            raise ValueError("sweep.leave_one_out needs sweep.mixtures (it runs at the largest mixture size)")
-        return self
-
-    @field_validator("start_sizes", "ladder")
-    @classmethod
-    def _optional_sizes(cls, v: list[int] | None) -> list[int] | None:
-        if v is None:
-            return v
-        if not v or any(s <= 0 for s in v):
-            raise ValueError("must be a non-empty list of positive integers (the zero-shot point is sweep.zero_shot)")
-        if len(set(v)) != len(v):
-            raise ValueError("must not repeat")
-        return sorted(v)
-
-    @model_validator(mode="after")
-    def _grace_exceeds_heartbeat(self) -> "SweepConfig":
-        if self.grace_seconds is not None and self.grace_seconds <= self.heartbeat_seconds:
-            raise ValueError(
-                f"grace_seconds ({self.grace_seconds}) must exceed heartbeat_seconds ({self.heartbeat_seconds})"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _adaptive_keys_need_adaptive(self) -> "SweepConfig":
-        # A grid silently ignoring a budget would spend what the user meant to cap.
-        if self.strategy == "grid":
-            given = [k for k in ("budget", "start_sizes", "ladder", "zero_shot") if getattr(self, k) is not None]
-            given += ["stop_when"] if self.stop_when.value_interval is not None else []
-            if given:
-                raise ValueError(f"sweep.{', sweep.'.join(given)} apply to sweep.strategy 'adaptive' only; "
-                                 "set strategy: adaptive or remove them")
-        return self
 
 
 class FitConfig(_Strict):
