@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from core import __version__
 from core.errors import UserError
 from core.files import atomic_write_text
-from core.strict import Strict as _Strict
+from core.strict import Strict as _Strict, unique_seeds
 from core.sweep_config import StopWhen, SweepConfig  # noqa: F401  (part of this schema)
 
 DEMO_CONFIG_NAME = "demo.yaml"
@@ -238,11 +238,7 @@ class FinalConfig(_Strict):
     @field_validator("seeds")
     @classmethod
     def _seeds_unique(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("list at least one seed")
-        if len(set(v)) != len(v):
-            raise ValueError("seeds must not repeat")
-        return v
+        return unique_seeds(v)
 
     @field_validator("baselines")
     @classmethod

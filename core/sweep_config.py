@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from core.strict import Strict
+from core.strict import Strict, unique_seeds
 
 
 class StopWhen(Strict):
@@ -78,11 +78,7 @@ class SweepConfig(Strict):
     @field_validator("seeds")
     @classmethod
     def _seeds_unique(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("list at least one seed")
-        if len(set(v)) != len(v):
-            raise ValueError("seeds must not repeat")
-        return v
+        return unique_seeds(v)
 
     @field_validator("mixtures")
     @classmethod
