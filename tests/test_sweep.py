@@ -160,6 +160,17 @@ def test_claim_backs_off_from_a_point_running_or_done_elsewhere(ledger):
     assert ledger.pop({P.key}) is None
 
 
+def test_pop_follows_the_sweeps_order_not_the_queues(ledger):
+    """A point re-queued late (after a lost run) still runs before points that come after it in the
+    sweep's order, e.g. an adaptive start design before mixture runs queued earlier."""
+    mixture, start_a, start_b = GridPoint("", 150, 0, ("ar", "el")), GridPoint("ar", 150, 0), GridPoint("el", 50, 0)
+    ledger.enqueue([mixture, start_b])
+    ledger.enqueue([start_a])  # re-queued last
+    order = [start_a.key, start_b.key, mixture.key]
+    assert [ledger.pop(order).user_attrs["point"] for _ in range(3)] == order
+    assert ledger.pop(order) is None
+
+
 def test_a_silent_run_is_failed_once_and_its_owner_cannot_complete_it(ledger):
     ledger.enqueue([P])
     t = ledger.pop({P.key})

@@ -62,11 +62,14 @@ class Ledger:
             n += 1
         return n
 
-    def pop(self, keys: set[str]) -> FrozenTrial | None:
-        """Claim the oldest WAITING trial of one of these points (compare-and-set WAITING → RUNNING)."""
-        for trial in self.trials(states=(TrialState.WAITING,)):
-            if trial.user_attrs.get(A_POINT) not in keys:
-                continue
+    def pop(self, keys: Iterable[str]) -> FrozenTrial | None:
+        """Claim a WAITING trial of one of these points (compare-and-set WAITING → RUNNING): of the point
+        that comes first in `keys`, the oldest. The sweep's order, not the queue's, decides what runs next:
+        a point re-queued after a lost run (or a resumed sweep) keeps its place, so an adaptive sweep's
+        start design never waits behind mixture runs queued before it was re-queued."""
+        rank = {key: i for i, key in enumerate(keys)}
+        waiting = [t for t in self.trials(states=(TrialState.WAITING,)) if t.user_attrs.get(A_POINT) in rank]
+        for trial in sorted(waiting, key=lambda t: (rank[t.user_attrs[A_POINT]], t.number)):
             try:
                 if self.storage.set_trial_state_values(_trial_id(trial), state=TrialState.RUNNING):
                     return trial

@@ -239,7 +239,7 @@ def worker_loop(
             return
         ledger.fail_silent(settings.grace_seconds)
         todo = current(ledger)
-        keys = {p.key for p in todo}
+        keys = [p.key for p in todo]  # in the sweep's order: what runs next
         trial = ledger.pop(keys)
         if trial is None:
             trials = ledger.trials()
