@@ -7,6 +7,7 @@ colour per language, the interval level, and figure saving/paging. The sections 
 - `fit_sections`: scaling curves (zero-shot points, offset curves from 0), the fit table, all languages;
 - `pooling_section`: what the population prior did to each language's estimate;
 - `plan_sections`: the allocation beside its baselines, why each language gets what it gets, marginal gain;
+- `mixture_sections`: transfer measured by mixture proxy runs; the runs an adaptive sweep chose;
 - `final_sections`: the final runs over seeds, paired differences and calibration;
 - `appendix`: alignment, the run ledger, configuration and versions.
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from reports import appendix, final_sections, fit_sections, plan_sections, pooling_section, summary
+from reports import appendix, final_sections, fit_sections, mixture_sections, plan_sections, pooling_section, summary
 from reports import figures as F
 from reports import inputs as I
 from reports.document import Document, SavedFigure, Section
@@ -121,18 +122,11 @@ class ReportBuilder:
     def build(self, title: str) -> Document:
         sections = [summary.summary_section(self)]
         makers = (fit_sections.curves_section, pooling_section.pooling_section, fit_sections.comparison_section,
-                  plan_sections.allocation_section, plan_sections.marginal_section, final_sections.final_section,
-                  sweep_section, appendix.alignment_section, appendix.runs_section)
+                  plan_sections.allocation_section, plan_sections.marginal_section, mixture_sections.transfer_section,
+                  final_sections.final_section, mixture_sections.sweep_section, appendix.alignment_section,
+                  appendix.runs_section)
         sections += [s for s in (make(self) for make in makers) if s is not None]
         sections.append(appendix.environment_section(self))
         metric = f"metric {self.metric_label}" if self.metric else "no metric"
         subtitle = f"{self.inputs.output_dir.name} · {metric} · x = training {self.fit_x}"
         return Document(title=title, subtitle=subtitle, sections=sections)
-
-
-def sweep_section(b: ReportBuilder) -> Section | None:
-    """HOOK: the adaptive sweep's choices — which proxy runs it chose, in what order, and what each was
-    worth to the plan. `reports/sweep_choices.py` (written separately, a pure function from the sweep's
-    decision log to a table and a figure) is to be called here when its input is in the output directory.
-    Neither that module nor the decision log exists yet, so the section is left out."""
-    return None

@@ -45,6 +45,8 @@ OBJECTIVES_REQUIRED = ["mixture", "predicted_objective", "achieved_objective"]
 COMPARISON_REQUIRED = ["mixture", "baseline", "scope", "n_seeds", "mean_difference", "low", "high", "verdict"]
 COMPARISON_NUMERIC = ["n_seeds", "mean_difference", "low", "high"]
 CALIBRATION_REQUIRED = ["language", "cases", "coverage", "mean_error", "rms_error"]
+SWEEP_CHOICES = "sweep_choices.csv"
+SWEEP_CHOICES_REQUIRED = ["language", "order", "round", "n_pairs", "seed"]
 ALIGNMENT_REQUIRED = ["stage", "language", "layer", "cos_true", "cos_random"]
 ALIGNMENT_NUMERIC = ["layer", "cos_true", "cos_random", "retrieval_en_x", "retrieval_x_en"]
 
@@ -62,6 +64,7 @@ class ReportInputs:
     final_calibration: pd.DataFrame | None = None  # how often the prediction intervals held
     alignment: pd.DataFrame | None = None
     config: dict | None = None  # the resolved config, with `planner_version`
+    sweep_choices: pd.DataFrame | None = None  # an adaptive sweep's choices (absent for a grid: not "missing")
     missing: list[str] = field(default_factory=list)
 
     @property
@@ -164,6 +167,8 @@ def load_inputs(output_dir: str | Path) -> ReportInputs:
         inputs.alignment["stage"] = inputs.alignment["stage"].astype(str)
     if present(RESOLVED_CONFIG):
         inputs.config = _read_config(root / RESOLVED_CONFIG)
+    if (root / SWEEP_CHOICES).is_file():
+        inputs.sweep_choices = _read_table(root / SWEEP_CHOICES, SWEEP_CHOICES_REQUIRED, SWEEP_CHOICES_REQUIRED[1:])
 
     if all(not present(n) for n in (RUNS, FITS, ALLOCATION, FINAL_METRICS, ALIGNMENT)):
         raise UserError(

@@ -65,9 +65,14 @@ def choices_summary(choices: pd.DataFrame, metric: str = "chrf") -> str:
     c = _clean(choices)
     start = c[c["round"] == 0]
     chosen = c[c["round"] > 0]
-    text = (f"The sweep started from {len(start)} runs fixed by the config and then chose {len(chosen)} more "
-            f"in {chosen['round'].nunique()} rounds, each where it was expected to improve the plan most per "
-            "training token.")
+    if chosen.empty:
+        text = (f"The sweep ran the {len(start)} runs of its start design (fixed by the config) and chose no "
+                "further run: none was expected to change the plan enough for its cost, or the budget was spent "
+                "(`planner status` prints the reason).")
+    else:
+        text = (f"The sweep started from {len(start)} runs fixed by the config and then chose {len(chosen)} more "
+                f"in {chosen['round'].nunique()} rounds, each where it was expected to improve the plan most per "
+                "training token.")
     if len(chosen):
         per_lang = chosen.groupby("language").size().sort_values(ascending=False)
         most = ", ".join(f"{lang} {n}" for lang, n in per_lang.items())

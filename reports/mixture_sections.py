@@ -1,0 +1,82 @@
+"""Sections about how the proxy runs were chosen and what mixtures measured: the adaptive sweep's choices
+(`sweep_choices.csv`, drawn by `reports.sweep_choices`) and the transfer fit of mixture proxy runs
+(`fits.json` → `transfer`, with the transfer-aware plan of `allocation_summary.json` beside the plan).
+
+Functions of a `ReportBuilder` (the shared context); each returns None when its inputs are absent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from reports.document import Cell, Paragraph, Section, Table
+from reports.style import fmt_num
+from reports.views import language_label
+
+if TYPE_CHECKING:
+    from reports.build import ReportBuilder
+
+
+def sweep_section(b: ReportBuilder) -> Section | None:
+    """The adaptive sweep's choices: which proxy runs it chose, in what order, and what each was worth."""
+    from reports.sweep_choices import sweep_choices_section
+
+    made = sweep_choices_section(b.inputs.sweep_choices, b.metric or "chrf")
+    if made is None:
+        return None
+    s = Section("sweep", "Runs the adaptive sweep chose")
+    s.blocks.append(Paragraph(made.summary))
+    s.blocks.append(b.save(made.figure, "sweep_choices", "Runs the sweep chose",
+                           "Each proxy run at the training tokens committed once it was chosen (grey: the start "
+                           "design, fixed by the config); below, what the best plan could still gain over the "
+                           "plan of the moment (90% bound) before each round."))
+    columns = list(made.table.columns)
+    rows = [[Cell(str(v)) for v in r] for r in made.table.itertuples(index=False)]
+    numeric = frozenset(i for i, c in enumerate(columns) if c not in ("language", "why", "status"))
+    s.blocks.append(Table(columns, rows, "sweep_choices.csv: every run in the order chosen; value = the expected "
+                          "improvement of the plan when chosen.", numeric, id="sweep-choices"))
+    return s
+
+
+def _tau_interval(draws) -> str:
+    d = np.asarray(draws if draws is not None else [], dtype=float)
+    d = d[np.isfinite(d)]
+    return f"[{np.quantile(d, 0.05):.2f}, {np.quantile(d, 0.95):.2f}]" if d.size else ""
+
+
+def transfer_section(b: ReportBuilder) -> Section | None:
+    """τ per language from the mixture proxy runs, and the transfer-aware plan beside the plan."""
+    fits = b.inputs.fits
+    transfer = dict(fits.transfer) if fits is not None and getattr(fits, "transfer", None) else {}
+    if not transfer:
+        return None
+    plan = (b.inputs.allocation_summary or {}).get("transfer") or {}
+    own_plan = ({str(r.language): float(r.pairs) for r in b.alloc.table.itertuples()}
+                if b.alloc is not None else {})
+    mixtures = b.inputs.runs["mixture"].dropna().astype(str) if b.inputs.runs is not None and "mixture" in b.inputs.runs else None
+    runs = int(mixtures[mixtures.str.strip() != ""].nunique()) if mixtures is not None else 0
+    s = Section("transfer", "Transfer inside mixtures")
+    s.blocks.append(Paragraph(
+        f"{runs or 'The'} mixture proxy run{'s' if runs != 1 else ''} scored each language inside a mixture. "
+        f"Read on the language's own curve at D + τ·D_other, one unit of the other languages' data is worth τ "
+        "units of its own (0: no transfer; negative: interference). τ is fitted for every posterior draw of the "
+        "curve, so its interval comes with the curve's. The transfer-aware plan maximises the objective with "
+        "transfer and keeps each language at least the own data it had in its smallest mixture run (own_min), "
+        "where τ was measured; docs/transfer.md."))
+    columns = ["language", "τ", "τ [90%]", "mixture rows", f"RMS error ({b.metric_label}): own data → with τ",
+               "own_min", "plan: pairs", "transfer-aware plan: pairs", f"predicted {b.metric_label} with transfer"]
+    rows = []
+    for lang in sorted(transfer, key=lambda code: list(b.fits).index(code) if code in b.fits else len(b.fits)):
+        t = transfer[lang]
+        pairs, predicted = plan.get("pairs", {}).get(lang), plan.get("predicted", {}).get(lang)
+        rows.append([
+            Cell(language_label(lang, b.names)), Cell(f"{t.tau:.3f}"), Cell(_tau_interval(t.draws)), Cell(str(t.rows)),
+            Cell(f"{t.rms_before:.2f} → {t.rms_after:.2f}"), Cell(fmt_num(t.own_min)),
+            Cell(fmt_num(own_plan[lang]) if lang in own_plan else ""),
+            Cell("" if pairs is None else fmt_num(pairs)), Cell("" if predicted is None else f"{predicted:.2f}"),
+        ])
+    s.blocks.append(Table(columns, rows, "fits.json → transfer; allocation_summary.json → transfer.",
+                          frozenset(range(1, len(columns))), id="transfer"))
+    return s
