@@ -30,7 +30,7 @@ TRUTH = {"ar": (60.0, 300.0, 0.6, 0.40), "el": (45.0, 200.0, 0.5, 0.15), "hi": (
 
 
 def truth(language: str, own: float, others: float) -> float:
-    c, s, alpha, tau = TRUTH[language]
+    c, s, alpha, tau = TRUTH.get(language, (50.0, 300.0, 0.5, 0.2))  # any other language (the adaptive test's)
     return c - s * (own + tau * others + 4.0) ** -alpha
 
 
@@ -230,3 +230,37 @@ def test_a_mixture_runner_that_misses_a_language_fails_that_run_only(tmp_path, e
 
     failed = [t for t in study_trials(tmp_path) if t.state.name == "FAIL"]
     assert [t.user_attrs["point"] for t in failed] == ["mixture-20-ar+el-s0"]
+
+
+def slow_mixture_runner(cfg, pairs, seed, run_dir=None, progress=True):
+    import time
+
+    time.sleep(4.0)
+    return mixture_runner(cfg, pairs, seed, run_dir, progress)
+
+
+def test_an_adaptive_sweep_decides_while_mixture_runs_are_under_way(tmp_path, env):
+    """The adaptive design's decisions are not held up by the mixture runs (a fixed design beside it): the
+    first chosen run starts before the last mixture run, and the mixtures never count against the budget."""
+    from test_adaptive_sweep import THIS as ADAPTIVE, write_config
+
+    cfg = write_config(tmp_path, workers=2, budget=30000, mixtures=[16, 32], leave_one_out=True)
+    env = dict(env, ADAPTIVE_TEST_LOG=str(tmp_path / "adaptive.log"))
+    result = planner("sweep", "--config", cfg, "--workers", 2, "--no-progress", f"--runner={ADAPTIVE}:synthetic_runner",
+                     f"--mixture-runner={THIS}:slow_mixture_runner", env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "out" / "sweep_choices.csv", newline="") as f:
+        chosen = [r for r in csv.DictReader(f) if r["round"] != "0"]
+    assert chosen
+    import optuna
+
+    trials = optuna.load_study(study_name="adaptivetest",
+                               storage=f"sqlite:///{tmp_path / 'out' / 'sweep.db'}").get_trials(deepcopy=False)
+    started = {t.user_attrs.get("point"): t.datetime_start for t in trials if t.state.name == "COMPLETE"}
+    mixture_starts = [v for k, v in started.items() if k and k.startswith("mixture-")]
+    assert len(mixture_starts) == 6
+    first_chosen = min(started[f"{r['language']}-{r['n_pairs']}-s{r['seed']}"] for r in chosen)
+    assert first_chosen < max(mixture_starts)
+    ran = [ln.split()[0] for ln in (tmp_path / "adaptive.log").read_text().splitlines()]
+    assert sum(int(p.split("-")[1]) * 90 for p in ran) <= 30000  # per-language runs only: 9 tokens/pair × 10 epochs
+    assert len([r for r in _rows(tmp_path) if r["mixture"]]) == 6 * 4

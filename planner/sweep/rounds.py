@@ -118,7 +118,10 @@ class AdaptiveController:
                                                               PointState.STALE) for s in statuses):
             return  # every language's start runs first: a fit needs them
         ids = self.worker_ids()
-        busy = sum(1 for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get(A_WORKER) in ids)
+        # Busy with the adaptive design's runs only: a worker on a mixture run (a fixed design, queued
+        # behind the chosen runs) would otherwise starve the decisions until every mixture run was claimed.
+        busy = sum(1 for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get(A_WORKER) in ids
+                   and t.user_attrs.get(A_POINT) in keys)
         idle = self.workers - busy
         if idle <= 0:
             return
