@@ -159,8 +159,8 @@ def session_failures(trials: Iterable[FrozenTrial], session: str) -> list[Frozen
 
 
 def stale_by_language(statuses: Iterable[PointStatus]) -> dict[str, list[GridPoint]]:
-    """The STALE points of each language, in grid order: what a sweep re-runs because data changed (a mixture
-    run under each of its languages whose data changed would be guesswork: under "mixtures")."""
+    """The STALE points of each language, in grid order: what a sweep re-runs because data changed. Mixture
+    runs, which use several languages' data, are listed under "mixtures"."""
     groups: dict[str, list[GridPoint]] = defaultdict(list)
     for s in statuses:
         if s.state == PointState.STALE:
