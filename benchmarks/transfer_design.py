@@ -4,7 +4,8 @@ uniform plus leave-one-out, on a finished sweep's runs table.
 For each design it runs the pipeline's own fit and allocate stages (`planner.pipeline`) in a scratch
 directory and prints, per language: τ (point, and the 90% interval of its posterior draws), the mixture
 rows it rests on, the RMS error of those rows from own data only and with τ, the least own data measured
-(`own_min`, the transfer-aware plan's floor), and the transfer-aware plan's pairs and prediction. The
+(`own_min`, the transfer-aware plan's floor), the check of its leave-one-out row (scored with none of its
+own data: measured − predicted by the law), and the transfer-aware plan's pairs and prediction. The
 per-language curves are the same in both designs (mixture rows never enter them), so every difference is
 the mixture design's.
 
@@ -56,8 +57,8 @@ def table(cfg, designs: dict[str, tuple[dict, dict]], counts: dict[str, int]) ->
              f"{cfg.budget.total:,.0f} {cfg.budget.unit}; {os.cpu_count()} cores). τ: one unit of the other "
              "languages' data in units of the language's own; interval: 5–95% of its posterior draws.", "",
              f"| design | mixture runs | language | τ | τ 90% | rows | RMS own only → with τ ({metric}) | own_min "
-             "| transfer-aware plan: pairs | predicted |",
-             "|---|---:|---|---:|---|---:|---|---:|---:|---:|"]
+             "| without own data: measured − predicted | transfer-aware plan: pairs | predicted |",
+             "|---|---:|---|---:|---|---:|---|---:|---:|---:|---:|"]
     for design, (transfer, plan) in designs.items():
         for lang in cfg.languages:
             t = transfer.get(lang)
@@ -70,6 +71,7 @@ def table(cfg, designs: dict[str, tuple[dict, dict]], counts: dict[str, int]) ->
             lines.append(
                 f"| {design} | {counts[design]} | {lang} | {t['tau']:.3f} | {interval} | {t['rows']} | "
                 f"{t['rms_before']:.2f} → {t['rms_after']:.2f} | {t.get('own_min', 0):.0f} | "
+                f"{'—' if t.get('alone_gap') is None else format(t['alone_gap'], '+.2f')} | "
                 f"{'—' if pairs is None else f'{pairs:.0f}'} | {'—' if predicted is None else f'{predicted:.2f}'} |")
     return "\n".join(lines) + "\n"
 

@@ -86,7 +86,7 @@ def fits_to_json(fitset: FitSet) -> dict:
         "transfer": {
             lang: {"tau": _num(t.tau), "draws": None if t.draws is None else [_num(v) for v in t.draws],
                    "rows": int(t.rows), "rms_before": _num(t.rms_before), "rms_after": _num(t.rms_after),
-                   "own_min": _num(t.own_min)}
+                   "own_min": _num(t.own_min), "alone_rows": int(t.alone_rows), "alone_gap": _num(t.alone_gap)}
             for lang, t in fitset.transfer.items()
         },
         "languages": {lang: _language_to_json(lf) for lang, lf in fitset.languages.items()},
@@ -252,6 +252,8 @@ def _transfer_from_json(rd: "_Reader", raw: dict) -> dict:
             rows=int(rd.num(t, "rows", where)), rms_before=rd.num(t, "rms_before", where, optional=True) or float("nan"),
             rms_after=rd.num(t, "rms_after", where, optional=True) or float("nan"),
             own_min=rd.num(t, "own_min", where, optional=True) or 0.0,
+            alone_rows=int(rd.num(t, "alone_rows", where, optional=True) or 0),
+            alone_gap=rd.num(t, "alone_gap", where, optional=True),
         )
     return out
 

@@ -16,6 +16,12 @@ it through `planner.allocation.transfer`.
 Fitting: for every posterior draw of S_l (`LanguageFit.boot`) and the point curve, τ_l minimises the
 squared error of the mixture rows over a grid of τ (closed by a parabolic step): so τ's uncertainty comes
 from the curve's, draw by draw, and the two stay paired for planning under the posterior.
+
+Only rows where the language had its own data are fitted. A row without (a leave-one-out run's left-out
+language) is kept as a check, `alone_gap` = measured − S(τ·D_other): on the embedded default the others'
+data alone moved a language −1.5 to +0.2 chrF from its zero-shot score, 1.1 to 3.3 chrF below what the
+fitted law predicts there (benchmarks/results/transfer_design.md). Transfer there builds on a language's own data rather
+than replacing it, which D_l + τ·D_other cannot express, so those rows would only bend τ.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ class Transfer:
     rms_before: float  # RMS error of the mixture rows predicted from own data only (τ = 0)
     rms_after: float  # ... with the fitted τ
     own_min: float = 0.0  # the least own data (fit units) it had in a mixture run: τ is measured from there up
+    alone_rows: int = 0  # rows with no own data (a leave-one-out run's left-out language): a check, not fitted
+    alone_gap: float | None = None  # their mean measured − predicted S(τ·D_other); None without such rows
 
 
 def effective(curve: Curve, data: np.ndarray) -> np.ndarray:
@@ -87,6 +95,7 @@ def fit_transfer(fits: dict[str, LanguageFit], mixtures: pd.DataFrame | None) ->
     for lang, rows in mixtures.groupby("language"):
         lf = fits.get(lang)
         rows = rows[rows["other_x"] > 0]
+        alone, rows = rows[rows["x"] <= 0], rows[rows["x"] > 0]
         if lf is None or rows.empty:
             continue
         x, other, y = (rows[c].to_numpy(float) for c in ("x", "other_x", "y"))
@@ -95,5 +104,10 @@ def fit_transfer(fits: dict[str, LanguageFit], mixtures: pd.DataFrame | None) ->
         draws = None if lf.boot is None else _best_tau(lf.boot, x, other, y)
         before = float(np.sqrt(np.mean((lf.predict(effective(lf.curve, x)) - y) ** 2)))
         after = float(np.sqrt(np.mean((lf.predict(effective(lf.curve, x + point * other)) - y) ** 2)))
-        out[lang] = Transfer(point, draws, len(rows), before, after, own_min=float(x.min()))
+        gap = None
+        if len(alone):
+            predicted = lf.predict(effective(lf.curve, point * alone["other_x"].to_numpy(float)))
+            gap = float(np.mean(alone["y"].to_numpy(float) - np.ravel(predicted)))
+        out[lang] = Transfer(point, draws, len(rows), before, after, own_min=float(x.min()),
+                             alone_rows=len(alone), alone_gap=gap)
     return out

@@ -64,9 +64,11 @@ def transfer_section(b: ReportBuilder) -> Section | None:
         "units of its own (0: no transfer; negative: interference). τ is fitted for every posterior draw of the "
         "curve, so its interval comes with the curve's. The transfer-aware plan maximises the objective with "
         "transfer and keeps each language at least the own data it had in its smallest mixture run (own_min), "
-        "where τ was measured; docs/transfer.md."))
+        "where τ was measured. A leave-one-out run scores the language it left out with none of its own data: "
+        "that row checks the law (measured − predicted) and is not fitted; docs/transfer.md."))
     columns = ["language", "τ", "τ [90%]", "mixture rows", f"RMS error ({b.metric_label}): own data → with τ",
-               "own_min", "plan: pairs", "transfer-aware plan: pairs", f"predicted {b.metric_label} with transfer"]
+               "own_min", "without own data: measured − predicted", "plan: pairs", "transfer-aware plan: pairs",
+               f"predicted {b.metric_label} with transfer"]
     rows = []
     for lang in sorted(transfer, key=lambda code: list(b.fits).index(code) if code in b.fits else len(b.fits)):
         t = transfer[lang]
@@ -74,6 +76,7 @@ def transfer_section(b: ReportBuilder) -> Section | None:
         rows.append([
             Cell(language_label(lang, b.names)), Cell(f"{t.tau:.3f}"), Cell(_tau_interval(t.draws)), Cell(str(t.rows)),
             Cell(f"{t.rms_before:.2f} → {t.rms_after:.2f}"), Cell(fmt_num(t.own_min)),
+            Cell("" if t.alone_gap is None else f"{t.alone_gap:+.2f}"),
             Cell(fmt_num(own_plan[lang]) if lang in own_plan else ""),
             Cell("" if pairs is None else fmt_num(pairs)), Cell("" if predicted is None else f"{predicted:.2f}"),
         ])

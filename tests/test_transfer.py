@@ -45,7 +45,8 @@ def test_noiseless_mixture_runs_recover_each_languages_transfer():
     assert set(fitset.transfer) == set(TRUTH)
     for lang, (_, tau) in TRUTH.items():
         t = fitset.transfer[lang]
-        assert t.tau == pytest.approx(tau, abs=2e-3) and t.rows == 5
+        assert t.tau == pytest.approx(tau, abs=2e-3) and t.rows == 4  # own data > 0: fitted
+        assert t.alone_rows == 1 and t.alone_gap == pytest.approx(0.0, abs=1e-2)  # the law holds at 0 here
         assert t.rms_after < 1e-2 < t.rms_before  # own data alone cannot explain the mixture runs
         assert t.draws is not None and len(t.draws) == 100
     # the per-language curves ignore the mixture rows
@@ -100,8 +101,9 @@ def test_allocate_reports_the_transfer_aware_plan_beside_the_plan():
 
 
 def test_transfer_aware_plan_stays_inside_the_measured_mixture_design():
-    """Without leave-one-out runs τ is measured only where every language had its own data; the plan
-    then never leaves a language with less than its smallest mixture run gave it."""
+    """τ is measured where every language had its own data; the plan never leaves a language with less
+    than its smallest mixture run gave it, with or without leave-one-out runs (whose left-out language is
+    a check of transfer alone, not a measurement that lowers the floor)."""
     runs = _runs(noise=0.2)
     runs = runs[~runs["mixture"].fillna("").str.startswith("without-")]
     fitset = fit_runs(runs.astype(str), "chrf", bootstrap=100, seed=0)
@@ -110,5 +112,22 @@ def test_transfer_aware_plan_stays_inside_the_measured_mixture_design():
     assert all(p >= 300 for p in t["pairs"].values()) and t["floors"] == {lang: 300.0 for lang in TRUTH}
     with_loo = allocate(fit_runs(_runs(noise=0.2).astype(str), "chrf", bootstrap=100, seed=0),
                         budget=120_000, unit="tokens").transfer
-    assert with_loo["floors"] == {lang: 0.0 for lang in TRUTH}
+    assert with_loo["floors"] == {lang: 300.0 for lang in TRUTH}
+
+
+def test_rows_without_own_data_check_the_law_instead_of_bending_tau():
+    """A language scored with none of its own data whose score the others' data do not lift (as measured
+    on the default): τ from the rows with own data is unchanged, and `alone_gap` reports the shortfall."""
+    runs = _runs()
+    alone = runs["mixture"].fillna("").str.startswith("without-") & (runs["n_pairs"] == 0)
+    zero_shot = {lang: float(curve.predict(0)) for lang, (curve, _) in TRUTH.items()}
+    truth_alone = runs.loc[alone].apply(lambda r: float(TRUTH[r["language"]][0].predict(
+        TRUTH[r["language"]][1] * r["other_pairs"])), axis=1)
+    runs.loc[alone, "chrf"] = runs.loc[alone, "language"].map(zero_shot)  # no lift without own data
+    fitset = fit_runs(runs.astype(str), "chrf", bootstrap=50, seed=0)
+    for lang, (_, tau) in TRUTH.items():
+        t = fitset.transfer[lang]
+        assert t.tau == pytest.approx(tau, abs=2e-3)
+        expected_gap = zero_shot[lang] - float(truth_alone[runs.loc[alone, "language"] == lang].iloc[0])
+        assert t.alone_gap == pytest.approx(expected_gap, abs=1e-2) and t.alone_gap < 0
 
