@@ -297,13 +297,9 @@ def run_identity(cfg, pairs: Mapping[str, int], seed: int) -> str:
     """What a final run's result depends on: the data/model/train/align settings, its epochs, the mixture
     and the seed — not `model.threads`, which decides how fast it runs (a launch split over processes
     with other thread counts reuses the same runs). A saved result is reused only under the same identity."""
-    import hashlib
+    from trainers.muit import mixture_identity
 
-    from core.config import run_settings
-
-    body = {"settings": run_settings(cfg), "epochs": cfg.final.epochs, "max_epochs": cfg.budget.max_epochs,
-            "pairs": dict(sorted(pairs.items())), "seed": seed}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return mixture_identity(cfg, pairs, seed, epochs=cfg.final.epochs, max_epochs=cfg.budget.max_epochs)
 
 
 def final_run(cfg, datasets, name: str, pairs: Mapping[str, int], seed: int, progress: bool = True,
@@ -311,17 +307,10 @@ def final_run(cfg, datasets, name: str, pairs: Mapping[str, int], seed: int, pro
     """One final run, `final/<name>/s<seed>`: its saved result when it finished under the same identity,
     else (with `train`) trained now, resuming from its checkpoint if it has one. None when not finished
     and not trained, and on non-main processes of a multi-process launch."""
-    from trainers.muit import load_mixture_result, train_mixture
+    from trainers.muit import saved_or_trained
 
-    run_dir = cfg.out / "final" / name / f"s{seed}"
-    identity = run_identity(cfg, pairs, seed)
-    result = load_mixture_result(run_dir)
-    if result is not None and result.identity == identity:
-        return result
-    if not train:
-        return None
-    return train_mixture(cfg, datasets, pairs, seed=seed, run_dir=run_dir, name=f"{name} seed {seed}",
-                         progress=progress, identity=identity)
+    return saved_or_trained(cfg, datasets, pairs, seed, cfg.out / "final" / name / f"s{seed}", f"{name} seed {seed}",
+                            run_identity(cfg, pairs, seed), progress, train)
 
 
 def write_final_tables(final_dir: Path, rows, objectives, mixtures, higher: bool, level: float) -> None:

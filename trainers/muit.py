@@ -51,6 +51,32 @@ def load_mixture_result(run_dir: str | Path) -> "MixtureResult | None":
         return None  # unreadable or from another version: train again
 
 
+def mixture_identity(cfg: "PlannerConfig", pairs: Mapping[str, int], seed: int, **extra) -> str:
+    """What a mixture run's result depends on: the data/model/train/align settings (`core.config.run_settings`),
+    the mixture, the seed and `extra` (e.g. the final run's epochs). A saved result is reused only under the
+    same identity."""
+    import hashlib
+
+    from core.config import run_settings
+
+    body = {"settings": run_settings(cfg), "pairs": dict(sorted(pairs.items())), "seed": seed, **extra}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def saved_or_trained(cfg: "PlannerConfig", datasets: Mapping[str, "LanguageData"], pairs: Mapping[str, int],
+                     seed: int, run_dir: Path, name: str, identity: str, progress: bool = True, train: bool = True,
+                     epochs: float | None = None) -> "MixtureResult | None":
+    """The run's saved result when it finished under `identity`, else (with `train`) trained now, resuming
+    from its checkpoint if it has one. None when not finished and not trained, and on non-main processes."""
+    result = load_mixture_result(run_dir)
+    if result is not None and result.identity == identity:
+        return result
+    if not train:
+        return None
+    return train_mixture(cfg, datasets, pairs, seed, run_dir, name=name, progress=progress, identity=identity,
+                         epochs=epochs)
+
+
 def mixture_pairs(datasets: Mapping[str, "LanguageData"], pairs: Mapping[str, int], max_epochs: float) -> dict[str, list]:
     """The exact training pairs of each language for an allocation (see `take_pairs`)."""
     return {lang: take_pairs(datasets[lang].train, int(n), max_epochs, lang) for lang, n in pairs.items()}
@@ -136,21 +162,14 @@ def train_mixture_proxy(
     per-language proxy run (`train.epochs` over its pairs, the same prefix of each pool), every language
     scored on its test split. What the sweep compares with the languages' own curves to measure transfer.
     A killed run resumes from its checkpoint (same identity) when the sweep retries it."""
-    import hashlib
-
-    from core.config import run_settings
     from trainers.coit import pair_tokens
     from trainers.data import load_languages
     from trainers.model import load_tokenizer
 
     run_dir = Path(run_dir) if run_dir is not None else cfg.out / "mixture_runs" / f"mixture-s{seed}"
     datasets = load_languages(cfg.data, list(pairs))
-    body = {"settings": run_settings(cfg), "pairs": dict(sorted(pairs.items())), "seed": seed, "proxy": True}
-    identity = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    result = load_mixture_result(run_dir)
-    if result is None or result.identity != identity:  # a result of other settings is never reused
-        result = train_mixture(cfg, datasets, pairs, seed, run_dir, name=f"mixture proxy run seed {seed}",
-                               progress=progress, identity=identity, epochs=cfg.train.epochs)
+    result = saved_or_trained(cfg, datasets, pairs, seed, run_dir, f"mixture proxy run seed {seed}",
+                              mixture_identity(cfg, pairs, seed, proxy=True), progress, epochs=cfg.train.epochs)
     tokenizer = load_tokenizer(cfg)
     chosen = mixture_pairs(datasets, pairs, cfg.budget.max_epochs)
     return MixtureProxyResult(  # a language trained with 0 pairs is scored all the same (leave-one-out)
