@@ -63,11 +63,15 @@ def runs_section(b: ReportBuilder) -> Section | None:
     columns = ["language", "runs", "finished", "failed / other", "sizes (pairs)", "seeds", "train time",
                f"{b.metric_label} at largest size"]
     rows = [_ledger_row(b, lang, sub) for lang, sub in runs.groupby("language", sort=True)]
+    mixtures = _mixture_row(runs[~own_runs(runs)])
+    if mixtures:
+        rows.append(mixtures)
     statuses = runs["status"].astype(str).value_counts().to_dict() if "status" in runs else {}
     caption = "Proxy runs from runs.csv" + (" (size 0: a zero-shot evaluation)" if (runs["n_pairs"] == 0).any() else "")
     mixed = int((~own_runs(runs)).sum())
     if mixed:
-        caption += f"; {mixed} rows come from mixture proxy runs (counted, but not sizes of the language's own curve)"
+        caption += (f"; {mixed} rows come from mixture proxy runs (counted, but not sizes of the language's own "
+                    "curve; their train time is in the last row, once per run)")
     caption += "." + (" Status counts: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) + "."
                       if statuses else "")
     s.blocks.append(Table(columns, rows, caption, frozenset({1, 2, 3, 5, 6, 7}), id="runs"))
@@ -83,13 +87,29 @@ def _ledger_row(b: ReportBuilder, lang: str, sub: pd.DataFrame) -> list[Cell]:
         top = pd.to_numeric(own.loc[own["n_pairs"] == sizes[-1], b.metric], errors="coerce").dropna()
         if len(top):
             metric_text = fmt_num(top.mean(), 4) + (f" ± {fmt_num(top.std(ddof=1), 2)}" if len(top) > 1 else "")
-    seconds = sub["train_seconds"].sum() if "train_seconds" in sub else np.nan
+    # A mixture run trained every language at once: its time is counted once, in the mixture row.
+    seconds = sub.loc[own_runs(sub), "train_seconds"].sum() if "train_seconds" in sub else np.nan
     return [
         Cell(lang, b.warnings_for(lang) if lang in b.skipped else ()),
         Cell(str(len(sub))), Cell(str(len(ok))), Cell(str(len(sub) - len(ok))),
         Cell(", ".join(fmt_num(v) for v in sizes)),
         Cell(str(ok["seed"].nunique()) if "seed" in ok else ""),
         Cell(_duration(seconds)), Cell(metric_text),
+    ]
+
+
+def _mixture_row(mixed: pd.DataFrame) -> list[Cell] | None:
+    """One row for the mixture proxy runs: each run once (its rows, one per language, share a run)."""
+    if mixed.empty:
+        return None
+    key = "run_dir" if "run_dir" in mixed and mixed["run_dir"].notna().all() else "mixture"
+    first = mixed.drop_duplicates(subset=[key] + (["seed"] if key == "mixture" and "seed" in mixed else []))
+    ok = first[first["ok"]]
+    seconds = first["train_seconds"].sum() if "train_seconds" in first else np.nan
+    return [
+        Cell("mixture runs"), Cell(str(len(first))), Cell(str(len(ok))), Cell(str(len(first) - len(ok))),
+        Cell(", ".join(sorted(first["mixture"].astype(str).unique()))),
+        Cell(str(ok["seed"].nunique()) if "seed" in ok else ""), Cell(_duration(seconds)), Cell(""),
     ]
 
 

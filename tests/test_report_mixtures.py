@@ -22,6 +22,12 @@ def report(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("mixtures")
     runs = _runs(noise=0.2)
+    mixed = runs["mixture"].notna()
+    # as the sweep writes them: each row of a mixture run carries the whole run's time and directory
+    runs["train_seconds"] = (runs["n_pairs"] > 0) * 60.0
+    runs.loc[mixed, "train_seconds"] = 600.0
+    runs["run_dir"] = [f"mixture_runs/{m}" if isinstance(m, str) else f"runs/{lang}-{n}"
+                       for m, lang, n in zip(runs["mixture"], runs["language"], runs["n_pairs"])]
     runs.to_csv(out / "runs.csv", index=False)
     fitset = fit_runs(runs.astype(str), "chrf", bootstrap=200, seed=0)
     save_fits(fitset, out / "fits.json")
@@ -55,3 +61,15 @@ def test_sweep_section_lists_the_chosen_runs_in_order(report):
     assert table.count("<tr") == 1 + 7 and "value of information" in table
     assert "chose 1 more in 1 rounds" in page and "tr 1" in page
     assert any(f.id == "sweep_choices" for f in rendered.figures)
+
+
+def test_run_ledger_counts_a_mixture_runs_time_once_not_in_every_language(report):
+    _, rendered = report
+    page = rendered.report.read_text(encoding="utf-8")
+    ledger = page[page.index('<table id="runs">'):]
+    ledger = ledger[:ledger.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", ledger, flags=re.S)
+    cells = {re.sub(r"<[^>]+>", "", r.split("</td>")[0]).strip(): re.sub(r"<[^>]+>", " ", r) for r in rows[1:]}
+    for lang in TRUTH:  # 4 own trained runs × 60 s; the mixture runs' 5 × 600 s are not added to it
+        assert "4.0 min" in cells[lang], cells[lang]
+    assert "mixture runs" in cells and "50.0 min" in cells["mixture runs"]  # 5 runs, each once
