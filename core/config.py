@@ -8,6 +8,8 @@ lists every bad key with its dotted path, so a user never sees a pydantic traceb
 from __future__ import annotations
 
 import json
+import re
+import reprlib
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -18,11 +20,16 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from core import __version__
 from core.errors import UserError
 from core.files import atomic_write_text
-from core.strict import Strict as _Strict, unique_seeds
+from core.strict import MAX_SEED, Strict as _Strict, unique_seeds
 from core.sweep_config import StopWhen, SweepConfig  # noqa: F401  (part of this schema)
 
 DEMO_CONFIG_NAME = "demo.yaml"
 RESOLVED_CONFIG_NAME = "resolved_config.yaml"
+
+# A language code becomes part of file names (run directories, data.general_dir/<code>.jsonl), so it is
+# letters and digits, optionally joined by single '-' or '_' (de, pt-br, zh_CN): never a path.
+_LANGUAGE_CODE = re.compile(r"[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*")
+LANGUAGE_CODE_RULE = "letters and digits, optionally joined by '-' or '_' (e.g. de, pt-br, zh_CN)"
 
 
 class DataConfig(_Strict):
@@ -252,7 +259,7 @@ class FinalConfig(_Strict):
 class PlannerConfig(_Strict):
     experiment: str = "demo"
     output_dir: str = Field("outputs/demo", description="Relative paths are relative to the working directory.")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     languages: list[str] = Field(default_factory=lambda: ["ar", "el", "hi", "tr", "vi", "zh"])
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -272,6 +279,8 @@ class PlannerConfig(_Strict):
             raise ValueError("language codes must not repeat")
         if "en" in v:
             raise ValueError("'en' is the source language; list only target languages")
+        if bad := [code for code in v if not _LANGUAGE_CODE.fullmatch(code)]:
+            raise ValueError(f"language codes are {LANGUAGE_CODE_RULE}, not {bad}")
         return v
 
     @model_validator(mode="after")
@@ -285,6 +294,10 @@ class PlannerConfig(_Strict):
             raise ValueError("data.general_ratio > 0 needs data.general_dir (per-language {code}.jsonl files)")
         if self.sweep.mixtures and len(self.languages) < 2:
             raise ValueError("sweep.mixtures needs at least two languages (a mixture of one is a proxy run)")
+        layers = self.model.layers
+        if self.model.name == "tiny" and not -(layers + 1) <= self.align.layer <= layers:
+            raise ValueError(f"align.layer is {self.align.layer}, but the tiny model has {layers} layers: use "
+                             f"{-(layers + 1)} .. {layers} (0 = the embedding output, -1 = the last layer)")
         if self.sweep.leave_one_out and len(self.languages) < 3:
             raise ValueError("sweep.leave_one_out needs at least three languages (leaving one of two out leaves a "
                              "single-language run, which the grid already has)")
@@ -293,6 +306,16 @@ class PlannerConfig(_Strict):
     @property
     def out(self) -> Path:
         return Path(self.output_dir)
+
+
+def check_flags(seed: int | None = None, languages: list[str] | tuple[str, ...] = ()) -> None:
+    """The schema's rules for the same values given as command-line flags (--seed, --language)."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed is {seed}; a seed is between 0 and {MAX_SEED} (2**32 - 1).", "Pass another --seed.")
+    for code in languages:
+        if not _LANGUAGE_CODE.fullmatch(code):
+            raise UserError(f"--language {code!r} is not a language code: codes are {LANGUAGE_CODE_RULE}.",
+                            "Pass a code from the config's languages or the data source.")
 
 
 def run_settings(cfg: PlannerConfig) -> dict:
@@ -304,6 +327,10 @@ def run_settings(cfg: PlannerConfig) -> dict:
     return settings
 
 
+_short_repr = reprlib.Repr()
+_short_repr.maxlevel, _short_repr.maxstring, _short_repr.maxother = 3, 80, 80
+
+
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
@@ -313,7 +340,7 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
         elif not key:  # a cross-section check: its message names the keys; echoing the config helps nobody
             lines.append(e["msg"].removeprefix("Value error, "))
         else:
-            got = repr(e.get("input"))
+            got = _short_repr.repr(e.get("input"))  # bounded: an alias-built value may be huge
             lines.append(f"'{key}': {e['msg']} (got {got if len(got) <= 80 else got[:77] + '...'})")
     return f"Invalid config {source}: " + "; ".join(lines) + "."
 
@@ -350,6 +377,26 @@ def preset_path(name: str) -> Path:
     return Path(str(resources.files("core").joinpath(known[name])))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error: plain YAML keeps the
+    last value, so the first one would be silently ignored."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden by design
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):  # config keys are strings; the schema names any other key
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"found key '{key}' twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path | None = None, preset: str | None = None) -> PlannerConfig:
     """Load and validate a config file, or a shipped preset by name; neither loads the demo preset."""
     if path is not None and preset is not None:
@@ -362,12 +409,17 @@ def load_config(path: str | Path | None = None, preset: str | None = None) -> Pl
         p = Path(path)
         if not p.is_file():
             raise UserError(f"Config file {p} does not exist.", "Pass an existing YAML file with --config.")
-        text = p.read_text(encoding="utf-8")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise UserError(f"Config {p} cannot be read as UTF-8 text: {err}.", "Save it as UTF-8 YAML.") from None
         source = str(p)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no tag builds a Python object
     except yaml.YAMLError as err:
         raise UserError(f"Config {source} is not valid YAML: {err}".replace("\n", " ")) from None
+    except RecursionError:
+        raise UserError(f"Config {source} nests lists or mappings too deeply to read.", "Flatten it.") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

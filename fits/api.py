@@ -36,6 +36,7 @@ from core.errors import UserError
 
 LAW_CHOICES = ("auto",) + LAWS
 POOLINGS = ("population", "none")
+MAX_SEED = 2**32 - 1  # what numpy's legacy seeding (and so optuna's samplers) accepts
 FULL_SIZES = 3  # distinct sizes for a language's own three-parameter fit (and below which no interval)
 
 
@@ -52,7 +53,7 @@ def fit_runs(
     pooling: str = "population",
 ) -> FitSet:
     """Fit per-language scaling laws of `metric` against training pairs (or tokens) in a runs table."""
-    _check_args(law, x, ceiling, bootstrap, level, pooling)
+    _check_args(law, x, ceiling, bootstrap, level, pooling, seed)
     table = prepare_runs(runs, metric, x)
     notes = list(table.notes)
     if higher_is_better is None:
@@ -95,7 +96,7 @@ def fit_runs(
     )
 
 
-def _check_args(law, x, ceiling, bootstrap, level, pooling) -> None:
+def _check_args(law, x, ceiling, bootstrap, level, pooling, seed) -> None:
     if pooling not in POOLINGS:
         raise UserError(f"Unknown pooling {pooling!r}.", f"Use one of {', '.join(POOLINGS)}.")
     allowed = POPULATION_LAWS if pooling == "population" else LAW_CHOICES
@@ -117,6 +118,8 @@ def _check_args(law, x, ceiling, bootstrap, level, pooling) -> None:
         raise UserError(f"--bootstrap must be a whole number ≥ 0, not {bootstrap!r}.", "Use 0 to skip intervals.")
     if not 0 < level < 1:
         raise UserError(f"The interval level must lie strictly between 0 and 1, not {level!r}.")
+    if int(seed) != seed or not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1), not {seed!r}.")
 
 
 def _loss_floor(series: dict[str, Series], higher_is_better: bool) -> float | None:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UserError
+from core.tables import read_csv
 
 REQUIRED = ("language", "n_pairs")
 X_COLUMNS = {"pairs": "n_pairs", "tokens": "n_tokens"}
@@ -26,6 +27,9 @@ MIXTURE_COLUMN = "mixture"
 OTHER_COLUMNS = {"pairs": "other_pairs", "tokens": "other_tokens"}
 # Statuses that mean "this run finished": a runs.csv written by hand often has no status column at all.
 OK_STATUSES = {"", "ok", "complete"}
+# The fits square and exponentiate metric values: beyond this size (or below its inverse, except 0) they
+# overflow or underflow float64, so such a value is refused rather than fitted to nonsense.
+MAX_MAGNITUDE = 1e100
 
 # Metric direction from the name. Short words only count as whole words ("ter" must not match "after"),
 # longer ones anywhere in the name ("val_loss", "evalperplexity"). Lower-is-better words are checked first:
@@ -96,7 +100,7 @@ def read_runs_csv(path: str | Path) -> pd.DataFrame:
         raise UserError(f"Runs file {p} does not exist.", "Pass the runs.csv written by `planner sweep` (or your own).")
     try:
         # utf-8-sig: spreadsheet exports often start with a byte-order mark that would rename `language`.
-        return pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
+        return read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise UserError(
             f"Runs file {p} is not a readable CSV table: {err}.",
@@ -167,6 +171,7 @@ def prepare_runs(df: pd.DataFrame, metric: str, x: str = "pairs") -> RunsTable:
 
     xcol = X_COLUMNS[x]
     xs, ys = _numeric(df[xcol]), _numeric(df[metric])
+    _check_magnitude(ys, df.index, metric)
     pairs = _numeric(df["n_pairs"])
     tokens = _numeric(df["n_tokens"]) if "n_tokens" in df.columns else None
     series: dict[str, Series] = {}
@@ -191,6 +196,19 @@ def prepare_runs(df: pd.DataFrame, metric: str, x: str = "pairs") -> RunsTable:
             warnings=warnings,
         )
     return RunsTable(series=series, notes=notes, mixtures=mixtures)
+
+
+def _check_magnitude(y: np.ndarray, index: pd.Index, metric: str) -> None:
+    size = np.abs(y)
+    bad = np.isfinite(y) & ((size > MAX_MAGNITUDE) | ((size > 0) & (size < 1 / MAX_MAGNITUDE)))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        row = index[i] + 2 if isinstance(index[i], (int, np.integer)) else repr(index[i])  # + 2: header, from 1
+        raise UserError(
+            f"Row {row} of the runs table has {metric} = {y[i]:g}, too {'large' if size[i] > 1 else 'small'} "
+            f"to fit: metric values must be 0 or between {1 / MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g} in size.",
+            f"Fix that cell, or rescale the {metric} column.",
+        )
 
 
 def _mixture_rows(df: pd.DataFrame, language: pd.Series, metric: str, x: str) -> pd.DataFrame:

@@ -230,7 +230,8 @@ def _batch_start(law: str, pk: _Packed, sigma: float, prior: Prior, sign: float)
     x0 = np.tile(x0s, (1, len(_ALPHA_GRID)))  # (L, G)
     w = pk.mask[:, None, :]
     z = np.maximum(pk.x[:, None, :] + x0[:, :, None], 1e-300)
-    t = np.where(w > 0, z ** -alpha[None, :, None], 0.0)  # (L, G, n)
+    with np.errstate(over="ignore"):  # padding (w = 0) of languages with fewer runs sits at z = 1e-300
+        t = np.where(w > 0, z ** -alpha[None, :, None], 0.0)  # (L, G, n)
     y = pk.y[:, None, :]
     sw = w.sum(-1)
     tm, ym = (w * t).sum(-1) / sw, (w * y).sum(-1) / sw

@@ -163,7 +163,12 @@ def _language_fit(lang: str, s: Series, law: str, post: LawPosterior, bounds: Bo
     d = post.languages[lang]
     if keep_draws and d.ess < 20:
         warnings.append(f"the posterior draws rest on few effective samples ({d.ess:.0f}): intervals are rough")
-    if family == "power" and curve.params["scale"] <= 0:
+    trend = _trend_per_doubling(s)  # None: fewer than two sizes; 0.0: equal scores
+    worsens = trend is not None and sign * trend < 0
+    if worsens:
+        warnings.append(f"gets worse with more data: its runs' trend {'falls' if higher else 'rises'} by {abs(trend):.3g} "
+                        "per doubling of the data")
+    elif trend == 0.0 or family == "power" and curve.params["scale"] <= 0:
         warnings.append("flat: no improvement with data detected")
     return LanguageFit(
         language=lang, law=law, curve=curve, boot=boot, intervals=intervals, r2=r2, rmse=rmse,
@@ -171,5 +176,16 @@ def _language_fit(lang: str, s: Series, law: str, post: LawPosterior, bounds: Bo
         sizes=[float(v) for v in s.sizes], tokens_per_pair=s.tokens_per_pair, warnings=warnings,
         candidates={c: (b[lang].abs_error if lang in b else None) for c, b in scores.items()}, level=level,
         bootstrap_method="posterior" if keep_draws else None, interval_df=None,
-        own_params=own, moved=moved, ess=d.ess,
+        own_params=own, moved=moved, ess=d.ess, worsens_with_data=worsens,
     )
+
+
+def _trend_per_doubling(s: Series) -> float | None:
+    """The change of the language's trained runs per doubling of data (least squares on ln x): 0.0 when the
+    scores are equal up to rounding, None with fewer than two sizes."""
+    keep = s.x > 0
+    if len(np.unique(s.x[keep])) < 2:
+        return None
+    y = s.y[keep]
+    slope = float(np.polyfit(np.log(s.x[keep]), y, 1)[0])
+    return 0.0 if abs(slope) <= 1e-12 * max(float(np.max(np.abs(y))), 1.0) else slope * np.log(2.0)

@@ -153,12 +153,28 @@ class _Reader:
 
     def num(self, obj, key, where, optional=False) -> float | None:
         v = self.get(obj, key, (int, float), where, optional)
-        return None if v is None else float(v)
+        return None if v is None else self.finite(v, f"{where}.{key}")
 
     def nums(self, values, where) -> list[float]:
         if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             self.fail(where, "should be a list of numbers")
-        return [float(v) for v in values]
+        return [self.finite(v, where) for v in values]
+
+    def finite(self, value, where: str) -> float:
+        """JSON has no infinity, but a literal like 1e400 parses as one (and a 400-digit integer overflows)."""
+        try:
+            v = float(value)
+        except OverflowError:
+            v = math.inf
+        if not math.isfinite(v):
+            self.fail(where, f"holds {value!r:.40}, which is not a finite number")
+        return v
+
+    def count(self, obj, key, where, optional=False) -> int | None:
+        v = self.num(obj, key, where, optional)
+        if v is not None and (v < 0 or v != int(v)):
+            self.fail(f"{where}.{key}", f"is {v:g}, not a whole number ≥ 0")
+        return None if v is None else int(v)
 
 
 def _as_tuple(kinds):
@@ -188,8 +204,9 @@ def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float) -
         bw = f"{where}.bootstrap_params"
         draws = {name: np.asarray(rd.nums(rd.get(raw_boot, name, list, bw), f"{bw}.{name}"))
                  for name in param_names(family, raw_boot)}
-        if len({len(v) for v in draws.values()}) != 1:
-            rd.fail(f"{where}.bootstrap_params", "has lists of different lengths")
+        lengths = {len(v) for v in draws.values()}
+        if len(lengths) != 1 or 0 in lengths:
+            rd.fail(f"{where}.bootstrap_params", "has empty lists, or lists of different lengths")
         boot = Curve(family, draws, higher, law=law)
     intervals = {}
     for name, pair in rd.get(d, "intervals", dict, where).items():
@@ -223,7 +240,7 @@ def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float) -
         rmse=rd.num(d, "rmse", where, optional=True),
         residuals=rd.nums(rd.get(d, "residuals", list, where), f"{where}.residuals"),
         backtest=backtest,
-        n_points=int(rd.num(d, "n_points", where)),
+        n_points=rd.count(d, "n_points", where),
         sizes=rd.nums(rd.get(d, "sizes", list, where), f"{where}.sizes"),
         tokens_per_pair=rd.num(d, "tokens_per_pair", where, optional=True),
         warnings=list(warnings),
@@ -249,10 +266,10 @@ def _transfer_from_json(rd: "_Reader", raw: dict) -> dict:
         draws = rd.get(t, "draws", list, where, optional=True)
         out[str(lang)] = Transfer(
             tau=rd.num(t, "tau", where), draws=None if draws is None else np.asarray(rd.nums(draws, f"{where}.draws")),
-            rows=int(rd.num(t, "rows", where)), rms_before=rd.num(t, "rms_before", where, optional=True) or float("nan"),
+            rows=rd.count(t, "rows", where), rms_before=rd.num(t, "rms_before", where, optional=True) or float("nan"),
             rms_after=rd.num(t, "rms_after", where, optional=True) or float("nan"),
             own_min=rd.num(t, "own_min", where, optional=True) or 0.0,
-            alone_rows=int(rd.num(t, "alone_rows", where, optional=True) or 0),
+            alone_rows=rd.count(t, "alone_rows", where, optional=True) or 0,
             alone_gap=rd.num(t, "alone_gap", where, optional=True),
         )
     return out
@@ -293,23 +310,35 @@ def load_fits(path: str | Path) -> FitSet:
     if direction not in ("higher", "lower"):
         rd.fail("(top).direction", f"is {direction!r}, not 'higher' or 'lower'")
     higher = direction == "higher"
+    if data.get("format", FORMAT) != FORMAT:  # files before the stamp have none; a different stamp is another format
+        rd.fail("(top).format", f"is {data['format']!r}, not {FORMAT!r} (a file this planner version cannot read)")
     level = rd.num(data, "level", "(top)")
+    if not 0 < level < 1:
+        rd.fail("(top).level", f"is {level:g}, not an interval level between 0 and 1")
+    x = rd.get(data, "x", str, "(top)")
+    if x not in ("pairs", "tokens"):
+        rd.fail("(top).x", f"is {x!r}, not 'pairs' or 'tokens'")
+    population = rd.get(data, "population", dict, "(top)", optional=True) or {}
+    if population.get("sigma") is not None:
+        rd.num(population, "sigma", "(top).population")
     langs = rd.get(data, "languages", dict, "(top)")
+    if any(not str(lang).strip() for lang in langs):
+        rd.fail("(top).languages", "has a language with an empty name")
     skipped = rd.get(data, "skipped", dict, "(top)")
     notes = rd.get(data, "notes", list, "(top)", optional=True) or []
     return FitSet(
         metric=rd.get(data, "metric", str, "(top)"),
         higher_is_better=higher,
-        x=rd.get(data, "x", str, "(top)"),
+        x=x,
         law_requested=rd.get(data, "law_requested", str, "(top)"),
         ceiling=rd.num(data, "ceiling", "(top)", optional=True),
-        bootstrap=int(rd.num(data, "bootstrap", "(top)")),
-        seed=int(rd.num(data, "seed", "(top)")),
+        bootstrap=rd.count(data, "bootstrap", "(top)"),
+        seed=rd.count(data, "seed", "(top)"),
         languages={lang: _language_from_json(rd, lang, d, higher, level) for lang, d in langs.items()},
         skipped={str(k): str(v) for k, v in skipped.items()},
         level=level,
         notes=[str(n) for n in notes],
         pooling=rd.get(data, "pooling", str, "(top)", optional=True) or "none",
         transfer=_transfer_from_json(rd, rd.get(data, "transfer", dict, "(top)", optional=True) or {}),
-        population=rd.get(data, "population", dict, "(top)", optional=True) or {},
+        population=population,
     )

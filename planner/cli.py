@@ -30,8 +30,17 @@ VERBS = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors (a bad or missing flag) in the same form as every other user
+    mistake: one `error:` paragraph, exit code 2. Subcommand parsers are of this class too."""
+
+    def error(self, message: str):
+        _print_user_error(UserError(f"{self.prog}: {message}.", f"See `{self.prog} --help`."))
+        sys.exit(UserError.exit_code)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="planner",
         description="Plan how many English→X translation pairs each language gets under a fixed budget: "
         "proxy CoIT runs → scaling-law fits → budget allocation → final multilingual run → report.",

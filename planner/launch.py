@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UserError
-from core.files import atomic_write_text
+from core.files import atomic_write_text, check_output_dir
 
 PLAN = "plan"
 REDUCED = "plan-reduced"
@@ -226,14 +226,31 @@ def load_allocation_inputs(allocation_csv: str | Path, fits_json: str | Path | N
 def final_mixtures(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_json=None) -> list[Mixture]:
     """The mixtures a launch trains: the plan, the baselines asked for, and (when configured and
     available) the reduced-budget and transfer-aware plans."""
-    return _mixtures(cfg, *load_allocation_inputs(allocation_csv, fits_json), baselines)
+    return _mixtures(cfg, *load_allocation_inputs(allocation_csv, fits_json), baselines, allocation_csv)
 
 
-def _mixtures(cfg, allocation: pd.DataFrame, summary: dict, fits, baselines: Sequence[str]) -> list[Mixture]:
+def _mixtures(cfg, allocation: pd.DataFrame, summary: dict, fits, baselines: Sequence[str],
+              allocation_csv: str | Path) -> list[Mixture]:
+    """The mixtures, with every malformed part of the allocation summary a UserError naming the file."""
+    from planner.allocation.io import summary_path
+
+    source, fix = summary_path(allocation_csv), "Rewrite it with `planner allocate`."
     wanted = list(baselines) + ([REDUCED] if cfg.final.reduced_budget else [])
     if cfg.final.transfer_plan and summary.get("transfer"):
         wanted.append(TRANSFER)
-    return mixtures_from_allocation(allocation, summary, wanted, fits, summary.get("interval_level", 0.9))
+    try:
+        level = float(summary.get("interval_level", 0.9))
+        mixtures = mixtures_from_allocation(allocation, summary, wanted, fits, level)
+    except (TypeError, LookupError, ValueError, AttributeError) as err:  # a summary of another shape
+        raise UserError(f"{source} is malformed ({type(err).__name__}: {err}).", fix) from None
+    if not 0 < level < 1:
+        raise UserError(f"{source}: interval_level is {level}; it must be between 0 and 1.", fix)
+    planned = set(allocation["language"])
+    for mixture in mixtures:
+        if stray := sorted(set(mixture.pairs) - planned):
+            raise UserError(f"{source}: mixture '{mixture.name}' has languages {stray}, which {allocation_csv} "
+                            "does not allocate to.", fix)
+    return mixtures
 
 
 def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_json=None, progress: bool = True,
@@ -243,7 +260,9 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
     Returns final/."""
     from core.config import write_resolved
     from trainers.data import check_capacity, load_languages
+    from trainers.muit import mixture_pairs
 
+    final_dir = check_output_dir(cfg.out / "final", "The final runs' directory")
     allocation, summary, fits = load_allocation_inputs(allocation_csv, fits_json)
     unknown = sorted(set(allocation["language"]) - set(cfg.languages))
     if unknown:
@@ -251,10 +270,12 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
             f"{allocation_csv} allocates to {unknown}, which are not in the config's languages {cfg.languages}.",
             "Use the config the allocation was planned for (--config).",
         )
-    mixtures = _mixtures(cfg, allocation, summary, fits, baselines)
+    mixtures = _mixtures(cfg, allocation, summary, fits, baselines, allocation_csv)
     languages = list(allocation["language"])
     datasets = load_languages(cfg.data, languages)
     check_capacity(datasets, 0)
+    for mixture in mixtures:  # every mixture's pairs exist (UserError if not), before the first run trains
+        mixture_pairs(datasets, mixture.pairs, cfg.budget.max_epochs)
     tokens_per_pair = {
         lang: (fits.languages[lang].tokens_per_pair or math.nan) if fits and lang in fits.languages else math.nan
         for lang in languages
@@ -264,7 +285,6 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
     higher = bool(summary.get("higher_is_better", True))
     metric = summary.get("metric", cfg.fit.metric)
 
-    final_dir = cfg.out / "final"
     final_dir.mkdir(parents=True, exist_ok=True)
     write_resolved(cfg, final_dir)
     level = float(summary.get("interval_level", 0.9))
@@ -344,10 +364,11 @@ def run_under_launcher(cfg, allocation_csv, fits_json=None) -> Path:
 
     from core.config import RESOLVED_CONFIG_NAME, write_resolved
 
-    final_dir = cfg.out / "final"
-    write_resolved(cfg, final_dir)
+    final_dir = check_output_dir(cfg.out / "final", "The final runs' directory")
     cmd = launcher_argv(cfg, allocation_csv, fits_json, final_dir / RESOLVED_CONFIG_NAME)
-    code = subprocess.call([which(cmd[0]), *cmd[1:]])
+    program = which(cmd[0])  # a launcher that is not installed: refused before anything is written
+    write_resolved(cfg, final_dir)
+    code = subprocess.call([program, *cmd[1:]])
     if code != 0:
         raise UserError(
             f"The final runs under {cfg.final.launcher} exited with code {code}.",

@@ -22,7 +22,7 @@ import pandas as pd
 
 from core.config import PlannerConfig, config_hash, write_resolved
 from core.errors import UserError
-from core.files import atomic_write_text
+from core.files import atomic_write_text, check_output_dir
 
 STAMPS = Path(".planner") / "stages.json"
 
@@ -74,6 +74,18 @@ def data_fingerprints(cfg: PlannerConfig) -> str:
 
     datasets = load_languages(cfg.data, cfg.languages)
     return hashlib.sha256("".join(data_fingerprint(datasets[lang]) for lang in cfg.languages).encode()).hexdigest()[:16]
+
+
+def checked_datasets(cfg: PlannerConfig):
+    """Every language's data, checked to hold the largest sweep size and any budget floor (UserError if not)."""
+    from planner.commands.data import pair_needs
+    from trainers.data import check_capacity, load_languages
+    from trainers.prompts import check_general_tasks
+
+    datasets = load_languages(cfg.data, cfg.languages)
+    check_capacity(datasets, max(cfg.sweep.sizes), pair_needs(cfg))
+    check_general_tasks(cfg.data, cfg.languages)
+    return datasets
 
 
 def allocation_limits(cfg: PlannerConfig, pool_sizes: dict[str, int]):
@@ -136,11 +148,9 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
     data_stats = out / "data_stats.csv"
 
     def data() -> str:
-        from planner.commands.data import pair_needs
-        from trainers.data import check_capacity, corpus_stats, load_languages
+        from trainers.data import corpus_stats
 
-        datasets = load_languages(cfg.data, cfg.languages)
-        check_capacity(datasets, max(cfg.sweep.sizes), pair_needs(cfg))
+        datasets = checked_datasets(cfg)
         stats = corpus_stats(datasets)  # indexed by language code
         atomic_write_text(data_stats, stats.to_csv())
         return f"{len(datasets)} languages, training pools {stats['train'].min():,}–{stats['train'].max():,} pairs"
@@ -215,7 +225,8 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
 
 def run_pipeline(cfg: PlannerConfig, progress: bool = True, log=print) -> PipelineResult:
     """Run every stage whose outputs are missing or out of date; see the module docstring."""
-    out = cfg.out
+    out = check_output_dir(cfg.out, "output_dir")
+    checked_datasets(cfg)  # unreadable or too little data: refused before anything is written (cached after)
     out.mkdir(parents=True, exist_ok=True)
     write_resolved(cfg, out)
     result = PipelineResult(out)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core import __version__
 from core.errors import UserError
-from core.files import atomic_write_text
+from core.files import atomic_write_text, check_output_file
 
 from reports.build import ReportBuilder
 from reports.document import Document, SavedFigure
@@ -56,14 +56,18 @@ def render_report(
     out = Path(out) if out is not None else Path(output_dir) / f"report.{fmt}"
     if fmt == "html" and out.suffix.lower() == ".md":
         raise UserError(f"--out {out} ends in .md but the format is html.", "Pass --format md, or an .html path.")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(out, "The report (--out)")  # before any figure is drawn
+    markdown_path = out.with_suffix(".md")
     figures_dir = out.parent / f"{out.stem}_figures"
+    check_output_file(markdown_path, "The Markdown summary beside the report")
+    if figures_dir.exists() and not figures_dir.is_dir():
+        raise UserError(f"The report's figures go to {figures_dir}, which is a file.", "Move it away, or pass another --out.")
+    out.parent.mkdir(parents=True, exist_ok=True)
     previous = set(figures_dir.glob("*.png")) | set(figures_dir.glob("*.svg")) if figures_dir.is_dir() else set()
 
     doc, saved = build_document(inputs, figures_dir, level)
     footer = (f"Rendered by planner {__version__} from the files in {inputs.output_dir.resolve().name}/; "
               f"figures (PNG, SVG) are in {figures_dir.name}/.")
-    markdown_path = out.with_suffix(".md")
     atomic_write_text(markdown_path, render_markdown(doc, markdown_path, footer))
     if fmt == "html":
         atomic_write_text(out, render_html(doc, out, generator=f"planner {__version__}", footer=footer))

@@ -19,6 +19,7 @@ from fits import FitSet, load_fits
 from fits.data import OK_STATUSES
 from planner.allocation import read_allocation, read_summary
 from core.errors import UserError
+from core.tables import read_csv
 
 RUNS = "runs.csv"
 FITS = "fits.json"
@@ -85,7 +86,7 @@ class ReportInputs:
 
 def _read_table(path: Path, required: list[str], numeric: list[str]) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, keep_default_na=True)
+        frame = read_csv(path, keep_default_na=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise UserError(
             f"{path} is not a readable CSV table ({' '.join(str(err).split())}).",
@@ -99,8 +100,9 @@ def _read_table(path: Path, required: list[str], numeric: list[str]) -> pd.DataF
             f"Add them; the report needs at least: {', '.join(required)}.",
         )
     _to_numeric(frame, numeric, path)
-    if "language" in frame:
-        frame["language"] = frame["language"].astype(str)
+    if "language" in frame:  # as written: "NA" (Namibia) or "None" is a language code, not a missing value
+        raw = read_csv(path, dtype=str, keep_default_na=False)
+        frame["language"] = raw.iloc[:, list(frame.columns).index("language")].str.strip()
     return frame
 
 
@@ -144,7 +146,8 @@ def load_inputs(output_dir: str | Path) -> ReportInputs:
     present = lambda name: name not in inputs.missing  # noqa: E731
 
     if present(RUNS):
-        inputs.runs = _read_table(root / RUNS, RUNS_REQUIRED, RUNS_NUMERIC)
+        runs = _read_table(root / RUNS, RUNS_REQUIRED, RUNS_NUMERIC)
+        inputs.runs = runs[runs["language"] != ""].reset_index(drop=True)  # the fit ignores them too
         inputs.runs["ok"] = _run_ok(inputs.runs)
     if present(FITS):
         inputs.fits = load_fits(root / FITS)

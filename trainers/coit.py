@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from core.config import write_resolved
 from core.errors import UserError
-from core.files import atomic_write_text
+from core.files import atomic_write_text, check_output_dir
 
 if TYPE_CHECKING:
     from core.config import PlannerConfig
@@ -122,6 +122,8 @@ def train_one(
             f"A proxy run needs a non-negative number of pairs (got {n_pairs}).",
             "Pass --pairs 0 for the zero-shot point (evaluation only) or a positive number.",
         )
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg, language, n_pairs, seed)
+    check_output_dir(run_dir, "The run directory")  # before training, not when the result is written
     set_threads(cfg.model)
     lang = data.load_language(cfg.data, language)
     pairs = lang.prefix(n_pairs)
@@ -141,7 +143,6 @@ def train_one(
     test = eval_pairs(cfg, lang)
     evaluation = run_evaluation(cfg, model, tokenizer, lang, test)
 
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg, language, n_pairs, seed)
     train_stats = asdict(stats)
     train_stats["tokens_per_second"] = stats.tokens_per_second
     result = RunResult(

@@ -211,6 +211,8 @@ def resolve_format(path: Path, fmt: str) -> str:
     """The concrete format of a source: `fmt` itself, or for 'auto' decided by suffix/directory contents."""
     if not path.exists():
         raise UserError(f"data.source: {path} does not exist.", _SOURCE_HELP)
+    if not path.is_dir() and not path.is_file():  # reading a pipe or a device could block or never end
+        raise UserError(f"data.source: {path} is not a regular file or a directory.", _SOURCE_HELP)
     if fmt == "auto":
         if path.is_dir():
             if _is_hf_dataset_dir(path):
@@ -291,6 +293,9 @@ def _read_delimited(path: Path, fmt: str) -> _Table:
             header = next(reader, None)
             if not header:
                 raise UserError(f"{path} is empty; it needs a header row naming its columns.", "Add the header row.")
+            if repeated := sorted({c for c in header if header.count(c) > 1}):
+                raise UserError(f"{path}: the header names column(s) {repeated} more than once.",
+                                "Give every column its own name.")
             for row in reader:
                 if not row:
                     continue
@@ -469,7 +474,10 @@ def _source_path(data: DataConfig) -> tuple[Path, str]:
                 f"data.format is '{data.format}' but the demo corpus is JSONL.", "Leave data.format as 'auto'."
             )
         return demo_corpus_path(), "jsonl"
-    return Path(data.source).expanduser(), data.format
+    try:
+        return Path(data.source).expanduser(), data.format
+    except RuntimeError:  # `~name/...` for a user this system does not know
+        raise UserError(f"data.source: cannot expand the home directory in {data.source!r}.", _SOURCE_HELP) from None
 
 
 def read_pairs(path: str | Path, fmt: str, language: str, data_cfg: DataConfig) -> list[Pair]:

@@ -66,7 +66,7 @@ def load_tokenizer(cfg: "PlannerConfig") -> PreTrainedTokenizerFast:
     """The run's tokenizer: the cached `tiny` BPE (trained on first use) or the checkpoint's own."""
     if not is_tiny(cfg.model):
         path = checkpoint_dir(cfg.model.name)
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        tokenizer = _from_checkpoint(AutoTokenizer, path, local_files_only=True)
         if tokenizer.pad_token_id is None:  # many causal LMs ship without one; padding is always masked
             tokenizer.pad_token = tokenizer.eos_token
         if tokenizer.eos_token_id is None:
@@ -233,9 +233,8 @@ def build_model(cfg: "PlannerConfig", tokenizer, seed: int) -> "PreTrainedModel"
         # Frozen LoRA base weights need no fp32 master copy; a fully trained model keeps fp32 weights
         # and bf16 runs under autocast.
         dtype = torch.bfloat16 if (m.lora and resolve_precision(m.precision, device) == "bf16") else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(
-            str(path), local_files_only=True, dtype=dtype, attn_implementation=attention_kernel(m, device)
-        )
+        model = _from_checkpoint(AutoModelForCausalLM, path, local_files_only=True, dtype=dtype,
+                                 attn_implementation=attention_kernel(m, device))
         if len(tokenizer) > model.get_input_embeddings().num_embeddings:
             model.resize_token_embeddings(len(tokenizer))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -243,6 +242,18 @@ def build_model(cfg: "PlannerConfig", tokenizer, seed: int) -> "PreTrainedModel"
     if m.lora:
         model = _with_lora(model, m)
     return model
+
+
+def _from_checkpoint(auto_class, path: Path, **kwargs):
+    """`auto_class.from_pretrained` of a local checkpoint; a directory it cannot load is a UserError."""
+    try:
+        return auto_class.from_pretrained(str(path), **kwargs)
+    except (OSError, ValueError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(
+            f"The checkpoint {path} cannot be loaded ({auto_class.__name__}): {first}",
+            "Point model.name (or --model/--before) at a whole directory written by save_pretrained.",
+        ) from None
 
 
 def attention_kernel(model_cfg: "ModelConfig", device: torch.device) -> str:

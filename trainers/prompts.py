@@ -212,14 +212,26 @@ def load_general_tasks(general_dir: str | Path, language: str) -> list[GeneralTa
             f"Add {path.name} with one JSON object per line holding 'instruction', optional 'input' and "
             "'output' (answered in that language), or set data.general_ratio to 0.",
         )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"General instruction file {path} is not UTF-8 text: {err}.", "Save it as UTF-8.") from None
     tasks = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         tasks.append(_parse_general_line(line, path, lineno))
     if not tasks:
         raise UserError(f"General instruction file {path} is empty.", "Add tasks or set data.general_ratio to 0.")
     return tasks
+
+
+def check_general_tasks(data_cfg, languages) -> None:
+    """Read every language's general instruction file when the config mixes them in (UserError if one
+    is missing or malformed): before a sweep, not in each of its runs."""
+    if data_cfg.general_dir and data_cfg.general_ratio > 0:
+        for language in languages:
+            load_general_tasks(data_cfg.general_dir, language)
 
 
 def _parse_general_line(line: str, path: Path, lineno: int) -> GeneralTask:

@@ -43,8 +43,11 @@ from fits.laws import Curve, direction_sign
 # allocated nothing.
 MIN_EVAL_PAIRS = 1.0
 
+# The most pairs one language can be planned (no plan needs more: a budget that would buy more of an
+# uncapped language is refused by `problem.build_problem`).
+MAX_PAIRS = 1e15
 # Search range (in pairs, natural log) for the monotone 1-D solves of `ExpectedCurves`.
-_LOG_X_RANGE = (np.log(1e-6), np.log(1e15))
+_LOG_X_RANGE = (np.log(1e-6), np.log(MAX_PAIRS))
 _TABLE_POINTS = 241  # ~0.2 e-folds apart
 _INNER_ITERATIONS = 40  # regula falsi steps within one table cell (a handful suffice; the cap is a guard)
 
@@ -257,13 +260,14 @@ class ExpectedCurves:
         chunks = [np.exp(t[i:i + 16])[:, None] * np.ones(self.shape) for i in range(0, len(t), 16)]
         return t, np.concatenate([self.marginal(c) for c in chunks]), np.concatenate([self.utility(c) for c in chunks])
 
-    def _invert(self, fn, table: np.ndarray, target: np.ndarray, increasing: bool, log_values: bool) -> np.ndarray:
+    def _invert(self, fn, table: np.ndarray, target: np.ndarray, increasing: bool, log_values: bool,
+                under: float | None = None) -> np.ndarray:
         """Solve fn(p) = target for p, all languages (and any leading batch axes) at once.
 
         The table's grid cell that brackets the root is found first; regula falsi with the Illinois
         modification then closes it on exact values of fn, in ln p (and ln fn for the marginal, whose log
         is nearly linear in ln p, so a handful of steps reach float precision). Outside the table's range
-        the range's end is returned."""
+        the range's end is returned, or `under` (when given) for a root below it."""
         t_grid, _, _ = self._table
         target = np.asarray(target, dtype=float)
         shape = np.broadcast_shapes(target.shape, self.shape)
@@ -294,10 +298,15 @@ class ExpectedCurves:
             side = np.where(left, -1.0, 1.0)
             if np.all((np.abs(b - a) <= 1e-15 * np.maximum(1.0, np.abs(c))) | (fc == 0)):
                 break
-        return np.exp(np.where(k == 0, t_grid[0], np.where(k >= len(t_grid), t_grid[-1], c)))
+        p = np.exp(np.where(k == 0, t_grid[0], np.where(k >= len(t_grid), t_grid[-1], c)))
+        return p if under is None else np.where(k == 0, under, p)
 
     def pairs_at_marginal(self, m) -> np.ndarray:
-        return self._invert(self.marginal, self._table[1], np.asarray(m, dtype=float), increasing=False, log_values=True)
+        # A language whose marginal is below m even at the range's first pairs (1e-6) gets none: so a price
+        # high enough to afford almost none of it (tokens per pair far above the budget) still lets the
+        # solvers' spend fall to any budget.
+        return self._invert(self.marginal, self._table[1], np.asarray(m, dtype=float), increasing=False,
+                            log_values=True, under=0.0)
 
     def pairs_at_utility(self, t) -> np.ndarray:
         t = np.asarray(t, dtype=float)

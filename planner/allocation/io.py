@@ -18,6 +18,7 @@ from planner.allocation.plan import CONTRACT_COLUMNS, AllocationResult
 from planner.allocation.problem import LanguageLimits
 from core.errors import UserError
 from core.files import atomic_write_text
+from core.tables import read_csv
 
 LIMIT_COLUMNS = ("min_pairs", "max_pairs", "tokens_per_pair", "weight")
 SUMMARY_SUFFIX = "_summary.json"
@@ -34,7 +35,7 @@ def _read_table(path: str | Path, what: str, fix: str) -> pd.DataFrame:
     if not p.is_file():
         raise UserError(f"The {what} file {p} does not exist.", fix)
     try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
+        df = read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise UserError(f"The {what} file {p} is not a readable CSV table: {err}".replace("\n", " "), fix) from None
     df.columns = [str(c).strip() for c in df.columns]
@@ -130,9 +131,9 @@ def read_allocation(path: str | Path) -> pd.DataFrame:
     out = df.copy()
     for c in numeric:
         converted = pd.to_numeric(out[c].replace("", np.nan), errors="coerce")
-        bad = out.index[converted.isna() & (out[c].str.strip() != "")].tolist()
+        bad = out.index[~np.isfinite(converted.fillna(0.0)) | (converted.isna() & (out[c].str.strip() != ""))].tolist()
         if bad:
-            raise UserError(f"{p}: row {bad[0] + 2}, column '{c}' is {out[c][bad[0]]!r}, not a number.", fix)
+            raise UserError(f"{p}: row {bad[0] + 2}, column '{c}' is {out[c][bad[0]]!r}, not a finite number.", fix)
         out[c] = converted
     pairs = out["pairs"]
     bad = out.index[pairs.isna() | (pairs < 0) | ~np.isfinite(pairs) | (pairs != np.round(pairs))].tolist()
@@ -166,4 +167,23 @@ def read_summary(path: str | Path) -> dict:
         raise UserError(f"{p} is not valid JSON: {err}.", "Rewrite it with `planner allocate`.") from None
     if not isinstance(data, dict) or "baselines" not in data or "objective_value" not in data:
         raise UserError(f"{p} is not an allocation summary (no 'objective_value'/'baselines').", "Rewrite it with `planner allocate`.")
+    _check_summary_shape(p, data)
     return data
+
+
+def _check_summary_shape(p: Path, data: dict) -> None:
+    """The nested objects its readers iterate over are objects (a number or a list there is a broken file)."""
+    def fail(where: str, kind: str):
+        raise UserError(f"{p}: '{where}' should be {kind}.", "Rewrite it with `planner allocate`.")
+
+    for key in ("baselines", "unavailable_baselines", "reduced_pairs", "at_bound", "transfer"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            fail(key, "an object")
+    if data.get("warnings") is not None and not isinstance(data["warnings"], list):
+        fail("warnings", "a list")
+    for name, entry in (data.get("baselines") or {}).items():
+        if not isinstance(entry, dict):
+            fail(f"baselines.{name}", "an object")
+        languages = entry.get("languages")
+        if languages is not None and not (isinstance(languages, dict) and all(isinstance(v, dict) for v in languages.values())):
+            fail(f"baselines.{name}.languages", "an object of objects (one per language)")

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from fits import FitSet
+from fits.api import MAX_SEED
 from core import __version__
 from planner.allocation.baselines import BASELINES, BaselineUnavailable, baseline_pairs, recipe_budget_to_reach
 from planner.allocation.blackbox import load_objective, search_allocation, wrap_user_objective
@@ -352,6 +353,8 @@ def allocate(
     """
     if not 0 < interval < 1:
         raise UserError(f"The interval level must be between 0 and 1; got {interval}.", "Use e.g. 0.9 for a 90% interval.")
+    if int(seed) != seed or not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1); got {seed!r}.")
     problem = build_problem(fitset, budget, unit, limits, max_epochs)
     if risk == "expected" and problem.draws is None:
         # Nothing to average over (a fit without draws): the point fits are all there is, and the plan
@@ -361,6 +364,13 @@ def allocate(
             "risk expected: the fits have no draws (--bootstrap 0), so the plan uses the point fits (risk mean)",))
     target = _target_array(problem, targets)
     _check_choices(objective, risk, solver, target, objective_fn)
+    dear = [lang for lang, c in zip(problem.languages, problem.cost) if c > problem.budget]
+    if objective == "maxmin" and dear and not objective_fn:  # the worst language could never be raised
+        raise UserError(
+            f"--objective maxmin raises the worst language, but the budget of {problem.budget:g} {problem.unit} "
+            f"cannot buy one pair of {', '.join(dear)}.",
+            "Raise --budget, or use --objective sum (which gives such a language nothing).",
+        )
     target_utility = problem.sign * target
     curves = problem.utility_curves(risk)
     user_score = None

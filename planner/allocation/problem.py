@@ -20,7 +20,7 @@ import numpy as np
 
 from fits import FitSet
 from fits.laws import Curve
-from planner.allocation.curves import CurveBank, ExpectedCurves, UtilityCurves
+from planner.allocation.curves import MAX_PAIRS, CurveBank, ExpectedCurves, UtilityCurves
 from core.errors import UserError
 
 Unit = Literal["pairs", "tokens"]
@@ -218,6 +218,14 @@ def build_problem(
             f"Raise --budget to at least {floor_cost:,.0f} or lower min_pairs in the limits table.",
         )
 
+    cheapest = int(np.argmin(cost))
+    if budget < cost[cheapest] * (1 - 1e-12):
+        raise UserError(
+            f"The budget of {budget:g} {unit} buys less than one pair of any language (the cheapest, "
+            f"'{languages[cheapest]}', costs {cost[cheapest]:g} {unit} a pair).",
+            f"Raise --budget to at least {cost[cheapest]:g}.",
+        )
+
     curves = CurveBank.from_curves([fitset.languages[lang].curve for lang in languages], x_per_pair)
     for lang, ok in zip(languages, curves.concave_increasing()):
         if not ok:
@@ -234,6 +242,9 @@ def build_problem(
         for lang, n_bad in zip(languages, (~usable).sum(axis=0)):
             if n_bad:
                 notes.append(f"{lang}: {n_bad} of {usable.shape[0]} bootstrap fits do not improve with data and stay at the floor in re-solves")
+
+    improvable = curves.concave_increasing() | (False if draws is None else draws.concave_increasing().any(axis=0))
+    _check_budget_not_beyond_max_pairs(budget, unit, cost, np.where(improvable, hi_a, lo_a))
 
     return AllocationProblem(
         noise=_run_noise(fitset, languages),
@@ -255,6 +266,17 @@ def build_problem(
         largest_run=np.array(largest),
         notes=tuple(notes),
     )
+
+
+def _check_budget_not_beyond_max_pairs(budget: float, unit: str, cost: np.ndarray, caps: np.ndarray) -> None:
+    """A budget that the caps cannot absorb is fine (the rest is reported unused); one that would buy more
+    than MAX_PAIRS of an uncapped language is beyond any plan (and the solvers' range)."""
+    if float(np.sum(cost * np.minimum(caps, MAX_PAIRS))) <= budget < float(np.sum(cost * caps)):
+        raise UserError(
+            f"The budget of {budget:g} {unit} would buy more than {MAX_PAIRS:g} pairs of a language without a cap: "
+            "far beyond any fitted size, and more than the planner plans for one language.",
+            "Lower --budget, or give each language the pairs it has as max_pairs in a limits table (--limits).",
+        )
 
 
 def _run_noise(fitset: FitSet, languages: list[str]) -> np.ndarray:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from planner.commands import add_config_option
+from core.config import check_flags
 from core.errors import UserError
 
 
@@ -67,6 +68,7 @@ def _check_args(args) -> None:
     for flag, value in (("--pairs", args.pairs), ("--test-pairs", args.test_pairs)):
         if value is not None and value < 2:
             raise UserError(f"{flag} is {value}; it must be at least 2.", f"Pass a larger {flag}.")
+    check_flags(seed=args.seed, languages=args.language or [])
 
 
 def _sources(args):
@@ -104,11 +106,13 @@ def _sources(args):
 def run(args) -> int:
     from core import __version__
     from core.config import write_resolved
+    from core.files import check_output_dir
     from trainers import align
     from trainers.model import set_threads
 
     _check_args(args)
     cfg, languages, out, stages_for = _sources(args)
+    check_output_dir(out / align.ALIGNMENT_DIR, "The alignment output directory")
     set_threads(cfg.model)
     rows, models, counts = [], {}, {}
     for language in languages:

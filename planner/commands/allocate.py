@@ -66,9 +66,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from core.files import check_output_file
     from fits import load_fits
-    from planner.allocation import allocate, format_result, read_limits, read_targets, write_allocation
+    from planner.allocation import allocate, format_result, read_limits, read_targets, summary_path, write_allocation
 
+    check_output_file(args.out, "The allocation file (--out)")
+    check_output_file(summary_path(args.out), "The allocation summary beside --out")
     if args.objective == "target" and not args.targets:
         raise UserError("--objective target needs the targets.", "Pass --targets TARGETS_CSV with columns language,target.")
     fitset = load_fits(args.fits_json)

@@ -77,6 +77,7 @@ def format_stats(stats) -> str:
 
 def run(args) -> int:
     from trainers.data import check_capacity, corpus_stats, load_language
+    from trainers.prompts import check_general_tasks
 
     cfg = load_config(args.config)
     # Drawn on a terminal only, and only when loading takes more than a second (a large source).
@@ -93,6 +94,7 @@ def run(args) -> int:
 
     largest = max(cfg.sweep.sizes)
     check_capacity(datasets, largest, pair_needs(cfg))
+    check_general_tasks(cfg.data, cfg.languages)
     print(f"capacity ok: every training pool holds the largest sweep size ({largest:,} pairs) and any budget floor")
     supply = sum(len(d.train) for d in datasets.values()) * cfg.budget.max_epochs
     if cfg.budget.unit == "pairs" and cfg.budget.total > supply:

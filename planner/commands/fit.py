@@ -55,7 +55,9 @@ def run(args) -> int:
     from fits.summary import format_fit_table
 
     from core.errors import UserError
+    from core.files import check_output_file
 
+    check_output_file(args.out, "The fits file (--out)")  # before the work, not after it
     runs = read_runs_csv(args.runs_csv)
     fitset = fit_runs(
         runs,

@@ -41,9 +41,16 @@ def parse_baselines(text: str | None, default: list[str]) -> list[str]:
 
 
 def run(args) -> int:
-    from core.config import RESOLVED_CONFIG_NAME, load_config
+    from core.config import BASELINE_NAMES, RESOLVED_CONFIG_NAME, load_config
+    from core.errors import UserError
     from planner.launch import launcher_argv, run_final, run_under_launcher
 
+    if args.num_processes is not None and args.num_processes < 1:
+        raise UserError(f"--num-processes must be at least 1 (got {args.num_processes}).")
+    unknown = [name for name in parse_baselines(args.baselines, []) if name not in BASELINE_NAMES]
+    if unknown:
+        raise UserError(f"--baselines names unknown baselines {unknown}.",
+                        f"Choose from {', '.join(BASELINE_NAMES)} (comma-separated), or 'none'.")
     cfg = load_config(args.config)
     final = cfg.final.model_copy(update={
         "baselines": parse_baselines(args.baselines, cfg.final.baselines),

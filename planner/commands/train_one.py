@@ -29,10 +29,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from core.config import load_config
+    from core.config import check_flags, load_config
     from trainers.coit import train_one
     from trainers.train import is_main_process
 
+    check_flags(seed=args.seed, languages=[args.language])
     cfg = load_config(args.config)
     result = train_one(
         cfg,

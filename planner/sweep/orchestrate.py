@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial
 
 from core.config import PlannerConfig, write_resolved
 from core.errors import UserError
+from core.files import check_output_dir
 from planner.sweep.chosen import points_source
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import DataFingerprints, GridPoint, data_fingerprints
@@ -64,8 +65,10 @@ class SweepReport:
 def preflight_data(cfg: PlannerConfig) -> None:
     """Fail before the first run (exit 2) if a language has fewer training pairs than the largest size."""
     from trainers.data import check_capacity, load_languages
+    from trainers.prompts import check_general_tasks
 
     check_capacity(load_languages(cfg.data, cfg.languages), max(cfg.sweep.sizes + cfg.sweep.mixtures))
+    check_general_tasks(cfg.data, cfg.languages)
 
 
 def stale_notices(stale: dict[str, list[GridPoint]]) -> list[str]:
@@ -98,6 +101,7 @@ def run_sweep(
     max_failures = max_failures or cfg.sweep.max_failures
     if workers < 1:
         raise UserError(f"--workers must be at least 1 (got {workers}).")
+    check_output_dir(cfg.out, "output_dir")
     spec = resolve_storage(cfg, storage)
     adaptive = cfg.sweep.strategy == "adaptive"
     if adaptive:
@@ -114,8 +118,8 @@ def run_sweep(
         resolve_runner(mixture_runner)
     if note := data.note():
         notify(note)
-    write_resolved(cfg, cfg.out)
     ledger = open_ledger(cfg, spec, create=True, fingerprints=data.by_language)
+    write_resolved(cfg, cfg.out)  # only now: a storage that cannot be opened leaves no output behind
     points_of = points_source(cfg)
     points = points_of(ledger)
     heartbeat = float(cfg.sweep.heartbeat_seconds)

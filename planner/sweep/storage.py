@@ -201,6 +201,11 @@ def open_storage(spec: StorageSpec, create: bool) -> BaseStorage:
                 f"No sweep storage at {local}.",
                 "Run `planner sweep` first (with the same --config/--storage), or pass the storage it used.",
             )
+        if not create and spec.kind == "rdb" and not _is_sweep_sqlite(local):  # read-only: never add tables
+            raise UserError(
+                f"{local} is not a sweep storage (an SQLite database written by `planner sweep`).",
+                "Pass the storage `planner sweep` used with --storage, or run `planner sweep` first.",
+            )
         try:
             local.parent.mkdir(parents=True, exist_ok=True)
             if spec.kind == "journal":
@@ -212,6 +217,12 @@ def open_storage(spec: StorageSpec, create: bool) -> BaseStorage:
             raise UserError(
                 f"Cannot open the sweep storage {local}: {err.strerror or err} ({err.filename or local}).",
                 "Choose a storage path in a directory you may write to.",
+            ) from None
+        except (ValueError, LookupError, TypeError, AssertionError) as err:  # replaying a file of other records
+            raise UserError(
+                f"The sweep journal {local} cannot be replayed ({type(err).__name__}: {first_line(err)}); it is not "
+                "an optuna journal file, or it was damaged.",
+                "Pass the journal `planner sweep` wrote, or a new file name to start a new sweep.",
             ) from None
 
     from optuna.exceptions import StorageInternalError
@@ -235,6 +246,19 @@ def open_storage(spec: StorageSpec, create: bool) -> BaseStorage:
             f"Cannot open the sweep storage {spec.display}: {first_line(cause)}",
             "Check the URL, that the database server is reachable and that the user may create tables.",
         ) from None
+
+
+def _is_sweep_sqlite(path: Path) -> bool:
+    """Whether an SQLite file holds optuna's tables; opened read-only, so nothing is ever written to it."""
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'studies'"
+            return conn.execute(query).fetchone() is not None
+    except sqlite3.DatabaseError:  # not an SQLite file at all
+        return False
 
 
 def first_line(err: BaseException) -> str:
