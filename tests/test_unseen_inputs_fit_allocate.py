@@ -14,26 +14,7 @@ import pytest
 
 from planner.cli import main
 
-GOOD_RUNS = "language,n_pairs,n_tokens,chrf\n" + "".join(
-    f"{lang},{n},{20 * n},{c - a * n ** -0.5:.3f}\n"
-    for lang, c, a in (("de", 60, 500), ("hi", 40, 300)) for n in (250, 500, 1000, 2000)
-)
-
-
-def _run(argv, capsys) -> tuple[int, str]:
-    rc = main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    return rc, " ".join(err.split())
-
-
-def _check_refused(rc: int, err: str, out: Path, before: bytes | None) -> None:
-    assert rc == 2, err
-    assert err.startswith("error:") and "Traceback" not in err
-    if before is None:
-        assert not out.exists()
-    else:
-        assert out.read_bytes() == before
-    assert not list(out.parent.glob(f".{out.name}.*"))  # no temporary file left behind
+from test_bad_inputs import GOOD_RUNS, _check_refused, _run  # the same runs and the same checks
 
 
 @pytest.fixture(scope="module")
