@@ -98,8 +98,14 @@ BAD_ALLOCATE_ARGS = {
 
 @pytest.mark.parametrize("name", sorted(BAD_ALLOCATE_ARGS))
 def test_allocate_refuses_bad_flags_and_tables(tmp_path, capsys, fits_json, name):
+    _allocate_refused(tmp_path, capsys, fits_json, BAD_ALLOCATE_ARGS[name])
+
+
+def _allocate_refused(tmp_path, capsys, fits_json, args) -> str:
+    """`planner allocate` with `args` (an arg "LIMITS:<csv>" or "TARGETS:<csv>" is that table written to a
+    file) over an existing allocation.csv: refused and nothing written; the error paragraph."""
     argv = []
-    for arg in BAD_ALLOCATE_ARGS[name]:
+    for arg in args:
         if arg.startswith(("LIMITS:", "TARGETS:")):
             kind, text = arg.split(":", 1)
             path = tmp_path / f"{kind.lower()}.csv"
@@ -110,6 +116,7 @@ def test_allocate_refuses_bad_flags_and_tables(tmp_path, capsys, fits_json, name
     out.write_text("old plan")
     rc, err = _run(["allocate", fits_json, *argv, "--out", out], capsys)
     _check_refused(rc, err, out, b"old plan")
+    return err
 
 
 BAD_CONFIGS = {

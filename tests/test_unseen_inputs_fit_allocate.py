@@ -14,7 +14,7 @@ import pytest
 
 from planner.cli import main
 
-from test_bad_inputs import GOOD_RUNS, _check_refused, _run  # the same runs and the same checks
+from test_bad_inputs import GOOD_RUNS, _allocate_refused, _check_refused, _run  # the same runs and the same checks
 
 
 @pytest.fixture(scope="module")
@@ -153,17 +153,7 @@ BAD_ALLOCATE_ARGS = {
 @pytest.mark.parametrize("name", sorted(BAD_ALLOCATE_ARGS))
 def test_allocate_refuses_unusable_budgets_seeds_and_limits(tmp_path, capsys, fits_json, name):
     args, named = BAD_ALLOCATE_ARGS[name]
-    argv = []
-    for arg in args:
-        if arg.startswith("LIMITS:"):
-            path = tmp_path / "limits.csv"
-            path.write_text(arg.split(":", 1)[1])
-            arg = str(path)
-        argv.append(arg)
-    out = tmp_path / "allocation.csv"
-    out.write_text("old plan")
-    rc, err = _run(["allocate", fits_json, *argv, "--out", out], capsys)
-    _check_refused(rc, err, out, b"old plan")
+    err = _allocate_refused(tmp_path, capsys, fits_json, args)
     assert named in err, err
 
 
