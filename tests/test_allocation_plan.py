@@ -224,6 +224,21 @@ def test_non_improving_fit_keeps_its_floor_and_says_so(truth_fits):
     assert any("hi: the fitted log curve does not improve" in w for w in plan.warnings)
 
 
+def test_a_language_whose_runs_get_worse_is_named_when_the_plan_gives_it_nothing(truth_fits):
+    from dataclasses import replace
+
+    truth_fits.languages["hi"] = replace(language_fit("hi", Curve("log", {"a": 40.0, "b": -1.0}), tpp=40.0),
+                                         worsens_with_data=True)
+    plan = allocate(truth_fits, budget=9000, unit="pairs")
+    assert by_lang(plan)["hi"] == 0
+    starved = [w for w in plan.warnings if "get worse with more data" in w]
+    assert len(starved) == 1 and starved[0].startswith("hi: kept at its floor (0 pairs)")
+    assert "sweep.mixtures" in starved[0]  # no mixture runs were fitted: it says how to measure transfer
+    # a language the plan funds, or one whose runs improve, is never named
+    truth_fits.languages["de"] = replace(truth_fits.languages["de"], worsens_with_data=True)
+    assert sum("get worse" in w for w in allocate(truth_fits, budget=9000, unit="pairs").warnings) == 1
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
