@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from core import __version__
 from core.errors import UserError
 from core.files import atomic_write_text
-from core.strict import MAX_SEED, Strict as _Strict, unique_seeds
+from core.strict import MAX_SEED, Strict as _Strict, check_seed_flag, unique_seeds
 from core.sweep_config import StopWhen, SweepConfig  # noqa: F401  (part of this schema)
 
 DEMO_CONFIG_NAME = "demo.yaml"
@@ -310,8 +310,8 @@ class PlannerConfig(_Strict):
 
 def check_flags(seed: int | None = None, languages: list[str] | tuple[str, ...] = ()) -> None:
     """The schema's rules for the same values given as command-line flags (--seed, --language)."""
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise UserError(f"--seed is {seed}; a seed is between 0 and {MAX_SEED} (2**32 - 1).", "Pass another --seed.")
+    if seed is not None:
+        check_seed_flag(seed)
     for code in languages:
         if not _LANGUAGE_CODE.fullmatch(code):
             raise UserError(f"--language {code!r} is not a language code: codes are {LANGUAGE_CODE_RULE}.",

@@ -33,10 +33,10 @@ from fits.transfer import fit_transfer
 from fits.validate import Backtest, choose_law, goodness, hold_out_largest, make_backtest
 from fits.varpro import ALPHA_BOUNDS
 from core.errors import UserError
+from core.strict import check_seed_flag
 
 LAW_CHOICES = ("auto",) + LAWS
 POOLINGS = ("population", "none")
-MAX_SEED = 2**32 - 1  # what numpy's legacy seeding (and so optuna's samplers) accepts
 FULL_SIZES = 3  # distinct sizes for a language's own three-parameter fit (and below which no interval)
 
 
@@ -118,8 +118,7 @@ def _check_args(law, x, ceiling, bootstrap, level, pooling, seed) -> None:
         raise UserError(f"--bootstrap must be a whole number ≥ 0, not {bootstrap!r}.", "Use 0 to skip intervals.")
     if not 0 < level < 1:
         raise UserError(f"The interval level must lie strictly between 0 and 1, not {level!r}.")
-    if int(seed) != seed or not 0 <= seed <= MAX_SEED:
-        raise UserError(f"--seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1), not {seed!r}.")
+    check_seed_flag(seed)
 
 
 def _loss_floor(series: dict[str, Series], higher_is_better: bool) -> float | None:

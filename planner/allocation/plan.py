@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 
 from fits import FitSet
-from fits.api import MAX_SEED
 from core import __version__
 from planner.allocation.baselines import BASELINES, BaselineUnavailable, baseline_pairs, recipe_budget_to_reach
 from planner.allocation.blackbox import load_objective, search_allocation, wrap_user_objective
@@ -38,6 +37,7 @@ from planner.allocation.problem import AllocationProblem, LanguageLimits, Risk, 
 from planner.allocation.risk import bootstrap_intervals
 from planner.allocation.solver import CAP, FLOOR, Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
 from core.errors import UserError
+from core.strict import check_seed_flag
 
 Objective = Literal["sum", "maxmin", "target"]
 OBJECTIVES = ("sum", "maxmin", "target")
@@ -367,8 +367,7 @@ def allocate(
     """
     if not 0 < interval < 1:
         raise UserError(f"The interval level must be between 0 and 1; got {interval}.", "Use e.g. 0.9 for a 90% interval.")
-    if int(seed) != seed or not 0 <= seed <= MAX_SEED:
-        raise UserError(f"--seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1); got {seed!r}.")
+    check_seed_flag(seed)
     problem = build_problem(fitset, budget, unit, limits, max_epochs)
     if risk == "expected" and problem.draws is None:
         # Nothing to average over (a fit without draws): the point fits are all there is, and the plan
