@@ -70,7 +70,8 @@ def fit_runs(
         return FitSet(metric=metric, higher_is_better=bool(higher_is_better), x=x, law_requested=law, ceiling=None,
                       bootstrap=int(bootstrap), seed=int(seed), languages=languages, skipped=skipped,
                       level=float(level), notes=notes, pooling=pooling, population=population,
-                      transfer=fit_transfer(languages, table.mixtures))
+                      transfer=fit_transfer(languages, table.mixtures, metric, bool(higher_is_better),
+                                                            int(bootstrap), int(seed), float(level)))
     series = {lang: s.trained() for lang, s in table.series.items()}
     zero = sum(s.zero_shot for s in table.series.values())
     if zero:
@@ -79,7 +80,8 @@ def fit_runs(
     spec = Spec(higher_is_better, None if ceiling is None else float(ceiling), _loss_floor(series, higher_is_better))
     fitter = _Fitter(series, spec, law, metric, x)
     languages, skipped = fitter.run(bootstrap, seed, level)
-    transfer = fit_transfer(languages, table.mixtures)
+    transfer = fit_transfer(languages, table.mixtures, metric, bool(higher_is_better), int(bootstrap), int(seed),
+                            float(level))
     return FitSet(
         metric=metric,
         higher_is_better=bool(higher_is_better),

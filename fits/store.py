@@ -86,7 +86,8 @@ def fits_to_json(fitset: FitSet) -> dict:
         "transfer": {
             lang: {"tau": _num(t.tau), "draws": None if t.draws is None else [_num(v) for v in t.draws],
                    "rows": int(t.rows), "rms_before": _num(t.rms_before), "rms_after": _num(t.rms_after),
-                   "own_min": _num(t.own_min), "alone_rows": int(t.alone_rows), "alone_gap": _num(t.alone_gap)}
+                   "own_min": _num(t.own_min), "alone_rows": int(t.alone_rows), "alone_gap": _num(t.alone_gap),
+                   "mixture_fit": None if t.mixture_fit is None else _language_to_json(t.mixture_fit)}
             for lang, t in fitset.transfer.items()
         },
         "languages": {lang: _language_to_json(lf) for lang, lf in fitset.languages.items()},
@@ -186,8 +187,8 @@ def _kind_name(kinds) -> str:
     return " or ".join(sorted({names.get(k, k.__name__) for k in _as_tuple(kinds)}))
 
 
-def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float) -> LanguageFit:
-    where = f"languages.{lang}"
+def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float, where: str = "") -> LanguageFit:
+    where = where or f"languages.{lang}"
     if not isinstance(d, dict):
         rd.fail(where, "should be an object")
     family = rd.get(d, "family", str, where)
@@ -255,7 +256,7 @@ def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float) -
     )
 
 
-def _transfer_from_json(rd: "_Reader", raw: dict) -> dict:
+def _transfer_from_json(rd: "_Reader", raw: dict, higher: bool, level: float) -> dict:
     from fits.transfer import Transfer
 
     out = {}
@@ -264,6 +265,7 @@ def _transfer_from_json(rd: "_Reader", raw: dict) -> dict:
         if not isinstance(t, dict):
             rd.fail(where, "should be an object")
         draws = rd.get(t, "draws", list, where, optional=True)
+        inside = rd.get(t, "mixture_fit", dict, where, optional=True)
         out[str(lang)] = Transfer(
             tau=rd.num(t, "tau", where), draws=None if draws is None else np.asarray(rd.nums(draws, f"{where}.draws")),
             rows=rd.count(t, "rows", where), rms_before=rd.num(t, "rms_before", where, optional=True) or float("nan"),
@@ -271,6 +273,8 @@ def _transfer_from_json(rd: "_Reader", raw: dict) -> dict:
             own_min=rd.num(t, "own_min", where, optional=True) or 0.0,
             alone_rows=rd.count(t, "alone_rows", where, optional=True) or 0,
             alone_gap=rd.num(t, "alone_gap", where, optional=True),
+            mixture_fit=None if inside is None else _language_from_json(rd, str(lang), inside, higher, level,
+                                                                       f"{where}.mixture_fit"),
         )
     return out
 
@@ -339,6 +343,6 @@ def load_fits(path: str | Path) -> FitSet:
         level=level,
         notes=[str(n) for n in notes],
         pooling=rd.get(data, "pooling", str, "(top)", optional=True) or "none",
-        transfer=_transfer_from_json(rd, rd.get(data, "transfer", dict, "(top)", optional=True) or {}),
+        transfer=_transfer_from_json(rd, rd.get(data, "transfer", dict, "(top)", optional=True) or {}, higher, level),
         population=population,
     )

@@ -31,7 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fits.data import Series
 from fits.laws import Curve
+from fits.population import fit_population
 from fits.results import LanguageFit
 
 TAU_RANGE = (-0.5, 2.0)  # interference down to −½, transfer up to twice own data
@@ -50,6 +52,7 @@ class Transfer:
     own_min: float = 0.0  # the least own data (fit units) it had in a mixture run: τ is measured from there up
     alone_rows: int = 0  # rows with no own data (a leave-one-out run's left-out language): a check, not fitted
     alone_gap: float | None = None  # their mean measured − predicted S(τ·D_other); None without such rows
+    mixture_fit: LanguageFit | None = None  # the curve fitted on its scores inside mixture runs (own data as x)
 
 
 def effective(curve: Curve, data: np.ndarray) -> np.ndarray:
@@ -87,10 +90,28 @@ def _best_tau(curve: Curve, x: np.ndarray, other: np.ndarray, y: np.ndarray) -> 
     return 0.5 * (a + b)
 
 
-def fit_transfer(fits: dict[str, LanguageFit], mixtures: pd.DataFrame | None) -> dict[str, Transfer]:
-    """τ per language that has mixture rows with other-language data and a fitted curve."""
+def fit_mixture_curves(mixtures: pd.DataFrame, metric: str, higher_is_better: bool, draws: int, seed: int,
+                       level: float) -> dict[str, LanguageFit]:
+    """Each language's curve fitted on its rows inside mixture runs (x: its own data there; rows without
+    own data are the curve's zero point), by the population law; languages with one own-data size skipped."""
+    series = {}
+    for lang, rows in mixtures[mixtures["other_x"] > 0].groupby("language"):
+        order = np.argsort(rows["x"].to_numpy(float), kind="stable")
+        series[str(lang)] = Series(str(lang), rows["x"].to_numpy(float)[order], rows["y"].to_numpy(float)[order])
+    if not series:
+        return {}
+    fitted, _skipped, _summary = fit_population(series, metric, higher_is_better, "auto", draws, seed, level)
+    return fitted
+
+
+def fit_transfer(fits: dict[str, LanguageFit], mixtures: pd.DataFrame | None, metric: str = "chrf",
+                 higher_is_better: bool = True, draws: int = 0, seed: int = 0,
+                 level: float = 0.9) -> dict[str, Transfer]:
+    """τ per language that has mixture rows with other-language data and a fitted curve, with its
+    in-mixture curve where its mixture rows have two or more own-data sizes."""
     if mixtures is None or mixtures.empty:
         return {}
+    inside = fit_mixture_curves(mixtures, metric, higher_is_better, draws, seed, level)
     out = {}
     for lang, rows in mixtures.groupby("language"):
         lf = fits.get(lang)
@@ -109,5 +130,5 @@ def fit_transfer(fits: dict[str, LanguageFit], mixtures: pd.DataFrame | None) ->
             predicted = lf.predict(effective(lf.curve, point * alone["other_x"].to_numpy(float)))
             gap = float(np.mean(alone["y"].to_numpy(float) - np.ravel(predicted)))
         out[lang] = Transfer(point, draws, len(rows), before, after, own_min=float(x.min()),
-                             alone_rows=len(alone), alone_gap=gap)
+                             alone_rows=len(alone), alone_gap=gap, mixture_fit=inside.get(str(lang)))
     return out

@@ -126,8 +126,11 @@ def mixtures_from_allocation(
     transfer = summary.get("transfer")
     if transfer:
         # Predicted with transfer (what this plan was chosen on), not from the languages' own curves.
-        known[TRANSFER] = {"languages": {lang: {"pairs": p, "predicted": transfer["predicted"][lang]}
-                                         for lang, p in transfer["pairs"].items()}}
+        # Its interval too: the own curves' interval belongs to another model (a point outside it, before).
+        known[TRANSFER] = {"languages": {
+            lang: {"pairs": p, "predicted": transfer["predicted"][lang],
+                   "interval": (transfer.get("predicted_low", {}).get(lang), transfer.get("predicted_high", {}).get(lang))}
+            for lang, p in transfer["pairs"].items()}}
     for name in baselines:
         if name not in known:
             why = summary.get("unavailable_baselines", {}).get(name)
@@ -138,7 +141,8 @@ def mixtures_from_allocation(
             )
         langs = known[name]["languages"]
         pairs = {lang: int(round(v["pairs"])) for lang, v in langs.items()}
-        intervals = {lang: _interval(fits, lang, p, level) for lang, p in pairs.items()}
+        intervals = {lang: _given_interval(langs[lang].get("interval")) or _interval(fits, lang, p, level)
+                     for lang, p in pairs.items()}
         predicted = {lang: _point(fits, lang, p, v.get("predicted")) for (lang, v), p in zip(langs.items(), pairs.values())}
         mixtures.append(
             Mixture(
@@ -150,6 +154,13 @@ def mixtures_from_allocation(
             )
         )
     return mixtures
+
+
+def _given_interval(given) -> tuple[float, float] | None:
+    """An interval the summary stored for this mixture (finite low and high), else None."""
+    if not given or any(v is None or not math.isfinite(float(v)) for v in given):
+        return None
+    return float(given[0]), float(given[1])
 
 
 def _point(fits, language: str, pairs: float, given) -> float:

@@ -65,17 +65,24 @@ def transfer_section(b: ReportBuilder) -> Section | None:
         "curve, so its interval comes with the curve's. The transfer-aware plan maximises the objective with "
         "transfer and keeps each language at least the own data it had in its smallest mixture run (own_min), "
         "where τ was measured. A leave-one-out run scores the language it left out with none of its own data: "
-        "that row checks the law (measured − predicted) and is not fitted; docs/transfer.md."))
+        "that row checks the law (measured − predicted) and is not fitted. Where a language's mixture rows have "
+        "two or more own-data sizes, its curve is also fitted on those rows alone (its scores inside mixtures "
+        "against its own data there, the left-out row as the zero point); when every language has one, the "
+        "transfer-aware plan is planned on these in-mixture curves instead of τ; docs/transfer.md."))
+    if plan.get("model"):
+        s.blocks.append(Paragraph(f"The transfer-aware plan was planned on: {plan['model']}."))
     columns = ["language", "τ", "τ [90%]", "mixture rows", f"RMS error ({b.metric_label}): own data → with τ",
-               "own_min", "without own data: measured − predicted", "plan: pairs", "transfer-aware plan: pairs",
-               f"predicted {b.metric_label} with transfer"]
+               "in-mixture curve: RMS error", "own_min", "without own data: measured − predicted", "plan: pairs",
+               "transfer-aware plan: pairs", f"predicted {b.metric_label} with transfer"]
     rows = []
     for lang in sorted(transfer, key=lambda code: list(b.fits).index(code) if code in b.fits else len(b.fits)):
         t = transfer[lang]
         pairs, predicted = plan.get("pairs", {}).get(lang), plan.get("predicted", {}).get(lang)
         rows.append([
             Cell(language_label(lang, b.names)), Cell(f"{t.tau:.3f}"), Cell(_tau_interval(t.draws)), Cell(str(t.rows)),
-            Cell(f"{t.rms_before:.2f} → {t.rms_after:.2f}"), Cell(fmt_num(t.own_min)),
+            Cell(f"{t.rms_before:.2f} → {t.rms_after:.2f}"),
+            Cell("" if t.mixture_fit is None or t.mixture_fit.rmse is None else f"{t.mixture_fit.rmse:.2f}"),
+            Cell(fmt_num(t.own_min)),
             Cell("" if t.alone_gap is None else f"{t.alone_gap:+.2f}"),
             Cell(fmt_num(own_plan[lang]) if lang in own_plan else ""),
             Cell("" if pairs is None else fmt_num(pairs)), Cell("" if predicted is None else f"{predicted:.2f}"),

@@ -444,7 +444,7 @@ def allocate(
     if objective == "sum" and "uniform" in baselines:
         uniform_pairs = np.array([baselines["uniform"].pairs[lang] for lang in problem.languages])
         saved = budget_saved(problem, curves, uniform_pairs, None if solution is None else solution.lam)
-        with_transfer = transfer_plan(problem, fitset, risk, exact, uniform_pairs)
+        with_transfer = transfer_plan(problem, fitset, risk, exact, uniform_pairs, interval)
     level = None
     if solution is not None and solution.level is not None and np.isfinite(solution.level):
         level = float(problem.sign * solution.level)

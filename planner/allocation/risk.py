@@ -35,7 +35,8 @@ class Intervals:
         return cls(nan, nan, nan, nan, 0, level)
 
 
-def _quantiles(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+def quantiles(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The central `level` interval over the draw axis (axis 0), NaNs ignored."""
     tail = (1.0 - level) / 2.0
     low, high = np.nanquantile(values, [tail, 1.0 - tail], axis=0)
     return low, high
@@ -55,10 +56,12 @@ def resolve_draws(problem: AllocationProblem, objective: str, target_utility: np
 
 
 def predictive_draws(problem: AllocationProblem, pairs: np.ndarray, seed: int = 0) -> np.ndarray | None:
-    """(R, L) draws of one run's metric at `pairs`: each fit draw's prediction plus the run noise."""
+    """(R, L) draws of one run's metric at `pairs`: each fit draw's prediction plus the run noise. `pairs`
+    is (L,), or (R, L) when each draw reads its curve elsewhere (the effective pairs of a τ draw)."""
     if problem.draws is None:
         return None
-    predicted = problem.sign * problem.draws.utility(np.asarray(pairs, float)[None, :])
+    pairs = np.asarray(pairs, float)
+    predicted = problem.sign * problem.draws.utility(pairs[None, :] if pairs.ndim == 1 else pairs)
     predicted = np.where(np.isfinite(predicted), predicted, np.nan)
     if problem.noise is not None:
         noise = np.nan_to_num(problem.noise, nan=0.0)
@@ -79,9 +82,9 @@ def bootstrap_intervals(
     n = len(problem.languages)
     if problem.draws is None:
         return Intervals.unavailable(n, level)
-    pred_low, pred_high = _quantiles(predictive_draws(problem, plan_pairs, seed), level)
+    pred_low, pred_high = quantiles(predictive_draws(problem, plan_pairs, seed), level)
     if objective is None:
         pairs_low = pairs_high = np.full(n, np.nan)
     else:
-        pairs_low, pairs_high = _quantiles(resolve_draws(problem, objective, target_utility), level)
+        pairs_low, pairs_high = quantiles(resolve_draws(problem, objective, target_utility), level)
     return Intervals(pairs_low, pairs_high, pred_low, pred_high, problem.draws.shape[0], level)

@@ -16,9 +16,12 @@ every τ = 0 it returns the separable optimum (tested against `solver.solve_sum`
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy.optimize import minimize
 
+from fits.laws import Curve
 from planner.allocation.curves import CurveBank
 
 
@@ -74,25 +77,41 @@ def solve_transfer(bank: CurveBank, tau: np.ndarray, cost: np.ndarray, lo: np.nd
     return np.clip(q * scale, lo, hi)
 
 
-def transfer_plan(problem, fitset, risk: str, start: np.ndarray, uniform_pairs: np.ndarray) -> dict | None:
+def transfer_plan(problem, fitset, risk: str, start: np.ndarray, uniform_pairs: np.ndarray,
+                  level: float = 0.9) -> dict | None:
     """The transfer-aware plan for a sum objective, as the allocation summary stores it (None without any
-    transfer estimate). Languages without mixture runs get τ = 0."""
+    transfer estimate).
+
+    Two models of a language inside a mixture, one chosen by what the mixture runs measured:
+    - in-mixture curves (`Transfer.mixture_fit`) when every planned language has one: each language's curve
+      fitted on its own scores inside the mixture runs, so the other languages' data are in the curve and
+      the plan is the separable optimum on those curves (τ = 0 below);
+    - otherwise the per-language curves with the effective-data law D_l + τ_l·D_other (languages without
+      mixture runs get τ = 0).
+    Predicted intervals come from the same model's draws plus one run's noise (as the plan's own)."""
     from planner.allocation.solver import round_pairs
 
     if not fitset.transfer:
         return None
     langs = problem.languages
-    use_draws = risk == "expected" and problem.draws is not None and all(
-        fitset.transfer.get(lang) is None or fitset.transfer[lang].draws is not None for lang in langs)
-    if use_draws:
-        r = problem.draws.shape[0]
-        tau = np.stack([np.asarray(fitset.transfer[lang].draws, float)[:r] if lang in fitset.transfer else np.zeros(r)
-                        for lang in langs], axis=-1)
-        bank = problem.draws
+    inside = [fitset.transfer[lang].mixture_fit if lang in fitset.transfer else None for lang in langs]
+    if all(f is not None for f in inside):
+        model, problem = "in-mixture curves", mixture_problem(problem, inside)
+        tau_point = tau_draws = np.zeros(len(langs))
+        lo = design_floors(problem, [float(np.min(f.sizes)) for f in inside])
     else:
-        tau = np.array([fitset.transfer[lang].tau if lang in fitset.transfer else 0.0 for lang in langs])
-        bank = problem.curves
-    lo = design_floors(problem, fitset)
+        model = "effective data (tau)"
+        tau_point = np.array([fitset.transfer[lang].tau if lang in fitset.transfer else 0.0 for lang in langs])
+        tau_draws = None
+        if problem.draws is not None and all(
+                fitset.transfer.get(lang) is None or fitset.transfer[lang].draws is not None for lang in langs):
+            r = problem.draws.shape[0]
+            tau_draws = np.stack([np.asarray(fitset.transfer[lang].draws, float)[:r] if lang in fitset.transfer
+                                  else np.zeros(r) for lang in langs], axis=-1)
+        lo = design_floors(problem, [fitset.transfer[lang].own_min if lang in fitset.transfer else 0.0
+                                     for lang in langs])
+    use_draws = risk == "expected" and problem.draws is not None and tau_draws is not None
+    bank, tau = (problem.draws, tau_draws) if use_draws else (problem.curves, tau_point)
     exact = solve_transfer(bank, tau, problem.cost, lo, problem.hi, problem.weights, problem.budget, start)
     pairs = round_pairs(exact, problem.cost, lo, problem.hi, problem.budget)
 
@@ -100,27 +119,52 @@ def transfer_plan(problem, fitset, risk: str, start: np.ndarray, uniform_pairs: 
         return problem.sign * transfer_utility(bank, tau, p)
 
     plan_pred, uni_pred = predicted(pairs), predicted(uniform_pairs)
+    low, high = _predictive_interval(problem, tau_draws, pairs, level)
     return {
+        "model": model,
         "pairs": dict(zip(langs, map(float, pairs))),
         "predicted": dict(zip(langs, map(float, plan_pred))),
+        "predicted_low": dict(zip(langs, map(float, low))),
+        "predicted_high": dict(zip(langs, map(float, high))),
         "objective_value": float(np.sum(problem.weights * plan_pred)),
         "uniform_objective_value": float(np.sum(problem.weights * uni_pred)),
+        "uniform_predicted": dict(zip(langs, map(float, uni_pred))),
         "tau": {lang: float(fitset.transfer[lang].tau) for lang in langs if lang in fitset.transfer},
         "floors": dict(zip(langs, map(float, lo))),
     }
 
 
-def design_floors(problem, fitset) -> np.ndarray:
-    """Lower bounds that keep the transfer-aware plan where transfer was measured: each language gets at
-    least the own data it had in its smallest mixture run (τ is fitted where every language had its own
-    pairs and says nothing about a language left with none: in this project's truth test such a plan gave
-    Hindi 0 own pairs and it scored 2 chrF *below* its zero-shot point). Leave-one-language-out runs
-    measured that case on the default and confirmed it (the others' data alone: −1.5 to +0.2 chrF from
-    zero-shot, `fits.transfer`), so they check the floor rather than lower it. Dropped when the floors
-    alone exceed the budget."""
-    floors = np.array([
-        fitset.transfer[lang].own_min / k if lang in fitset.transfer else 0.0
-        for lang, k in zip(problem.languages, problem.curves.x_per_pair)
-    ])
+def mixture_problem(problem, fits):
+    """`problem` with each language's curve, draws and run noise taken from its in-mixture fit."""
+    k = problem.curves.x_per_pair
+    draws = None
+    if problem.draws is not None and all(f.boot is not None for f in fits):
+        r = min(problem.draws.shape[0], *(np.size(next(iter(f.boot.params.values()))) for f in fits))
+        draws = CurveBank.from_curves([Curve(f.boot.family, {n: np.asarray(v, float)[:r] for n, v in f.boot.params.items()},
+                                             f.boot.higher_is_better) for f in fits], k)
+    noise = np.array([f.rmse if f.rmse is not None and np.isfinite(f.rmse) else 0.0 for f in fits])
+    return replace(problem, curves=CurveBank.from_curves([f.curve for f in fits], k), draws=draws, noise=noise)
+
+
+def _predictive_interval(problem, tau_draws, pairs: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Central `level` interval of one run's metric per language at `pairs` under the plan's own model:
+    every posterior draw read at its effective pairs (with its τ), plus the run noise; NaN without draws."""
+    from planner.allocation.risk import predictive_draws, quantiles
+
+    if problem.draws is None or tau_draws is None:
+        return np.full(len(problem.languages), np.nan), np.full(len(problem.languages), np.nan)
+    eff = effective_pairs(np.asarray(pairs, float)[None, :], np.atleast_2d(tau_draws), problem.draws.x_per_pair)
+    return quantiles(predictive_draws(problem, np.broadcast_to(eff, problem.draws.shape)), level)
+
+
+def design_floors(problem, least_own) -> np.ndarray:
+    """Lower bounds that keep the transfer-aware plan where its model was measured: each language gets at
+    least the least own data (fit units) its model rests on. For τ that is its smallest mixture run with
+    own data (τ says nothing about a language left with none: in this project's truth test such a plan
+    gave Hindi 0 own pairs and it scored 2 chrF *below* its zero-shot point; leave-one-out runs confirmed
+    it, the others' data alone moving a language −1.5 to +0.2 chrF from zero-shot, so for τ they check
+    the floor rather than lower it). An in-mixture curve is fitted on those leave-one-out rows too, so its
+    floor is 0 where they exist. Dropped when the floors alone exceed the budget."""
+    floors = np.asarray(least_own, float) / problem.curves.x_per_pair
     lo = np.minimum(np.maximum(problem.lo, np.ceil(floors)), problem.hi)
     return lo if float(lo @ problem.cost) <= problem.budget else problem.lo

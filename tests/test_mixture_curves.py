@@ -1,0 +1,105 @@
+"""In-mixture curves (fits.transfer.fit_mixture_curves) and the transfer-aware plan planned on them, against
+a known truth in which a language's own proxy runs and its scores inside mixtures disagree in direction
+(as Hindi's did on the default: worse with its own data alone, better with it inside a mixture)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fits import fit_runs, load_fits, save_fits
+from fits.laws import Curve
+from planner.allocation import allocate
+from planner.launch import TRANSFER, mixtures_from_allocation
+
+TPP = 20.0  # tokens per pair, every language
+# Inside a mixture: each language's score against its own pairs there (the other languages' data are in it).
+INSIDE = {
+    "el": Curve("power", {"offset": 30.0, "scale": 60.0, "alpha": 0.5, "x0": 40.0}),
+    "hi": Curve("power", {"offset": 40.0, "scale": 400.0, "alpha": 0.6, "x0": 60.0}),
+    "tr": Curve("power", {"offset": 25.0, "scale": 30.0, "alpha": 0.4, "x0": 30.0}),
+}
+OWN_SIZES = (0, 100, 200, 400, 800)
+MIXTURES = {f"uniform-{n}": {lang: n for lang in INSIDE} for n in (150, 300, 900)}
+MIXTURES.update({f"uniform-600-without-{out}": {lang: (0 if lang == out else 600) for lang in INSIDE} for out in INSIDE})
+
+
+def _own(lang: str, n: int) -> float:
+    """Per-language proxy runs: hi gets worse with its own data alone; the others follow a flat rise."""
+    return 12.0 - 0.004 * n if lang == "hi" else float(INSIDE[lang].predict(n)) - 2.0
+
+
+def _runs(mixtures=MIXTURES, noise: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = [dict(language=lang, n_pairs=n, n_tokens=TPP * n, chrf=_own(lang, n) + noise * rng.normal())
+            for lang in INSIDE for n in OWN_SIZES]
+    for name, pairs in mixtures.items():
+        for lang, curve in INSIDE.items():
+            other = sum(p for o, p in pairs.items() if o != lang)
+            rows.append(dict(language=lang, n_pairs=pairs[lang], n_tokens=TPP * pairs[lang], mixture=name,
+                             other_pairs=other, other_tokens=TPP * other,
+                             chrf=float(curve.predict(pairs[lang])) + noise * rng.normal()))
+    return pd.DataFrame(rows).astype(str)
+
+
+def test_in_mixture_curves_recover_the_scores_inside_mixtures_and_round_trip(tmp_path):
+    fitset = fit_runs(_runs(), "chrf", bootstrap=200, seed=0)
+    grid = np.array([0.0, 50.0, 300.0, 700.0])
+    for lang, truth in INSIDE.items():
+        mf = fitset.transfer[lang].mixture_fit
+        assert mf is not None and set(np.ravel(mf.sizes)) == {0.0, 150.0, 300.0, 600.0, 900.0}
+        # within half a chrF over the design (each curve rises 7-16 chrF across it; noise sd 0.05)
+        np.testing.assert_allclose(np.ravel(mf.predict(grid)), truth.predict(grid), atol=0.5)
+    # The per-language curves stay on the per-language runs: hi's is flagged as getting worse with data.
+    assert fitset.languages["hi"].worsens_with_data and fitset.languages["hi"].n_points == len(OWN_SIZES)
+    back = load_fits(save_fits(fitset, tmp_path / "fits.json"))
+    for lang, t in fitset.transfer.items():
+        mf, got = t.mixture_fit, back.transfer[lang].mixture_fit
+        assert got.language == lang and got.curve.params == pytest.approx(mf.curve.params)
+        np.testing.assert_array_equal(got.boot.params["alpha"], mf.boot.params["alpha"])
+
+
+def test_transfer_aware_plan_is_the_optimum_of_the_in_mixture_curves():
+    budget = 36_000.0
+    result = allocate(fit_runs(_runs(noise=0.0), "chrf", bootstrap=0, seed=0), budget=budget, unit="tokens",
+                      risk="mean")
+    t = result.transfer
+    assert t["model"] == "in-mixture curves" and t["floors"] == {lang: 0.0 for lang in INSIDE}
+    # An independent brute force on the true in-mixture curves: shares of the budget on a 1/400 grid.
+    shares = np.linspace(0, 1, 401)
+    best, best_pairs = -np.inf, None
+    for a in shares:
+        for b in shares[shares <= 1 - a + 1e-12]:
+            pairs = np.array([a, b, 1 - a - b]) * budget / TPP
+            value = sum(float(c.predict(p)) for c, p in zip(INSIDE.values(), pairs))
+            if value > best:
+                best, best_pairs = value, pairs
+    got = np.array([t["pairs"][lang] for lang in INSIDE])
+    np.testing.assert_allclose(got, best_pairs, atol=0.02 * budget / TPP)
+    assert sum(float(c.predict(p)) for c, p in zip(INSIDE.values(), got)) >= best - 0.05
+    # The per-language plan starves hi (its own runs get worse); inside mixtures hi is worth the most.
+    assert result.languages[1].pairs == 0 and t["pairs"]["hi"] == max(t["pairs"].values())
+
+
+def test_one_own_size_inside_mixtures_falls_back_to_tau_with_the_design_floor():
+    fitset = fit_runs(_runs({"uniform-300": MIXTURES["uniform-300"]}), "chrf", bootstrap=100, seed=0)
+    assert all(t.mixture_fit is None for t in fitset.transfer.values())
+    t = allocate(fitset, budget=36_000, unit="tokens").transfer
+    assert t["model"] == "effective data (tau)" and t["floors"] == {lang: 300.0 for lang in INSIDE}
+
+
+@pytest.mark.parametrize("mixtures", [MIXTURES, {"uniform-300": MIXTURES["uniform-300"]}], ids=["in-mixture", "tau"])
+def test_the_transfer_plans_interval_is_its_own_models_and_the_launch_keeps_it(mixtures):
+    """Before, the launch gave the transfer-aware plan the own curves' interval around a prediction made
+    with transfer, so its point could fall outside its own interval."""
+    fitset = fit_runs(_runs(mixtures, noise=0.3), "chrf", bootstrap=300, seed=0)
+    result = allocate(fitset, budget=36_000, unit="tokens")
+    t = result.transfer
+    for lang in INSIDE:
+        assert t["predicted_low"][lang] < t["predicted"][lang] < t["predicted_high"][lang]
+    table = pd.DataFrame([dict(language=r.language, pairs=r.pairs, predicted=r.predicted, predicted_low=r.predicted_low,
+                               predicted_high=r.predicted_high) for r in result.languages])
+    mixture = {m.name: m for m in mixtures_from_allocation(table, result.summary(), [TRANSFER], fitset)}[TRANSFER]
+    assert mixture.predicted_low == pytest.approx(t["predicted_low"])
+    assert mixture.predicted_high == pytest.approx(t["predicted_high"])
