@@ -21,7 +21,6 @@ from dataclasses import replace
 import numpy as np
 from scipy.optimize import minimize
 
-from fits.laws import Curve
 from planner.allocation.curves import CurveBank
 
 
@@ -96,7 +95,7 @@ def transfer_plan(problem, fitset, risk: str, start: np.ndarray, uniform_pairs: 
     langs = problem.languages
     inside = [fitset.transfer[lang].mixture_fit if lang in fitset.transfer else None for lang in langs]
     if all(f is not None for f in inside):
-        model, problem = "in-mixture curves", mixture_problem(problem, inside)
+        model, problem = "in-mixture curves", mixture_problem(problem, fitset, inside)
         tau_point = tau_draws = np.zeros(len(langs))
         lo = design_floors(problem, [float(np.min(f.sizes)) for f in inside])
     else:
@@ -128,22 +127,23 @@ def transfer_plan(problem, fitset, risk: str, start: np.ndarray, uniform_pairs: 
         "predicted_high": dict(zip(langs, map(float, high))),
         "objective_value": float(np.sum(problem.weights * plan_pred)),
         "uniform_objective_value": float(np.sum(problem.weights * uni_pred)),
-        "uniform_predicted": dict(zip(langs, map(float, uni_pred))),
         "tau": {lang: float(fitset.transfer[lang].tau) for lang in langs if lang in fitset.transfer},
         "floors": dict(zip(langs, map(float, lo))),
     }
 
 
-def mixture_problem(problem, fits):
-    """`problem` with each language's curve, draws and run noise taken from its in-mixture fit."""
+def mixture_problem(problem, fitset, fits):
+    """`problem` with each language's curve, draws and run noise taken from its in-mixture fit, by the
+    rules `build_problem` applies to the per-language fits (draws cut to a common count, the point fit
+    where a language has none; each fit's residual RMS as the run noise)."""
+    from planner.allocation.problem import _draw_curves, _run_noise
+
+    inside = replace(fitset, languages=dict(zip(problem.languages, fits)), population={})
     k = problem.curves.x_per_pair
-    draws = None
-    if problem.draws is not None and all(f.boot is not None for f in fits):
-        r = min(problem.draws.shape[0], *(np.size(next(iter(f.boot.params.values()))) for f in fits))
-        draws = CurveBank.from_curves([Curve(f.boot.family, {n: np.asarray(v, float)[:r] for n, v in f.boot.params.items()},
-                                             f.boot.higher_is_better) for f in fits], k)
-    noise = np.array([f.rmse if f.rmse is not None and np.isfinite(f.rmse) else 0.0 for f in fits])
-    return replace(problem, curves=CurveBank.from_curves([f.curve for f in fits], k), draws=draws, noise=noise)
+    draw_curves = _draw_curves(inside, problem.languages, [])
+    return replace(problem, curves=CurveBank.from_curves([f.curve for f in fits], k),
+                   draws=None if draw_curves is None else CurveBank.from_curves(draw_curves, k),
+                   noise=_run_noise(inside, problem.languages))
 
 
 def _predictive_interval(problem, tau_draws, pairs: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
