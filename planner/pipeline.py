@@ -6,11 +6,18 @@ files' bytes — matches the one recorded when it last finished (`.planner/stage
 directory). So a re-run after Ctrl-C or a crash redoes only what is missing or out of date, and editing
 e.g. `budget.total` re-runs allocate, launch and report but never the sweep. Inside the sweep the optuna
 ledger additionally keeps finished proxy runs across interruptions.
+
+Every fingerprint also covers the planner's own source code (`code_digest`): after an upgrade that changes
+how curves are fitted or plans made, the fit, plan and report are made again instead of being taken for up
+to date. The sweep and launch stages are entered again too, but they train nothing that already finished:
+proxy runs are kept by the optuna ledger and final runs by their identity (config and mixture, not code).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import sys
 import time
@@ -25,6 +32,8 @@ from core.errors import UserError
 from core.files import atomic_write_text, check_output_dir
 
 STAMPS = Path(".planner") / "stages.json"
+# The packages whose code decides what a stage writes.
+CODE_PACKAGES = ("core", "fits", "planner", "reports", "trainers")
 
 
 def file_digest(*paths: Path) -> str:
@@ -32,6 +41,19 @@ def file_digest(*paths: Path) -> str:
     for path in paths:
         h.update(str(path.name).encode())
         h.update(path.read_bytes() if path.is_file() else b"<missing>")
+    return h.hexdigest()[:16]
+
+
+@functools.cache
+def code_digest() -> str:
+    """A hash of the planner's own Python source (path and bytes of every module of `CODE_PACKAGES`)."""
+    h = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        for root in spec.submodule_search_locations or []:
+            for path in sorted(Path(root).rglob("*.py")):
+                h.update(f"{package}/{path.relative_to(root).as_posix()}".encode())
+                h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -234,7 +256,7 @@ def run_pipeline(cfg: PlannerConfig, progress: bool = True, log=print) -> Pipeli
     stages = build_stages(cfg, progress)
     for i, stage in enumerate(stages, 1):
         head = f"[{i}/{len(stages)}] {stage.name}"
-        fingerprint = stage.fingerprint()
+        fingerprint = stage.fingerprint() + code_digest()
         if all(p.is_file() for p in stage.outputs) and _read_stamps(out).get(stage.name) == fingerprint:
             stage.skipped, stage.summary = True, "up to date"
             log(f"{head}: up to date, skipped")
@@ -243,7 +265,7 @@ def run_pipeline(cfg: PlannerConfig, progress: bool = True, log=print) -> Pipeli
             t0 = time.perf_counter()
             stage.summary = stage.run()
             stage.seconds = time.perf_counter() - t0
-            _write_stamp(out, stage.name, stage.fingerprint())
+            _write_stamp(out, stage.name, stage.fingerprint() + code_digest())
             log(f"{head}: {stage.summary} ({stage.seconds:.0f} s)")
         result.stages.append(stage)
     result.seconds = time.perf_counter() - start

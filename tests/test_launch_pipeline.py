@@ -64,7 +64,7 @@ def _tiny_config(tmp_path) -> dict:
     }
 
 
-def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys):
+def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys, monkeypatch):
     cfg_path = tmp_path / "planner.yaml"
     cfg_path.write_text(yaml.safe_dump(_tiny_config(tmp_path)), encoding="utf-8")
     assert main(["run", "--config", str(cfg_path)]) == 0
@@ -132,6 +132,19 @@ def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "[2/6] sweep: up to date" in err and "[3/6] fit: up to date" in err
     assert "[4/6] allocate: up to date" not in err
+
+    # another version of the planner's code: every stage is done again, and nothing finished is retrained
+    import planner.pipeline
+
+    assert planner.pipeline.code_digest() == planner.pipeline.code_digest.__wrapped__()  # the real source
+    mtimes = {p: p.stat().st_mtime_ns for p in sorted(out.rglob("metrics.json"))}
+    fitted = (out / "fits.json").stat().st_mtime_ns
+    monkeypatch.setattr(planner.pipeline, "code_digest", lambda: "another-version")
+    assert main(["run", "--config", str(cfg_path)]) == 0
+    err = capsys.readouterr().err
+    assert "up to date" not in err
+    assert (out / "fits.json").stat().st_mtime_ns > fitted
+    assert {p: p.stat().st_mtime_ns for p in sorted(out.rglob("metrics.json"))} == mtimes
 
 
 def test_launch_dry_run_prints_the_launcher_command(tmp_path, capsys):
