@@ -46,7 +46,7 @@ import pandas as pd  # noqa: E402
 from fits import fit_runs  # noqa: E402
 from planner.allocation.problem import LanguageLimits, build_problem  # noqa: E402
 from planner.allocation.solver import solve_sum  # noqa: E402
-from planner.sweep.adaptive import AdaptiveSpec, Compute, decide, padding_safe_fits  # noqa: E402
+from planner.sweep.adaptive import AdaptiveSpec, Compute, decide  # noqa: E402
 from planner.sweep.design import default_ladder, start_design  # noqa: E402  # noqa: E402
 from planner.sweep.identity import GridPoint  # noqa: E402
 from planner.truths import FAMILIES, METRIC, World  # noqa: E402
@@ -109,8 +109,7 @@ class Instance:
 
     def regret_terms(self, rows: list[dict]) -> tuple[float, float]:
         """(true optimum − plan's true value, true optimum − uniform's true value) of the pipeline's plan."""
-        with padding_safe_fits():
-            fitset = fit_runs(pd.DataFrame(rows), METRIC, bootstrap=1000, seed=0)
+        fitset = fit_runs(pd.DataFrame(rows), METRIC, bootstrap=1000, seed=0)
         problem = build_problem(fitset, self.world.budget, "tokens", {k: v for k, v in self.limits().items()
                                                                       if k in fitset.languages}, 1.0)
         pairs = solve_sum(problem.utility_curves("expected"), problem.cost, problem.lo, problem.hi,

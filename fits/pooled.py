@@ -178,7 +178,7 @@ def _prior_rows(law: str, prior: Prior) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 @dataclass
 class _Packed:
-    x: np.ndarray  # (L, n), padding 0
+    x: np.ndarray  # (L, n), padding 1 (finite under every law; masked out)
     y: np.ndarray
     mask: np.ndarray  # (L, n) 1.0 for real rows
     lo: np.ndarray  # (L, p) parameter bounds
@@ -190,6 +190,9 @@ class _Packed:
         x, y, mask = (np.zeros((len(data), n)) for _ in range(3))
         for i, (xi, yi) in enumerate(data):
             x[i, : len(xi)], y[i, : len(yi)], mask[i, : len(xi)] = xi, yi, 1.0
+            # Padding at x = 1, not 0: a plain power law at 0 is 0^-α = inf, and the masked residual
+            # 0·inf = NaN then broke the fit of every language with fewer runs than the others.
+            x[i, len(xi):] = 1.0
         lo, hi = zip(*(phi_bounds(law, bounds, xi) for xi, _ in data))
         return cls(x, y, mask, np.array(lo), np.array(hi))
 
@@ -201,7 +204,7 @@ def _batch_curve(law: str, phi: np.ndarray, x: np.ndarray, sign: float) -> tuple
         return phi[:, :1] + phi[:, 1:2] * lx, np.stack([np.ones_like(x), lx], axis=-1)
     c, a, alpha = phi[:, :1], np.exp(phi[:, 1:2]), np.exp(phi[:, 2:3])
     x0 = np.exp(phi[:, 3:4]) if law == "offset" else 0.0
-    z = np.maximum(x + x0, 1e-300)  # padding rows of a plain power law sit at x = 0
+    z = np.maximum(x + x0, 1e-300)
     term = a * z**-alpha
     cols = [np.ones_like(x), -sign * term, sign * term * alpha * np.log(z)]
     if law == "offset":
@@ -230,7 +233,7 @@ def _batch_start(law: str, pk: _Packed, sigma: float, prior: Prior, sign: float)
     x0 = np.tile(x0s, (1, len(_ALPHA_GRID)))  # (L, G)
     w = pk.mask[:, None, :]
     z = np.maximum(pk.x[:, None, :] + x0[:, :, None], 1e-300)
-    with np.errstate(over="ignore"):  # padding (w = 0) of languages with fewer runs sits at z = 1e-300
+    with np.errstate(over="ignore"):  # tiny sizes under the steepest α of the grid
         t = np.where(w > 0, z ** -alpha[None, :, None], 0.0)  # (L, G, n)
     y = pk.y[:, None, :]
     sw = w.sum(-1)

@@ -328,8 +328,7 @@ def test_a_sweep_killed_mid_run_keeps_its_decisions_and_resumes(tmp_path, env):
     cfg = write_config(tmp_path, workers=1, budget=30000)
     env = dict(env, **{HANG_ENV: str(tmp_path / "release")})
     proc = subprocess.Popen([sys.executable, "-m", "planner", "sweep", "--config", str(cfg), "--no-progress", RUNNER],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         log = Path(env[LOG_ENV])
         deadline = time.monotonic() + 120

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,30 +112,6 @@ def spec_from_config(cfg: PlannerConfig, pools: Mapping[str, int | None]) -> Ada
     )
 
 
-@contextmanager
-def padding_safe_fits():
-    """TEMPORARY, until `fits.pooled` pads safely (then delete this and its two uses). The batched pooled
-    fit pads languages with fewer runs at x = 0, where a plain power law evaluates 0^-α = inf and the
-    masked residual 0·inf = NaN: the fit fails (LinAlgError) whenever languages have different numbers of
-    runs and an exponent exceeds ~1, which an adaptive design meets constantly. Padding rows are masked
-    out and real power-law rows always have x > 0, so evaluating the padding at x = 1 changes nothing else."""
-    import fits.pooled as pooled
-
-    original = getattr(pooled, "_batch_curve", None)
-    if original is None:  # fits no longer batches: nothing to guard
-        yield
-        return
-
-    def safe(law, phi, x, sign):
-        return original(law, phi, np.where(x > 0, x, 1.0) if law == "power" else x, sign)
-
-    pooled._batch_curve = safe
-    try:
-        yield
-    finally:
-        pooled._batch_curve = original
-
-
 # ------------------------------------------------------------------------------------------- pricing
 
 
@@ -198,9 +173,8 @@ def decide(spec: AdaptiveSpec, runs: pd.DataFrame, committed: Sequence[GridPoint
     if not math.isfinite(spent + budget):
         return stop("no finished run yet to measure tokens per pair")
     # A user error here (a metric the runs do not report) is the config's, and stops the sweep (exit 2).
-    with padding_safe_fits():
-        fitset = fit_runs(runs, spec.metric, law=spec.law, x=spec.x, bootstrap=spec.draws, seed=spec.seed,
-                          pooling="population")
+    fitset = fit_runs(runs, spec.metric, law=spec.law, x=spec.x, bootstrap=spec.draws, seed=spec.seed,
+                      pooling="population")
     fitted = [lang for lang in spec.languages if lang in fitset.languages]
     notes = tuple(f"{lang}: not fitted ({why})" for lang, why in fitset.skipped.items())
     if not fitted:
