@@ -16,12 +16,21 @@ pooled over instances (Σ numerators / Σ denominators). Designs:
   in a loop, batches of `--batch` runs as if that many workers) with the grid's compute as its budget,
   stopped after the last batch that fits in each fraction (its actual compute is reported: batches are
   whole, so a fraction may be undershot; no fraction is ever exceeded);
-- **smaller grids** for reference: the grid's first k sizes (k ≥ 2) — what a user saves by hand.
+- **adaptive, own budget** (`--budgets`, default 50%): a separate adaptive sweep told that fraction of the
+  grid's compute as its `sweep.budget`, as a user would set it — it plans its runs for that budget and
+  fills it, where the checkpoint above stops short;
+- **smaller grids** for reference: the grid's first k sizes (k ≥ 2) — what a user saves by hand — and
+  sparse grids (every language at the first and last size; at the first two and the last): what the
+  default fit needs before its plan is any good, whoever picks the runs.
 
-The goal: adaptive at ≤ 50% of the grid's compute reaches the grid's regret, on every family.
+The goal: adaptive at ≤ 50% of the grid's compute reaches the grid's regret, on every family. Each
+adaptive design is compared with the grid paired by instance (same worlds, same run outcomes): the
+difference of pooled regrets with a 90% bootstrap interval over instances.
 
-    python benchmarks/adaptive_sweep.py                          # every family, 10 instances (~40 min)
+    python benchmarks/adaptive_sweep.py                          # every family, 10 instances
     python benchmarks/adaptive_sweep.py --instances 3 --families steep-low-ceilings log-like
+    python benchmarks/adaptive_sweep.py --no-checkpoints --no-references --out b.csv  # grid + own-budget sweep
+    python benchmarks/adaptive_sweep.py --summarise a.csv b.csv     # merge runs (families or designs) and report
 """
 
 from __future__ import annotations
@@ -52,6 +61,14 @@ from planner.sweep.identity import GridPoint  # noqa: E402
 from planner.truths import FAMILIES, METRIC, World  # noqa: E402
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+BUDGETED = "adaptive, own budget"  # a sweep told the fraction as its budget, as a user would set sweep.budget
+# Fixed designs that skip sizes (indices into the family's sizes, every language alike): how much compute
+# a design needs before the plan is any good, whoever chooses it.
+SPARSE = ((0, -1), (0, 1, -1))
+
+
+def sparse_name(picked: tuple[int, ...]) -> str:
+    return "sizes " + ", ".join("last" if i == -1 else str(i + 1) for i in picked)
 EVAL_PAIRS = 100  # evaluation pairs of every run: ranks runs (a zero-shot run is not free), never budgeted
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -143,8 +160,12 @@ def adaptive_trajectory(inst: Instance, budget: float, batch: int) -> list[tuple
     return out
 
 
-def evaluate(inst: Instance, batch: int) -> list[dict]:
-    """One row per (design, fraction) of one instance."""
+def evaluate(inst: Instance, batch: int, checkpoints: bool = True, budgets: tuple[float, ...] = (0.5,),
+             references: bool = True) -> list[dict]:
+    """One row per (design, fraction) of one instance: the grid; with `references` the fixed designs
+    (smaller grids, the sparse designs of SPARSE); with `checkpoints` one full-budget adaptive sweep read
+    at each of FRACTIONS; then one adaptive sweep per fraction in `budgets` whose `sweep.budget` is that
+    fraction of the grid's compute."""
     grid = inst.grid()
     full = sum(inst.tokens(p) for p in grid)
     rows = []
@@ -155,21 +176,36 @@ def evaluate(inst: Instance, batch: int) -> list[dict]:
                      "compute": sum(inst.tokens(p) for p in points) / full, "runs": len(points),
                      "loss": loss, "room": room, "note": note})
 
+    def too_small(design: str, f: float) -> None:
+        rows.append({"family": inst.family, "instance": inst.index, "design": design, "target": f,
+                     "compute": np.nan, "runs": 0, "loss": np.nan, "room": np.nan,
+                     "note": "the start design alone exceeds this fraction"})
+
     add("grid", 1.0, grid)
     sizes = inst.world.sizes
-    for k in range(2, len(sizes)):
-        small = inst.grid(sizes[:k])
-        add(f"grid, first {k} sizes", np.nan, small)
-    trajectory = adaptive_trajectory(inst, full, batch)
-    for f in FRACTIONS:
-        fitting = [t for t in trajectory if t[0] <= f * full * (1 + 1e-9)]
-        if not fitting:
-            rows.append({"family": inst.family, "instance": inst.index, "design": "adaptive", "target": f,
-                         "compute": np.nan, "runs": 0, "loss": np.nan, "room": np.nan,
-                         "note": "the start design alone exceeds this fraction"})
-            continue
-        _, points, stop = fitting[-1]
-        add("adaptive", f, points, stop or "")
+    if references:
+        for k in range(2, len(sizes)):
+            add(f"grid, first {k} sizes", np.nan, inst.grid(sizes[:k]))
+        for picked in SPARSE:
+            chosen = tuple(sizes[i] for i in picked)
+            if len(set(chosen)) == len(picked) and chosen != tuple(sizes):
+                add(sparse_name(picked), np.nan, inst.grid(chosen))
+    if checkpoints:
+        trajectory = adaptive_trajectory(inst, full, batch)
+        for f in FRACTIONS:
+            fitting = [t for t in trajectory if t[0] <= f * full * (1 + 1e-9)]
+            if fitting:
+                _, points, stop = fitting[-1]
+                add("adaptive", f, points, stop or "")
+            else:
+                too_small("adaptive", f)
+    for f in budgets:
+        trajectory = adaptive_trajectory(inst, f * full, batch)
+        _, points, stop = trajectory[-1]
+        if trajectory[0][0] > f * full * (1 + 1e-9):
+            too_small(BUDGETED, f)
+        else:
+            add(BUDGETED, f, points, stop or "")
     return rows
 
 
@@ -189,12 +225,33 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     return out[["family", "design", "target", "instances", "compute", "regret"]]
 
 
-def verdicts(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per family: the grid's regret, adaptive's at each fraction, and the least fraction that reaches it."""
+def paired_difference(table: pd.DataFrame, family: str, target: float, rng: np.random.Generator,
+                      design: str = "adaptive", n_boot: int = 2000) -> tuple[float, float, float, int]:
+    """An adaptive design's pooled regret at `target` minus the grid's, on the instances both have, with a 90%
+    bootstrap interval over instances (paired: each instance's room — true optimum minus uniform — is the
+    same for every design, and both designs met the same run outcomes)."""
+    t = table[table.family == family]
+    grid = t[t.design == "grid"].set_index("instance")
+    ada = t[(t.design == design) & (t.target == target)].dropna(subset=["loss"]).set_index("instance")
+    common = grid.index.intersection(ada.index)
+    if len(common) == 0:
+        return np.nan, np.nan, np.nan, 0
+    diff = (ada.loss[common] - grid.loss[common]).to_numpy()
+    room = grid.room[common].to_numpy()
+    idx = rng.integers(0, len(common), size=(n_boot, len(common)))
+    boots = diff[idx].sum(1) / room[idx].sum(1)
+    lo, hi = np.quantile(boots, [0.05, 0.95])
+    return float(diff.sum() / room.sum()), float(lo), float(hi), len(common)
+
+
+def verdicts(summary: pd.DataFrame, table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per family: the grid's regret, adaptive's at each fraction, adaptive at 50% minus the grid (90%
+    paired interval) and the least fraction at which adaptive's regret is at or below the grid's."""
+    rng = np.random.default_rng(seed)
     rows = []
     for family, g in summary.groupby("family", sort=False):
         grid = float(g[g.design == "grid"].regret.iloc[0])
-        row = {"family": family, "grid": grid}
+        row = {"family": family, "instances": int(g[g.design == "grid"].instances.iloc[0]), "grid": grid}
         reached = None
         for f in FRACTIONS:
             a = g[(g.design == "adaptive") & (g.target == f)]
@@ -202,9 +259,67 @@ def verdicts(summary: pd.DataFrame) -> pd.DataFrame:
             row[f"compute {int(100 * f)}%"] = float(a.compute.iloc[0]) if len(a) else np.nan
             if reached is None and len(a) and a.regret.iloc[0] <= grid:
                 reached = f
+        for name, design in (("50%", "adaptive"), ("budget 50%", BUDGETED)):
+            d, lo, hi, n = paired_difference(table, family, 0.5, rng, design)
+            b = g[(g.design == design) & (g.target == 0.5)]
+            row.update({f"{name} regret": float(b.regret.iloc[0]) if len(b) else np.nan,
+                        f"{name} compute": float(b.compute.iloc[0]) if len(b) else np.nan,
+                        f"{name} - grid": d, f"{name} lo": lo, f"{name} hi": hi,
+                        f"{name} verdict": "better" if hi < 0 else "worse" if lo > 0 else "tied" if n else ""})
+        fixed = g[g.design.str.startswith(("grid, first", "sizes "))]
+        for r in fixed.itertuples(index=False):
+            row[f"fixed: {r.design}"], row[f"fixed compute: {r.design}"] = float(r.regret), float(r.compute)
         row["reaches grid at"] = reached
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _cell(value: float, share: float, grid: float) -> str:
+    """'regret (compute)', bold at or below the grid's regret; — where not run (or the start design alone
+    exceeds the fraction)."""
+    if not np.isfinite(value):
+        return "—"
+    text = f"{value:.3f} ({100 * share:.0f}%)"
+    return f"**{text}**" if value <= grid else text
+
+
+def markdown(v: pd.DataFrame) -> str:
+    """The README's two tables: adaptive against the grid (paired), and the fixed designs."""
+    def diff(row, name: str) -> str:
+        d = row[f"{name} - grid"]
+        return f"{d:+.3f} [{row[f'{name} lo']:+.3f}, {row[f'{name} hi']:+.3f}] {row[f'{name} verdict']}" if np.isfinite(d) else "—"
+
+    def get(row, key):
+        return row[key] if key in row.index else np.nan
+
+    lines = ["| family | grid | own budget 50% | − grid [90%] | read at ≈50% | − grid [90%] | read at ≈25% "
+             "| read at ≈75% | read at ≈100% |", "|---|---:|---:|---|---:|---|---:|---:|---:|"]
+    for _, row in v.iterrows():
+        reads = {f: _cell(row[f"adaptive {int(100 * f)}%"], row[f"compute {int(100 * f)}%"], row["grid"]) for f in FRACTIONS}
+        lines.append(f"| {row['family']} | {row['grid']:.3f} | "
+                     f"{_cell(row['budget 50% regret'], row['budget 50% compute'], row['grid'])} | {diff(row, 'budget 50%')} | "
+                     f"{reads[0.5]} | {diff(row, '50%')} | {reads[0.25]} | {reads[0.75]} | {reads[1.0]} |")
+    names = [c.removeprefix("fixed: ") for c in v.columns if c.startswith("fixed: ")]
+    order = sorted(set(names), key=lambda n: (not n.startswith("grid"), n))
+    lines += ["", "| family | grid | " + " | ".join(order) + " |", "|---|---:|" + "---:|" * len(order)]
+    for _, row in v.iterrows():
+        cells = [_cell(get(row, f"fixed: {n}"), get(row, f"fixed compute: {n}"), row["grid"]) for n in order]
+        lines.append(f"| {row['family']} | {row['grid']:.3f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report(table: pd.DataFrame, out: Path) -> None:
+    """Summary CSV next to the rows, the verdicts printed, the README's table in `<out>.md`."""
+    summary = summarise(table)
+    summary.to_csv(out.with_name(out.stem + "_summary.csv"), index=False)
+    v = verdicts(summary, table)
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
+        print(summary.to_string(index=False))
+        print()
+        print(v.to_string(index=False))
+    out.with_suffix(".md").write_text(markdown(v) + "\n", encoding="utf-8")
+    print()
+    print(markdown(v))
 
 
 def main(argv=None) -> int:
@@ -214,24 +329,31 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=4, help="runs per decision (the number of workers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS / "adaptive_sweep.csv", help="per-instance rows (appended per family)")
+    p.add_argument("--budgets", type=float, nargs="*", default=[0.5],
+                   help="fractions of the grid's compute given to separate adaptive sweeps as their budget")
+    p.add_argument("--no-checkpoints", action="store_true", help="skip the full-budget sweep read at 25/50/75/100%%")
+    p.add_argument("--no-references", action="store_true", help="skip the smaller and sparse grids")
+    p.add_argument("--summarise", type=Path, nargs="+", metavar="CSV",
+                   help="no runs: merge these per-instance tables (e.g. families run in parallel) into --out and report")
     args = p.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.summarise:
+        table = pd.concat([pd.read_csv(f) for f in args.summarise], ignore_index=True)
+        # the grid is in every file (each pairs its designs with it): the same numbers, kept once
+        table = table.drop_duplicates(subset=["family", "instance", "design", "target"], keep="last")
+        table.to_csv(args.out, index=False)
+        report(table, args.out)
+        return 0
     started = time.perf_counter()
     rows = []
     for family in args.families:
         t0 = time.perf_counter()
         for inst in instances(family, args.instances, args.seed):
-            rows += evaluate(inst, args.batch)
+            rows += evaluate(inst, args.batch, not args.no_checkpoints, tuple(args.budgets), not args.no_references)
             pd.DataFrame(rows).to_csv(args.out, index=False)  # a long run can be read while it goes
         print(f"  {family}: {args.instances} instances, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    table = pd.DataFrame(rows)
-    summary = summarise(table)
-    summary.to_csv(args.out.with_name(args.out.stem + "_summary.csv"), index=False)
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
-        print(summary.to_string(index=False))
-        print()
-        print(verdicts(summary).to_string(index=False))
-    print(f"\n{time.perf_counter() - started:.0f} s")
+    report(pd.DataFrame(rows), args.out)
+    print(f"\n{time.perf_counter() - started:.0f} s on {os.cpu_count()} cores")
     return 0
 
 
