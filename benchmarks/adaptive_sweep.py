@@ -259,9 +259,9 @@ def verdicts(summary: pd.DataFrame, table: pd.DataFrame, seed: int = 0) -> pd.Da
             row[f"compute {int(100 * f)}%"] = float(a.compute.iloc[0]) if len(a) else np.nan
             if reached is None and len(a) and a.regret.iloc[0] <= grid:
                 reached = f
-        for name, design in (("50%", "adaptive"), ("budget 50%", BUDGETED)):
-            d, lo, hi, n = paired_difference(table, family, 0.5, rng, design)
-            b = g[(g.design == design) & (g.target == 0.5)]
+        for name, design, target in (("50%", "adaptive", 0.5), ("100%", "adaptive", 1.0), ("budget 50%", BUDGETED, 0.5)):
+            d, lo, hi, n = paired_difference(table, family, target, rng, design)
+            b = g[(g.design == design) & (g.target == target)]
             row.update({f"{name} regret": float(b.regret.iloc[0]) if len(b) else np.nan,
                         f"{name} compute": float(b.compute.iloc[0]) if len(b) else np.nan,
                         f"{name} - grid": d, f"{name} lo": lo, f"{name} hi": hi,
@@ -293,12 +293,12 @@ def markdown(v: pd.DataFrame) -> str:
         return row[key] if key in row.index else np.nan
 
     lines = ["| family | grid | own budget 50% | − grid [90%] | read at ≈50% | − grid [90%] | read at ≈25% "
-             "| read at ≈75% | read at ≈100% |", "|---|---:|---:|---|---:|---|---:|---:|---:|"]
+             "| read at ≈75% | read at ≈100% | − grid [90%] |", "|---|---:|---:|---|---:|---|---:|---:|---:|---|"]
     for _, row in v.iterrows():
         reads = {f: _cell(row[f"adaptive {int(100 * f)}%"], row[f"compute {int(100 * f)}%"], row["grid"]) for f in FRACTIONS}
         lines.append(f"| {row['family']} | {row['grid']:.3f} | "
                      f"{_cell(row['budget 50% regret'], row['budget 50% compute'], row['grid'])} | {diff(row, 'budget 50%')} | "
-                     f"{reads[0.5]} | {diff(row, '50%')} | {reads[0.25]} | {reads[0.75]} | {reads[1.0]} |")
+                     f"{reads[0.5]} | {diff(row, '50%')} | {reads[0.25]} | {reads[0.75]} | {reads[1.0]} | {diff(row, '100%')} |")
     names = [c.removeprefix("fixed: ") for c in v.columns if c.startswith("fixed: ")]
     order = sorted(set(names), key=lambda n: (not n.startswith("grid"), n))
     lines += ["", "| family | grid | " + " | ".join(order) + " |", "|---|---:|" + "---:|" * len(order)]
