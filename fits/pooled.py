@@ -233,7 +233,7 @@ def _batch_start(law: str, pk: _Packed, sigma: float, prior: Prior, sign: float)
     x0 = np.tile(x0s, (1, len(_ALPHA_GRID)))  # (L, G)
     w = pk.mask[:, None, :]
     z = np.maximum(pk.x[:, None, :] + x0[:, :, None], 1e-300)
-    with np.errstate(over="ignore"):  # tiny sizes under the steepest α of the grid
+    with np.errstate(over="ignore"):  # defensive: an x + x0 far below 1 under the steepest α of the grid
         t = np.where(w > 0, z ** -alpha[None, :, None], 0.0)  # (L, G, n)
     y = pk.y[:, None, :]
     sw = w.sum(-1)
