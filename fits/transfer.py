@@ -104,9 +104,8 @@ def fit_mixture_curves(mixtures: pd.DataFrame, metric: str, higher_is_better: bo
     return fitted
 
 
-def fit_transfer(fits: dict[str, LanguageFit], mixtures: pd.DataFrame | None, metric: str = "chrf",
-                 higher_is_better: bool = True, draws: int = 0, seed: int = 0,
-                 level: float = 0.9) -> dict[str, Transfer]:
+def fit_transfer(fits: dict[str, LanguageFit], mixtures: pd.DataFrame | None, metric: str,
+                 higher_is_better: bool, draws: int, seed: int, level: float) -> dict[str, Transfer]:
     """τ per language that has mixture rows with other-language data and a fitted curve, with its
     in-mixture curve where its mixture rows have two or more own-data sizes."""
     if mixtures is None or mixtures.empty:
