@@ -67,6 +67,7 @@ def fit_runs(
     if pooling == "population":
         languages, skipped, population = fit_population(
             table.series, metric, bool(higher_is_better), law, int(bootstrap), int(seed), float(level))
+        notes += population.pop("notes", [])
         return FitSet(metric=metric, higher_is_better=bool(higher_is_better), x=x, law_requested=law, ceiling=None,
                       bootstrap=int(bootstrap), seed=int(seed), languages=languages, skipped=skipped,
                       level=float(level), notes=notes, pooling=pooling, population=population,

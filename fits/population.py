@@ -33,13 +33,23 @@ POPULATION_LAWS = ("auto", "power", "offset", "log")
 METRIC_MAX = {"chrf": 100.0, "chrf++": 100.0, "bleu": 100.0, "comet": 100.0, "accuracy": 100.0}
 
 
-def metric_bounds(metric: str, higher_is_better: bool, series: dict[str, Series]) -> Bounds:
-    """A score's maximum bounds its ceiling; a loss whose values are all ≥ 0 has a floor ≥ 0."""
-    if higher_is_better:
-        return Bounds(1.0, METRIC_MAX.get(metric.lower()), None)
+def metric_bounds(metric: str, higher_is_better: bool, series: dict[str, Series]) -> tuple[Bounds, str | None]:
+    """A score's maximum bounds its ceiling; a loss whose values are all ≥ 0 has a floor ≥ 0. Also a note
+    when the scores were read as fractions of the metric's scale."""
     ys = [s.y for s in series.values() if len(s.y)]
-    floor = 0.0 if ys and np.min(np.concatenate(ys)) >= 0 else None
-    return Bounds(-1.0, None, floor)
+    y = np.concatenate(ys) if ys else np.zeros(0)
+    if higher_is_better:
+        top = METRIC_MAX.get(metric.lower())
+        # COMET and accuracy are often reported as fractions, and any 0–100 score may be: a bound of 100 on
+        # scores that all lie in 0–1 would bound nothing and spread the ceiling grid a hundred times wider
+        # than the data (plans measured worse than on the same scores ×100: benchmarks/plan_regret.py
+        # --held-out, family unit-scale).
+        if top is not None and len(y) and 0.0 <= float(y.min()) and float(y.max()) <= 1.0:
+            return Bounds(1.0, 1.0, None), (f"every {metric} score lies within 0–1: read as fractions of its 0–{top:g} "
+                                             "scale, so a language's ceiling is bounded by 1")
+        return Bounds(1.0, top, None), None
+    floor = 0.0 if len(y) and float(y.min()) >= 0 else None
+    return Bounds(-1.0, None, floor), None
 
 
 def _usable(law: str, s: Series) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +110,7 @@ def choose_law(scores: dict[str, list[dict[str, Backtest]]]) -> tuple[str, dict[
 def fit_population(series: dict[str, Series], metric: str, higher_is_better: bool, law: str, draws: int,
                    seed: int, level: float) -> tuple[dict[str, LanguageFit], dict[str, str], dict]:
     """(fitted languages, skipped languages with why, population summary for fits.json)."""
-    bounds = metric_bounds(metric, higher_is_better, series)
+    bounds, scale_note = metric_bounds(metric, higher_is_better, series)
     skipped: dict[str, str] = {}
     laws = candidate_laws(law, series)
     eligible = {}
@@ -133,7 +143,10 @@ def fit_population(series: dict[str, Series], metric: str, higher_is_better: boo
         "dof": posterior.dof,
         "prior": posterior.population_summary(bounds.sign),
         "languages": len(data),
+        "ceiling_max": bounds.offset_max,
     }
+    if scale_note:
+        summary["notes"] = [scale_note]
     return fits, skipped, summary
 
 
