@@ -1,8 +1,9 @@
-"""The one exception type for user mistakes.
+"""The exception types the CLI reports without a traceback.
 
 Anything a user can fix (a missing file, a bad value, an unknown language, a malformed table) is raised
 as `UserError`; the CLI prints its message as one paragraph and exits with code 2, never a traceback.
-Every other exception is a bug and keeps its traceback.
+A fault of the surroundings (a full disk, a damaged storage, a run that diverged) is a `Failure`: one
+paragraph, exit code 1. Every other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,19 @@ class UserError(Exception):
     """A mistake in the user's input. The message names the file/field/row and how to fix it."""
 
     exit_code = 2
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(problem if not fix else f"{problem} {fix}")
+
+
+class Failure(Exception):
+    """Something other than the user's input failed: a full disk, a storage that cannot be read, a training
+    run that diverged. Not a bug either, so no traceback: the CLI prints the message as one paragraph (what
+    failed, what was kept, how to go on) and exits with code 1."""
+
+    exit_code = 1
 
     def __init__(self, problem: str, fix: str | None = None):
         self.problem = problem

@@ -4,32 +4,96 @@ Readers (a second worker, `planner status`, a report rendered mid-sweep) must se
 the new one, never half of one. Each write goes to a uniquely named temporary file beside the target,
 is flushed to disk, and is renamed over it; a failed write leaves no temporary file behind. Unique names
 matter because several workers may write the same file (runs.csv) at once.
+
+A write the system refuses (a full disk, a file-size limit, a read-only file system) is a `Failure` naming
+the file, not a traceback: the previous version of the file is still whole, and the message says so.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
-from core.errors import UserError
+from core.errors import Failure, UserError
+
+
+def write_failure(path: str | Path, err: OSError) -> Failure:
+    """The one-paragraph failure of a write the system refused (disk full, file-size limit, read-only)."""
+    why = err.strerror or str(err) or type(err).__name__
+    kept = "its previous version is kept" if Path(path).exists() else "nothing was written"
+    return Failure(f"Could not write {path}: {why}; {kept}.",
+                   "Free disk space (or fix the permissions or limits of that directory) and run the command "
+                   "again: finished work is kept.")
+
+
+@contextmanager
+def _staged(path: Path, binary: bool) -> Iterator[tuple[IO, str]]:
+    """A new temporary file beside `path` (flushed to disk on leaving), removed if the block fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
+            yield f, tmp
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO]:
+    """Write a file atomically by streaming into the yielded file object (e.g. `torch.save(body, f)`);
+    renamed over `path` only when the block succeeds. Refused writes raise `write_failure`."""
+    path = Path(path)
+    try:
+        with _staged(path, binary) as (f, tmp):
+            yield f
+        os.replace(tmp, path)
+    except OSError as err:
+        raise write_failure(path, err) from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write `text` (UTF-8, line endings kept as given) to `path` atomically; creates parent directories."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with atomic_file(path) as f:
+        f.write(text)
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically; creates parent directories."""
+    with atomic_file(path, binary=True) as f:
+        f.write(data)
+    return Path(path)
+
+
+def atomic_write_texts(files: Mapping[str | Path, str]) -> list[Path]:
+    """Write files that belong together (a table and its summary) so that a refused write replaces none of
+    them: every temporary file is written first, and only then are they renamed (renaming needs no space)."""
+    staged: list[tuple[Path, str]] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        for path, text in files.items():
+            path = Path(path)
+            try:
+                with _staged(path, binary=False) as (f, tmp):
+                    f.write(text)
+            except OSError as err:
+                raise write_failure(path, err) from None
+            staged.append((path, tmp))
+        for path, tmp in staged:
+            try:
+                os.replace(tmp, path)
+            except OSError as err:
+                raise write_failure(path, err) from None
+    finally:
+        for _, tmp in staged:
+            Path(tmp).unlink(missing_ok=True)
+    return [Path(p) for p in files]
 
 
 def check_output_dir(path: str | Path, what: str) -> Path:

@@ -2,7 +2,8 @@
 
 Each verb lives in its own module under `planner/commands/` exposing `add_parser(subparsers)`, which
 registers its options and sets `func(args) -> int`. This module only wires them together and turns
-user mistakes (`UserError`) into a one-paragraph message and exit code 2.
+user mistakes (`UserError`) into a one-paragraph message and exit code 2, and other failures that are not bugs
+(`Failure`: a full disk, a damaged storage, a diverged run) into one paragraph and exit code 1.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import textwrap
 
 from core import __version__
-from core.errors import UserError
+from core.errors import Failure, UserError
 
 # Pipeline order; `--help` lists them this way.
 VERBS = [
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_user_error(err: UserError) -> None:
+def _print_user_error(err: UserError | Failure) -> None:
     text = " ".join(str(err).split())
     print(textwrap.fill(f"error: {text}", width=100), file=sys.stderr)
 
@@ -71,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         _print_user_error(err)
         return UserError.exit_code
+    except Failure as err:
+        _print_user_error(err)
+        return Failure.exit_code
     except BrokenPipeError:  # e.g. `planner allocate ... | head`: the reader left, nothing to report
         sys.stderr.close()
         return 0

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UserError
-from core.files import atomic_write_text, check_output_dir
+from core.files import atomic_write_text, atomic_write_texts, check_output_dir
 
 PLAN = "plan"
 REDUCED = "plan-reduced"
@@ -349,15 +349,16 @@ def write_final_tables(final_dir: Path, rows, objectives, mixtures, higher: bool
 
     metrics = pd.DataFrame(rows, columns=METRICS_COLUMNS)
     objs = pd.DataFrame(objectives, columns=OBJECTIVE_COLUMNS)
-    atomic_write_text(final_dir / "metrics.csv", metrics.to_csv(index=False))
-    atomic_write_text(final_dir / "objectives.csv", objs.to_csv(index=False))
+    tables = {final_dir / "metrics.csv": metrics.to_csv(index=False),
+              final_dir / "objectives.csv": objs.to_csv(index=False)}
     names = [m.name for m in mixtures]
     plans = [n for n in names if n in (PLAN, REDUCED, TRANSFER)]
     baselines = [n for n in names if n not in plans]
     if plans and baselines:
         comparison = comparison_table(objs, metrics, plans, baselines, higher, level)
-        atomic_write_text(final_dir / "comparison.csv", comparison.to_csv(index=False))
-    atomic_write_text(final_dir / "calibration.csv", calibration_table(metrics).to_csv(index=False))
+        tables[final_dir / "comparison.csv"] = comparison.to_csv(index=False)
+    tables[final_dir / "calibration.csv"] = calibration_table(metrics).to_csv(index=False)
+    atomic_write_texts(tables)  # all or none: a full disk must not leave tables of different runs side by side
 
 
 def launcher_argv(cfg, allocation_csv, fits_json, config_path) -> list[str]:

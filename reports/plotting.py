@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, Locator, LogLocator, NullFormatter, NullLocator
 
+from core.files import atomic_write_bytes
 from reports.style import RC
 
 EXTRAPOLATION_SHADE = "#f1f3f6"
@@ -140,9 +141,9 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
 def save_figure(fig: Figure, directory: Path, stem: str) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     png, svg = directory / f"{stem}.png", directory / f"{stem}.svg"
-    png.write_bytes(figure_bytes(fig, "png"))
+    atomic_write_bytes(png, figure_bytes(fig, "png"))  # a full disk must not leave half a figure
     # The first save ran the constrained layout; freeze it so the second does not solve it again
     # (the layout is most of the rendering time, and both files must show the same layout anyway).
     fig.set_layout_engine("none")
-    svg.write_bytes(figure_bytes(fig, "svg"))
+    atomic_write_bytes(svg, figure_bytes(fig, "svg"))
     return png, svg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import Failure
 from core.files import atomic_write_text
 
 
@@ -20,7 +21,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
         raise OSError("disk full")
 
     monkeypatch.setattr("core.files.os.fsync", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(Failure, match="disk full"):  # one paragraph naming the file, exit code 1
         atomic_write_text(path, "new\n")
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["runs.csv"]

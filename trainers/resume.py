@@ -16,13 +16,14 @@ the same weights, optimizer moments and random draws, so its metrics are identic
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from core.files import atomic_file
 
 FORMAT = 1
 
@@ -85,12 +86,8 @@ def save(path: Path, key: str, model, optimizer, scheduler, progress: Progress) 
         "rng": _rng_state(),
         "progress": {**progress.__dict__},
     }
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_file(path, binary=True) as f:  # a refused write leaves no half checkpoint beside the last one
         torch.save(body, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load(path: Path, key: str) -> dict | None:

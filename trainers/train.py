@@ -17,6 +17,9 @@ processes).
   config, seed and thread count give bit-identical runs.
 - `extra_loss(model, batch) -> scalar` is added to the instruction loss on every step (e.g. the
   contrastive alignment term); `batch.examples` carries each row's `Example` and so its translation pair.
+- Divergence: a loss that becomes NaN or infinite stops the run with `TrainingDiverged`. Its weights are
+  then NaN, and the model it would return still translates — badly (chrF ≈ 0) — so without the check a
+  diverged run would be recorded, fitted and compared as if it were a result.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.errors import Failure
 from trainers.prompts import Example, PromptFormat
 
 if TYPE_CHECKING:
@@ -73,6 +77,18 @@ class Batch:
 
 
 ExtraLoss = Callable[[torch.nn.Module, Batch], torch.Tensor]
+# Steps between looks at the divergence flag: each look waits for the device, so not every step.
+DIVERGENCE_CHECK_STEPS = 10
+
+
+class TrainingDiverged(Failure):
+    """The training loss became NaN or infinite: the run has no result (a sweep records it as failed)."""
+
+    def __init__(self, description: str, step: int, steps: int, learning_rate: float):
+        super().__init__(
+            f"{description}: training diverged (the loss or the weights became NaN or infinite) by step {step} "
+            f"of {steps} at learning rate {learning_rate:g}; the run has no result.",
+            "Lower train.learning_rate or train.max_grad_norm, or use model.precision fp32, and run again.")
 
 
 @dataclass
@@ -339,6 +355,7 @@ def train_model(
     bar = tqdm(total=steps, initial=done.step, desc=description + (f" (resumed at step {done.step})" if done.step else ""),
                unit="step", disable=not (progress and accelerator.is_local_main_process))
     start = time.perf_counter() - done.seconds
+    finite = torch.ones((), dtype=torch.bool, device=accelerator.device)  # every loss so far was finite
     # The batch plan is fixed, so a resumed run takes exactly the steps left after the checkpoint.
     for step, rows in enumerate(plan[done.step:], start=done.step):
         idx = [kept[r] for r in rows]
@@ -357,6 +374,7 @@ def train_model(
                 aux = extra_loss(model, batch)
                 total = total + aux
                 extras.append(aux.detach())
+        finite &= torch.isfinite(total.detach())  # on the device: no wait here
         accelerator.backward(total)
         accelerator.clip_grad_norm_(params, tc.max_grad_norm)
         optimizer.step()
@@ -365,16 +383,24 @@ def train_model(
 
         losses.append(loss.detach())
         bar.update()
-        if step % 10 == 0 or step == steps - 1:
+        last = step == steps - 1
+        saving_now = saving and (step + 1) % checkpoint_every == 0 and step + 1 < steps
+        if (step % DIVERGENCE_CHECK_STEPS == 0 or last or saving_now) and not bool(finite):
+            bar.close()  # never save or return a diverged model
+            raise TrainingDiverged(description, step + 1, steps, tc.learning_rate)
+        if step % 10 == 0 or last:
             elapsed = time.perf_counter() - start
             bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(elapsed, 1e-9):,.0f}")
-        if saving and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+        if saving_now:
             resume.save(checkpoint, key, accelerator.unwrap_model(model), optimizer, scheduler, resume.Progress(
                 step=step + 1, tokens=tokens, padded=padded, response_tokens=response_tokens, seen=seen,
                 seconds=time.perf_counter() - start, losses=[float(v) for v in losses],
                 extras=[float(v) for v in extras]))
     bar.close()
     seconds = time.perf_counter() - start
+    # The last update can break the weights after the last loss was computed (one step of a huge rate).
+    if not all(bool(torch.isfinite(p).all()) for p in params):
+        raise TrainingDiverged(description, steps, steps, tc.learning_rate)
 
     accelerator.unwrap_model(model).eval()
     history = torch.stack(losses).float().cpu().tolist()

@@ -17,7 +17,7 @@ import pandas as pd
 from planner.allocation.plan import CONTRACT_COLUMNS, AllocationResult
 from planner.allocation.problem import LanguageLimits
 from core.errors import UserError
-from core.files import atomic_write_text
+from core.files import atomic_write_texts
 from core.tables import read_csv
 
 LIMIT_COLUMNS = ("min_pairs", "max_pairs", "tokens_per_pair", "weight")
@@ -100,12 +100,13 @@ def write_allocation(result: AllocationResult, path: str | Path) -> tuple[Path, 
     path = Path(path)
     table = result.table()
     table["at_bound"] = table["at_bound"].fillna("")
-    # Both texts are rendered before either file is touched, so a failure leaves both old files alone.
+    # Both texts are rendered before either file is touched, and written together (a full disk replaces
+    # neither), so a failure leaves both old files alone: a plan beside another plan's baselines would
+    # be trained and compared without a word.
     csv_text = table.to_csv(index=False, float_format="%.10g")
     summary_text = json.dumps(result.summary(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     summary = summary_path(path)
-    atomic_write_text(path, csv_text)
-    atomic_write_text(summary, summary_text)
+    atomic_write_texts({path: csv_text, summary: summary_text})
     return path, summary
 
 

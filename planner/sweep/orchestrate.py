@@ -22,7 +22,7 @@ from planner.sweep.identity import DataFingerprints, GridPoint, data_fingerprint
 from planner.sweep.ledger import Ledger, open_ledger
 from planner.sweep.progress import Progress, format_duration, summarize
 from planner.sweep.state import PointStatus, point_statuses, points_to_enqueue, session_failures, stale_by_language
-from planner.sweep.storage import StorageSpec, release_connections, resolve_storage
+from planner.sweep.storage import StorageSpec, release_connections, resolve_storage, storage_failures
 from planner.sweep.worker import (
     DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, WorkerSettings, blocked_stop_signals, resolve_runner, worker_process,
 )
@@ -96,7 +96,13 @@ def run_sweep(
     mixture_runner: str = DEFAULT_MIXTURE_RUNNER,
 ) -> SweepReport:
     """Complete the grid with `workers` local worker processes against the study in `storage`.
-    `notify` receives the lines a user should read before the runs start (re-runs of changed data)."""
+    `notify` receives the lines a user should read before the runs start (re-runs of changed data).
+    A storage that fails on the way is a `Failure` (`storage_failures`)."""
+    with storage_failures(resolve_storage(cfg, storage)):
+        return _sweep(cfg, storage, workers, max_failures, runner, progress, notify, mixture_runner)
+
+
+def _sweep(cfg: PlannerConfig, storage, workers, max_failures, runner, progress, notify, mixture_runner) -> SweepReport:
     workers = workers or cfg.sweep.workers
     max_failures = max_failures or cfg.sweep.max_failures
     if workers < 1:
@@ -252,10 +258,11 @@ def sweep_status(cfg: PlannerConfig, storage: str | None = None) -> StatusView:
     """Read-only: every grid point's status in the study (nothing is created), judged against the data
     as it is now (a language whose data cannot be read is not judged)."""
     spec = resolve_storage(cfg, storage)
-    ledger = open_ledger(cfg, spec, create=False)
-    data = data_fingerprints(cfg, strict=False)
-    trials = ledger.trials()
-    points = points_source(cfg)(ledger)
+    with storage_failures(spec):
+        ledger = open_ledger(cfg, spec, create=False)
+        data = data_fingerprints(cfg, strict=False)
+        trials = ledger.trials()
+        points = points_source(cfg)(ledger)
     adaptive = None
     if cfg.sweep.strategy == "adaptive":
         from planner.sweep.chosen import adaptive_summary

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -24,7 +25,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from core.config import PlannerConfig
-from core.errors import UserError
+from core.errors import Failure, UserError
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +211,10 @@ def open_storage(spec: StorageSpec, create: bool) -> BaseStorage:
             local.parent.mkdir(parents=True, exist_ok=True)
             if spec.kind == "journal":
                 from optuna.storages import JournalStorage
-                from optuna.storages.journal import JournalFileBackend
 
-                return JournalStorage(JournalFileBackend(spec.target))
+                from planner.sweep.journal import TornTailSafeJournal
+
+                return JournalStorage(TornTailSafeJournal(spec.target))
         except OSError as err:
             raise UserError(
                 f"Cannot open the sweep storage {local}: {err.strerror or err} ({err.filename or local}).",
@@ -273,3 +275,24 @@ def release_connections(storage: BaseStorage) -> None:
     if engine is not None:
         storage.remove_session()
         engine.dispose()
+
+
+@contextmanager
+def storage_failures(spec: StorageSpec) -> Iterator[None]:
+    """A storage that fails after it opened (a full disk, a damaged page of an SQLite file, a journal damaged
+    in its middle, a database server gone) is a `Failure` naming it, not a traceback."""
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from planner.sweep.journal import JournalDamaged
+
+    try:
+        yield
+    except (StorageInternalError, SQLAlchemyError, JournalDamaged) as err:
+        cause = next((e for e in _error_chain(err) if isinstance(e, SQLAlchemyError)), err)
+        raise Failure(
+            f"The sweep storage {spec.display} failed: {first_line(cause)}.",
+            "If the disk is full or the database server was unreachable, fix that and run the command again: "
+            "finished runs are kept. If the file is damaged, restore it from a copy, or move it away to start "
+            "the sweep over.",
+        ) from None

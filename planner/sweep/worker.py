@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import math
 import os
 import signal
 import socket
@@ -47,6 +48,9 @@ DEFAULT_MIXTURE_RUNNER = "trainers.muit:train_mixture_proxy"
 # interrupted: the run goes on and is never recorded as interrupted. So workers are started with these
 # blocked (`blocked_stop_signals`; every thread inherits the mask) and only the main thread unblocks them.
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+# sacrebleu's scores lie in 0–100 by definition: a runner reporting one outside it has a bug (a wrong scale,
+# a sign), and a recorded value would be fitted as a result. NaN stays a result (`fit` drops it, per language).
+SCORE_RANGES = {"chrf": (0.0, 100.0), "chrf++": (0.0, 100.0), "bleu": (0.0, 100.0)}
 
 
 Runner = Callable[..., Any]
@@ -146,7 +150,12 @@ class _Heartbeat:
 def _metrics_attr(metrics: Any, what: str) -> dict[str, float]:
     if not isinstance(metrics, dict) or not metrics:
         raise TypeError(f"the runner returned {what} without a non-empty `metrics` dict")
-    return {str(k): float(v) for k, v in metrics.items()}
+    values = {str(k): float(v) for k, v in metrics.items()}
+    for name, value in values.items():
+        low, high = SCORE_RANGES.get(name.lower(), (-math.inf, math.inf))
+        if not low <= value <= high and not math.isnan(value):
+            raise ValueError(f"the runner returned {what} with {name} {value:g}, outside its scale {low:g}–{high:g}")
+    return values
 
 
 def _result_attrs(result: Any, point: GridPoint) -> dict[str, Any]:
@@ -196,7 +205,7 @@ def run_claimed(
             else:
                 result = runner(cfg, point.language, point.n_pairs, point.seed, run_dir=run_dir, progress=False)
             record = _result_attrs(result, point)
-        except Exception as err:
+        except (Exception, SystemExit) as err:  # `sys.exit()` in a plug-in's code ends the run, not the worker
             log.error("run %s failed:\n%s", point.key, traceback.format_exc())
             record = {A_ERROR: _error_text(err), A_TRACEBACK: traceback.format_exc()[-4000:]}
         except BaseException:  # Ctrl-C / termination: not the run's fault, so retry it
