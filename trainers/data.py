@@ -5,13 +5,15 @@ Moses-style line files) is read into raw `Pair`s for one language by `read_pairs
 then turns them into a `LanguageData` in the same way for all of them:
 
 1. normalise both sides (Unicode NFC, whitespace runs collapsed, stripped);
-2. drop empty, over-long (`data.max_chars`) and duplicate pairs, counting each reason;
+2. drop empty (nothing visible: format characters such as a zero-width space alone count as empty),
+   over-long (`data.max_chars`) and duplicate pairs, counting each reason;
 3. order the unique pairs by a keyed hash of their text and `data.split_seed`, so the order depends
    only on the set of pairs and the seed (not on file order, the Python version or hash
    randomisation), and appending data to a file does not reshuffle what was there;
 4. the first `data.test_size` pairs are the test split; the training pool is the rest minus every pair
-   whose English or target side equals (case-insensitively) a side of a test pair, so no test
-   sentence is ever trained on, even through a near-duplicate with different spacing or casing.
+   whose English or target side equals a side of a test pair ignoring case, invisible format
+   characters and compatibility forms (NFKC: full-width letters), so no test sentence is ever trained
+   on, even through a near-duplicate with different spacing, casing or zero-width characters.
 
 Training runs take prefixes of the pool, so the 500-pair set is the first 500 pairs of the 1000-pair set.
 """
@@ -21,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -107,10 +111,29 @@ def normalize_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
+@lru_cache(maxsize=1)
+def _format_characters() -> re.Pattern:
+    """Runs of format characters (Unicode category Cf), as a class of code-point ranges (a regex class
+    listing ~160 single characters searches several times slower)."""
+    points = {c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+    starts = sorted(c for c in points if c - 1 not in points)
+    ends = sorted(c for c in points if c + 1 not in points)
+    ranges = "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in zip(starts, ends))
+    return re.compile(f"[{ranges}]+")
+
+
+def _visible(text: str) -> str:
+    """`text` without format characters (zero-width space and joiners, direction marks, a stray
+    byte-order mark, soft hyphens), which change the string but not what a reader sees."""
+    if text.isascii() or not _format_characters().search(text):
+        return text
+    return " ".join(_format_characters().sub("", text).split())
+
+
 def _overlap_key(text: str) -> str:
-    # Stricter than equality of normalised text: "Open File" and "Open file" are the same sentence
-    # for leakage purposes.
-    return text.casefold()
+    # Stricter than equality of normalised text: "Open File", "Open file", "Open\u200b file" and the
+    # full-width "Ｏｐｅｎ file" are the same sentence for leakage purposes.
+    return _visible(unicodedata.normalize("NFKC", text)).casefold()
 
 
 def _order_key(pair: Pair, seed: int) -> bytes:
@@ -136,7 +159,7 @@ def build_language_data(
     unique: dict[Pair, None] = {}
     for pair in raw:
         source, target = normalize_text(pair.source), normalize_text(pair.target)
-        if not source or not target:
+        if not _visible(source) or not _visible(target):  # nothing visible is empty too
             dropped[DROP_EMPTY] += 1
         elif len(source) > max_chars or len(target) > max_chars:
             dropped[DROP_TOO_LONG] += 1
@@ -269,8 +292,8 @@ def check_capacity(
         raise UserError(
             "Not enough training pairs (counted after setting aside each language's test split and dropping "
             "pairs that overlap it): " + "; ".join(short) + ".",
-            "Lower the largest size in sweep.sizes (and budget.languages floors), lower data.test_size, "
-            "add data for those languages, or remove them from `languages`.",
+            "Lower the largest size in sweep.sizes or sweep.mixtures (and budget.languages floors), lower "
+            "data.test_size, add data for those languages, or remove them from `languages`.",
         )
 
 

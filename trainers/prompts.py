@@ -213,11 +213,12 @@ def load_general_tasks(general_dir: str | Path, language: str) -> list[GeneralTa
             "'output' (answered in that language), or set data.general_ratio to 0.",
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # with or without a byte-order mark
     except UnicodeDecodeError as err:
         raise UserError(f"General instruction file {path} is not UTF-8 text: {err}.", "Save it as UTF-8.") from None
     tasks = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # read_text turns \r\n and \r into \n; str.splitlines would also split a JSON string at U+2028.
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         tasks.append(_parse_general_line(line, path, lineno))
@@ -248,6 +249,11 @@ def _parse_general_line(line: str, path: Path, lineno: int) -> GeneralTask:
         value = row.get(key, None if required else "")
         if value is None or not isinstance(value, str) or (required and not value.strip()):
             raise UserError(f"{where}: '{key}' must be a non-empty string (got {value!r}).", fix)
+        try:
+            value.encode("utf-8")  # a lone surrogate escape (\ud800) is not text: the tokenizer would crash
+        except UnicodeEncodeError:
+            raise UserError(f"{where}: '{key}' holds a lone UTF-16 surrogate escape, which is not text.",
+                            "Fix the escape, or write the character itself.") from None
         values[key] = value.strip()
     return GeneralTask(instruction=values["instruction"], output=values["output"], input=values["input"])
 
