@@ -8,7 +8,10 @@ zero-shot point) with the residual noise the fit measured. The tables shipped:
 
 - `smollm2_runs.csv` — the pretrained default (SmolLM2-135M-Instruct, LoRA, chat format), 4 languages ×
   {0, 50, 150, 400} pairs, seed 0 (the sweep of benchmarks/truth_test.py);
-- `tiny_runs.csv` — the from-scratch tiny model of the quick preset, 3 languages, an adaptive sweep's runs.
+- `tiny_runs.csv` — the from-scratch tiny model of the quick preset, 3 languages, an adaptive sweep's runs;
+- `demo_adaptive_runs.csv` — the pretrained default's adaptive sweep (`benchmarks/demo_adaptive.yaml`),
+  unequal sizes per language (its mixture proxy rows are not part of the per-language curves);
+- `demo_ledger2_runs.csv` — the second, independent ledger of the default (0, 50, 150 pairs, sweep seed 1).
 
 Curves a real sweep measured can be flat or fall with data (Hindi and Vietnamese at 50–150 pairs in the
 pretrained model's first measurements); the worlds keep what the fit says, so a family can have little
