@@ -274,12 +274,9 @@ def _expand_translation(table: _Table) -> pd.DataFrame:
         if isinstance(value, list) and all(isinstance(item, tuple) and len(item) == 2 for item in value):
             value = dict(value)  # an Arrow map column reads as (key, value) tuples
         if not (is_missing(value) or isinstance(value, dict)):
-            raise UserError(
-                f"{table.origin} {table.row_label} {row}: '{TRANSLATION_COLUMN}' is {type(value).__name__} "
-                f"{value!r}, not an object.",
-                f"A '{TRANSLATION_COLUMN}' value maps language codes to text, "
-                '{"en": "Hello.", "de": "Hallo."}.',
-            )
+            raise _bad_cell(table, row, TRANSLATION_COLUMN, value, "an object",
+                            f"A '{TRANSLATION_COLUMN}' value maps language codes to text, "
+                            '{"en": "Hello.", "de": "Hallo."}.')
         values.append(value if isinstance(value, dict) else {})
     expanded = pd.DataFrame.from_records(values, index=frame.index)
     merged = frame.drop(columns=TRANSLATION_COLUMN)
@@ -298,6 +295,11 @@ def read_table(path: Path, fmt: str, fingerprint: tuple) -> _Table:
     table = _TABLE_READERS[fmt](path)
     table = dataclasses.replace(table, frame=_expand_translation(table))
     return dataclasses.replace(table, labels=_row_languages(table))
+
+
+def _bad_cell(table: _Table, row, column: str, value: Any, expected: str, fix: str) -> UserError:
+    return UserError(f"{table.origin} {table.row_label} {row}: '{column}' is {type(value).__name__} {value!r}, "
+                     f"not {expected}.", fix)
 
 
 def is_missing(value: Any) -> bool:
@@ -329,12 +331,9 @@ def _row_languages(table: _Table) -> tuple[str | None, ...]:
     labels = []
     for row, value in zip(table.frame.index, table.frame[LANGUAGE_COLUMN].tolist()):
         if not (is_missing(value) or isinstance(value, str)):
-            raise UserError(
-                f"{table.origin} {table.row_label} {row}: '{LANGUAGE_COLUMN}' is {type(value).__name__} "
-                f"{value!r}, not a language code.",
-                f"Every '{LANGUAGE_COLUMN}' value must be a code such as \"de\", or empty for a row in the "
-                "wide form (a column per language).",
-            )
+            raise _bad_cell(table, row, LANGUAGE_COLUMN, value, "a language code",
+                            f"Every '{LANGUAGE_COLUMN}' value must be a code such as \"de\", or empty for a row in "
+                            "the wide form (a column per language).")
         labels.append(value if isinstance(value, str) and value.strip() else None)
     return tuple(labels)
 
