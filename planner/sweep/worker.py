@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-import math
 import os
 import signal
 import socket
@@ -48,9 +47,6 @@ DEFAULT_MIXTURE_RUNNER = "trainers.muit:train_mixture_proxy"
 # interrupted: the run goes on and is never recorded as interrupted. So workers are started with these
 # blocked (`blocked_stop_signals`; every thread inherits the mask) and only the main thread unblocks them.
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-# sacrebleu's scores lie in 0–100 by definition: a runner reporting one outside it has a bug (a wrong scale,
-# a sign), and a recorded value would be fitted as a result. NaN stays a result (`fit` drops it, per language).
-SCORE_RANGES = {"chrf": (0.0, 100.0), "chrf++": (0.0, 100.0), "bleu": (0.0, 100.0)}
 
 
 Runner = Callable[..., Any]
@@ -150,12 +146,7 @@ class _Heartbeat:
 def _metrics_attr(metrics: Any, what: str) -> dict[str, float]:
     if not isinstance(metrics, dict) or not metrics:
         raise TypeError(f"the runner returned {what} without a non-empty `metrics` dict")
-    values = {str(k): float(v) for k, v in metrics.items()}
-    for name, value in values.items():
-        low, high = SCORE_RANGES.get(name.lower(), (-math.inf, math.inf))
-        if not low <= value <= high and not math.isnan(value):
-            raise ValueError(f"the runner returned {what} with {name} {value:g}, outside its scale {low:g}–{high:g}")
-    return values
+    return {str(k): float(v) for k, v in metrics.items()}
 
 
 def _result_attrs(result: Any, point: GridPoint) -> dict[str, Any]:
