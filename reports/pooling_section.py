@@ -68,7 +68,8 @@ def _choice_text(b: ReportBuilder, law: str) -> str:
     scored = {k: v for k, v in candidates.items() if v is not None}
     if len(scored) > 1:
         listed = " · ".join(f"{k} {fmt_num(v, 3)}" for k, v in sorted(scored.items(), key=lambda kv: kv[1]))
-        return f", chosen by a joint backtest (summed squared error of held-out sizes: {listed})"
+        rule = "; the log law, which never levels off, needs under a quarter of the power law's" if "log" in scored else ""
+        return f", chosen by a joint backtest (summed squared error of held-out sizes: {listed}{rule})"
     if b.inputs.fits.law_requested != "auto":
         return " (as requested)"
     if law == "offset":
