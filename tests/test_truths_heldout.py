@@ -89,3 +89,23 @@ def test_scores_reported_as_fractions_give_the_plan_of_the_same_scores_in_percen
     assert fits_fraction.population["ceiling_max"] == 1.0 and fits_percent.population["ceiling_max"] == 100.0
     assert any("fractions" in note for note in fits_fraction.notes)
     assert not any("fractions" in note for note in fits_percent.notes)
+
+
+def test_the_benchmark_plays_held_out_families_without_an_oracle(tmp_path, capsys):
+    """`benchmarks/plan_regret.py --held-out` scores the default against the notebook on held-out worlds,
+    with regrets on the true curves (finite, and 0 would be a perfect plan)."""
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from plan_regret import main  # noqa: PLC0415
+
+    out = tmp_path / "regret.csv"
+    assert main(["--held-out", "--instances", "2", "--clean", "1", "--families", "outlier-runs", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert set(table.method) == {"notebook", "default"}  # no oracle: its prior is a bank of the fit's laws
+    assert set(table.family) == {"outlier-runs"} and np.isfinite(table.regret).all()
+    assert table.loc[table.method == "default", "clean_value_gap"].iloc[0] < 1e-9  # in-law curves: exact on clean runs
+    assert "| outlier-runs |" in capsys.readouterr().out
