@@ -12,6 +12,7 @@ the file, not a traceback: the previous version of the file is still whole, and 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -73,9 +74,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def atomic_write_texts(files: Mapping[str | Path, str]) -> list[Path]:
-    """Write files that belong together (a table and its summary) so that a refused write replaces none of
-    them: every temporary file is written first, and only then are they renamed (renaming needs no space)."""
+    """Write files that belong together (a table and its summary) all or none: every temporary file is
+    written first; then they are renamed over their targets, each target's previous version kept aside (a
+    hard link, or a copy) until the last rename succeeded, and put back if one fails (a target that became
+    a directory, an I/O error)."""
     staged: list[tuple[Path, str]] = []
+    kept: list[tuple[Path, str | None]] = []  # (target, its previous version's backup or None), renamed so far
     try:
         for path, text in files.items():
             path = Path(path)
@@ -86,14 +90,44 @@ def atomic_write_texts(files: Mapping[str | Path, str]) -> list[Path]:
                 raise write_failure(path, err) from None
             staged.append((path, tmp))
         for path, tmp in staged:
+            backup = None
             try:
+                backup = _keep_aside(path, tmp + ".old")
                 os.replace(tmp, path)
             except OSError as err:
+                if backup:
+                    Path(backup).unlink(missing_ok=True)
+                _put_back(kept)
                 raise write_failure(path, err) from None
+            kept.append((path, backup))
     finally:
         for _, tmp in staged:
             Path(tmp).unlink(missing_ok=True)
+        for _, backup in kept:
+            if backup:
+                Path(backup).unlink(missing_ok=True)
     return [Path(p) for p in files]
+
+
+def _keep_aside(path: Path, backup: str) -> str | None:
+    """A second name for `path`'s current content (None if it has none yet)."""
+    if not path.is_file():
+        return None
+    try:
+        os.link(path, backup)  # no copy: the rename gives `path` a new file and the backup keeps the old one
+    except OSError:
+        shutil.copy2(path, backup)
+    return backup
+
+
+def _put_back(renamed: list[tuple[Path, str | None]]) -> None:
+    """Undo the renames done so far: each target gets its previous version back, or goes if it had none."""
+    for path, backup in reversed(renamed):
+        if backup:
+            os.replace(backup, path)
+        else:
+            path.unlink(missing_ok=True)
+    renamed.clear()
 
 
 def check_output_dir(path: str | Path, what: str) -> Path:

@@ -31,6 +31,9 @@ POPULATION_LAWS = ("auto", "power", "offset", "log")
 # The largest value a score can take, where the metric's definition fixes it: a ceiling is bounded by
 # it, never pinned to it.
 METRIC_MAX = {"chrf": 100.0, "chrf++": 100.0, "bleu": 100.0, "comet": 100.0, "accuracy": 100.0}
+# Metrics often reported as fractions of that maximum, with the lowest score a fraction can take (COMET can
+# dip below 0). Not BLEU: a weak sweep's BLEU lies below 1 on its 0–100 scale, and no chrF sweep does.
+FRACTION_LOW = {"chrf": 0.0, "chrf++": 0.0, "comet": -1.0, "accuracy": 0.0}
 
 
 def metric_bounds(metric: str, higher_is_better: bool, series: dict[str, Series]) -> tuple[Bounds, str | None]:
@@ -40,13 +43,13 @@ def metric_bounds(metric: str, higher_is_better: bool, series: dict[str, Series]
     y = np.concatenate(ys) if ys else np.zeros(0)
     if higher_is_better:
         top = METRIC_MAX.get(metric.lower())
-        # COMET and accuracy are often reported as fractions, and any 0–100 score may be: a bound of 100 on
-        # scores that all lie in 0–1 would bound nothing and spread the ceiling grid a hundred times wider
-        # than the data (plans measured worse than on the same scores ×100: benchmarks/plan_regret.py
-        # --held-out, family unit-scale).
-        if top is not None and len(y) and 0.0 <= float(y.min()) and float(y.max()) <= 1.0:
-            return Bounds(1.0, 1.0, None), (f"every {metric} score lies within 0–1: read as fractions of its 0–{top:g} "
-                                             "scale, so a language's ceiling is bounded by 1")
+        # A bound of 100 on scores that are fractions would bound nothing and spread the ceiling grid a
+        # hundred times wider than the data (plans measured worse than on the same scores ×100:
+        # benchmarks/plan_regret.py --held-out, family unit-scale).
+        low = FRACTION_LOW.get(metric.lower())
+        if top is not None and low is not None and len(y) and low <= float(y.min()) and float(y.max()) <= 1.0:
+            return Bounds(1.0, 1.0, None), (f"every {metric} score lies within {low:g}–1: read as fractions of its "
+                                             f"0–{top:g} scale, so a language's ceiling is bounded by 1")
         return Bounds(1.0, top, None), None
     floor = 0.0 if len(y) and float(y.min()) >= 0 else None
     return Bounds(-1.0, None, floor), None

@@ -77,6 +77,8 @@ def solve_any(world: World, lo: np.ndarray, hi: np.ndarray, units: int = 2000) -
     """The allocation (pairs) that maximises Σ true scores under the token budget, floors and caps, for
     curves of any shape: a max-plus dynamic programme over `units` equal slices of the budget (exact on
     that grid, no concavity needed), then a local continuous polish of the grid's answer."""
+    if np.any(lo > hi) or float(world.tokens_per_pair @ lo) > world.budget * (1 + 1e-12) or world.budget <= 0:
+        raise ValueError("no allocation meets these floors, caps and budget")
     step = world.budget / units
     k = np.arange(units + 1)
     choice: list[np.ndarray | None] = []  # per language after the first: its slices, by slices spent so far
@@ -106,7 +108,7 @@ def solve_any(world: World, lo: np.ndarray, hi: np.ndarray, units: int = 2000) -
 
 
 def _polish(world: World, pairs: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Refine a grid answer within one grid step; keep it unless the refinement is feasible and better."""
+    """Refine a grid answer by a local continuous search; keep it unless the refinement is feasible and better."""
     scale = np.maximum(pairs, 1.0)
     cap = np.where(np.isfinite(hi), hi, np.inf)
     bounds = [(lo_i / s, (c if np.isfinite(c) else np.inf) / s) for lo_i, c, s in zip(lo, cap, scale)]

@@ -109,3 +109,31 @@ def test_the_benchmark_plays_held_out_families_without_an_oracle(tmp_path, capsy
     assert set(table.family) == {"outlier-runs"} and np.isfinite(table.regret).all()
     assert table.loc[table.method == "default", "clean_value_gap"].iloc[0] < 1e-9  # in-law curves: exact on clean runs
     assert "| outlier-runs |" in capsys.readouterr().out
+
+
+def test_the_grid_solver_refuses_floors_the_budget_cannot_pay():
+    curves = (TrueCurve("exponential", dict(ceiling=50.0, gap=40.0, scale=500.0)),) * 2
+    world = World(curves, tokens_per_pair=np.array([10.0, 10.0]), budget=5_000.0, sizes=(250.0,),
+                  lo=np.array([400.0, 400.0]))
+    with pytest.raises(ValueError, match="floors"):
+        solve_any(world, *world.bounds())
+    capped = World(curves, tokens_per_pair=np.array([10.0, 10.0]), budget=50_000.0, sizes=(250.0,),
+                   lo=np.array([400.0, 0.0]), hi=np.array([300.0, np.inf]))
+    with pytest.raises(ValueError, match="floors"):
+        solve_any(capped, *capped.bounds())
+
+
+def test_which_scores_are_read_as_fractions():
+    """chrF, COMET (which can dip below 0) and accuracy in 0–1 are fractions; BLEU below 1 is a weak sweep
+    on its 0–100 scale and keeps the bound of 100; a loss has no such bound."""
+    from fits.data import Series
+    from fits.population import metric_bounds
+
+    def bound(metric, ys, higher=True):
+        series = {"de": Series("de", np.array([100.0, 200.0, 400.0]), np.array(ys), None, [])}
+        return metric_bounds(metric, higher, series)[0].offset_max
+
+    assert bound("chrf", [0.1, 0.3, 0.5]) == 1.0 and bound("chrf", [0.1, 3.0, 5.0]) == 100.0
+    assert bound("comet", [-0.02, 0.4, 0.6]) == 1.0 and bound("accuracy", [0.2, 0.5, 0.9]) == 1.0
+    assert bound("bleu", [0.2, 0.5, 0.9]) == 100.0
+    assert bound("loss", [0.2, 0.5, 0.9], higher=False) is None

@@ -335,3 +335,17 @@ def test_refusals_of_data_stats_write_nothing_and_show_no_traceback(tmp_path, ca
     assert code == 2 and err.startswith("error:") and "Traceback" not in err
     assert re.search(r"pairs\.jsonl line 41: 'language' is list \[", err)
     assert set(tmp_path.rglob("*")) - before == {tmp_path / "pairs.jsonl", tmp_path / "planner.yaml"}
+
+
+def test_a_gzip_file_damaged_inside_its_stream_is_refused_not_a_traceback(tmp_path):
+    """A header that reads but a damaged deflate stream raised zlib.error, which was not caught."""
+    import gzip
+
+    body = "".join(json.dumps({"en": english(i), "de": german(i)}) + "\n" for i in range(2000)).encode()
+    damaged = bytearray(gzip.compress(body))
+    for k in range(200, 260):
+        damaged[k] ^= 0xFF
+    path = tmp_path / "pairs.jsonl.gz"
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(UserError, match="cannot be read as compressed"):
+        read_pairs(path, "auto", "de", cfg(path))

@@ -16,6 +16,7 @@ import io
 import json
 import lzma
 import re
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,7 +67,7 @@ def _read_text(path: Path, what: str) -> str:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (EOFError, lzma.LZMAError, gzip.BadGzipFile) as err:
+    except (EOFError, lzma.LZMAError, gzip.BadGzipFile, zlib.error) as err:
         raise UserError(f"{path} cannot be read as compressed {what}: {err}.", "Check the file.") from None
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise UserError(f"{path} is UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8.", fix)
