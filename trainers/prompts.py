@@ -212,13 +212,10 @@ def load_general_tasks(general_dir: str | Path, language: str) -> list[GeneralTa
             f"Add {path.name} with one JSON object per line holding 'instruction', optional 'input' and "
             "'output' (answered in that language), or set data.general_ratio to 0.",
         )
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # with or without a byte-order mark
-    except UnicodeDecodeError as err:
-        raise UserError(f"General instruction file {path} is not UTF-8 text: {err}.", "Save it as UTF-8.") from None
+    from trainers.sources import read_text, text_lines  # the corpus reader's decoding (pandas: imported late)
+
     tasks = []
-    # read_text turns \r\n and \r into \n; str.splitlines would also split a JSON string at U+2028.
-    for lineno, line in enumerate(text.split("\n"), start=1):
+    for lineno, line in enumerate(text_lines(read_text(path, "general instructions")), start=1):
         if not line.strip():
             continue
         tasks.append(_parse_general_line(line, path, lineno))

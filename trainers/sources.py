@@ -58,7 +58,7 @@ def _strip_compression(name: str) -> str:
     return name
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str) -> str:
     """The whole (decompressed) file as text: UTF-8, with or without a byte-order mark. A file in another
     encoding is refused naming the line, never read as garbage: UTF-16 without a BOM decodes as "valid"
     UTF-8 with a NUL after every ASCII letter, so a NUL byte is refused too (text never holds one)."""
@@ -82,6 +82,12 @@ def _read_text(path: Path, what: str) -> str:
         line = text.count("\n", 0, nul) + 1
         raise UserError(f"{path} line {line} holds a NUL byte: the file is binary or UTF-16, not UTF-8 text.", fix)
     return text
+
+
+def text_lines(text: str) -> list[str]:
+    """Lines ended as universal-newline mode ends them (\n, \r\n, \r); not `str.splitlines`, which also
+    splits at U+2028 and the like, characters a JSON string may hold."""
+    return re.split(r"\r\n|\r|\n", text)
 
 
 def _is_hf_dataset_dir(path: Path) -> bool:
@@ -158,8 +164,7 @@ def _read_jsonl(path: Path) -> _Table:
     records, lines = [], []
     example = 'Each line must be one JSON object, e.g. {"en": "Hello.", "de": "Hallo."} or ' \
         '{"source": "Hello.", "target": "Hallo.", "language": "de"}.'
-    # Lines end as in universal-newline mode (\n, \r\n, \r); U+2028 and the like may stand in a JSON string.
-    for number, line in enumerate(re.split(r"\r\n|\r|\n", _read_text(path, "JSON lines")), start=1):
+    for number, line in enumerate(text_lines(read_text(path, "JSON lines")), start=1):
         if not line.strip():
             continue
         try:
@@ -198,7 +203,7 @@ def _read_delimited(path: Path, fmt: str) -> _Table:
     rows, lines = [], []
     # A sentence may be long: a side beyond data.max_chars is dropped and counted, not the file refused.
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.reader(io.StringIO(_read_text(path, fmt.upper()), newline=""), **dialect)
+    reader = csv.reader(io.StringIO(read_text(path, fmt.upper()), newline=""), **dialect)
     try:
         header = next(reader, None)
         if not header:
@@ -419,7 +424,7 @@ def moses_files(directory: Path) -> dict[str, list[tuple[Path, Path]]]:
 def _read_lines(path: Path) -> list[str]:
     # Split on "\n" only: str.splitlines would also split on characters such as U+2028 inside a
     # sentence and silently misalign the two files.
-    lines = [line.removesuffix("\r") for line in _read_text(path, "text").split("\n")]
+    lines = [line.removesuffix("\r") for line in read_text(path, "text").split("\n")]
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
