@@ -192,12 +192,15 @@ def saturated_and_steep(rng) -> World:
 def log_like(rng) -> World:
     """Slow log-linear curves, y = a + b·ln x (b 1–6 chrF per e-fold): no ceiling in sight."""
     n = int(rng.integers(8, 13))
-    curves = []
-    for _ in range(n):
-        b = rng.uniform(1.0, 6.0)
-        a = rng.uniform(3, 20) - b * np.log(GRID4[0])
-        curves.append(Curve("log", {"a": float(a), "b": float(b)}))
+    curves = [log_curve(rng) for _ in range(n)]
     return World(tuple(curves), **_common(rng, n, GRID4, budget_pairs=(1000, 4000)))
+
+
+def log_curve(rng) -> Curve:
+    """y = a + b·ln x with b 1–6 chrF per e-fold, scoring 3–20 at the grid's first size."""
+    b = rng.uniform(1.0, 6.0)
+    a = rng.uniform(3, 20) - b * np.log(GRID4[0])
+    return Curve("log", {"a": float(a), "b": float(b)})
 
 
 def caps_and_floors(rng) -> World:
@@ -277,13 +280,13 @@ class Family:
     doc: str = field(default="")
 
 
-def _family(fn) -> Family:
+def as_family(fn) -> Family:
     return Family(fn.__name__.replace("_", "-"), fn, (fn.__doc__ or "").split("\n\n")[0].strip())
 
 
 FAMILIES: dict[str, Family] = {
     f.name: f
-    for f in map(_family, [
+    for f in map(as_family, [
         steep_low_ceilings, moderate_high_ceilings, pretrained_offset, saturated_and_steep, log_like,
         caps_and_floors, heteroscedastic, six_sizes_three_seeds, three_sizes_three_seeds, thirty_languages,
         four_languages, three_sizes_one_seed,

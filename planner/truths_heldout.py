@@ -25,7 +25,7 @@ from typing import Callable, Mapping
 import numpy as np
 from scipy.optimize import minimize
 
-from planner.truths import GRID4, Family, World, _common, _power_from_start
+from planner.truths import GRID4, Family, World, _common, _power_from_start, as_family, log_curve
 
 
 # ------------------------------------------------------------------------------------------ the laws
@@ -109,21 +109,19 @@ def solve_any(world: World, lo: np.ndarray, hi: np.ndarray, units: int = 2000) -
 
 def _polish(world: World, pairs: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Refine a grid answer by a local continuous search; keep it unless the refinement is feasible and better."""
-    scale = np.maximum(pairs, 1.0)
-    cap = np.where(np.isfinite(hi), hi, np.inf)
-    bounds = [(lo_i / s, (c if np.isfinite(c) else np.inf) / s) for lo_i, c, s in zip(lo, cap, scale)]
+    scale = np.maximum(pairs, 1.0)  # search in units of the grid's answer
     cost = world.tokens_per_pair * scale / world.budget
     result = minimize(
         lambda z: -world.value(z * scale), np.ones(world.n), method="SLSQP",
-        bounds=[(b0, None if not np.isfinite(b1) else b1) for b0, b1 in bounds],
+        bounds=[(l / s, h / s if np.isfinite(h) else None) for l, h, s in zip(lo, hi, scale)],
         constraints=[{"type": "ineq", "fun": lambda z: 1.0 - float(cost @ z)}],
         options={"maxiter": 200, "ftol": 1e-12},
     )
     better = result.x * scale
-    feasible = (np.all(better >= lo - 1e-6) and np.all(better <= cap * (1 + 1e-9) + 1e-9)
+    feasible = (np.all(better >= lo - 1e-6) and np.all(better <= hi * (1 + 1e-9) + 1e-9)
                 and float(world.tokens_per_pair @ better) <= world.budget * (1 + 1e-9))
     if feasible and np.all(np.isfinite(better)) and world.value(better) > world.value(pairs):
-        return np.clip(better, lo, cap)
+        return np.clip(better, lo, hi)
     return pairs
 
 
@@ -196,10 +194,7 @@ def mixed_laws(rng) -> World:
         if pick == 0:
             return _power_from_start(r.uniform(35, 90), r.uniform(0.15, 1.0), r.uniform(3, 20), GRID4[0])
         if pick == 1:
-            from fits.laws import Curve  # noqa: PLC0415
-
-            b = r.uniform(1.0, 6.0)
-            return Curve("log", {"a": float(r.uniform(3, 20) - b * np.log(GRID4[0])), "b": float(b)})
+            return log_curve(r)
         return (_sigmoid_curve, _exponential_curve, _broken_curve)[pick - 2](r)
 
     return _world_of(rng, any_curve)
@@ -230,13 +225,9 @@ def outlier_runs(rng) -> World:
     return World(_moderate_power(rng, n), noise_kind="outliers", **_common(rng, n, GRID4))
 
 
-def _family(fn) -> Family:
-    return Family(fn.__name__.replace("_", "-"), fn, (fn.__doc__ or "").split("\n\n")[0].strip())
-
-
 HELD_OUT: dict[str, Family] = {
     f.name: f
-    for f in map(_family, [
+    for f in map(as_family, [
         sigmoid_in_log_x, exponential_saturation, broken_power, dip_then_rise, mixed_laws, unit_scale,
         heavy_tailed_noise, outlier_runs,
     ])
