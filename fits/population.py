@@ -6,8 +6,9 @@ only candidate that is finite at 0, and which approaches the plain power law as 
 them the power and the log law are each fitted without every language's largest size, then without its
 second largest, and asked to predict it (all languages at once, with the pooled noise level and
 population priors: `fits.pooled`); the law with the smaller summed squared error over the languages wins
-(the log law only with under a quarter of the power law's: `_LOG_NEEDS`), for all of them: languages trained with one recipe follow one law, and one decision from all languages is
-far steadier than one per language from four points. Noiseless data are predicted exactly by their own
+(the log law only with under a quarter of the power law's: `_LOG_NEEDS`), for all of them: languages
+trained with one recipe follow one law, and one decision from all languages is far steadier than one per
+language from four points. Noiseless data are predicted exactly by their own
 law, so it wins there.
 
 What each language reports beyond the curve: its posterior draws (`boot`, used by `risk: expected` and

@@ -77,8 +77,9 @@ class Batch:
 
 
 ExtraLoss = Callable[[torch.nn.Module, Batch], torch.Tensor]
-# Steps between looks at the divergence flag: each look waits for the device, so not every step.
-DIVERGENCE_CHECK_STEPS = 10
+# Steps between looks at the device (the progress bar's loss, the divergence flag): each look waits for
+# it, so not every step.
+LOOK_EVERY_STEPS = 10
 
 
 class TrainingDiverged(Failure):
@@ -383,12 +384,12 @@ def train_model(
 
         losses.append(loss.detach())
         bar.update()
-        last = step == steps - 1
+        looking = step % LOOK_EVERY_STEPS == 0 or step == steps - 1
         saving_now = saving and (step + 1) % checkpoint_every == 0 and step + 1 < steps
-        if (step % DIVERGENCE_CHECK_STEPS == 0 or last or saving_now) and not bool(finite):
+        if (looking or saving_now) and not bool(finite):
             bar.close()  # never save or return a diverged model
             raise TrainingDiverged(description, step + 1, steps, tc.learning_rate)
-        if step % 10 == 0 or last:
+        if looking:
             elapsed = time.perf_counter() - start
             bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(elapsed, 1e-9):,.0f}")
         if saving_now:

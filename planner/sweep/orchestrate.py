@@ -98,17 +98,18 @@ def run_sweep(
     """Complete the grid with `workers` local worker processes against the study in `storage`.
     `notify` receives the lines a user should read before the runs start (re-runs of changed data).
     A storage that fails on the way is a `Failure` (`storage_failures`)."""
-    with storage_failures(resolve_storage(cfg, storage)):
-        return _sweep(cfg, storage, workers, max_failures, runner, progress, notify, mixture_runner)
+    spec = resolve_storage(cfg, storage)
+    with storage_failures(spec):
+        return _sweep(cfg, spec, workers, max_failures, runner, progress, notify, mixture_runner)
 
 
-def _sweep(cfg: PlannerConfig, storage, workers, max_failures, runner, progress, notify, mixture_runner) -> SweepReport:
+def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner, progress, notify,
+           mixture_runner) -> SweepReport:
     workers = workers or cfg.sweep.workers
     max_failures = max_failures or cfg.sweep.max_failures
     if workers < 1:
         raise UserError(f"--workers must be at least 1 (got {workers}).")
     check_output_dir(cfg.out, "output_dir")
-    spec = resolve_storage(cfg, storage)
     adaptive = cfg.sweep.strategy == "adaptive"
     if adaptive:
         from planner.sweep.design import check_adaptive
