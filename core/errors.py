@@ -9,21 +9,8 @@ paragraph, exit code 1. Every other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 
-class UserError(Exception):
-    """A mistake in the user's input. The message names the file/field/row and how to fix it."""
-
-    exit_code = 2
-
-    def __init__(self, problem: str, fix: str | None = None):
-        self.problem = problem
-        self.fix = fix
-        super().__init__(problem if not fix else f"{problem} {fix}")
-
-
-class Failure(Exception):
-    """Something other than the user's input failed: a full disk, a storage that cannot be read, a training
-    run that diverged. Not a bug either, so no traceback: the CLI prints the message as one paragraph (what
-    failed, what was kept, how to go on) and exits with code 1."""
+class Reported(Exception):
+    """An error the CLI prints as one paragraph, the problem then its fix, and exits with `exit_code`."""
 
     exit_code = 1
 
@@ -31,3 +18,17 @@ class Failure(Exception):
         self.problem = problem
         self.fix = fix
         super().__init__(problem if not fix else f"{problem} {fix}")
+
+
+class UserError(Reported):
+    """A mistake in the user's input. The message names the file/field/row and how to fix it."""
+
+    exit_code = 2
+
+
+class Failure(Reported):
+    """Something other than the user's input failed: a full disk, a storage that cannot be read, a training
+    run that diverged. Not a bug either, so no traceback: the CLI prints the message as one paragraph (what
+    failed, what was kept, how to go on) and exits with code 1."""
+
+    exit_code = 1

@@ -14,7 +14,7 @@ import sys
 import textwrap
 
 from core import __version__
-from core.errors import Failure, UserError
+from core.errors import Reported, UserError
 
 # Pipeline order; `--help` lists them this way.
 VERBS = [
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_user_error(err: UserError | Failure) -> None:
+def _print_user_error(err: Reported) -> None:
     text = " ".join(str(err).split())
     print(textwrap.fill(f"error: {text}", width=100), file=sys.stderr)
 
@@ -69,12 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except UserError as err:
+    except Reported as err:  # a UserError (exit 2) or a Failure (exit 1)
         _print_user_error(err)
-        return UserError.exit_code
-    except Failure as err:
-        _print_user_error(err)
-        return Failure.exit_code
+        return err.exit_code
     except BrokenPipeError:  # e.g. `planner allocate ... | head`: the reader left, nothing to report
         sys.stderr.close()
         return 0
