@@ -10,8 +10,6 @@ The plug-in runners below are loaded by the sweep's workers through the hidden `
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import resource
 import signal
@@ -89,14 +87,10 @@ def assert_one_paragraph(result: subprocess.CompletedProcess, code: int, *words:
         assert word in " ".join(error.split()), error
 
 
-def write_corpus(path: Path, languages=("ar", "el"), pairs: int = 50) -> Path:
-    lines = [json.dumps({"source": f"Sentence number {i}.", "target": f"{lang} sentence {i}.", "language": lang})
-             for lang in languages for i in range(pairs)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 def write_config(tmp_path, sizes=(8, 16, 32), **sweep) -> Path:
+    # here, not at the top: workers load this file as a runner plug-in without the tests on sys.path
+    from test_sweep_cli import write_corpus
+
     cfg = {
         "experiment": "faults",
         "output_dir": str(tmp_path / "out"),
@@ -110,8 +104,9 @@ def write_config(tmp_path, sizes=(8, 16, 32), **sweep) -> Path:
 
 
 def runs_rows(tmp_path) -> list[dict]:
-    with open(tmp_path / "out" / "runs.csv", newline="") as f:
-        return list(csv.DictReader(f))
+    from test_sweep_cli import runs_csv
+
+    return runs_csv(tmp_path)
 
 
 def leftovers(directory: Path) -> list[Path]:
