@@ -253,6 +253,8 @@ class FinalConfig(_Strict):
         unknown = [b for b in v if b not in BASELINE_NAMES]
         if unknown:
             raise ValueError(f"unknown baselines {unknown}; choose from {list(BASELINE_NAMES)}")
+        if len(set(v)) != len(v):  # each would be trained and compared twice, counted as two baselines
+            raise ValueError("baselines must not repeat")
         return v
 
 
@@ -312,10 +314,15 @@ def check_flags(seed: int | None = None, languages: list[str] | tuple[str, ...] 
     """The schema's rules for the same values given as command-line flags (--seed, --language)."""
     if seed is not None:
         check_seed_flag(seed)
-    for code in languages:
+    for i, code in enumerate(languages):
         if not _LANGUAGE_CODE.fullmatch(code):
             raise UserError(f"--language {code!r} is not a language code: codes are {LANGUAGE_CODE_RULE}.",
                             "Pass a code from the config's languages or the data source.")
+        if code == "en":  # the schema's rule for `languages`: English→English would train and score a copy task
+            raise UserError("--language en is the source language: every pair is English→X.",
+                            "Pass a target language code, e.g. one of the config's languages.")
+        if code in languages[:i]:
+            raise UserError(f"--language {code} is given more than once.", "Give each language once.")
 
 
 def run_settings(cfg: PlannerConfig) -> dict:

@@ -54,7 +54,11 @@ def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO]:
     try:
         with _staged(path, binary) as (f, tmp):
             yield f
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError:  # e.g. the target is a directory: the staged file must not stay behind
+            Path(tmp).unlink(missing_ok=True)
+            raise
     except OSError as err:
         raise write_failure(path, err) from None
 

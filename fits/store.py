@@ -298,7 +298,8 @@ def load_fits(path: str | Path) -> FitSet:
     path = Path(path)
     if not path.is_file():
         raise UserError(
-            f"Fits file {path} does not exist.", "Run `planner fit RUNS_CSV --metric NAME --out FITS_JSON` first."
+            f"Fits file {path} {'is a directory, not a file' if path.is_dir() else 'does not exist'}.",
+            "Run `planner fit RUNS_CSV --metric NAME --out FITS_JSON` first, and pass the file it wrote.",
         )
     def strict(constant: str):  # the format is strict JSON: a missing number is null, never NaN/Infinity
         raise ValueError(f"non-standard JSON constant {constant}")

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UserError
-from core.files import atomic_write_text, atomic_write_texts, check_output_dir
+from core.files import atomic_write_text, atomic_write_texts, check_output_dir, check_output_file
 
 PLAN = "plan"
 REDUCED = "plan-reduced"
@@ -53,6 +53,7 @@ METRICS_COLUMNS = [
     "inside_interval",
 ]
 OBJECTIVE_COLUMNS = ["mixture", "seed", "predicted_objective", "achieved_objective"]
+FINAL_TABLES = ("metrics.csv", "objectives.csv", "comparison.csv", "calibration.csv")
 
 
 @dataclass(frozen=True)
@@ -228,9 +229,12 @@ def load_allocation_inputs(allocation_csv: str | Path, fits_json: str | Path | N
         )
     summary = read_summary(spath)
     fits_path = Path(fits_json) if fits_json else Path(allocation_csv).with_name("fits.json")
-    fits = load_fits(fits_path) if fits_path.is_file() else None
-    if fits_json and fits is None:
-        raise UserError(f"Fits file {fits_json} does not exist.", "Pass the fits.json the allocation came from.")
+    fits = load_fits(fits_path) if fits_json or fits_path.is_file() else None  # --fits must name a fits file
+    planned = summary.get("metric")
+    if fits is not None and isinstance(planned, str) and fits.metric != planned:
+        raise UserError(f"{fits_path} fits {fits.metric!r}, but {allocation_csv} was planned on {planned!r}: its "
+                        "intervals would be of another metric.",
+                        "Pass the fits.json the allocation came from (--fits).")
     return allocation, summary, fits
 
 
@@ -261,6 +265,10 @@ def _mixtures(cfg, allocation: pd.DataFrame, summary: dict, fits, baselines: Seq
         if stray := sorted(set(mixture.pairs) - planned):
             raise UserError(f"{source}: mixture '{mixture.name}' has languages {stray}, which {allocation_csv} "
                             "does not allocate to.", fix)
+        if not any(mixture.pairs.values()):  # nothing to train on: the trainer would fail on an empty mixture
+            where = allocation_csv if mixture.name == PLAN else source
+            raise UserError(f"{where}: mixture '{mixture.name}' allocates no pairs to any language, so there is "
+                            "nothing to train.", "Re-run `planner allocate` with a budget that buys some pairs.")
     return mixtures
 
 
@@ -269,12 +277,22 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
     """Train and evaluate every mixture once per final seed; write the tables of the module docstring.
     `only_finished`: train nothing, tabulate the runs already finished (a partial comparison).
     Returns final/."""
-    from core.config import write_resolved
+    from core.config import RESOLVED_CONFIG_NAME, write_resolved
+    from planner.allocation.io import summary_path
     from trainers.data import check_capacity, load_languages
+    from trainers.evaluate import measured_metrics
     from trainers.muit import mixture_pairs
 
     final_dir = check_output_dir(cfg.out / "final", "The final runs' directory")
+    for name in (*FINAL_TABLES, "launch.json", RESOLVED_CONFIG_NAME):  # not after hours of training
+        check_output_file(final_dir / name, "The final runs' output file")
     allocation, summary, fits = load_allocation_inputs(allocation_csv, fits_json)
+    metric = summary.get("metric", cfg.fit.metric)
+    if metric not in measured_metrics(cfg):
+        raise UserError(f"{summary_path(allocation_csv)} was planned on the metric {metric!r}, which a final run does "
+                        f"not measure under this config (it measures {', '.join(measured_metrics(cfg))}).",
+                        "Re-run `planner fit`/`planner allocate` on a measured metric (or set "
+                        "train.comet_checkpoint for comet).")
     unknown = sorted(set(allocation["language"]) - set(cfg.languages))
     if unknown:
         raise UserError(
@@ -294,7 +312,6 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
     weights = {r.language: float(getattr(r, "weight", 1.0) or 1.0) for r in allocation.itertuples()}
     kind = summary.get("objective", "sum")
     higher = bool(summary.get("higher_is_better", True))
-    metric = summary.get("metric", cfg.fit.metric)
 
     final_dir.mkdir(parents=True, exist_ok=True)
     write_resolved(cfg, final_dir)

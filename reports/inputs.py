@@ -113,11 +113,13 @@ def _to_numeric(frame: pd.DataFrame, numeric: list[str], path: Path) -> None:
             continue
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = values.isna() & frame[col].notna() & (frame[col].astype(str).str.strip() != "")
+        bad |= np.isinf(values.astype(float))  # no planner stage writes an infinite value; it would print as ∞
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
+            cell = frame[col].iloc[row]
             raise UserError(
                 f"{path}, column '{col}', row {row + 2} (counting the header as row 1) holds "
-                f"{frame[col].iloc[row]!r}, which is not a number.",
+                f"{cell if isinstance(cell, str) else str(cell)!r}, which is not a finite number.",
                 "Fix or remove that row.",
             )
         frame[col] = values
@@ -126,6 +128,8 @@ def _to_numeric(frame: pd.DataFrame, numeric: list[str], path: Path) -> None:
 def _read_config(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 text ({err}).", "Regenerate it, or save it as UTF-8.") from None
     except yaml.YAMLError as err:
         raise UserError(f"{path} is not valid YAML: {' '.join(str(err).split())}.", "Regenerate it.") from None
     return data if isinstance(data, dict) else {}
@@ -141,6 +145,9 @@ def load_inputs(output_dir: str | Path) -> ReportInputs:
         )
     inputs = ReportInputs(output_dir=root)
     for name in ALL_INPUTS:
+        if (root / name).exists() and not (root / name).is_file():  # not "absent": the user put something there
+            raise UserError(f"{root / name} is not a file (a directory?), so the report cannot read it.",
+                            f"Move it away, or replace it with the {name} a planner stage writes.")
         if not (root / name).is_file():
             inputs.missing.append(name)
     present = lambda name: name not in inputs.missing  # noqa: E731
@@ -157,6 +164,11 @@ def load_inputs(output_dir: str | Path) -> ReportInputs:
         inputs.allocation_summary = read_summary(root / ALLOCATION_SUMMARY)
     if present(FINAL_METRICS):
         inputs.final_metrics = _read_table(root / FINAL_METRICS, FINAL_REQUIRED, FINAL_NUMERIC)
+        _refuse_repeats(inputs.final_metrics, ["mixture", "seed", "language"], root / FINAL_METRICS)
+        if (inputs.final_metrics["pairs"] < 0).any():
+            row = int(np.flatnonzero((inputs.final_metrics["pairs"] < 0).to_numpy())[0])
+            raise UserError(f"{root / FINAL_METRICS}, row {row + 2}: pairs is negative.",
+                            "Regenerate it with `planner launch`.")
     if present(FINAL_OBJECTIVES):
         inputs.final_objectives = _read_table(
             root / FINAL_OBJECTIVES, OBJECTIVES_REQUIRED, OBJECTIVES_REQUIRED[1:] + ["seed"]
@@ -168,17 +180,35 @@ def load_inputs(output_dir: str | Path) -> ReportInputs:
     if present(ALIGNMENT):
         inputs.alignment = _read_table(root / ALIGNMENT, ALIGNMENT_REQUIRED, ALIGNMENT_NUMERIC)
         inputs.alignment["stage"] = inputs.alignment["stage"].astype(str)
+        _refuse_repeats(inputs.alignment, ["stage", "language", "layer"], root / ALIGNMENT)
     if present(RESOLVED_CONFIG):
         inputs.config = _read_config(root / RESOLVED_CONFIG)
     if (root / SWEEP_CHOICES).is_file():
         inputs.sweep_choices = _read_table(root / SWEEP_CHOICES, SWEEP_CHOICES_REQUIRED, SWEEP_CHOICES_REQUIRED[1:])
 
+    planned = (inputs.allocation_summary or {}).get("metric")
+    if inputs.fits is not None and isinstance(planned, str) and inputs.fits.metric != planned:
+        raise UserError(f"{root / FITS} fits {inputs.fits.metric!r}, but {root / ALLOCATION_SUMMARY} was planned on "
+                        f"{planned!r}: the report would label one metric's plan with the other's name.",
+                        "Put the fits and the allocation of one metric in the directory (re-run `planner fit` or "
+                        "`planner allocate`).")
     if all(not present(n) for n in (RUNS, FITS, ALLOCATION, FINAL_METRICS, ALIGNMENT)):
         raise UserError(
             f"{root} holds none of the files a report is made from ({', '.join(ALL_INPUTS[:-1])}).",
             "Run `planner sweep`, `planner fit` or `planner allocate` into it first, or pass the right directory.",
         )
     return inputs
+
+
+def _refuse_repeats(frame: pd.DataFrame, key: list[str], path: Path) -> None:
+    """One row per `key` (the columns of it the table has): a repeated row would count twice, e.g. as two seeds."""
+    key = [c for c in key if c in frame.columns]
+    repeated = frame.duplicated(key, keep="first").to_numpy()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        same = ", ".join(f"{c} {frame[c].iloc[row]}" for c in key)
+        raise UserError(f"{path}, row {row + 2} repeats the row of {same}.",
+                        "Keep one row for each; regenerate the file with planner if it was merged by hand.")
 
 
 def _read_comparison(path: Path) -> pd.DataFrame:

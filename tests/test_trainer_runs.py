@@ -23,6 +23,7 @@ from core.config import RESOLVED_CONFIG_NAME, config_from_dict, load_config
 from core.errors import UserError
 from trainers import data
 from trainers.coit import METRICS_FILE, SAMPLES_FILE, RunResult, train_one
+from trainers.evaluate import measured_metrics
 from trainers.model import (
     build_model,
     count_parameters,
@@ -118,6 +119,7 @@ def test_run_result_and_run_directory(scaling_runs):
     r = runs[("de", SMALL)]
     assert isinstance(r, RunResult) and (r.language, r.n_pairs, r.seed) == ("de", SMALL, 0)
     assert set(r.metrics) == {"chrf", "bleu", "loss"} and all(math.isfinite(v) for v in r.metrics.values())
+    assert set(measured_metrics(cfg)) == set(r.metrics)  # what `planner launch` checks a plan's metric against
     assert r.steps == 6 * math.ceil(SMALL / 16) and r.train_seconds > 0 and r.eval_seconds > 0
     run_dir = cfg.out / "runs" / f"de-{SMALL}-s0"
     assert r.run_dir == str(run_dir)

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import UserError
-from core.files import atomic_write_text
+from core.files import atomic_write_texts
 from trainers.train import Batch, ExtraLoss, accepts_logits_to_keep, autocast
 
 if TYPE_CHECKING:
@@ -314,10 +314,10 @@ def write_alignment(rows: Sequence[AlignmentRow], directory: str | Path, meta: d
     writer.writeheader()
     writer.writerows(asdict(r) for r in rows)
     body = {**(meta or {}), "columns": list(COLUMNS), "rows": [asdict(r) for r in rows]}
-    return (
-        atomic_write_text(d / ALIGNMENT_CSV, buf.getvalue()),
-        atomic_write_text(d / ALIGNMENT_JSON, json.dumps(body, indent=2, ensure_ascii=False) + "\n"),
-    )
+    csv_path, json_path = d / ALIGNMENT_CSV, d / ALIGNMENT_JSON
+    # Both or neither: a table beside another analysis's description would be read without a word.
+    atomic_write_texts({csv_path: buf.getvalue(), json_path: json.dumps(body, indent=2, ensure_ascii=False) + "\n"})
+    return csv_path, json_path
 
 
 def read_alignment(path: str | Path) -> list[AlignmentRow]:

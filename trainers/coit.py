@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from core.config import write_resolved
+from core.config import RESOLVED_CONFIG_NAME, write_resolved
 from core.errors import UserError
-from core.files import atomic_write_text, check_output_dir
+from core.files import atomic_write_text, check_output_dir, check_output_file
 
 if TYPE_CHECKING:
     from core.config import PlannerConfig
@@ -124,6 +124,10 @@ def train_one(
         )
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg, language, n_pairs, seed)
     check_output_dir(run_dir, "The run directory")  # before training, not when the result is written
+    for name in (METRICS_FILE, SAMPLES_FILE, RESOLVED_CONFIG_NAME):
+        check_output_file(run_dir / name, "The run's output file")
+    if save_model:  # a file there would make save_pretrained skip the model with only a log line
+        check_output_dir(run_dir / MODEL_DIR, "The saved model's directory (--save-model)")
     set_threads(cfg.model)
     lang = data.load_language(cfg.data, language)
     pairs = lang.prefix(n_pairs)

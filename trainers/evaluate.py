@@ -295,6 +295,11 @@ def run_evaluation(cfg: "PlannerConfig", model, tokenizer, language, test_pairs:
     return Evaluation(metrics, sources, references, hypotheses, time.perf_counter() - start)
 
 
+def measured_metrics(cfg: "PlannerConfig") -> list[str]:
+    """The metrics `run_evaluation` reports under this config (what a final run can be compared on)."""
+    return ["chrf", "bleu", "loss"] + (["comet"] if cfg.train.comet_checkpoint else [])
+
+
 def evaluate(cfg: "PlannerConfig", model, tokenizer, language: "LanguageData | tuple[str, str]", test_pairs) -> dict[str, float]:
     """chrF, BLEU and test loss (and COMET when configured) of `model` on `test_pairs`.
 

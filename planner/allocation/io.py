@@ -33,7 +33,7 @@ def summary_path(allocation_csv: str | Path) -> Path:
 def _read_table(path: str | Path, what: str, fix: str) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"The {what} file {p} does not exist.", fix)
+        raise UserError(f"The {what} file {p} {'is a directory, not a file' if p.is_dir() else 'does not exist'}.", fix)
     try:
         df = read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
@@ -141,6 +141,15 @@ def read_allocation(path: str | Path) -> pd.DataFrame:
     if bad:
         raise UserError(f"{p}: row {bad[0] + 2} has pairs {df['pairs'][bad[0]]!r}.",
                         "Every language needs a whole number of pairs ≥ 0 (the launcher trains whole pairs).")
+    if out.empty:
+        raise UserError(f"{p} has a header but no rows: it allocates to no language.", fix)
+    for c in ("tokens", "share"):
+        if bad := out.index[out[c] < 0].tolist():
+            raise UserError(f"{p}: row {bad[0] + 2}, column '{c}' is {df[c][bad[0]]!r}; it cannot be negative.", fix)
+    bad = out.index[out["predicted_low"] > out["predicted_high"]].tolist()  # NaN (empty) compares False
+    if bad:
+        raise UserError(f"{p}: row {bad[0] + 2} has predicted_low {df['predicted_low'][bad[0]]!r} above predicted_high "
+                        f"{df['predicted_high'][bad[0]]!r}: no score could fall inside that interval.", fix)
     duplicated = out.index[out["language"].duplicated()].tolist()
     if duplicated:
         raise UserError(f"{p}: row {duplicated[0] + 2} repeats language {out['language'][duplicated[0]]!r}.",

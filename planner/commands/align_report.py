@@ -105,14 +105,20 @@ def _sources(args):
 
 def run(args) -> int:
     from core import __version__
-    from core.config import write_resolved
-    from core.files import check_output_dir
-    from trainers import align
+    from core.config import RESOLVED_CONFIG_NAME, write_resolved
+    from core.files import check_output_dir, check_output_file
+    from trainers import align, data
     from trainers.model import set_threads
 
     _check_args(args)
     cfg, languages, out, stages_for = _sources(args)
     check_output_dir(out / align.ALIGNMENT_DIR, "The alignment output directory")
+    for name in (align.ALIGNMENT_CSV, align.ALIGNMENT_JSON, RESOLVED_CONFIG_NAME):
+        check_output_file(out / align.ALIGNMENT_DIR / name, "The alignment output file")
+    # Every language's data, before the first model is trained (--pairs) or analysed.
+    datasets = data.load_languages(cfg.data, languages)
+    if args.pairs is not None:
+        data.check_capacity(datasets, args.pairs)
     set_threads(cfg.model)
     rows, models, counts = [], {}, {}
     for language in languages:

@@ -47,10 +47,13 @@ def run(args) -> int:
 
     if args.num_processes is not None and args.num_processes < 1:
         raise UserError(f"--num-processes must be at least 1 (got {args.num_processes}).")
-    unknown = [name for name in parse_baselines(args.baselines, []) if name not in BASELINE_NAMES]
+    named = parse_baselines(args.baselines, [])
+    unknown = [name for name in named if name not in BASELINE_NAMES]
     if unknown:
         raise UserError(f"--baselines names unknown baselines {unknown}.",
                         f"Choose from {', '.join(BASELINE_NAMES)} (comma-separated), or 'none'.")
+    if repeated := sorted({name for name in named if named.count(name) > 1}):
+        raise UserError(f"--baselines names {repeated} more than once.", "Name each baseline once.")
     cfg = load_config(args.config)
     final = cfg.final.model_copy(update={
         "baselines": parse_baselines(args.baselines, cfg.final.baselines),
@@ -58,6 +61,10 @@ def run(args) -> int:
         "num_processes": args.num_processes or cfg.final.num_processes,
     })
     cfg = cfg.model_copy(update={"final": type(final).model_validate(final.model_dump())})
+    if args.dry_run and cfg.final.launcher == "local":  # else it would train for real
+        raise UserError("--dry-run prints the accelerate/torchrun command, and the launcher is local: there is "
+                        "no command to print, and nothing would be a dry run.",
+                        "Add --launcher accelerate or --launcher torchrun, or drop --dry-run.")
     if cfg.final.launcher != "local":
         if args.dry_run:
             print(shlex.join(launcher_argv(cfg, args.allocation, args.fits, cfg.out / "final" / RESOLVED_CONFIG_NAME)))
