@@ -74,14 +74,14 @@ def _check_args(args) -> None:
 def _sources(args):
     """(config, languages, output directory, language -> stages to analyse) for the chosen source."""
     from core.config import load_config
-    from trainers import align
+    from trainers import align, align_stages
 
     if args.run:
-        info = align.read_run(args.run)
+        info = align_stages.read_run(args.run)
         out = Path(args.out) if args.out else Path(args.run)
 
         def stages_for(language):  # the run's two models, whichever language they are analysed on
-            return align.run_stages(info)
+            return align_stages.run_stages(info)
 
         return info.cfg, args.language or [info.language], out, stages_for
 
@@ -89,16 +89,17 @@ def _sources(args):
     out = Path(args.out) if args.out else cfg.out
     languages = args.language or list(cfg.languages)
     if args.model:
-        stages = [align.checkpoint_stage(cfg, align.AFTER, align.require_checkpoint(args.model, "--model"))]
+        after = align_stages.require_checkpoint(args.model, "--model")
+        stages = [align_stages.checkpoint_stage(cfg, align.AFTER, after)]
         if args.before:
-            before = align.require_checkpoint(args.before, "--before")
-            stages.insert(0, align.checkpoint_stage(cfg, align.BEFORE, before))
+            before = align_stages.require_checkpoint(args.before, "--before")
+            stages.insert(0, align_stages.checkpoint_stage(cfg, align.BEFORE, before))
         return cfg, languages, out, lambda language: stages
 
     seed = cfg.seed if args.seed is None else args.seed
 
     def train_both(language):
-        return align.compare_objectives(cfg, language, args.pairs, seed, out, progress=not args.no_progress)
+        return align_stages.compare_objectives(cfg, language, args.pairs, seed, out, progress=not args.no_progress)
 
     return cfg, languages, out, train_both
 
@@ -107,7 +108,7 @@ def run(args) -> int:
     from core import __version__
     from core.config import RESOLVED_CONFIG_NAME, write_resolved
     from core.files import check_output_dir, check_output_file
-    from trainers import align, data
+    from trainers import align, align_stages, data
     from trainers.model import set_threads
 
     _check_args(args)
@@ -123,7 +124,7 @@ def run(args) -> int:
     rows, models, counts = [], {}, {}
     for language in languages:
         stages = stages_for(language)
-        found, counts[language] = align.analyse_stages(cfg, language, stages, args.test_pairs, args.pooling)
+        found, counts[language] = align_stages.analyse_stages(cfg, language, stages, args.test_pairs, args.pooling)
         rows += found
         models.update({f"{s.name} ({language})": s.source for s in stages})
     meta = {
@@ -136,6 +137,6 @@ def run(args) -> int:
     directory = out / align.ALIGNMENT_DIR
     csv_path, json_path = align.write_alignment(rows, directory, meta)
     write_resolved(cfg, directory)
-    print(align.summary(rows, cfg.align.layer))
+    print(align_stages.summary(rows, cfg.align.layer))
     print(f"wrote {csv_path} and {json_path}")
     return 0
