@@ -27,8 +27,16 @@ A second table checks exact recovery on noiseless data: per family, the worst re
 default fit's prediction at the allocated sizes and the worst relative gap between the plan's true value
 and the true optimum.
 
+`--objective maxmin` judges the fairness objective instead: every plan (notebook and default) is solved
+for maxmin, its true value is the worst language's true score, and the true optimum comes from
+`planner.truths_maxmin` (independent of the planner's solver). There is no oracle row: its plan
+maximises expected utility, which for a minimum is not the maxmin of the expected curves. Worlds where
+uniform is already near the maxmin optimum (a capped bottleneck that uniform also caps) have almost no
+room, so the table also gives the room, mean (optimum − uniform), the pooled regret divides by.
+
     python benchmarks/plan_regret.py                         # every family, 30 worlds each (long)
     python benchmarks/plan_regret.py --instances 5 --families steep-low-ceilings log-like
+    python benchmarks/plan_regret.py --objective maxmin [--held-out]   # the fairness objective
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ from fits import fit_runs
 from fits.laws import Curve
 from planner.allocation import LanguageLimits, allocate
 from planner.allocation.curves import CurveBank
-from planner.allocation.solver import solve_sum
+from planner.allocation.solver import solve_maxmin, solve_sum
 from planner.truths import FAMILIES, METRIC, UNIDENTIFIED, World, noiseless, simulate_runs
 from planner.truths_heldout import HELD_OUT
 
@@ -79,13 +87,15 @@ def notebook_curve(x: np.ndarray, y: np.ndarray) -> Curve:
     return Curve("power", {"offset": c, "scale": float(np.exp(log_a)), "alpha": float(np.exp(log_alpha))})
 
 
-def plan_notebook(world: World, runs: pd.DataFrame) -> np.ndarray:
+def plan_notebook(world: World, runs: pd.DataFrame, objective: str = "sum") -> np.ndarray:
     curves = []
     for lang in world.languages:
         r = runs[(runs.language == lang) & (runs.n_pairs > 0)]
         curves.append(notebook_curve(r.n_pairs.to_numpy(float), r[METRIC].to_numpy(float)))
     lo, hi = world.bounds()
     bank = CurveBank.from_curves(curves, np.ones(world.n))
+    if objective == "maxmin":
+        return solve_maxmin(bank, world.tokens_per_pair, lo, hi, world.budget).pairs
     return solve_sum(bank, world.tokens_per_pair, lo, hi, np.ones(world.n), world.budget).pairs
 
 
@@ -152,13 +162,14 @@ def limits_of(world: World) -> dict[str, LanguageLimits]:
             for lang, l, h in zip(world.languages, lo, hi)}
 
 
-def plan_pipeline(world: World, runs: pd.DataFrame, method: Method, cache: dict):
+def plan_pipeline(world: World, runs: pd.DataFrame, method: Method, cache: dict, objective: str = "sum"):
     """fit_runs → allocate as the pipeline runs them; returns (pairs, point-fit predictions at them)."""
     key = tuple(sorted(method.fit.items()))
     if key not in cache:
         cache[key] = fit_runs(runs.astype(str), METRIC, seed=0, **method.fit)
     fitset = cache[key]
-    plan = allocate(fitset, budget=world.budget, unit="tokens", limits=limits_of(world), risk=method.risk)
+    plan = allocate(fitset, budget=world.budget, unit="tokens", limits=limits_of(world), risk=method.risk,
+                    objective=objective)
     by_lang = {p.language: p for p in plan.languages}
     pairs = np.array([by_lang[lang].pairs_exact for lang in world.languages])
     point = np.array([float(fitset.languages[lang].predict(pairs[i])) for i, lang in enumerate(world.languages)])
@@ -171,8 +182,11 @@ def plan_pipeline(world: World, runs: pd.DataFrame, method: Method, cache: dict)
 def pooled_regret(opt, uni, val, rng, n_boot=2000):
     loss, room = opt - val, opt - uni
     idx = rng.integers(0, len(opt), size=(n_boot, len(opt)))
-    boots = loss[idx].sum(1) / room[idx].sum(1)
-    return float(loss.sum() / room.sum()), *np.quantile(boots, [0.05, 0.95])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boots = loss[idx].sum(1) / room[idx].sum(1)
+    # A resample of only worlds without room (uniform already optimal: maxmin with a bottleneck that
+    # uniform also caps) has no regret, 0/0: it is left out rather than making the interval NaN.
+    return float(loss.sum() / room.sum()), *np.nanquantile(boots, [0.05, 0.95])
 
 
 def ratio_interval(opt, uni, a, b, rng, n_boot=2000):
@@ -188,7 +202,7 @@ def ratio_interval(opt, uni, a, b, rng, n_boot=2000):
 
 
 def run_family(name: str, draw: Callable, instances: int, chosen: list[Method], seed: int,
-               oracle: bool) -> dict[str, np.ndarray]:
+               oracle: bool, objective: str = "sum") -> dict[str, np.ndarray]:
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     values = {"optimum": [], "uniform": [], "notebook": []} | {m.name: [] for m in chosen}
     prior = oracle_prior(draw, seed) if oracle else None
@@ -197,18 +211,18 @@ def run_family(name: str, draw: Callable, instances: int, chosen: list[Method], 
     for _ in range(instances):
         world = draw(rng)
         runs = simulate_runs(world, rng)
-        values["optimum"].append(world.value(world.optimum()))
-        values["uniform"].append(world.value(world.uniform()))
-        values["notebook"].append(world.value(plan_notebook(world, runs)))
+        values["optimum"].append(world.value(world.optimum(objective), objective))
+        values["uniform"].append(world.value(world.uniform(), objective))
+        values["notebook"].append(world.value(plan_notebook(world, runs, objective), objective))
         if oracle:
             values["oracle"].append(world.value(plan_oracle(world, runs, prior)))
         cache: dict = {}
         for m in chosen:
-            values[m.name].append(world.value(plan_pipeline(world, runs, m, cache)[0]))
+            values[m.name].append(world.value(plan_pipeline(world, runs, m, cache, objective)[0], objective))
     return {k: np.array(v) for k, v in values.items()}
 
 
-def clean_check(name: str, draw: Callable, instances: int, seed: int) -> tuple[float, float]:
+def clean_check(name: str, draw: Callable, instances: int, seed: int, objective: str = "sum") -> tuple[float, float]:
     """Worst relative prediction error at the allocated sizes and worst relative value gap, noiseless."""
     rng = np.random.default_rng([seed + 7, zlib.crc32(name.encode())])
     default = methods()[0]
@@ -216,11 +230,11 @@ def clean_check(name: str, draw: Callable, instances: int, seed: int) -> tuple[f
     for _ in range(instances):
         world = noiseless(draw(rng))
         runs = simulate_runs(world, rng, noise_scale=0.0)
-        pairs, point = plan_pipeline(world, runs, default, {})
+        pairs, point = plan_pipeline(world, runs, default, {}, objective)
         truth = world.predict(pairs)
         worst_pred = max(worst_pred, float(np.max(np.abs(point - truth) / np.abs(truth))))
-        opt = world.value(world.optimum())
-        worst_gap = max(worst_gap, (opt - world.value(pairs)) / abs(opt))
+        opt = world.value(world.optimum(objective), objective)
+        worst_gap = max(worst_gap, (opt - world.value(pairs, objective)) / abs(opt))
     return worst_pred, worst_gap
 
 
@@ -241,6 +255,9 @@ def main(argv=None) -> int:
     p.add_argument("--held-out", action="store_true",
                    help="the held-out families instead (truths outside the fit's laws, planner/truths_heldout.py); "
                         "no oracle row, and results go to plan_regret_heldout.csv unless --out says otherwise")
+    p.add_argument("--objective", choices=["sum", "maxmin"], default="sum",
+                   help="the objective planned for and judged (maxmin: no oracle row; results go to "
+                        "plan_regret_maxmin[_heldout].csv)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="default: results/plan_regret.csv (plan_regret_heldout.csv)")
     args = p.parse_args(argv)
@@ -256,20 +273,25 @@ def main(argv=None) -> int:
             families.update(real_families())
         except ImportError:
             pass
-    args.out = args.out or str(RESULTS / ("plan_regret_heldout.csv" if args.held_out else "plan_regret.csv"))
+    if args.objective == "maxmin":
+        args.no_oracle = True  # the oracle maximises expected utility: for a minimum that is not maxmin
+    stem = "plan_regret" + ("_maxmin" if args.objective == "maxmin" else "") + ("_heldout" if args.held_out else "")
+    args.out = args.out or str(RESULTS / f"{stem}.csv")
     names = args.families or list(families)
     unknown = sorted(set(names) - set(families))
     if unknown:
         p.error(f"unknown families {unknown}; known: {sorted(families)}")
     chosen = methods() if args.alternatives else methods()[:1]
-    print(f"{os.cpu_count()} cores; {args.instances} worlds per family; default = {chosen[0].fit} risk={chosen[0].risk}",
-          flush=True)
+    judged = "" if args.objective == "sum" else f"; objective {args.objective}"
+    print(f"{os.cpu_count()} cores; {args.instances} worlds per family; default = {chosen[0].fit} risk={chosen[0].risk}"
+          f"{judged}", flush=True)
     rows, started = [], time.perf_counter()
     boot = np.random.default_rng(args.seed + 1)
     for name in names:
         t0 = time.perf_counter()
-        v = run_family(name, families[name], args.instances, chosen, args.seed, not args.no_oracle)
-        pred_err, gap = clean_check(name, families[name], args.clean, args.seed) if args.clean else (np.nan, np.nan)
+        v = run_family(name, families[name], args.instances, chosen, args.seed, not args.no_oracle, args.objective)
+        pred_err, gap = (clean_check(name, families[name], args.clean, args.seed, args.objective) if args.clean
+                         else (np.nan, np.nan))
         note = "noise not identifiable" if name in UNIDENTIFIED else ""
         for m in ["notebook"] + [c.name for c in chosen] + ([] if args.no_oracle else ["oracle"]):
             r, lo, hi = pooled_regret(v["optimum"], v["uniform"], v[m], boot)
@@ -284,26 +306,39 @@ def main(argv=None) -> int:
         orc = "" if args.no_oracle else f"  oracle {rows[-1]['regret']:.3f} ({rows[-1]['ratio']:.2f}×)"
         print(f"{name:26s} notebook {nb['regret']:.3f}  default {d['regret']:.3f} [{d['regret_lo']:.3f}, {d['regret_hi']:.3f}]"
               f"  ratio {d['ratio']:.2f} [{d['ratio_lo']:.2f}, {d['ratio_hi']:.2f}]  clean: pred {pred_err:.1e} value {gap:.1e}"
-              f"{orc}  ({time.perf_counter() - t0:.0f} s) {note}", flush=True)
+              f"{orc}{room_note(v) if args.objective != 'sum' else ''}  ({time.perf_counter() - t0:.0f} s) {note}",
+              flush=True)
     table = pd.DataFrame(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
-    print(f"\nwrote {args.out} ({time.perf_counter() - started:.0f} s)")
-    print(markdown(table))
+    shown = os.path.relpath(args.out, RESULTS.parent.parent)  # the results files name no machine's paths
+    print(f"\nwrote {shown} ({time.perf_counter() - started:.0f} s)")
+    print(markdown(table, room=args.objective != "sum"))
     return 0
 
 
-def markdown(table: pd.DataFrame) -> str:
-    lines = ["| family | notebook | default [90%] | default / notebook [90%] | oracle (/ notebook) | "
-             "noiseless: pred. error, value gap |", "|---|---:|---:|---:|---:|---|"]
+def room_note(v: dict[str, np.ndarray]) -> str:
+    """The pooled room (mean optimum − uniform) and how many worlds had next to none (uniform within
+    1e-6 of the optimum, relative): their regret would be 0/0, pooling keeps them from mattering."""
+    room = v["optimum"] - v["uniform"]
+    tied = int(np.sum(room <= 1e-6 * np.abs(v["optimum"])))
+    return f"  room {np.mean(room):.3f} ({tied} worlds without)"
+
+
+def markdown(table: pd.DataFrame, room: bool = False) -> str:
+    """The results table; `room` adds the mean (optimum − uniform) the pooled regret divides by."""
+    head = "| family | notebook | default [90%] | default / notebook [90%] | oracle (/ notebook) | "
+    head += "room: optimum − uniform | " if room else ""
+    lines = [head + "noiseless: pred. error, value gap |", "|---|---:|---:|---:|---:|" + ("---:|" if room else "") + "---|"]
     for name, g in table.groupby("family", sort=False):
         nb = g[g.method == "notebook"].iloc[0]
         d = g[g.method == "default"].iloc[0]
         o = g[g.method == "oracle"]
         oracle = f"{o.iloc[0].regret:.3f} ({o.iloc[0].ratio:.2f})" if len(o) else "-"
         clean = f"{d.clean_pred_error:.0e}, {d.clean_value_gap:.0e}" + (f" ({d.note})" if isinstance(d.note, str) and d.note else "")
+        gain = f"{d.gain_of_optimum:.3g} | " if room else ""
         lines.append(f"| {name} | {nb.regret:.3f} | {d.regret:.3f} [{d.regret_lo:.3f}, {d.regret_hi:.3f}] | "
-                     f"**{d.ratio:.2f}** [{d.ratio_lo:.2f}, {d.ratio_hi:.2f}] | {oracle} | {clean} |")
+                     f"**{d.ratio:.2f}** [{d.ratio_lo:.2f}, {d.ratio_hi:.2f}] | {oracle} | {gain}{clean} |")
     return "\n".join(lines)
 
 

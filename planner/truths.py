@@ -8,7 +8,9 @@ returns a runs.csv table; `World.value(pairs)` scores any allocation on the true
 
     regret = (true optimum − plan's true value) / (true optimum − uniform's true value)
 
-is 0 for a perfect plan and 1 for one no better than equal tokens per language.
+is 0 for a perfect plan and 1 for one no better than equal tokens per language. The same holds for the
+fairness objective: `World.value(pairs, "maxmin")` is the worst language's true score and
+`World.optimum("maxmin")` its optimum, found independently of the planner (`planner.truths_maxmin`).
 
 A *family* draws worlds from one distribution of truths; judging a method on many families, never one,
 is the point: a default tuned to one distribution is a defect. `FAMILIES` lists them with what each
@@ -71,8 +73,13 @@ class World:
         hi = np.full(self.n, np.inf) if self.hi is None else self.hi
         return lo, hi
 
-    def value(self, pairs: np.ndarray) -> float:
-        """The true objective of an allocation: the sum of every language's true score."""
+    def value(self, pairs: np.ndarray, objective: str = "sum") -> float:
+        """The true objective of an allocation: the sum of every language's true score (`sum`), or the
+        worst language's (`maxmin`)."""
+        if objective == "maxmin":
+            return float(np.min(self.predict(pairs)))
+        if objective != "sum":
+            raise ValueError(f"no true value for objective {objective!r}")
         return float(np.sum(self.predict(pairs)))
 
     def predict(self, pairs: np.ndarray) -> np.ndarray:
@@ -81,8 +88,14 @@ class World:
             return self.bank().predict(pairs)
         return np.array([float(c.predict(x)) for c, x in zip(self.curves, pairs)])
 
-    def optimum(self) -> np.ndarray:
+    def optimum(self, objective: str = "sum") -> np.ndarray:
         lo, hi = self.bounds()
+        if objective == "maxmin":  # found without the planner's solver (planner.truths_maxmin)
+            from planner.truths_maxmin import solve_maxmin_any  # noqa: PLC0415 (it imports this module)
+
+            return solve_maxmin_any(self, lo, hi)
+        if objective != "sum":
+            raise ValueError(f"no true optimum for objective {objective!r}")
         if not self.in_laws:  # curves the KKT solver cannot take: the independent grid solver
             from planner.truths_heldout import solve_any  # noqa: PLC0415 (it imports this module)
 
