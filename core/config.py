@@ -198,6 +198,11 @@ class BudgetConfig(_Strict):
     )
     solver: Literal["exact", "optuna"] = "exact"
     max_epochs: float = Field(1.0, gt=0.0)
+    below_smallest_run: bool = Field(
+        False, description="Let the plan give a language less data than its smallest proxy run (its curve was "
+        "not measured there). Off: each language gets at least that (0 where an offset curve rests on a "
+        "zero-shot run), unless the budget cannot pay for it.",
+    )
     languages: dict[str, LanguageBudget] = Field(default_factory=dict)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from planner.allocation import (
 )
 from planner.allocation.baselines import baseline_pairs
 from planner.allocation.plan import objective_value
+from planner.allocation.problem import least_measured
 from planner.cli import main
 from core.errors import UserError
 
@@ -131,7 +133,7 @@ def test_proportional_baselines_need_the_available_data(truth_fits):
 
 
 def test_maxmin_lifts_the_worst_language(truth_fits):
-    plan = allocate(truth_fits, budget=9000, objective="maxmin", unit="pairs")
+    plan = allocate(truth_fits, budget=9000, objective="maxmin", unit="pairs", below_smallest_run=True)
     predicted = by_lang(plan, "predicted")
     assert max(predicted.values()) - min(predicted.values()) < 0.2  # equal up to whole-pair rounding
     assert plan.level == pytest.approx(min(predicted.values()), abs=0.2)
@@ -229,11 +231,15 @@ def test_a_language_whose_runs_get_worse_is_named_when_the_plan_gives_it_nothing
 
     truth_fits.languages["hi"] = replace(language_fit("hi", Curve("log", {"a": 40.0, "b": -1.0}), tpp=40.0),
                                          worsens_with_data=True)
-    plan = allocate(truth_fits, budget=9000, unit="pairs")
+    plan = allocate(truth_fits, budget=9000, unit="pairs", below_smallest_run=True)
     assert by_lang(plan)["hi"] == 0
     starved = [w for w in plan.warnings if "get worse with more data" in w]
     assert len(starved) == 1 and starved[0].startswith("hi: kept at its floor (0 pairs)")
     assert "sweep.mixtures" in starved[0]  # no mixture runs were fitted: it says how to measure transfer
+    # by default its floor is its smallest run (nothing says fewer pairs would be better than that)
+    floored = allocate(truth_fits, budget=9000, unit="pairs")
+    assert by_lang(floored)["hi"] == 250
+    assert any(w.startswith("hi: kept at its floor (250 pairs) because its own runs get worse") for w in floored.warnings)
     # a language the plan funds, or one whose runs improve, is never named
     truth_fits.languages["de"] = replace(truth_fits.languages["de"], worsens_with_data=True)
     assert sum("get worse" in w for w in allocate(truth_fits, budget=9000, unit="pairs").warnings) == 1
@@ -357,3 +363,26 @@ def test_cli_user_errors_exit_2(tmp_path, capsys):
     assert "10,000 pairs" in err and "de 5,000 pairs" in err
     assert main(["allocate", str(fits_path), "--budget", "6000", "--unit", "pairs", "--objective", "target", "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_the_plan_gives_no_language_less_than_its_smallest_run(truth_fits):
+    """Unfloored, maxmin gives `de` 178 pairs, below its smallest run (250), where its curve is an
+    extrapolation; the default holds it there, says so, and equalises the others at that budget."""
+    free = allocate(truth_fits, budget=9000, objective="maxmin", unit="pairs", below_smallest_run=True)
+    assert by_lang(free)["de"] < 250
+    plan = allocate(truth_fits, budget=9000, objective="maxmin", unit="pairs")
+    pairs, predicted = by_lang(plan), by_lang(plan, "predicted")
+    assert pairs["de"] == 250 and all(p >= 250 for p in pairs.values())
+    assert abs(predicted["hi"] - predicted["sw"]) < 0.2 and predicted["de"] > predicted["hi"] + 1
+    assert any(w.startswith("de: kept at 250 pairs, its smallest run") for w in plan.warnings)
+    assert {n: b.pairs for n, b in plan.baselines.items()} == {n: b.pairs for n, b in free.baselines.items()}
+    # A budget that cannot pay every language's smallest run: the plan goes below, and says why.
+    tight = allocate(truth_fits, budget=600, objective="maxmin", unit="pairs")
+    assert min(by_lang(tight).values()) < 250 and any("smallest run" in w for w in tight.warnings)
+
+
+def test_an_offset_curve_resting_on_its_zero_shot_run_has_no_floor():
+    offset = Curve("power", {"offset": 60.0, "scale": 300.0, "alpha": 0.5, "x0": 100.0})
+    fits = fitset({"de": offset, "hi": power(50.0, 150.0, 0.3)})
+    fits.languages["de"] = replace(fits.languages["de"], sizes=[0.0, 250.0, 500.0, 1000.0])
+    assert least_measured(fits, ["de", "hi"]) == [0.0, 250.0]

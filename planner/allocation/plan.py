@@ -33,7 +33,15 @@ from planner.allocation.blackbox import load_objective, search_allocation, wrap_
 from planner.allocation.explain import explain
 from planner.allocation.saved import budget_saved
 from planner.allocation.transfer import transfer_plan
-from planner.allocation.problem import AllocationProblem, LanguageLimits, Risk, Unit, build_problem
+from planner.allocation.problem import (
+    AllocationProblem,
+    LanguageLimits,
+    Risk,
+    Unit,
+    build_problem,
+    floors_where_measured,
+    least_measured,
+)
 from planner.allocation.risk import bootstrap_intervals
 from planner.allocation.solver import CAP, FLOOR, Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
 from core.errors import UserError
@@ -324,6 +332,11 @@ def _notes(problem: AllocationProblem, objective: str, pairs: np.ndarray, soluti
         )
     if objective == "maxmin" and np.any(problem.weights != 1):
         notes.append("weights are ignored by the maxmin objective")
+    if problem.measured_floor is not None:
+        for lang, p, lo, raised in zip(problem.languages, pairs, problem.lo, problem.measured_floor):
+            if raised and p <= lo + 0.5:
+                notes.append(f"{lang}: kept at {lo:,.0f} pairs, its smallest run: its curve was not measured below "
+                             "that (budget.below_smallest_run lets the plan go lower)")
     for lang, p, top in zip(problem.languages, pairs, problem.largest_run):
         if np.isfinite(top) and p > EXTRAPOLATION_FACTOR * top:
             notes.append(f"{lang}: {p:,.0f} pairs is {p / top:.1f}× its largest run ({top:,.0f}); the prediction extrapolates")
@@ -344,6 +357,26 @@ def _starved_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray
     return notes
 
 
+def _measured_floors(problem: AllocationProblem, fitset: FitSet) -> AllocationProblem:
+    """`problem` with every language floored at the smallest size its curve was measured at.
+
+    Below its smallest run a curve is an extrapolation towards zero data, where the plain power law falls
+    to −∞ and the draws spread widest. The sum objective rarely goes there (the marginal gain is steepest
+    there), but maxmin does: a language whose fit says it is already high gets the few pairs that keep it
+    at the common level. On the truth families (`benchmarks/plan_regret.py --objective maxmin`) such plans
+    put languages at 1–45 pairs after runs at 250 or more, and lost to an equal split by 22×; floored, the
+    same plans beat it. The transfer-aware plan keeps its own floors (`design_floors`), and the target
+    objective none: it spends only what the targets need.
+    """
+    lo = floors_where_measured(problem, least_measured(fitset, problem.languages))
+    if lo is None:
+        note = ("the budget cannot give every language as much data as its smallest run; the plan may go "
+                "below where the curves were measured")
+        return replace(problem, notes=problem.notes + (note,))
+    raised = lo > problem.lo
+    return replace(problem, lo=lo, measured_floor=raised) if raised.any() else problem
+
+
 def allocate(
     fitset: FitSet,
     budget: float,
@@ -358,12 +391,14 @@ def allocate(
     objective_fn: str | None = None,
     trials: int = 300,
     interval: float = 0.9,
+    below_smallest_run: bool = False,
 ) -> AllocationResult:
     """Plan the budget across the fitted languages and compare with every baseline.
 
     `fitset` is a `fits.FitSet`; `limits` maps language → `LanguageLimits`; `targets` maps language →
     target metric (for `objective="target"`); `objective_fn` names a user objective for the optuna solver
-    (see `blackbox`; it replaces `objective`). Raises `UserError` for anything the user can fix.
+    (see `blackbox`; it replaces `objective`). Unless `below_smallest_run`, the plan gives no language
+    less than its smallest run (`_measured_floors`). Raises `UserError` for anything the user can fix.
     """
     if not 0 < interval < 1:
         raise UserError(f"The interval level must be between 0 and 1; got {interval}.", "Use e.g. 0.9 for a 90% interval.")
@@ -385,6 +420,9 @@ def allocate(
             "Raise --budget, or use --objective sum (which gives such a language nothing).",
         )
     target_utility = problem.sign * target
+    baseline_problem = problem  # baselines are recipes: the measured floors below are the plan's, not theirs
+    if not below_smallest_run and objective != "target":
+        problem = _measured_floors(problem, fitset)
     curves = problem.utility_curves(risk)
     user_score = None
     if objective_fn:
@@ -407,7 +445,7 @@ def allocate(
         need = np.where(solution.reachable & np.isfinite(target), curves.pairs_at_utility(target_utility), np.nan)
     scoring = _scoring(problem, objective, need, user_score, objective_fn or "")
     value = scoring.of_plan(pairs, predicted)
-    baselines, unavailable = _evaluate_baselines(problem, risk, scoring)
+    baselines, unavailable = _evaluate_baselines(baseline_problem, risk, scoring)
     direction = 1.0 if scoring.higher_is_better else -1.0
     best = max(baselines, key=lambda n: direction * baselines[n].objective_value) if baselines else None
     gain = None if best is None else direction * (value - baselines[best].objective_value)
@@ -419,7 +457,8 @@ def allocate(
     share = pairs * problem.cost / spent if spent > 0 else np.zeros_like(pairs)
     unused = float(problem.budget - spent)
     tokens = problem.tokens(pairs)
-    why = explain(problem, curves, pairs, baseline_pairs("uniform", problem), _bounds_from_pairs(pairs, problem.lo, problem.hi))
+    why = explain(problem, curves, pairs, baseline_pairs("uniform", baseline_problem),
+                  _bounds_from_pairs(pairs, problem.lo, problem.hi))
     rows = tuple(
         LanguagePlan(
             language=lang,
@@ -444,7 +483,8 @@ def allocate(
     if objective == "sum" and "uniform" in baselines:
         uniform_pairs = np.array([baselines["uniform"].pairs[lang] for lang in problem.languages])
         saved = budget_saved(problem, curves, uniform_pairs, None if solution is None else solution.lam)
-        with_transfer = transfer_plan(problem, fitset, risk, exact, uniform_pairs, interval)
+        # The transfer-aware plan sets its own floors where its model was measured (`design_floors`).
+        with_transfer = transfer_plan(baseline_problem, fitset, risk, exact, uniform_pairs, interval)
     level = None
     if solution is not None and solution.level is not None and np.isfinite(solution.level):
         level = float(problem.sign * solution.level)

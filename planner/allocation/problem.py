@@ -56,6 +56,7 @@ class AllocationProblem:
     weights: np.ndarray
     largest_run: np.ndarray  # largest fitted size in pairs (NaN unknown): how far a plan extrapolates
     noise: np.ndarray | None = None  # run-to-run sd of the metric per language (for predictive intervals)
+    measured_floor: np.ndarray | None = None  # bool per language: lo raised to its smallest run (plan only)
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -297,3 +298,24 @@ def _largest_pairs(sizes, fitted_x: str, tpp: float | None) -> float:
     if fitted_x == "tokens":
         return top / tpp if tpp else math.nan
     return top
+
+
+def least_measured(fitset: FitSet, languages) -> list[float]:
+    """Per language, the smallest amount of data (fit units) its curve was measured at: its smallest run,
+    or 0 when an offset curve also rests on the zero-shot run (the model with no translation data)."""
+    least = []
+    for lang in languages:
+        fit = fitset.languages[lang]
+        sizes = np.asarray(fit.sizes, float)
+        if not fit.curve.has_offset:  # plain power and log curves are not fitted on x = 0
+            sizes = sizes[sizes > 0]
+        least.append(float(sizes.min()) if sizes.size else 0.0)
+    return least
+
+
+def floors_where_measured(problem: AllocationProblem, least: list[float]) -> np.ndarray | None:
+    """Floors (pairs) that keep every language at or above `least` (fit units), within its cap and above
+    its own floor; None when the budget cannot pay them."""
+    floors = np.asarray(least, float) / problem.curves.x_per_pair
+    lo = np.minimum(np.maximum(problem.lo, np.ceil(floors)), problem.hi)
+    return lo if float(lo @ problem.cost) <= problem.budget else None

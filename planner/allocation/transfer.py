@@ -22,6 +22,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from planner.allocation.curves import CurveBank
+from planner.allocation.problem import floors_where_measured
 
 
 def effective_pairs(pairs: np.ndarray, tau: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -165,6 +166,5 @@ def design_floors(problem, least_own) -> np.ndarray:
     it, the others' data alone moving a language −1.5 to +0.2 chrF from zero-shot, so for τ they check
     the floor rather than lower it). An in-mixture curve is fitted on those leave-one-out rows too, so its
     floor is 0 where they exist. Dropped when the floors alone exceed the budget."""
-    floors = np.asarray(least_own, float) / problem.curves.x_per_pair
-    lo = np.minimum(np.maximum(problem.lo, np.ceil(floors)), problem.hi)
-    return lo if float(lo @ problem.cost) <= problem.budget else problem.lo
+    lo = floors_where_measured(problem, least_own)
+    return problem.lo if lo is None else lo
