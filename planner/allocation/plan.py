@@ -357,7 +357,7 @@ def _starved_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray
     return notes
 
 
-def _measured_floors(problem: AllocationProblem, fitset: FitSet) -> AllocationProblem:
+def _measured_floors(problem: AllocationProblem, fitset: FitSet, weighted: bool) -> AllocationProblem:
     """`problem` with every language floored at the smallest size its curve was measured at.
 
     Below its smallest run a curve is an extrapolation towards zero data, where the plain power law falls
@@ -366,9 +366,13 @@ def _measured_floors(problem: AllocationProblem, fitset: FitSet) -> AllocationPr
     at the common level. On the truth families (`benchmarks/plan_regret.py --objective maxmin`) such plans
     put languages at 1–45 pairs after runs at 250 or more, and lost to an equal split by 22×; floored, the
     same plans beat it. The transfer-aware plan keeps its own floors (`design_floors`), and the target
-    objective none: it spends only what the targets need.
+    objective none: it spends only what the targets need. Under a weighted sum a language of weight 0
+    gets none either: the user said it does not matter.
     """
-    lo = floors_where_measured(problem, least_measured(fitset, problem.languages))
+    least = least_measured(fitset, problem.languages)
+    if weighted:
+        least = [m if w > 0 else 0.0 for m, w in zip(least, problem.weights)]
+    lo = floors_where_measured(problem, least)
     if lo is None:
         note = ("the budget cannot give every language as much data as its smallest run; the plan may go "
                 "below where the curves were measured")
@@ -421,8 +425,8 @@ def allocate(
         )
     target_utility = problem.sign * target
     baseline_problem = problem  # baselines are recipes: the measured floors below are the plan's, not theirs
-    if not below_smallest_run and objective != "target":
-        problem = _measured_floors(problem, fitset)
+    if not below_smallest_run and (objective != "target" or objective_fn):
+        problem = _measured_floors(problem, fitset, weighted=objective == "sum" and not objective_fn)
     curves = problem.utility_curves(risk)
     user_score = None
     if objective_fn:
@@ -483,8 +487,10 @@ def allocate(
     if objective == "sum" and "uniform" in baselines:
         uniform_pairs = np.array([baselines["uniform"].pairs[lang] for lang in problem.languages])
         saved = budget_saved(problem, curves, uniform_pairs, None if solution is None else solution.lam)
-        # The transfer-aware plan sets its own floors where its model was measured (`design_floors`).
-        with_transfer = transfer_plan(baseline_problem, fitset, risk, exact, uniform_pairs, interval)
+        # The transfer-aware plan sets its own floors where its model was measured (`design_floors`), and
+        # starts from the plan without the per-language floors, so they do not change it.
+        start = exact if problem is baseline_problem else _solve_exact(baseline_problem, objective, curves, target_utility).pairs
+        with_transfer = transfer_plan(baseline_problem, fitset, risk, start, uniform_pairs, interval)
     level = None
     if solution is not None and solution.level is not None and np.isfinite(solution.level):
         level = float(problem.sign * solution.level)

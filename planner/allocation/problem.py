@@ -233,7 +233,7 @@ def build_problem(
             law = fitset.languages[lang].curve.family
             notes.append(
                 f"{lang}: the fitted {law} curve does not improve with more data, so the exact solver keeps it "
-                f"at its floor ({lo_a[languages.index(lang)]:,.0f} pairs); check its runs, or let --solver optuna "
+                "at its floor; check its runs, or let --solver optuna "
                 "search the curve as fitted"
             )
     draw_curves = _draw_curves(fitset, languages, notes)
@@ -314,8 +314,10 @@ def least_measured(fitset: FitSet, languages) -> list[float]:
 
 
 def floors_where_measured(problem: AllocationProblem, least: list[float]) -> np.ndarray | None:
-    """Floors (pairs) that keep every language at or above `least` (fit units), within its cap and above
-    its own floor; None when the budget cannot pay them."""
-    floors = np.asarray(least, float) / problem.curves.x_per_pair
-    lo = np.minimum(np.maximum(problem.lo, np.ceil(floors)), problem.hi)
+    """Floors (pairs) that keep every language at or above `least` (fit units) and its own floor; None when
+    the budget cannot pay them. A language capped below `least` cannot reach where it was measured: its
+    cap stays its binding bound (a floor there would pin it and report the cap as a floor)."""
+    # least is the sizes' unit: tokens ÷ tokens per pair can land a rounding error above a whole pair
+    need = np.ceil(np.asarray(least, float) / problem.curves.x_per_pair - 1e-9)
+    lo = np.where(need <= problem.hi, np.maximum(problem.lo, need), problem.lo)
     return lo if float(lo @ problem.cost) <= problem.budget else None

@@ -73,7 +73,8 @@ def solve_transfer(bank: CurveBank, tau: np.ndarray, cost: np.ndarray, lo: np.nd
         constraints=[{"type": "ineq", "fun": lambda q: 1.0 - q.sum(), "jac": lambda q: -np.ones_like(q)}],
         options={"ftol": 1e-14, "maxiter": 1000},
     )
-    q = res.x if negative(res.x) <= negative(q0) else q0  # never worse than the separable start
+    # Never worse than the separable start, unless the start breaks the budget (clipped up to the floors)
+    q = res.x if negative(res.x) <= negative(q0) or q0.sum() > 1.0 + 1e-9 else q0
     return np.clip(q * scale, lo, hi)
 
 
