@@ -3,10 +3,9 @@
 For each family of `planner.truths` (worlds with known curves), a synthetic runner answers every proxy
 run from the world's true curve plus its noise (the same outcome for the same run in every design, so
 designs are compared on equal luck). Each design ends in the pipeline's own fit (`fits.fit_runs` with the
-config defaults) and plan (the exact solver on that fit, what `allocate` returns as `pairs_exact` under
-`budget.risk: expected`, without its floor at each language's smallest run: every design here starts
-every language at the same smallest sizes, and under sum that floor rarely binds), scored on the true
-curves:
+config defaults) and plan (the exact solver on that fit, exactly what `allocate` returns as `pairs_exact`
+under `budget.risk: expected` and the default `budget.smallest_run_floor: auto`, which does not floor
+sum plans), scored on the true curves:
 
     regret = (true optimum − plan's true value) / (true optimum − uniform's true value)
 

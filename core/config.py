@@ -198,10 +198,10 @@ class BudgetConfig(_Strict):
     )
     solver: Literal["exact", "optuna"] = "exact"
     max_epochs: float = Field(1.0, gt=0.0)
-    below_smallest_run: bool = Field(
-        False, description="Let the plan give a language less data than its smallest proxy run (its curve was "
-        "not measured there). Off: each language gets at least that (0 where an offset curve rests on a "
-        "zero-shot run), unless the budget cannot pay for it.",
+    smallest_run_floor: Literal["auto", "always", "never"] = Field(
+        "auto", description="When the plan gives each language at least its smallest proxy run's data (its "
+        "curve was not measured below; 0 where an offset curve rests on a zero-shot run): auto = under the "
+        "maxmin objective and a user objective, not under sum; always; never.",
     )
     languages: dict[str, LanguageBudget] = Field(default_factory=dict)
 

@@ -9,7 +9,8 @@ check that its plans still beat an equal split there:
   beyond the grid, a pretrained model that first *loses* score on a few pairs (forgetting) and then
   rises, and worlds where every language follows a different one of these laws;
 - other units: scores on a 0–1 scale instead of 0–100;
-- other noise: heavy-tailed (Student t, 3 degrees of freedom) and runs that lost part of their score.
+- other noise: heavy-tailed (Student t, 3 degrees of freedom) and runs that lost part of their score;
+- other budgets: most of it below the grid's sizes, or 4–10× beyond its largest run.
 
 The true optimum of such a world cannot come from the KKT solver (it assumes the fit's concave laws),
 so `solve_any` finds it independently: an exact dynamic programme over a fine grid of the budget,
@@ -225,11 +226,23 @@ def outlier_runs(rng) -> World:
     return World(_moderate_power(rng, n), noise_kind="outliers", **_common(rng, n, GRID4))
 
 
+def small_budget(rng) -> World:
+    """Power curves; a budget of 300–800 pairs per language, most of it below the grid's second size."""
+    n = _languages(rng)
+    return World(_moderate_power(rng, n), **_common(rng, n, GRID4, budget_pairs=(300, 800)))
+
+
+def large_budget(rng) -> World:
+    """Power curves; a budget of 8,000–20,000 pairs per language: plans 4–10× beyond the largest run."""
+    n = _languages(rng)
+    return World(_moderate_power(rng, n), **_common(rng, n, GRID4, budget_pairs=(8000, 20000)))
+
+
 HELD_OUT: dict[str, Family] = {
     f.name: f
     for f in map(as_family, [
         sigmoid_in_log_x, exponential_saturation, broken_power, dip_then_rise, mixed_laws, unit_scale,
-        heavy_tailed_noise, outlier_runs,
+        heavy_tailed_noise, outlier_runs, small_budget, large_budget,
     ])
 }
 

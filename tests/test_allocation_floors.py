@@ -1,4 +1,4 @@
-"""The plan's floor at each language's smallest run, at its edges: a budget that only pays the floors, caps
+"""The plan's floor at each language's smallest run (`smallest_run_floor`), at its edges: a budget that only pays the floors, caps
 below them, token units, notes, and the transfer-aware plan (which keeps its own floors). Each test failed
 on the floor's first version."""
 
@@ -18,14 +18,15 @@ import test_transfer
 def test_a_budget_that_exactly_pays_the_smallest_runs_is_planned(truth_fits):
     """3 languages × smallest run 250 = 750 pairs: the floors take the whole budget (solve_sum could not
     bracket λ and raised)."""
-    plan = allocate(truth_fits, budget=750, unit="pairs")
+    plan = allocate(truth_fits, budget=750, unit="pairs", smallest_run_floor="always")
     assert by_lang(plan) == {"de": 250.0, "hi": 250.0, "sw": 250.0}
 
 
 def test_a_cap_below_the_smallest_run_is_still_reported_as_a_cap(truth_fits):
     """de capped at 100 pairs (< its smallest run, 250): its cap is its bound (a floor of min(250, cap) had
     it reported as held at its floor, with a note calling 100 pairs its smallest run)."""
-    plan = allocate(truth_fits, budget=9000, unit="pairs", limits={"de": LanguageLimits(max_pairs=100)})
+    plan = allocate(truth_fits, budget=9000, unit="pairs", limits={"de": LanguageLimits(max_pairs=100)},
+                    smallest_run_floor="always")
     assert by_lang(plan)["de"] == 100
     assert plan.at_bound == {"de": "cap"}
     assert not any("100 pairs, its smallest run" in w for w in plan.warnings)
@@ -35,7 +36,7 @@ def test_the_non_improving_curve_note_names_the_floor_the_plan_keeps(truth_fits)
     """A log curve that falls with data is held at its smallest run (250 pairs); no note may say 0 pairs
     (build_problem's note is written before the measured floors are known)."""
     truth_fits.languages["hi"] = language_fit("hi", Curve("log", {"a": 40.0, "b": -1.0}), tpp=40.0)
-    plan = allocate(truth_fits, budget=9000, unit="pairs")
+    plan = allocate(truth_fits, budget=9000, unit="pairs", smallest_run_floor="always")
     assert by_lang(plan)["hi"] == 250
     assert not any("keeps it at its floor (0 pairs)" in w for w in plan.warnings)
 
@@ -65,8 +66,8 @@ def test_the_transfer_aware_plan_does_not_depend_on_the_plans_smallest_run_floor
     """The transfer-aware plan keeps its own floors and starts from the plan without the per-language ones
     (it started from the floored plan, and its pairs moved: {el 391, hi 358} vs {el 404, hi 366})."""
     fs = _tau_fits()
-    floored = allocate(fs, budget=20_000, unit="tokens", risk="mean").transfer
-    free = allocate(fs, budget=20_000, unit="tokens", risk="mean", below_smallest_run=True).transfer
+    floored = allocate(fs, budget=20_000, unit="tokens", risk="mean", smallest_run_floor="always").transfer
+    free = allocate(fs, budget=20_000, unit="tokens", risk="mean", smallest_run_floor="never").transfer
     assert floored["floors"] == free["floors"]
     assert floored["pairs"] == free["pairs"]
 
@@ -75,13 +76,14 @@ def test_the_transfer_aware_plan_stays_within_the_budget():
     """When the separable start lies below the transfer floors, clipping it up breaks the budget: the
     solver kept that start when SLSQP scored lower, and the plan spent 21,620 of 20,000 tokens."""
     fs = _tau_fits()
-    for below in (False, True):
-        t = allocate(fs, budget=20_000, unit="tokens", risk="mean", below_smallest_run=below).transfer
+    for rule in ("always", "never"):
+        t = allocate(fs, budget=20_000, unit="tokens", risk="mean", smallest_run_floor=rule).transfer
         assert sum(p * 20 for p in t["pairs"].values()) <= 20_000
 
 
 def test_a_language_of_weight_zero_gets_no_floor_under_the_weighted_sum(truth_fits):
-    plan = allocate(truth_fits, budget=9000, unit="pairs", limits={"hi": LanguageLimits(weight=0)})
+    plan = allocate(truth_fits, budget=9000, unit="pairs", limits={"hi": LanguageLimits(weight=0)},
+                    smallest_run_floor="always")
     assert by_lang(plan)["hi"] == 0
     fair = allocate(truth_fits, budget=9000, unit="pairs", objective="maxmin", limits={"hi": LanguageLimits(weight=0)})
     assert by_lang(fair)["hi"] >= 250  # maxmin ignores weights: every language is floored

@@ -26,7 +26,7 @@ from planner.allocation import (
     write_allocation,
 )
 from planner.allocation.baselines import baseline_pairs
-from planner.allocation.plan import objective_value
+from planner.allocation.plan import floored_objective, objective_value
 from planner.allocation.problem import least_measured
 from planner.cli import main
 from core.errors import UserError
@@ -133,7 +133,7 @@ def test_proportional_baselines_need_the_available_data(truth_fits):
 
 
 def test_maxmin_lifts_the_worst_language(truth_fits):
-    plan = allocate(truth_fits, budget=9000, objective="maxmin", unit="pairs", below_smallest_run=True)
+    plan = allocate(truth_fits, budget=9000, objective="maxmin", unit="pairs", smallest_run_floor="never")
     predicted = by_lang(plan, "predicted")
     assert max(predicted.values()) - min(predicted.values()) < 0.2  # equal up to whole-pair rounding
     assert plan.level == pytest.approx(min(predicted.values()), abs=0.2)
@@ -231,13 +231,13 @@ def test_a_language_whose_runs_get_worse_is_named_when_the_plan_gives_it_nothing
 
     truth_fits.languages["hi"] = replace(language_fit("hi", Curve("log", {"a": 40.0, "b": -1.0}), tpp=40.0),
                                          worsens_with_data=True)
-    plan = allocate(truth_fits, budget=9000, unit="pairs", below_smallest_run=True)
+    plan = allocate(truth_fits, budget=9000, unit="pairs")  # sum: no floor at the smallest run by default
     assert by_lang(plan)["hi"] == 0
     starved = [w for w in plan.warnings if "get worse with more data" in w]
     assert len(starved) == 1 and starved[0].startswith("hi: kept at its floor (0 pairs)")
     assert "sweep.mixtures" in starved[0]  # no mixture runs were fitted: it says how to measure transfer
-    # by default its floor is its smallest run (nothing says fewer pairs would be better than that)
-    floored = allocate(truth_fits, budget=9000, unit="pairs")
+    # floored at its smallest run, it is held there and the note says so
+    floored = allocate(truth_fits, budget=9000, unit="pairs", smallest_run_floor="always")
     assert by_lang(floored)["hi"] == 250
     assert any(w.startswith("hi: kept at its floor (250 pairs) because its own runs get worse") for w in floored.warnings)
     # a language the plan funds, or one whose runs improve, is never named
@@ -368,7 +368,7 @@ def test_cli_user_errors_exit_2(tmp_path, capsys):
 def test_the_plan_gives_no_language_less_than_its_smallest_run(truth_fits):
     """Unfloored, maxmin gives `de` 178 pairs, below its smallest run (250), where its curve is an
     extrapolation; the default holds it there, says so, and equalises the others at that budget."""
-    free = allocate(truth_fits, budget=9000, objective="maxmin", unit="pairs", below_smallest_run=True)
+    free = allocate(truth_fits, budget=9000, objective="maxmin", unit="pairs", smallest_run_floor="never")
     assert by_lang(free)["de"] < 250
     plan = allocate(truth_fits, budget=9000, objective="maxmin", unit="pairs")
     pairs, predicted = by_lang(plan), by_lang(plan, "predicted")
@@ -386,3 +386,14 @@ def test_an_offset_curve_resting_on_its_zero_shot_run_has_no_floor():
     fits = fitset({"de": offset, "hi": power(50.0, 150.0, 0.3)})
     fits.languages["de"] = replace(fits.languages["de"], sizes=[0.0, 250.0, 500.0, 1000.0])
     assert least_measured(fits, ["de", "hi"]) == [0.0, 250.0]
+
+
+def test_the_smallest_run_floor_applies_by_default_to_maxmin_only(truth_fits):
+    """auto: maxmin and user objectives are floored, sum and target are not (README: under sum the floor
+    never helped and tripled the regret on small budgets)."""
+    assert [floored_objective("auto", o, None) for o in ("sum", "maxmin", "target")] == [False, True, False]
+    assert floored_objective("auto", "sum", "mine.py:score") and not floored_objective("never", "maxmin", None)
+    assert floored_objective("always", "sum", None) and not floored_objective("always", "target", None)
+    tight = allocate(truth_fits, budget=800, unit="pairs")  # the sum optimum gives hi fewer than 250 (195)
+    assert by_lang(tight)["hi"] < 250
+    assert by_lang(allocate(truth_fits, budget=800, unit="pairs", smallest_run_floor="always"))["hi"] == 250

@@ -60,9 +60,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--trials", type=int, default=300, help="optuna trials (default 300)")
     p.add_argument("--interval", type=float, default=0.9, help="central interval level (default 0.9)")
-    p.add_argument("--below-smallest-run", action="store_true",
-                   help="let the plan give a language less than its smallest run (default: no less; its curve "
-                   "was not measured there)")
+    p.add_argument("--smallest-run-floor", choices=["auto", "always", "never"], default="auto",
+                   help="give no language less than its smallest run, where its curve was measured: always, "
+                   "never, or auto (default: under maxmin and --objective-fn, not under sum)")
     p.add_argument("--seed", type=int, default=0, help="seed of the optuna search (default 0)")
     p.add_argument("--out", metavar="ALLOCATION_CSV", required=True)
     p.set_defaults(func=run)
@@ -92,7 +92,7 @@ def run(args) -> int:
         objective_fn=args.objective_fn,
         trials=args.trials,
         interval=args.interval,
-        below_smallest_run=args.below_smallest_run,
+        smallest_run_floor=args.smallest_run_floor,
     )
     print(format_result(plan))
     csv_path, summary = write_allocation(plan, args.out)
