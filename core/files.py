@@ -134,6 +134,11 @@ def _put_back(renamed: list[tuple[Path, str | None]]) -> None:
     renamed.clear()
 
 
+def not_a_file(path: Path) -> str:
+    """Why an input path that is not a readable file cannot be read, for a message: "<path> …"."""
+    return "is a directory, not a file" if path.is_dir() else "does not exist"
+
+
 def check_output_dir(path: str | Path, what: str) -> Path:
     """Refuse, before any work, an output directory that cannot be created because it, or a directory
     above it, is an existing file (UserError naming both)."""

@@ -19,7 +19,7 @@ from fits.results import FitSet, LanguageFit
 from fits.validate import Backtest
 from core import __version__
 from core.errors import UserError
-from core.files import atomic_write_text
+from core.files import atomic_write_text, not_a_file
 
 FORMAT = "coit-planner/fits@1"
 
@@ -298,7 +298,7 @@ def load_fits(path: str | Path) -> FitSet:
     path = Path(path)
     if not path.is_file():
         raise UserError(
-            f"Fits file {path} {'is a directory, not a file' if path.is_dir() else 'does not exist'}.",
+            f"Fits file {path} {not_a_file(path)}.",
             "Run `planner fit RUNS_CSV --metric NAME --out FITS_JSON` first, and pass the file it wrote.",
         )
     def strict(constant: str):  # the format is strict JSON: a missing number is null, never NaN/Infinity

@@ -17,7 +17,7 @@ import pandas as pd
 from planner.allocation.plan import CONTRACT_COLUMNS, AllocationResult
 from planner.allocation.problem import LanguageLimits
 from core.errors import UserError
-from core.files import atomic_write_texts
+from core.files import atomic_write_texts, not_a_file
 from core.tables import read_csv
 
 LIMIT_COLUMNS = ("min_pairs", "max_pairs", "tokens_per_pair", "weight")
@@ -33,7 +33,7 @@ def summary_path(allocation_csv: str | Path) -> Path:
 def _read_table(path: str | Path, what: str, fix: str) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"The {what} file {p} {'is a directory, not a file' if p.is_dir() else 'does not exist'}.", fix)
+        raise UserError(f"The {what} file {p} {not_a_file(p)}.", fix)
     try:
         df = read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

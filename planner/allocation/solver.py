@@ -116,8 +116,8 @@ def solve_sum(
     shape = curves.shape
     active = curves.concave_increasing() & (weights > 0)
     gain_rate = np.where(active, weights / cost, 1.0)  # w/c; filler for inactive languages
-    floors = np.broadcast_to(lo, shape).astype(float)
     if spend(lo, cost) >= budget * (1 - 1e-12):  # the floors take the whole budget: nothing is left to place
+        floors = np.broadcast_to(lo, shape).astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             rates = np.where(active, curves.marginal(floors) * gain_rate, 0.0)
         # λ: the best marginal gain per unit of budget left unbought, a multiplier the KKT conditions accept
