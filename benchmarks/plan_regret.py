@@ -245,6 +245,18 @@ def real_families() -> dict[str, Callable]:
     return families_from_results(RESULTS)
 
 
+def truth_families(held_out: bool) -> dict[str, Callable]:
+    """The held-out families, or the in-law ones plus those fitted to real sweeps (when present)."""
+    if held_out:
+        return {name: f.draw for name, f in HELD_OUT.items()}
+    families = {name: f.draw for name, f in FAMILIES.items()}
+    try:
+        families.update(real_families())
+    except ImportError:
+        pass
+    return families
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--instances", type=int, default=30, help="worlds per family (default 30)")
@@ -263,16 +275,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    if args.held_out:
-        # The oracle's prior is a bank of the fit's laws; held-out truths are by design outside them.
-        families = {name: f.draw for name, f in HELD_OUT.items()}
+    families = truth_families(args.held_out)
+    if args.held_out:  # the oracle's prior is a bank of the fit's laws; held-out truths are by design outside them
         args.no_oracle = True
-    else:
-        families = {name: f.draw for name, f in FAMILIES.items()}
-        try:
-            families.update(real_families())
-        except ImportError:
-            pass
     if args.objective == "maxmin":
         args.no_oracle = True  # the oracle maximises expected utility: for a minimum that is not maxmin
     stem = "plan_regret" + ("_maxmin" if args.objective == "maxmin" else "") + ("_heldout" if args.held_out else "")

@@ -203,6 +203,10 @@ class BudgetConfig(_Strict):
         "curve was not measured below; 0 where an offset curve rests on a zero-shot run): auto = under the "
         "maxmin objective and a user objective, not under sum; always; never.",
     )
+    target_confidence: float = Field(
+        0.5, gt=0.0, lt=1.0, description="objective target, risk expected: the share of the fits' draws that must "
+        "reach each language's target (0.5: the median, as likely above as below; 0.9: safer and dearer).",
+    )
     languages: dict[str, LanguageBudget] = Field(default_factory=dict)
 
 
@@ -297,6 +301,9 @@ class PlannerConfig(_Strict):
             raise ValueError(f"budget.languages names {unknown}, which are not in languages {self.languages}")
         if self.budget.objective == "target" and not any(b.target is not None for b in self.budget.languages.values()):
             raise ValueError("budget.objective is 'target' but no budget.languages.<code>.target is set")
+        if self.budget.objective == "target" and self.budget.risk == "mean" and self.budget.target_confidence != 0.5:
+            raise ValueError("budget.target_confidence other than 0.5 needs the fits' draws: set budget.risk to "
+                             "'expected' (the point fits of risk 'mean' have only their median)")
         if self.data.general_ratio > 0 and not self.data.general_dir:
             raise ValueError("data.general_ratio > 0 needs data.general_dir (per-language {code}.jsonl files)")
         if self.sweep.mixtures and len(self.languages) < 2:

@@ -155,7 +155,8 @@ def allocate_stage(cfg: PlannerConfig, fits_json: Path, data_stats: Path, alloca
     b = cfg.budget
     plan = allocate(load_fits(fits_json), budget=b.total, unit=b.unit, limits=allocation_limits(cfg, pools),
                     max_epochs=b.max_epochs, objective=b.objective, targets=targets_from_config(cfg),
-                    risk=b.risk, solver=b.solver, seed=cfg.seed, smallest_run_floor=b.smallest_run_floor)
+                    risk=b.risk, solver=b.solver, seed=cfg.seed, smallest_run_floor=b.smallest_run_floor,
+                    target_confidence=b.target_confidence)
     write_allocation(plan, allocation_csv)
     return plan
 

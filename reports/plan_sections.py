@@ -51,6 +51,8 @@ def plan_table(b: ReportBuilder, a: AllocationView, compact: bool) -> Table:
                f"predicted {b.metric_label} [{b.level:.0%}]"]
     if not compact:
         columns += [c for c, ok in (("marginal gain", has("marginal_gain")), ("at bound", "at_bound" in t)) if ok]
+        # the target objective: each target, and the share of the fits' draws that reach it with the plan
+        columns += [c for c, ok in (("target", has("target")), ("reached by (draws)", has("p_reach"))) if ok]
     rows = []
     for _, r in t.iterrows():
         lang = r["language"]
@@ -66,6 +68,10 @@ def plan_table(b: ReportBuilder, a: AllocationView, compact: bool) -> Table:
                 row.append(Cell(fmt_num(r["marginal_gain"])))
             if "at_bound" in t:
                 row.append(Cell(bound_text(r["at_bound"])))
+            if has("target"):
+                row.append(Cell(fmt_num(r["target"])))
+            if has("p_reach"):
+                row.append(Cell(fmt_pct(r["p_reach"], 0) or "-"))
         rows.append(row)
     caption = "The plan." if compact else "The plan, per language, with the solver's marginal gain per budget unit."
     return Table(columns, rows, caption, frozenset(range(1, len(columns))) - {3}, id=f"plan-{'compact' if compact else 'full'}")

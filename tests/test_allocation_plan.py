@@ -26,7 +26,8 @@ from planner.allocation import (
     write_allocation,
 )
 from planner.allocation.baselines import baseline_pairs
-from planner.allocation.plan import floored_objective, objective_value
+from planner.allocation.floors import floored_objective
+from planner.allocation.plan import objective_value
 from planner.allocation.problem import least_measured
 from planner.cli import main
 from core.errors import UserError

@@ -94,6 +94,9 @@ def test_config_catches_late_failures_at_load_time(tmp_path):
         ({"sweep": {"seeds": [0, 0]}}, "seeds must not repeat"),
         ({"final": {"baselines": ["unifrom"]}}, "unknown baselines ['unifrom']"),
         ({"budget": {"objective": "target"}}, "no budget.languages.<code>.target"),
+        ({"budget": {"objective": "target", "risk": "mean", "target_confidence": 0.9,
+                     "languages": {"el": {"target": 40}}}}, "target_confidence other than 0.5 needs the fits' draws"),
+        ({"budget": {"target_confidence": 1.0}}, "target_confidence"),
         ({"data": {"general_ratio": 0.5}}, "needs data.general_dir"),
     ]
     for data, needle in cases:

@@ -161,3 +161,24 @@ def test_report_reads_a_runs_table_written_by_hand(tmp_path):
     assert len(result.figures) == 2
     html = result.report.read_text(encoding="utf-8")
     assert '<td>de</td><td class="num">8</td><td class="num">8</td>' in html
+
+
+def test_a_target_plan_shows_each_target_and_the_share_of_draws_reaching_it(tmp_path):
+    """objective target: the plan table gains the target and the share of the fits' draws that reach it
+    at the planned pairs (allocation.csv's p_reach), which is at least the confidence asked for."""
+    from fits import save_fits
+    from planner.allocation import write_allocation
+
+    laws = true_laws(["de", "fr"], seed=2)
+    synthetic_runs(laws, seed=2).to_csv(tmp_path / "runs.csv", index=False)
+    fitset = fit_runs(synthetic_runs(laws, seed=2), "chrf", bootstrap=200, seed=0)
+    save_fits(fitset, tmp_path / "fits.json")
+    targets = {lang: float(law.chrf(3000.0)) for lang, law in laws.items()}
+    plan = allocate(fitset, 1e9, "tokens", objective="target", targets=targets, target_confidence=0.8)
+    write_allocation(plan, tmp_path / "allocation.csv")
+    table = read_allocation(tmp_path / "allocation.csv")
+    assert (table.p_reach >= 0.8).all()
+    html = render_report(tmp_path).report.read_text(encoding="utf-8")
+    assert "reached by (draws)" in html
+    for p in plan.languages:
+        assert f'<td class="num">{100 * p.p_reach:.0f}%</td>' in html

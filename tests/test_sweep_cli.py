@@ -299,7 +299,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_is_retried(tmp_path, env):
         _, err = first.communicate(timeout=60)
     finally:
         first.kill()
-    assert first.returncode == 130 and "Traceback" not in err and "interrupted" in err
+    assert first.returncode == 130 and "Traceback" not in err and "interrupted" in err, (first.returncode, err[-3000:])
     (interrupted,) = [t for t in study_trials(tmp_path) if t.user_attrs["point"] == "ar-32-s0"]
     assert interrupted.state.name == "FAIL" and interrupted.user_attrs["interrupted"] is True
     # An interrupted run is retried at once (no grace period to wait for).

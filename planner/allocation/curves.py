@@ -312,3 +312,33 @@ class ExpectedCurves:
         t = np.asarray(t, dtype=float)
         p = self._invert(self.utility, self._table[2], t, increasing=True, log_values=False)
         return np.where(self.utility(np.exp(_LOG_X_RANGE[1])) >= t, p, np.inf)
+
+    def draw_needs(self, t) -> np.ndarray:
+        """(R, L): the pairs each draw needs to reach utility t (+inf if it never does; NaN for a draw
+        left out of the mean, see `from_bank`)."""
+        need = self.draws.pairs_at_utility(np.broadcast_to(np.asarray(t, dtype=float), self.draws.shape))
+        return np.where(self.weights > 0, need, np.nan)
+
+    def pairs_reaching(self, t, confidence: float) -> np.ndarray:
+        """(L,): the fewest pairs at which at least a share `confidence` of the usable draws reach utility
+        t — the `confidence` quantile of the draws' needs, +inf when too many draws never get there.
+
+        Each draw is increasing, so a draw reaches t at p exactly when its need is ≤ p: the share of
+        draws at t is a step function of p, and its first step at or above `confidence` is this quantile
+        (the k-th smallest need, k = ⌈confidence·n⌉). Unlike inverting the mean curve, this is not
+        pulled out by a few draws whose ceiling sits just above t."""
+        need = self.draw_needs(t)
+        n = np.sum(~np.isnan(need), axis=0)  # usable draws per language
+        k = np.clip(np.ceil(confidence * n - 1e-9).astype(int) - 1, 0, None)
+        ordered = np.sort(need, axis=0)  # NaN (left out) sort last, after +inf
+        picked = np.take_along_axis(ordered, np.minimum(k, need.shape[0] - 1)[None, :], axis=0)[0]
+        return np.where(n > 0, picked, np.inf)
+
+    def reach_share(self, pairs, t) -> np.ndarray:
+        """(L,): the share of each language's usable draws that reach utility t with `pairs`."""
+        need = self.draw_needs(t)
+        pairs = np.asarray(pairs, dtype=float)
+        # A draw that never reaches t (+inf) does not reach it at a cap of +inf either; NaN (left out) is False.
+        reached = np.isfinite(need) & (need <= pairs * (1 + 1e-12) + 1e-12)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return reached.sum(axis=0) / (self.weights > 0).sum(axis=0)

@@ -69,7 +69,14 @@ def format_result(result: AllocationResult) -> str:
     ]
     header = ["language", "pairs", "tokens", "share", f"predicted {r.metric}", f"{pct} interval",
               f"pairs {pct} interval", f"gain/{r.unit[:-1]}", "bound"]
+    if r.objective == "target":  # each target, and the share of the fits' draws reaching it with the plan
+        header += ["target", "reached by"]
+        for row, p in zip(rows, r.languages):
+            row += [_num(p.target, "{:.2f}"), _num(p.p_reach, "{:.0%}")]
     out += _table(header, rows)
+    if r.target_confidence is not None and r.risk == "expected":
+        out.append(f"each target is planned to be reached by at least {r.target_confidence:.0%} of the fits' draws "
+                   "(budget.target_confidence; 'reached by': the share at the planned pairs)")
     out += ["", "why:"] + [f"  {p.language}: {p.why}" for p in r.languages if p.why]
     out += ["", f"plan vs baselines at the same budget ({r.objective_label}):"]
     sign = 1.0 if r.objective_higher_is_better else -1.0

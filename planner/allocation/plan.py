@@ -39,11 +39,18 @@ from planner.allocation.problem import (
     Risk,
     Unit,
     build_problem,
-    floors_where_measured,
-    least_measured,
 )
+from planner.allocation.floors import SmallestRunFloor, floored_objective, measured_floors
 from planner.allocation.risk import bootstrap_intervals
 from planner.allocation.solver import CAP, FLOOR, Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
+from planner.allocation.targets import (
+    DEFAULT_CONFIDENCE,
+    check_confidence,
+    reach_probability,
+    target_array,
+    target_needs,
+    target_notes,
+)
 from core.errors import UserError
 from core.strict import check_seed_flag
 
@@ -52,7 +59,7 @@ OBJECTIVES = ("sum", "maxmin", "target")
 RISKS = ("mean", "expected")
 SOLVERS = ("exact", "optuna")
 CONTRACT_COLUMNS = ["language", "pairs", "tokens", "share", "predicted", "predicted_low", "predicted_high"]
-EXTRA_COLUMNS = ["pairs_exact", "pairs_low", "pairs_high", "marginal_gain", "at_bound", "weight", "target", "why"]
+EXTRA_COLUMNS = ["pairs_exact", "pairs_low", "pairs_high", "marginal_gain", "at_bound", "weight", "target", "p_reach", "why"]
 # A plan this many times beyond a language's largest run is flagged as an extrapolation.
 EXTRAPOLATION_FACTOR = 2.0
 
@@ -74,6 +81,7 @@ class LanguagePlan:
     weight: float
     target: float | None
     why: str = ""  # why it gets more or less than an equal share (planner.allocation.explain)
+    p_reach: float = math.nan  # target objective: share of the fits' draws reaching the target (targets.py)
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,7 @@ class AllocationResult:
     reduced_pairs: dict[str, float] | None = None
     # The transfer-aware plan (planner.allocation.transfer) when the fits carry transfer estimates.
     transfer: dict | None = None
+    target_confidence: float | None = None  # target objective: the share of draws that must reach a target
 
     @property
     def at_bound(self) -> dict[str, str]:
@@ -180,6 +189,7 @@ class AllocationResult:
                 "reduced_budget": self.reduced_budget,
                 "reduced_pairs": self.reduced_pairs,
                 "transfer": self.transfer,
+                "target_confidence": self.target_confidence,
                 "warnings": list(self.warnings),
             }
         )
@@ -220,24 +230,6 @@ def _scoring(problem: AllocationProblem, objective: str, need: np.ndarray, user_
     return _Scoring(label[objective], problem.higher_is_better, value, lambda _n, p, pred: value(p, pred))
 
 
-def _target_array(problem: AllocationProblem, targets: Mapping[str, float] | None) -> np.ndarray:
-    targets = dict(targets or {})
-    unknown = sorted(set(targets) - set(problem.languages))
-    if unknown:
-        raise UserError(
-            f"The targets name {unknown}, which have no fit (fitted: {list(problem.languages)}).",
-            "Remove those rows from the targets table or fit those languages first.",
-        )
-    out = np.full(len(problem.languages), np.nan)
-    for i, lang in enumerate(problem.languages):
-        if lang in targets:
-            t = float(targets[lang])
-            if not math.isfinite(t):
-                raise UserError(f"The target for '{lang}' is {targets[lang]!r}.", "Give a finite target score.")
-            out[i] = t
-    return out
-
-
 def _check_choices(objective: str, risk: str, solver: str, targets: np.ndarray, objective_fn: str | None) -> None:
     for name, value, allowed in (("objective", objective, OBJECTIVES), ("risk", risk, RISKS), ("solver", solver, SOLVERS)):
         if value not in allowed:
@@ -261,13 +253,14 @@ def _bounds_from_pairs(pairs: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.
     return out
 
 
-def _solve_exact(problem: AllocationProblem, objective: str, curves, target_utility: np.ndarray) -> Solution:
+def _solve_exact(problem: AllocationProblem, objective: str, curves, target_utility: np.ndarray,
+                 need: np.ndarray | None = None) -> Solution:
     args = (curves, problem.cost, problem.lo, problem.hi)
     if objective == "sum":
         return solve_sum(*args, problem.weights, problem.budget)
     if objective == "maxmin":
         return solve_maxmin(*args, problem.budget)
-    sol = solve_target(*args, target_utility)
+    sol = solve_target(*args, target_utility, need)
     if sol.spent > problem.budget * (1 + 1e-12):
         parts = ", ".join(f"{lang} {p:,.0f} pairs" for lang, p in zip(problem.languages, sol.pairs) if p > 0)
         raise UserError(
@@ -314,17 +307,13 @@ def _evaluate_baselines(problem: AllocationProblem, risk: Risk, scoring: _Scorin
     return results, unavailable
 
 
-def _notes(problem: AllocationProblem, objective: str, pairs: np.ndarray, solution: Solution | None, target: np.ndarray, unused: float) -> list[str]:
+def _notes(problem: AllocationProblem, objective: str, pairs: np.ndarray, solution: Solution | None, target: np.ndarray,
+           unused: float, curves, confidence: float) -> list[str]:
     notes = list(problem.notes)
     if objective == "target":
         if unused > 0:
             notes.append(f"the targets need only {problem.budget - unused:,.0f} {problem.unit}; {unused:,.0f} are left unused")
-        for lang, t, ok, p, hi in zip(problem.languages, target, solution.reachable, pairs, problem.hi):
-            if not np.isfinite(t):
-                notes.append(f"{lang}: no target, kept at its floor")
-            elif not ok:
-                where = f"its cap of {hi:,.0f} pairs" if np.isfinite(hi) else "any amount of data (above the curve's ceiling)"
-                notes.append(f"{lang}: target {t:g} is unreachable within {where}; it keeps its floor of {p:,.0f} pairs")
+        notes += target_notes(problem, curves, target, solution.reachable, pairs, confidence)
     elif unused > problem.cost.max():  # more than rounding can leave: every improvable language is capped
         notes.append(
             f"the budget exceeds what the caps allow: {unused:,.0f} of {problem.budget:,.0f} {problem.unit} are "
@@ -357,50 +346,6 @@ def _starved_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray
     return notes
 
 
-SmallestRunFloor = Literal["auto", "always", "never"]
-
-
-def floored_objective(rule: SmallestRunFloor, objective: str, objective_fn: str | None) -> bool:
-    """Whether the plan is floored at each language's smallest run (`_measured_floors`).
-
-    auto: under maxmin and a user objective, not under sum or target. Measured on the truth families
-    (`benchmarks/plan_regret.py`): maxmin plans below the smallest run lost to uniform by 22× on one
-    family and floors fixed it, while under sum the floors never helped by more than 0.004 regret and on
-    small budgets (300–800 pairs per language) tripled it (0.026 → 0.083): there the sum optimum does
-    give some languages less than the smallest run, and the power law's extrapolation below it is sound
-    enough to find that. A user objective's shape is unknown, so it gets the cautious choice.
-    """
-    if rule not in ("auto", "always", "never"):
-        raise UserError(f"Unknown smallest-run floor rule {rule!r}.", "Use auto, always or never.")
-    if rule == "never" or (objective == "target" and not objective_fn):
-        return False
-    return rule == "always" or objective == "maxmin" or bool(objective_fn)
-
-
-def _measured_floors(problem: AllocationProblem, fitset: FitSet, weighted: bool) -> AllocationProblem:
-    """`problem` with every language floored at the smallest size its curve was measured at.
-
-    Below its smallest run a curve is an extrapolation towards zero data, where the plain power law falls
-    to −∞ and the draws spread widest. The sum objective rarely goes there (the marginal gain is steepest
-    there), but maxmin does: a language whose fit says it is already high gets the few pairs that keep it
-    at the common level. On the truth families (`benchmarks/plan_regret.py --objective maxmin`) such plans
-    put languages at 1–45 pairs after runs at 250 or more, and lost to an equal split by 22×; floored, the
-    same plans beat it. The transfer-aware plan keeps its own floors (`design_floors`), and the target
-    objective none: it spends only what the targets need. Under a weighted sum a language of weight 0
-    gets none either: the user said it does not matter.
-    """
-    least = least_measured(fitset, problem.languages)
-    if weighted:
-        least = [m if w > 0 else 0.0 for m, w in zip(least, problem.weights)]
-    lo = floors_where_measured(problem, least)
-    if lo is None:
-        note = ("the budget cannot give every language as much data as its smallest run; the plan may go "
-                "below where the curves were measured")
-        return replace(problem, notes=problem.notes + (note,))
-    raised = lo > problem.lo
-    return replace(problem, lo=lo, measured_floor=raised) if raised.any() else problem
-
-
 def allocate(
     fitset: FitSet,
     budget: float,
@@ -416,13 +361,15 @@ def allocate(
     trials: int = 300,
     interval: float = 0.9,
     smallest_run_floor: SmallestRunFloor = "auto",
+    target_confidence: float = DEFAULT_CONFIDENCE,
 ) -> AllocationResult:
     """Plan the budget across the fitted languages and compare with every baseline.
 
     `fitset` is a `fits.FitSet`; `limits` maps language → `LanguageLimits`; `targets` maps language →
     target metric (for `objective="target"`); `objective_fn` names a user objective for the optuna solver
     (see `blackbox`; it replaces `objective`). `smallest_run_floor` says when the plan may give a language
-    less than its smallest run (`floored_objective`). Raises `UserError` for anything the user can fix.
+    less than its smallest run (`floored_objective`). `target_confidence`: the share of the fits' draws
+    that must reach a target (`planner.allocation.targets`). Raises `UserError` for anything the user can fix.
     """
     if not 0 < interval < 1:
         raise UserError(f"The interval level must be between 0 and 1; got {interval}.", "Use e.g. 0.9 for a 90% interval.")
@@ -434,8 +381,9 @@ def allocate(
         risk = "mean"
         problem = replace(problem, notes=problem.notes + (
             "risk expected: the fits have no draws (--bootstrap 0), so the plan uses the point fits (risk mean)",))
-    target = _target_array(problem, targets)
+    target = target_array(problem, targets)
     _check_choices(objective, risk, solver, target, objective_fn)
+    confidence = check_confidence(target_confidence, risk if objective == "target" and not objective_fn else "expected")
     dear = [lang for lang, c in zip(problem.languages, problem.cost) if c > problem.budget]
     if objective == "maxmin" and dear and not objective_fn:  # the worst language could never be raised
         raise UserError(
@@ -446,7 +394,7 @@ def allocate(
     target_utility = problem.sign * target
     baseline_problem = problem  # baselines are recipes: the measured floors below are the plan's, not theirs
     if floored_objective(smallest_run_floor, objective, objective_fn):
-        problem = _measured_floors(problem, fitset, weighted=objective == "sum" and not objective_fn)
+        problem = measured_floors(problem, fitset, weighted=objective == "sum" and not objective_fn)
     curves = problem.utility_curves(risk)
     user_score = None
     if objective_fn:
@@ -454,8 +402,9 @@ def allocate(
         user_score = wrap_user_objective(load_objective(objective_fn), problem, objective_fn)
 
     solution = None
+    target_need = target_needs(curves, target_utility, confidence) if objective == "target" else None
     if solver == "exact":
-        solution = _solve_exact(problem, objective, curves, target_utility)
+        solution = _solve_exact(problem, objective, curves, target_utility, target_need)
         exact, bound = solution.pairs, solution.bound
     else:
         score = user_score or _builtin_score(problem, objective, curves)
@@ -466,7 +415,8 @@ def allocate(
 
     need = np.full(len(problem.languages), np.nan)
     if objective == "target":
-        need = np.where(solution.reachable & np.isfinite(target), curves.pairs_at_utility(target_utility), np.nan)
+        each = curves.pairs_at_utility(target_utility) if target_need is None else target_need
+        need = np.where(solution.reachable & np.isfinite(target), each, np.nan)
     scoring = _scoring(problem, objective, need, user_score, objective_fn or "")
     value = scoring.of_plan(pairs, predicted)
     baselines, unavailable = _evaluate_baselines(baseline_problem, risk, scoring)
@@ -481,6 +431,7 @@ def allocate(
     share = pairs * problem.cost / spent if spent > 0 else np.zeros_like(pairs)
     unused = float(problem.budget - spent)
     tokens = problem.tokens(pairs)
+    p_reach = reach_probability(curves, pairs, target_utility) if objective == "target" else np.full(len(pairs), np.nan)
     why = explain(problem, curves, pairs, baseline_pairs("uniform", baseline_problem),
                   _bounds_from_pairs(pairs, problem.lo, problem.hi))
     rows = tuple(
@@ -500,6 +451,7 @@ def allocate(
             weight=float(problem.weights[i]),
             target=None if not np.isfinite(target[i]) else float(target[i]),
             why=why[i],
+            p_reach=float(p_reach[i]),
         )
         for i, lang in enumerate(problem.languages)
     )
@@ -537,10 +489,11 @@ def allocate(
         interval_level=interval,
         bootstrap_draws=intervals.draws,
         seed=seed,
-        warnings=tuple(_notes(problem, objective, pairs, solution, target, unused)
+        warnings=tuple(_notes(problem, objective, pairs, solution, target, unused, curves, confidence)
                        + _starved_notes(fitset, problem, pairs, with_transfer)),
         budget_saved=None if saved is None else saved.saved,
         reduced_budget=None if saved is None else saved.budget,
         reduced_pairs=None if saved is None else dict(zip(problem.languages, map(float, saved.pairs))),
         transfer=with_transfer,
+        target_confidence=confidence if objective == "target" else None,
     )

@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from planner.allocation.curves import UtilityCurves
+from planner.allocation.curves import MAX_PAIRS, UtilityCurves
 
 FLOOR, CAP = "floor", "cap"
 
@@ -200,20 +200,25 @@ def solve_maxmin(curves: UtilityCurves, cost: np.ndarray, lo: np.ndarray, hi: np
 
 
 def solve_target(
-    curves: UtilityCurves, cost: np.ndarray, lo: np.ndarray, hi: np.ndarray, target_utility: np.ndarray
+    curves: UtilityCurves, cost: np.ndarray, lo: np.ndarray, hi: np.ndarray, target_utility: np.ndarray,
+    need: np.ndarray | None = None,
 ) -> Solution:
     """The cheapest allocation reaching each language's target utility (NaN: no target, stays at the floor).
 
     A target that cannot be reached within the cap (above the curve's ceiling, beyond the cap, or a
     curve that does not improve) is flagged in `reachable` and the language keeps its floor: no amount
-    the bounds allow meets it, so spending on it is not part of the cheapest plan.
+    the bounds allow meets it, so spending on it is not part of the cheapest plan. `need` (pairs per
+    language) replaces the inversion of `curves` where the caller decides what reaching means (the
+    confidence rule of `planner.allocation.targets`).
     """
     active = curves.concave_increasing()
     has_target = np.isfinite(target_utility)
-    need = curves.pairs_at_utility(np.where(has_target, target_utility, 0.0))
+    if need is None:
+        need = curves.pairs_at_utility(np.where(has_target, target_utility, 0.0))
     need = np.where(active, need, np.where(curves.utility(lo) >= target_utility, lo, np.inf))
     need = np.where(has_target, need, lo)
-    reachable = np.isfinite(need) & (need <= hi)
+    # Beyond MAX_PAIRS is beyond any plan (and the solvers' range): a closed-form need out there is none.
+    reachable = np.isfinite(need) & (need <= np.minimum(hi, MAX_PAIRS))
     pairs = np.where(reachable, np.clip(need, lo, hi), lo)
     return Solution(
         pairs=pairs,

@@ -63,6 +63,9 @@ def add_parser(sub) -> None:
     p.add_argument("--smallest-run-floor", choices=["auto", "always", "never"], default="auto",
                    help="give no language less than its smallest run, where its curve was measured: always, "
                    "never, or auto (default: under maxmin and --objective-fn, not under sum)")
+    p.add_argument("--target-confidence", type=float, default=0.5, metavar="Q",
+                   help="--objective target: the share of the fits' draws that must reach each target "
+                        "(default 0.5, the median; e.g. 0.9 for a safer, dearer plan)")
     p.add_argument("--seed", type=int, default=0, help="seed of the optuna search (default 0)")
     p.add_argument("--out", metavar="ALLOCATION_CSV", required=True)
     p.set_defaults(func=run)
@@ -93,6 +96,7 @@ def run(args) -> int:
         trials=args.trials,
         interval=args.interval,
         smallest_run_floor=args.smallest_run_floor,
+        target_confidence=args.target_confidence,
     )
     print(format_result(plan))
     csv_path, summary = write_allocation(plan, args.out)
