@@ -301,9 +301,13 @@ class PlannerConfig(_Strict):
             raise ValueError(f"budget.languages names {unknown}, which are not in languages {self.languages}")
         if self.budget.objective == "target" and not any(b.target is not None for b in self.budget.languages.values()):
             raise ValueError("budget.objective is 'target' but no budget.languages.<code>.target is set")
-        if self.budget.objective == "target" and self.budget.risk == "mean" and self.budget.target_confidence != 0.5:
-            raise ValueError("budget.target_confidence other than 0.5 needs the fits' draws: set budget.risk to "
-                             "'expected' (the point fits of risk 'mean' have only their median)")
+        if self.budget.objective == "target" and self.budget.target_confidence != 0.5:
+            if self.budget.risk == "mean":
+                raise ValueError("budget.target_confidence other than 0.5 needs the fits' draws: set budget.risk to "
+                                 "'expected' (the point fits of risk 'mean' have only their median)")
+            if self.fit.bootstrap == 0:
+                raise ValueError("budget.target_confidence other than 0.5 needs the fits' draws: fit.bootstrap is 0 "
+                                 "(set it to 1000, or leave the confidence at 0.5)")
         if self.data.general_ratio > 0 and not self.data.general_dir:
             raise ValueError("data.general_ratio > 0 needs data.general_dir (per-language {code}.jsonl files)")
         if self.sweep.mixtures and len(self.languages) < 2:

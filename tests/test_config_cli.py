@@ -97,6 +97,8 @@ def test_config_catches_late_failures_at_load_time(tmp_path):
         ({"budget": {"objective": "target", "risk": "mean", "target_confidence": 0.9,
                      "languages": {"el": {"target": 40}}}}, "target_confidence other than 0.5 needs the fits' draws"),
         ({"budget": {"target_confidence": 1.0}}, "target_confidence"),
+        ({"fit": {"bootstrap": 0}, "budget": {"objective": "target", "target_confidence": 0.9,
+                                              "languages": {"el": {"target": 40}}}}, "fit.bootstrap is 0"),
         ({"data": {"general_ratio": 0.5}}, "needs data.general_dir"),
     ]
     for data, needle in cases:

@@ -183,13 +183,13 @@ def test_on_true_curves_a_higher_confidence_reaches_more_targets():
             plan = allocate(fits, budget=1e14, objective="target", targets=dict(zip(world.languages, targets)),
                             limits=limits, target_confidence=q)
             flagged = {w.split(":")[0] for w in plan.warnings if "is unreachable within" in w}
-            pairs = np.array([p.pairs for p in plan.languages if p.language not in flagged])
             got = scorer(world)(np.array([p.pairs for p in plan.languages]))
             keep = np.array([p.language not in flagged for p in plan.languages])
             reached[q] += list(got[keep] >= targets[keep])
-            assert len(pairs) == keep.sum()
     low, high = np.mean(reached[0.5]), np.mean(reached[0.9])
-    assert 0.3 <= low <= 0.7 and high >= 0.8 and high >= low + 0.25
+    # About 35 targets: seed 11 gives 0.89 at q = 0.9, neighbouring seeds 0.76–0.83 (the draws are somewhat
+    # overconfident beyond the measured sizes, README), so the bounds leave room for that.
+    assert 0.3 <= low <= 0.7 and high >= 0.7 and high >= low + 0.2
 
 
 def test_a_need_beyond_the_most_any_plan_gives_is_unreachable():
@@ -239,3 +239,59 @@ def test_the_benchmark_judges_every_method_on_the_true_curves(tmp_path, capsys):
     wide = table.pivot_table(index=["instance", "language"], columns="method", values="pairs")
     assert (wide["q 0.9"].fillna(np.inf) >= wide["q 0.5 (default)"] - 1e-6).all()
     assert (tmp_path / "t.md").is_file() and "| four-languages | q 0.9 |" in capsys.readouterr().out
+
+
+def _fits_with_share_never_reaching(share_below: float, n: int = 1000):
+    """One language whose draws all share A and α; a share of them level off below 45 (they never reach a
+    target of 45), the rest above."""
+    below = int(round(share_below * n))
+    offsets = np.r_[np.full(below, 44.0), np.random.default_rng(1).uniform(47.0, 60.0, n - below)]
+    boot = Curve("power", {"offset": offsets, "scale": np.full(n, SCALE), "alpha": np.full(n, ALPHA)})
+    return fitset({"de": fitted_power(52.0, SCALE, ALPHA)}, {"de": boot}, {"de": 10.0})
+
+
+@pytest.mark.parametrize("q", [0.5, 0.9])
+def test_the_plan_lies_inside_its_allocation_interval(q):
+    """The allocation interval of a target plan is the spread of the draws' own needs (a draw that never
+    reaches the target needs +inf, not the floor), so the plan — their q-quantile — lies inside it. (Before,
+    each draw was re-solved and one that never reached was put at the floor: at q = 0.9 with 8% of the draws
+    below the target the plan was 105,520 pairs against an interval of [0, 40,710].)"""
+    plan = allocate(_fits_with_share_never_reaching(0.08), budget=1e9, objective="target", targets={"de": 45.0},
+                    target_confidence=q)
+    de = plan.languages[0]
+    assert de.pairs_low <= de.pairs <= de.pairs_high and np.isinf(de.pairs_high)  # 8% > the 5% upper tail
+    assert de.pairs_low > 0
+
+
+def test_a_budget_that_pays_the_exact_need_but_not_its_rounding_is_refused():
+    """The plan trains whole pairs, rounded up; a budget between the exact and the rounded cost used to
+    round the language down, below its target and its confidence, with no warning."""
+    fits = _fits_with_share_never_reaching(0.0)
+    exact = allocate(fits, budget=1e9, objective="target", targets={"de": 45.0}, target_confidence=0.9)
+    de = exact.languages[0]
+    assert de.pairs == np.ceil(de.pairs_exact) > de.pairs_exact
+    with pytest.raises(UserError, match=f"at least {int(de.pairs) * 10:,}"):
+        allocate(fits, budget=de.pairs_exact * 10.0, objective="target", targets={"de": 45.0}, target_confidence=0.9)
+    enough = allocate(fits, budget=de.pairs * 10.0, objective="target", targets={"de": 45.0}, target_confidence=0.9)
+    assert enough.languages[0].pairs == de.pairs and enough.languages[0].p_reach >= 0.9
+
+
+def test_fits_without_draws_say_so_when_a_confidence_is_asked():
+    fits = fitset({"de": fitted_power(52.0, SCALE, ALPHA)}, None, {"de": 10.0})  # as planner fit --bootstrap 0
+    with pytest.raises(UserError, match="these fits have none"):
+        allocate(fits, budget=1e9, objective="target", targets={"de": 45.0}, target_confidence=0.9)
+    plan = allocate(fits, budget=1e9, objective="target", targets={"de": 45.0})  # the median: the point fit
+    assert np.isnan(plan.languages[0].p_reach) and plan.languages[0].pairs > 0
+
+
+def test_the_unreachable_notes_give_the_right_reason():
+    none_improve = Curve("power", {"offset": np.full(50, 60.0), "scale": np.full(50, -SCALE), "alpha": np.full(50, ALPHA)})
+    fits = fitset({"de": fitted_power(52.0, SCALE, ALPHA)}, {"de": none_improve}, {"de": 10.0})
+    plan = allocate(fits, budget=1e9, objective="target", targets={"de": 45.0})
+    assert any("none of its fits' draws improves with data" in w for w in plan.warnings)
+    assert not any("nan%" in w for w in plan.warnings)
+    point = fitset({"de": fitted_power(60.0, SCALE, ALPHA)}, None, {"de": 10.0})
+    far = allocate(point, budget=1e9, objective="target", targets={"de": 60.0 - SCALE * 1e-10}, risk="mean")
+    assert any("the fitted curve needs 1e+20 pairs" in w for w in far.warnings)
+    above = allocate(point, budget=1e9, objective="target", targets={"de": 61.0}, risk="mean")
+    assert any("above the fitted curve's ceiling" in w for w in above.warnings)

@@ -23,8 +23,10 @@ def _signed(v) -> str:
 
 
 def _interval(lo, hi, fmt: str) -> str:
-    if lo is None or not (math.isfinite(lo) and math.isfinite(hi)):
+    if lo is None or not math.isfinite(lo) or hi is None or math.isnan(hi):
         return "-"
+    if math.isinf(hi):  # target objective: some draws never reach the target
+        return f"[{fmt.format(lo)}, ∞)"
     return f"[{fmt.format(lo)}, {fmt.format(hi)}]"
 
 
@@ -75,8 +77,8 @@ def format_result(result: AllocationResult) -> str:
             row += [_num(p.target, "{:.2f}"), _num(p.p_reach, "{:.0%}")]
     out += _table(header, rows)
     if r.target_confidence is not None and r.risk == "expected":
-        out.append(f"each target is planned to be reached by at least {r.target_confidence:.0%} of the fits' draws "
-                   "(budget.target_confidence; 'reached by': the share at the planned pairs)")
+        out.append(f"each target the plan can reach is planned to be reached by at least {r.target_confidence:.0%} of "
+                   "the fits' draws (budget.target_confidence; 'reached by': the share at the planned pairs)")
     out += ["", "why:"] + [f"  {p.language}: {p.why}" for p in r.languages if p.why]
     out += ["", f"plan vs baselines at the same budget ({r.objective_label}):"]
     sign = 1.0 if r.objective_higher_is_better else -1.0

@@ -261,12 +261,16 @@ def _solve_exact(problem: AllocationProblem, objective: str, curves, target_util
     if objective == "maxmin":
         return solve_maxmin(*args, problem.budget)
     sol = solve_target(*args, target_utility, need)
-    if sol.spent > problem.budget * (1 + 1e-12):
-        parts = ", ".join(f"{lang} {p:,.0f} pairs" for lang, p in zip(problem.languages, sol.pairs) if p > 0)
+    # Judged in whole pairs, rounded up as the launcher will train them: a budget that pays the exact
+    # need but not its rounding would round a language below its target (and below its confidence).
+    whole = _whole_pairs_up(sol.pairs, problem.hi)
+    cost = float(spend(whole, problem.cost))
+    if cost > problem.budget * (1 + 1e-12):
+        parts = ", ".join(f"{lang} {p:,.0f} pairs" for lang, p in zip(problem.languages, whole) if p > 0)
         raise UserError(
-            f"Reaching the targets costs {sol.spent:,.0f} {problem.unit} ({parts}), more than the budget of "
+            f"Reaching the targets costs {cost:,.0f} {problem.unit} ({parts}), more than the budget of "
             f"{problem.budget:,.0f} {problem.unit}.",
-            f"Raise --budget to at least {math.ceil(sol.spent):,} or lower the targets.",
+            f"Raise --budget to at least {math.ceil(cost):,} or lower the targets.",
         )
     return sol
 
@@ -278,11 +282,13 @@ def _builtin_score(problem: AllocationProblem, objective: str, curves) -> Callab
     return lambda pairs: float(np.min(curves.utility(pairs)))
 
 
+def _whole_pairs_up(pairs: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return np.minimum(np.ceil(pairs - 1e-9), hi) + 0.0  # + 0.0 turns -0 into 0
+
+
 def _round(problem: AllocationProblem, pairs: np.ndarray, objective: str) -> np.ndarray:
-    if objective == "target":  # round up so that reached targets stay reached, if the budget allows
-        whole = np.minimum(np.ceil(pairs - 1e-9), problem.hi) + 0.0  # + 0.0 turns -0 into 0
-        if spend(whole, problem.cost) <= problem.budget * (1 + 1e-12):
-            return whole
+    if objective == "target":  # up, so that reached targets stay reached (`_solve_exact` checked the budget)
+        return _whole_pairs_up(pairs, problem.hi)
     return round_pairs(pairs, problem.cost, problem.lo, problem.hi, problem.budget)
 
 
@@ -383,7 +389,8 @@ def allocate(
             "risk expected: the fits have no draws (--bootstrap 0), so the plan uses the point fits (risk mean)",))
     target = target_array(problem, targets)
     _check_choices(objective, risk, solver, target, objective_fn)
-    confidence = check_confidence(target_confidence, risk if objective == "target" and not objective_fn else "expected")
+    targeted = objective == "target" and not objective_fn
+    confidence = check_confidence(target_confidence, risk if targeted else "expected", problem.draws is not None)
     dear = [lang for lang, c in zip(problem.languages, problem.cost) if c > problem.budget]
     if objective == "maxmin" and dear and not objective_fn:  # the worst language could never be raised
         raise UserError(

@@ -12,12 +12,14 @@ Two different questions, two intervals per language:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from planner.allocation.problem import AllocationProblem
-from planner.allocation.solver import solve_maxmin, solve_sum, solve_target
+from planner.allocation.solver import solve_maxmin, solve_sum
+from planner.allocation.targets import draw_needs_within
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,18 @@ class Intervals:
 def quantiles(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """The central `level` interval over the draw axis (axis 0), NaNs ignored."""
     tail = (1.0 - level) / 2.0
-    low, high = np.nanquantile(values, [tail, 1.0 - tail], axis=0)
-    return low, high
+    values = np.asarray(values, dtype=float)
+    never = np.isposinf(values)  # a draw that never reaches a target needs +inf pairs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a language without usable draws: NaN, said elsewhere
+        if not never.any():
+            low, high = np.nanquantile(values, [tail, 1.0 - tail], axis=0)
+            return low, high
+        # numpy interpolates inf − inf to NaN: rank +inf above every finite value with a stand-in, and read
+        # any quantile above the largest finite value (so interpolated towards the stand-in) as +inf.
+        largest = np.nanmax(np.where(np.isfinite(values), values, -np.inf), axis=0)
+        low, high = np.nanquantile(np.where(never, 1e300, values), [tail, 1.0 - tail], axis=0)
+    return np.where(low > largest, np.inf, low), np.where(high > largest, np.inf, high)
 
 
 def resolve_draws(problem: AllocationProblem, objective: str, target_utility: np.ndarray | None = None) -> np.ndarray:
@@ -51,7 +63,7 @@ def resolve_draws(problem: AllocationProblem, objective: str, target_utility: np
     if objective == "maxmin":
         return solve_maxmin(draws, *args, problem.budget).pairs
     if objective == "target":
-        return solve_target(draws, *args, target_utility).pairs
+        return draw_needs_within(draws, target_utility, problem.lo, problem.hi)
     raise ValueError(f"unknown objective {objective!r}")
 
 

@@ -8,13 +8,14 @@ fewest pairs at which at least a share q of the draws reach the target (the q-qu
 needs, `ExpectedCurves.pairs_reaching`); `p_reach` in the plan is that share at the planned pairs.
 
 Before q existed the plan inverted the mean of the draws. The median (q = 0.5, the default) measured
-the same on the 26 truth families (`benchmarks/target_calibration.py`, README): the same share of
-targets truly reached and the same typical cost; each has its own rare far overspends (targets planned
-at more than 10× their true need: 0.76% of 7,330 planned targets for the median, 0.72% of 7,345 for
-the mean curve). The quantile is the rule because it is one rule for every q, and the one `p_reach`
-reports: the mean curve can cross a target where fewer than half of the draws do (a test shows one at
-45%). Higher q reach more targets at a measured cost, but less often than q says on most families: the
-draws are somewhat overconfident beyond the measured sizes (q = 0.9 reached 72–95% of planned targets).
+about the same on the 26 truth families (`benchmarks/target_calibration.py`, README): the same share
+of targets truly reached and the same typical cost on 25 of them (on one real-curve family a dearer
+90th percentile); each has its own rare far overspends (targets planned at more than 10× their true
+need: 0.76% of 7,330 planned targets for the median, 0.72% of 7,345 for the mean curve). The quantile
+is the rule because it is one rule for every q, and the one `p_reach` reports: the mean curve can
+cross a target where fewer than half of the draws do (a test shows one at 45%). Higher q reach more
+targets at a measured cost, but less often than q says on most families: the draws are somewhat
+overconfident beyond the measured sizes (q = 0.9 reached 72–95% of planned targets).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Mapping
 import numpy as np
 
 from core.errors import UserError
-from planner.allocation.curves import ExpectedCurves
+from planner.allocation.curves import MAX_PAIRS, CurveBank, ExpectedCurves
 from planner.allocation.problem import AllocationProblem
 
 DEFAULT_CONFIDENCE = 0.5
@@ -50,7 +51,7 @@ def target_array(problem: AllocationProblem, targets: Mapping[str, float] | None
     return out
 
 
-def check_confidence(confidence, risk: str) -> float:
+def check_confidence(confidence, risk: str, has_draws: bool = True) -> float:
     """The confidence as a float in (0, 1); only the median of the point fit exists without draws."""
     try:
         q = float(confidence)
@@ -59,6 +60,12 @@ def check_confidence(confidence, risk: str) -> float:
     if not 0.0 < q < 1.0:
         raise UserError(f"The target confidence must lie strictly between 0 and 1; got {confidence!r}.",
                         "Use e.g. 0.5 (the default: as likely above the target as below) or 0.9.")
+    if risk == "mean" and q != DEFAULT_CONFIDENCE and not has_draws:
+        raise UserError(
+            f"A target confidence of {q:g} needs the fits' draws, but these fits have none (fitted with bootstrap 0).",
+            "Refit with draws (planner fit --bootstrap 1000; fit.bootstrap in the config), or leave the "
+            "confidence at 0.5.",
+        )
     if risk == "mean" and q != DEFAULT_CONFIDENCE:
         raise UserError(
             f"A target confidence of {q:g} needs the fits' draws, but the plan uses the point fits (risk mean).",
@@ -76,6 +83,19 @@ def target_needs(curves, target_utility: np.ndarray, confidence: float) -> np.nd
     return curves.pairs_reaching(np.where(np.isfinite(target_utility), target_utility, 0.0), confidence)
 
 
+def draw_needs_within(draws: CurveBank, target_utility: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(R, L): the pairs each draw needs to reach its language's target within the bounds — the floor
+    when the floor already does, +inf when the cap (or MAX_PAIRS) does not, NaN for a draw that does not
+    improve with data (left out, as the plan's rule leaves it out); the floor for a language without a
+    target. Its quantiles are the plan's allocation interval: the plan itself is its q-quantile."""
+    has = np.isfinite(target_utility)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        need = draws.pairs_at_utility(np.where(has, target_utility, 0.0))
+    need = np.where(need <= np.minimum(hi, MAX_PAIRS), np.maximum(need, lo), np.inf)
+    need = np.where(draws.concave_increasing(), need, np.nan)
+    return np.where(has, need, lo)
+
+
 def reach_probability(curves, pairs: np.ndarray, target_utility: np.ndarray) -> np.ndarray:
     """Share of the draws reaching each target at `pairs` (NaN: no target, or point fits)."""
     if not isinstance(curves, ExpectedCurves):
@@ -89,17 +109,25 @@ def target_notes(problem: AllocationProblem, curves, target: np.ndarray, reachab
     """A note per language without a target, and per target the plan cannot reach within its cap."""
     notes = []
     with_draws = isinstance(curves, ExpectedCurves)
-    at_cap = reach_probability(curves, np.minimum(problem.hi, 1e15), problem.sign * target)
+    at_cap = reach_probability(curves, np.minimum(problem.hi, MAX_PAIRS), problem.sign * target)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        point_need = curves.pairs_at_utility(np.where(np.isfinite(target), problem.sign * target, 0.0))
     for i, (lang, t, ok, p, hi) in enumerate(zip(problem.languages, target, reachable, pairs, problem.hi)):
         if not np.isfinite(t):
             notes.append(f"{lang}: no target, kept at its floor")
-        elif not ok:
-            if with_draws:
-                where = f"its cap of {hi:,.0f} pairs" if np.isfinite(hi) else "any amount of data"
-                there = "at the cap" if np.isfinite(hi) else "at all"
-                how = f" at {confidence:.0%} confidence (only {at_cap[i]:.0%} of the fits' draws reach it {there})"
-            else:
-                where = f"its cap of {hi:,.0f} pairs" if np.isfinite(hi) else "any amount of data (above the curve's ceiling)"
-                how = ""
-            notes.append(f"{lang}: target {t:g} is unreachable within {where}{how}; it keeps its floor of {p:,.0f} pairs")
+            continue
+        if ok:
+            continue
+        where = f"its cap of {hi:,.0f} pairs" if np.isfinite(hi) else "any amount of data"
+        if with_draws:
+            there = "at the cap" if np.isfinite(hi) else "at all"
+            how = (f" at {confidence:.0%} confidence (only {at_cap[i]:.0%} of the fits' draws reach it {there})"
+                   if np.isfinite(at_cap[i]) else " (none of its fits' draws improves with data)")
+        elif not curves.concave_increasing()[i]:
+            how = " (its fitted curve does not improve with data)"
+        elif np.isfinite(point_need[i]):
+            how = f" (the fitted curve needs {point_need[i]:,.3g} pairs)"
+        else:
+            how = " (above the fitted curve's ceiling)"
+        notes.append(f"{lang}: target {t:g} is unreachable within {where}{how}; it keeps its floor of {p:,.0f} pairs")
     return notes
