@@ -295,3 +295,17 @@ def test_the_unreachable_notes_give_the_right_reason():
     assert any("the fitted curve needs 1e+20 pairs" in w for w in far.warnings)
     above = allocate(point, budget=1e9, objective="target", targets={"de": 61.0}, risk="mean")
     assert any("above the fitted curve's ceiling" in w for w in above.warnings)
+
+
+def test_the_why_of_a_target_plan_names_its_rule_and_target():
+    """Not the sum objective's reasons (steeper/flatter curve than the median language), which say nothing
+    about a plan that buys each language its target."""
+    plan = allocate(_posterior_fits(), budget=1e9, objective="target", targets={"de": 50.0, "hi": 61.0},
+                    target_confidence=0.9)
+    why = {p.language: p.why for p in plan.languages}
+    assert "the fewest pairs at which 90% of the fits' draws reach its target of 50 chrf" in why["de"]
+    assert "its target 61 is out of reach" in why["hi"]
+    assert not any("curve:" in w for w in why.values())
+    point = allocate(_posterior_fits(), budget=1e9, objective="target", targets={"de": 50.0}, risk="mean")
+    assert "at which its fitted curve reaches its target of 50 chrf" in point.languages[0].why
+    assert "no target, kept at its floor" in point.languages[1].why

@@ -41,6 +41,7 @@ from planner.allocation.problem import (
     build_problem,
 )
 from planner.allocation.floors import SmallestRunFloor, floored_objective, measured_floors
+from planner.allocation.notes import plan_notes, starved_notes
 from planner.allocation.risk import bootstrap_intervals
 from planner.allocation.solver import CAP, FLOOR, Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
 from planner.allocation.targets import (
@@ -49,7 +50,7 @@ from planner.allocation.targets import (
     reach_probability,
     target_array,
     target_needs,
-    target_notes,
+    target_why,
 )
 from core.errors import UserError
 from core.strict import check_seed_flag
@@ -60,8 +61,6 @@ RISKS = ("mean", "expected")
 SOLVERS = ("exact", "optuna")
 CONTRACT_COLUMNS = ["language", "pairs", "tokens", "share", "predicted", "predicted_low", "predicted_high"]
 EXTRA_COLUMNS = ["pairs_exact", "pairs_low", "pairs_high", "marginal_gain", "at_bound", "weight", "target", "p_reach", "why"]
-# A plan this many times beyond a language's largest run is flagged as an extrapolation.
-EXTRAPOLATION_FACTOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -313,45 +312,6 @@ def _evaluate_baselines(problem: AllocationProblem, risk: Risk, scoring: _Scorin
     return results, unavailable
 
 
-def _notes(problem: AllocationProblem, objective: str, pairs: np.ndarray, solution: Solution | None, target: np.ndarray,
-           unused: float, curves, confidence: float) -> list[str]:
-    notes = list(problem.notes)
-    if objective == "target":
-        if unused > 0:
-            notes.append(f"the targets need only {problem.budget - unused:,.0f} {problem.unit}; {unused:,.0f} are left unused")
-        notes += target_notes(problem, curves, target, solution.reachable, pairs, confidence)
-    elif unused > problem.cost.max():  # more than rounding can leave: every improvable language is capped
-        notes.append(
-            f"the budget exceeds what the caps allow: {unused:,.0f} of {problem.budget:,.0f} {problem.unit} are "
-            "unused (every improvable language is at its cap); raise max_pairs or --max-epochs to use them"
-        )
-    if objective == "maxmin" and np.any(problem.weights != 1):
-        notes.append("weights are ignored by the maxmin objective")
-    if problem.measured_floor is not None:
-        for lang, p, lo, raised in zip(problem.languages, pairs, problem.lo, problem.measured_floor):
-            if raised and p <= lo + 0.5:
-                notes.append(f"{lang}: kept at {lo:,.0f} pairs, its smallest run: its curve was not measured below "
-                             "that (budget.smallest_run_floor: never lets the plan go lower)")
-    for lang, p, top in zip(problem.languages, pairs, problem.largest_run):
-        if np.isfinite(top) and p > EXTRAPOLATION_FACTOR * top:
-            notes.append(f"{lang}: {p:,.0f} pairs is {p / top:.1f}× its largest run ({top:,.0f}); the prediction extrapolates")
-    return notes
-
-
-def _starved_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray, transfer) -> list[str]:
-    """A language held at its floor because its own runs got worse with more data. On the pretrained
-    default that was the plan's largest loss: Hindi's runs fell below its zero-shot score, the plan gave
-    it nothing, and inside the uniform mixture it scored about 3 chrF more (README, three final seeds)."""
-    notes = []
-    for lang, p, lo in zip(problem.languages, pairs, problem.lo):
-        if p <= lo + 0.5 and fitset.languages[lang].worsens_with_data:
-            check = ("compare with the transfer-aware plan" if transfer is not None
-                     else "mixture proxy runs (sweep.mixtures, sweep.leave_one_out) measure what it gains from the others' data")
-            notes.append(f"{lang}: kept at its floor ({lo:,.0f} pairs) because its own runs get worse with more "
-                         f"data; it may still gain inside the mixture, which its own curve cannot see: {check}")
-    return notes
-
-
 def allocate(
     fitset: FitSet,
     budget: float,
@@ -439,8 +399,9 @@ def allocate(
     unused = float(problem.budget - spent)
     tokens = problem.tokens(pairs)
     p_reach = reach_probability(curves, pairs, target_utility) if objective == "target" else np.full(len(pairs), np.nan)
-    why = explain(problem, curves, pairs, baseline_pairs("uniform", baseline_problem),
-                  _bounds_from_pairs(pairs, problem.lo, problem.hi))
+    uniform = baseline_pairs("uniform", baseline_problem)
+    why = (target_why(problem, curves, pairs, uniform, target, solution.reachable, confidence) if objective == "target"
+           else explain(problem, curves, pairs, uniform, _bounds_from_pairs(pairs, problem.lo, problem.hi)))
     rows = tuple(
         LanguagePlan(
             language=lang,
@@ -496,8 +457,8 @@ def allocate(
         interval_level=interval,
         bootstrap_draws=intervals.draws,
         seed=seed,
-        warnings=tuple(_notes(problem, objective, pairs, solution, target, unused, curves, confidence)
-                       + _starved_notes(fitset, problem, pairs, with_transfer)),
+        warnings=tuple(plan_notes(problem, objective, pairs, solution, target, unused, curves, confidence)
+                       + starved_notes(fitset, problem, pairs, with_transfer)),
         budget_saved=None if saved is None else saved.saved,
         reduced_budget=None if saved is None else saved.budget,
         reduced_pairs=None if saved is None else dict(zip(problem.languages, map(float, saved.pairs))),

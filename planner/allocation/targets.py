@@ -131,3 +131,25 @@ def target_notes(problem: AllocationProblem, curves, target: np.ndarray, reachab
             how = " (above the fitted curve's ceiling)"
         notes.append(f"{lang}: target {t:g} is unreachable within {where}{how}; it keeps its floor of {p:,.0f} pairs")
     return notes
+
+
+def target_why(problem: AllocationProblem, curves, pairs: np.ndarray, uniform: np.ndarray, target: np.ndarray,
+               reachable: np.ndarray, confidence: float) -> list[str]:
+    """The plan's `why` under the target objective: what each language's amount is for, against an equal
+    share (the comparison `planner.allocation.explain` makes for the other objectives)."""
+    rule = (f"at which {confidence:.0%} of the fits' draws reach" if isinstance(curves, ExpectedCurves)
+            else "at which its fitted curve reaches")
+    at_equal = problem.predict(uniform, "expected" if isinstance(curves, ExpectedCurves) else "mean")
+    lines = []
+    for i, lang in enumerate(problem.languages):
+        spent, equal = pairs[i] * problem.cost[i], uniform[i] * problem.cost[i]
+        ratio = spent / equal if equal > 0 else np.inf
+        head = "the same as an equal share" if abs(ratio - 1) < 0.05 else f"{ratio:.2f}× an equal share"
+        if not np.isfinite(target[i]):
+            lines.append(f"{head}: no target, kept at its floor")
+        elif not reachable[i]:
+            lines.append(f"{head}: its target {target[i]:g} is out of reach (see the notes), kept at its floor")
+        else:
+            lines.append(f"{head}: the fewest pairs {rule} its target of {target[i]:g} {problem.metric} "
+                         f"(an equal share of {uniform[i]:,.0f} pairs is predicted to give {at_equal[i]:.3g})")
+    return lines

@@ -1,0 +1,52 @@
+"""The notes a plan carries: what the user should know about it that its numbers do not say."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fits import FitSet
+from planner.allocation.problem import AllocationProblem
+from planner.allocation.solver import Solution
+from planner.allocation.targets import target_notes
+
+# A plan this many times beyond a language's largest run is flagged as an extrapolation.
+EXTRAPOLATION_FACTOR = 2.0
+
+
+def plan_notes(problem: AllocationProblem, objective: str, pairs: np.ndarray, solution: Solution | None, target: np.ndarray,
+           unused: float, curves, confidence: float) -> list[str]:
+    notes = list(problem.notes)
+    if objective == "target":
+        if unused > 0:
+            notes.append(f"the targets need only {problem.budget - unused:,.0f} {problem.unit}; {unused:,.0f} are left unused")
+        notes += target_notes(problem, curves, target, solution.reachable, pairs, confidence)
+    elif unused > problem.cost.max():  # more than rounding can leave: every improvable language is capped
+        notes.append(
+            f"the budget exceeds what the caps allow: {unused:,.0f} of {problem.budget:,.0f} {problem.unit} are "
+            "unused (every improvable language is at its cap); raise max_pairs or --max-epochs to use them"
+        )
+    if objective == "maxmin" and np.any(problem.weights != 1):
+        notes.append("weights are ignored by the maxmin objective")
+    if problem.measured_floor is not None:
+        for lang, p, lo, raised in zip(problem.languages, pairs, problem.lo, problem.measured_floor):
+            if raised and p <= lo + 0.5:
+                notes.append(f"{lang}: kept at {lo:,.0f} pairs, its smallest run: its curve was not measured below "
+                             "that (budget.smallest_run_floor: never lets the plan go lower)")
+    for lang, p, top in zip(problem.languages, pairs, problem.largest_run):
+        if np.isfinite(top) and p > EXTRAPOLATION_FACTOR * top:
+            notes.append(f"{lang}: {p:,.0f} pairs is {p / top:.1f}× its largest run ({top:,.0f}); the prediction extrapolates")
+    return notes
+
+
+def starved_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray, transfer) -> list[str]:
+    """A language held at its floor because its own runs got worse with more data. On the pretrained
+    default that was the plan's largest loss: Hindi's runs fell below its zero-shot score, the plan gave
+    it nothing, and inside the uniform mixture it scored about 3 chrF more (README, three final seeds)."""
+    notes = []
+    for lang, p, lo in zip(problem.languages, pairs, problem.lo):
+        if p <= lo + 0.5 and fitset.languages[lang].worsens_with_data:
+            check = ("compare with the transfer-aware plan" if transfer is not None
+                     else "mixture proxy runs (sweep.mixtures, sweep.leave_one_out) measure what it gains from the others' data")
+            notes.append(f"{lang}: kept at its floor ({lo:,.0f} pairs) because its own runs get worse with more "
+                         f"data; it may still gain inside the mixture, which its own curve cannot see: {check}")
+    return notes
