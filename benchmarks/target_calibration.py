@@ -103,13 +103,14 @@ def plans(world: World, runs: pd.DataFrame, targets: np.ndarray) -> dict[str, np
 
 def judge(world: World, targets: np.ndarray, need: np.ndarray, pairs: np.ndarray) -> pd.DataFrame:
     """One method on one world, a row per language: its target, true need and planned pairs (NaN:
-    declared unreachable), whether the plan truly reaches the target, and the token price."""
+    declared unreachable), whether the plan truly reaches the target, the token price, and the sweep's
+    largest size (how far beyond the measured sizes the target lies)."""
     planned = np.isfinite(pairs)
     lo, _ = world.bounds()
     got = scorer(world)(np.where(planned, pairs, lo))
     reached = planned & (got >= targets - 1e-9 * np.maximum(1.0, np.abs(targets)))
     return pd.DataFrame(dict(language=world.languages, target=targets, need=need, pairs=pairs, reached=reached,
-                             price=world.tokens_per_pair))
+                             price=world.tokens_per_pair, largest_run=max(world.sizes)))
 
 
 def run_family(name: str, draw, instances: int, seed: int) -> pd.DataFrame:
@@ -157,6 +158,26 @@ def summarise(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+BEYOND = (0.0, 1.0, 2.0, 4.0, np.inf)  # true need / the sweep's largest size
+BY_EXTRAPOLATION = "Reached | planned, every family of the run pooled, by how far beyond the sweep's largest size the target lies:"
+
+
+def by_extrapolation(table: pd.DataFrame) -> str:
+    """Reached | planned per method, by how far beyond the sweep's largest size the target truly lies
+    (pooled over every family in the table): where the draws' confidence holds and where it does not."""
+    t = table[np.isfinite(table.pairs)]
+    labels = [f"≤ {BEYOND[1]:g}×"] + [f"{a:g}–{b:g}×" for a, b in zip(BEYOND[1:-2], BEYOND[2:-1])] + [f"> {BEYOND[-2]:g}×"]
+    bucket = pd.cut(t.need / t.largest_run, BEYOND, labels=labels, include_lowest=True)
+    share = t.groupby([t.method, bucket], observed=False, sort=False).reached.mean().unstack()
+    count = t[t.method == METHODS[0]].groupby(bucket, observed=False).size()
+    lines = ["| true need / largest size (targets the default planned) | " + " | ".join(f"{c} ({count[c]})" for c in labels) + " |",
+             "|---|" + "---:|" * len(labels)]
+    for method in [m for m in METHODS if m in share.index]:
+        cells = [f"{share.loc[method, c]:.2f}" if np.isfinite(share.loc[method, c]) else "-" for c in labels]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown(summary: pd.DataFrame) -> str:
     """Per family and method: reached, flagged, reached | planned (against q), and the cost ratios."""
     cell = lambda r, k, f="{:.2f}": f"{f.format(r[k])} [{f.format(r[k + '_lo'])}, {f.format(r[k + '_hi'])}]"  # noqa: E731
@@ -179,7 +200,10 @@ def main(argv=None) -> int:
     p.add_argument("--summarise", metavar="CSV", default=None, help="only print the tables of rows written before")
     args = p.parse_args(argv)
     if args.summarise:
-        print(markdown(summarise(pd.read_csv(args.summarise), args.seed)))
+        table = pd.read_csv(args.summarise)
+        print(markdown(summarise(table, args.seed)))
+        if "largest_run" in table:
+            print(f"\n{BY_EXTRAPOLATION}\n\n" + by_extrapolation(table))
         return 0
     warnings.filterwarnings("ignore", category=RuntimeWarning)  # overflow in far extrapolations of draws
     families = truth_families(args.held_out)
@@ -204,7 +228,7 @@ def main(argv=None) -> int:
     # A row per target and method (about 40,000): gzip keeps the shipped file small.
     table.to_csv(out, index=False, float_format="%.6g", compression={"method": "infer", "mtime": 0})
     summary = summarise(table, args.seed)
-    md = markdown(summary)
+    md = f"{markdown(summary)}\n\n{BY_EXTRAPOLATION}\n\n{by_extrapolation(table)}"
     out.with_name(out.name.split(".")[0] + ".md").write_text(
         f"`python benchmarks/target_calibration.py{' --held-out' if args.held_out else ''} --instances {args.instances}`"
         f" on {os.cpu_count()} cores, {time.perf_counter() - started:.0f} s\n\n{md}\n")

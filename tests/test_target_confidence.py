@@ -238,7 +238,9 @@ def test_the_benchmark_judges_every_method_on_the_true_curves(tmp_path, capsys):
     assert (planned.reached == (planned.pairs >= planned.need * (1 - 1e-6))).all()
     wide = table.pivot_table(index=["instance", "language"], columns="method", values="pairs")
     assert (wide["q 0.9"].fillna(np.inf) >= wide["q 0.5 (default)"] - 1e-6).all()
-    assert (tmp_path / "t.md").is_file() and "| four-languages | q 0.9 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert (tmp_path / "t.md").is_file() and "| four-languages | q 0.9 |" in printed
+    assert (table.largest_run == 3200).all() and "| true need / largest size" in printed
 
 
 def _fits_with_share_never_reaching(share_below: float, n: int = 1000):
