@@ -101,6 +101,13 @@ def _error_bars(ax, pos, value, low, high, color: str = "#1f2937") -> None:
     if low is None or high is None:
         return
     value, low, high = (np.asarray(a, dtype=float) for a in (value, low, high))
+    # Open above (a target some draws never reach): the whisker runs above every bar and ends in an
+    # arrowhead.
+    open_above = np.isposinf(high) & np.isfinite(low) & np.isfinite(value)
+    if open_above.any():
+        top = 1.2 * max(ax.get_ylim()[1], np.nanmax(np.where(np.isfinite(high), high, value)))
+        high = np.where(open_above, top, high)
+        ax.scatter(np.asarray(pos)[open_above], high[open_above], marker="^", color=color, s=18, zorder=4)
     ok = np.isfinite(low) & np.isfinite(high) & np.isfinite(value)
     if ok.any():
         err = np.vstack([np.clip(value - low, 0, None), np.clip(high - value, 0, None)])[:, ok]

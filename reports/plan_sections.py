@@ -86,9 +86,13 @@ def why_table(b: ReportBuilder, a: AllocationView) -> Table:
         rows.append([Cell(language_label(r["language"], b.names)), Cell(head if reasons else ""),
                      Cell("\n".join(reasons.split("; ")) if reasons else text)])
     unit = a.amount_unit
-    caption = (f"Why each language gets more or less than an equal share of the {unit} (the uniform split): "
-               f"what doubling its equal share would buy against the median language, bounds, ceilings and "
-               f"token prices.")
+    if a.objective == "target":
+        caption = (f"What each language's {unit} are for: the fewest that reach its target with the plan's "
+                   f"confidence, against an equal split of what the plan spends.")
+    else:
+        caption = (f"Why each language gets more or less than an equal share of the {unit} (the uniform split): "
+                   f"what doubling its equal share would buy against the median language, bounds, ceilings and "
+                   f"token prices.")
     return Table(["language", "planned vs equal share", "why"], rows, caption, frozenset({1}), id="why")
 
 

@@ -119,8 +119,10 @@ def fmt_num(value, digits: int = 3) -> str:
 def fmt_interval(value, low, high, digits: int = 3) -> str:
     """`value [low, high]`, or just the value when the interval is missing."""
     core = fmt_num(value, digits)
-    if _missing(low) or _missing(high):
+    if _missing(low) or _missing(high) or math.isinf(float(low)):
         return core
+    if math.isinf(float(high)):  # a target some draws never reach: open above
+        return f"{core} [{fmt_num(low, digits)}, ∞)"
     return f"{core} [{fmt_num(low, digits)}, {fmt_num(high, digits)}]"
 
 

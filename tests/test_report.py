@@ -179,6 +179,7 @@ def test_a_target_plan_shows_each_target_and_the_share_of_draws_reaching_it(tmp_
     table = read_allocation(tmp_path / "allocation.csv")
     assert (table.p_reach >= 0.8).all()
     html = render_report(tmp_path).report.read_text(encoding="utf-8")
-    assert "reached by (draws)" in html
+    assert "reached by (draws)" in html and "the fewest that reach its target with the plan" in html
+    assert "what doubling its equal share would buy" not in html  # the sum objective's reasons
     for p in plan.languages:
         assert f'<td class="num">{100 * p.p_reach:.0f}%</td>' in html

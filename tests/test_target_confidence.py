@@ -110,7 +110,7 @@ def test_an_unreachable_target_names_its_confidence_and_share():
     fits = _posterior_fits()
     plan = allocate(fits, budget=1e9, objective="target", targets={"de": 61.5, "hi": 38.0}, target_confidence=0.5)
     note = [w for w in plan.warnings if w.startswith("de: target 61.5 is unreachable within any amount of data")]
-    assert note and "at 50% confidence" in note[0]
+    assert note and "at 50% confidence" in note[0] and "reach it within 1e+15 pairs" in note[0]
     share = float(note[0].split("only ")[1].split("%")[0]) / 100  # ~16% of draws have a ceiling above 61.5
     assert 0.05 < share < 0.5
     assert {p.language: p.pairs for p in plan.languages}["de"] == 0
@@ -311,3 +311,31 @@ def test_the_why_of_a_target_plan_names_its_rule_and_target():
     point = allocate(_posterior_fits(), budget=1e9, objective="target", targets={"de": 50.0}, risk="mean")
     assert "at which its fitted curve reaches its target of 50 chrf" in point.languages[0].why
     assert "no target, kept at its floor" in point.languages[1].why
+
+
+def test_an_open_interval_reads_as_open_everywhere(tmp_path):
+    """A target some draws never reach has an allocation interval [x, ∞): the text plan, the report's
+    table and its figure say so (the figure used to drop the whole whisker), and the why-lines compare
+    with an equal split of what the plan spends, not of a budget that is only a ceiling."""
+    from planner.allocation import format_result
+    from reports.plan_figures import _error_bars
+    from reports.style import fmt_interval
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plan = allocate(_fits_with_share_never_reaching(0.08), budget=1e13, objective="target", targets={"de": 45.0},
+                    target_confidence=0.915)  # 92% of the draws ever reach it
+    de = plan.languages[0]
+    assert np.isinf(de.pairs_high) and de.pairs > 0
+    text = format_result(plan)
+    assert f"[{de.pairs_low:,.0f}, ∞)" in text and "at least 91.5% of" in text
+    assert fmt_interval(de.pairs, de.pairs_low, de.pairs_high, 4).endswith(", ∞)")
+    assert "the same as an equal share" in de.why  # one language: the plan's spend split equally is itself
+    fig, ax = plt.subplots()
+    ax.bar([0], [de.pairs])
+    _error_bars(ax, [0], [de.pairs], [de.pairs_low], [de.pairs_high])
+    (bars,) = [c for c in ax.collections if hasattr(c, "get_segments") and c.get_segments()]
+    (segment,) = bars.get_segments()
+    assert segment[0][1] == pytest.approx(de.pairs_low) and segment[1][1] > de.pairs
+    plt.close(fig)

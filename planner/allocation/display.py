@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from planner.allocation.plan import AllocationResult
+from planner.allocation.targets import share_text
 
 
 def _num(v, fmt: str = "{:,.0f}") -> str:
@@ -23,7 +24,7 @@ def _signed(v) -> str:
 
 
 def _interval(lo, hi, fmt: str) -> str:
-    if lo is None or not math.isfinite(lo) or hi is None or math.isnan(hi):
+    if lo is None or not math.isfinite(lo) or hi is None or math.isnan(hi):  # a target no draw reaches: "-"
         return "-"
     if math.isinf(hi):  # target objective: some draws never reach the target
         return f"[{fmt.format(lo)}, ∞)"
@@ -74,10 +75,10 @@ def format_result(result: AllocationResult) -> str:
     if r.objective == "target":  # each target, and the share of the fits' draws reaching it with the plan
         header += ["target", "reached by"]
         for row, p in zip(rows, r.languages):
-            row += [_num(p.target, "{:.2f}"), _num(p.p_reach, "{:.0%}")]
+            row += [_num(p.target, "{:.2f}"), _num(p.p_reach, "{:.1%}")]
     out += _table(header, rows)
     if r.target_confidence is not None and r.risk == "expected":
-        out.append(f"each target the plan can reach is planned to be reached by at least {r.target_confidence:.0%} of "
+        out.append(f"each target the plan can reach is planned to be reached by at least {share_text(r.target_confidence)} of "
                    "the fits' draws (budget.target_confidence; 'reached by': the share at the planned pairs)")
     out += ["", "why:"] + [f"  {p.language}: {p.why}" for p in r.languages if p.why]
     out += ["", f"plan vs baselines at the same budget ({r.objective_label}):"]

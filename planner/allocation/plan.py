@@ -268,7 +268,7 @@ def _solve_exact(problem: AllocationProblem, objective: str, curves, target_util
         parts = ", ".join(f"{lang} {p:,.0f} pairs" for lang, p in zip(problem.languages, whole) if p > 0)
         raise UserError(
             f"Reaching the targets costs {cost:,.0f} {problem.unit} ({parts}), more than the budget of "
-            f"{problem.budget:,.0f} {problem.unit}.",
+            f"{problem.budget:,.{0 if problem.budget == round(problem.budget) else 2}f} {problem.unit}.",
             f"Raise --budget to at least {math.ceil(cost):,} or lower the targets.",
         )
     return sol
@@ -399,9 +399,12 @@ def allocate(
     unused = float(problem.budget - spent)
     tokens = problem.tokens(pairs)
     p_reach = reach_probability(curves, pairs, target_utility) if objective == "target" else np.full(len(pairs), np.nan)
-    uniform = baseline_pairs("uniform", baseline_problem)
-    why = (target_why(problem, curves, pairs, uniform, target, solution.reachable, confidence) if objective == "target"
-           else explain(problem, curves, pairs, uniform, _bounds_from_pairs(pairs, problem.lo, problem.hi)))
+    if objective == "target":  # the budget is a ceiling: compare with an equal split of what the plan spends
+        uniform = baseline_pairs("uniform", replace(baseline_problem, budget=spent)) if spent > 0 else 0 * pairs
+        why = target_why(problem, curves, pairs, uniform, target, solution.reachable, confidence, each)
+    else:
+        why = explain(problem, curves, pairs, baseline_pairs("uniform", baseline_problem),
+                      _bounds_from_pairs(pairs, problem.lo, problem.hi))
     rows = tuple(
         LanguagePlan(
             language=lang,

@@ -33,6 +33,11 @@ from planner.allocation.problem import AllocationProblem
 DEFAULT_CONFIDENCE = 0.5
 
 
+def share_text(q: float) -> str:
+    """A share as people write it, never rounded to a different one (0.995 → 99.5%, not 100%)."""
+    return f"{100 * q:.10g}%"
+
+
 def target_array(problem: AllocationProblem, targets: Mapping[str, float] | None) -> np.ndarray:
     """The target metric per language of the problem (NaN: no target)."""
     targets = dict(targets or {})
@@ -119,14 +124,16 @@ def target_notes(problem: AllocationProblem, curves, target: np.ndarray, reachab
             continue
         if ok:
             continue
+        # The most any plan gives one language is MAX_PAIRS: "any amount" means up to there.
         where = f"its cap of {hi:,.0f} pairs" if np.isfinite(hi) else "any amount of data"
         if with_draws:
-            there = "at the cap" if np.isfinite(hi) else "at all"
-            how = (f" at {confidence:.0%} confidence (only {at_cap[i]:.0%} of the fits' draws reach it {there})"
-                   if np.isfinite(at_cap[i]) else " (none of its fits' draws improves with data)")
+            there = "at the cap" if np.isfinite(hi) else f"within {MAX_PAIRS:.0e} pairs"
+            how = (f" at {share_text(confidence)} confidence (only {share_text(round(at_cap[i], 3))} of the fits' draws "
+                   f"reach it {there})" if np.isfinite(at_cap[i]) else " (none of its fits' draws improves with data)")
         elif not curves.concave_increasing()[i]:
             how = " (its fitted curve does not improve with data)"
         elif np.isfinite(point_need[i]):
+            where = where if np.isfinite(hi) else f"the most the planner plans for one language ({MAX_PAIRS:.0e} pairs)"
             how = f" (the fitted curve needs {point_need[i]:,.3g} pairs)"
         else:
             how = " (above the fitted curve's ceiling)"
@@ -135,22 +142,27 @@ def target_notes(problem: AllocationProblem, curves, target: np.ndarray, reachab
 
 
 def target_why(problem: AllocationProblem, curves, pairs: np.ndarray, uniform: np.ndarray, target: np.ndarray,
-               reachable: np.ndarray, confidence: float) -> list[str]:
+               reachable: np.ndarray, confidence: float, need: np.ndarray) -> list[str]:
     """The plan's `why` under the target objective: what each language's amount is for, against an equal
-    share (the comparison `planner.allocation.explain` makes for the other objectives)."""
-    rule = (f"at which {confidence:.0%} of the fits' draws reach" if isinstance(curves, ExpectedCurves)
+    split of what the plan spends (`uniform`: the budget is only a ceiling here, so an equal split of it
+    would say nothing)."""
+    rule = (f"at which {share_text(confidence)} of the fits' draws reach" if isinstance(curves, ExpectedCurves)
             else "at which its fitted curve reaches")
     at_equal = problem.predict(uniform, "expected" if isinstance(curves, ExpectedCurves) else "mean")
     lines = []
     for i, lang in enumerate(problem.languages):
         spent, equal = pairs[i] * problem.cost[i], uniform[i] * problem.cost[i]
-        ratio = spent / equal if equal > 0 else np.inf
+        ratio = spent / equal if equal > 0 else (1.0 if spent == 0 else np.inf)
         head = "the same as an equal share" if abs(ratio - 1) < 0.05 else f"{ratio:.2f}× an equal share"
         if not np.isfinite(target[i]):
             lines.append(f"{head}: no target, kept at its floor")
         elif not reachable[i]:
             lines.append(f"{head}: its target {target[i]:g} is out of reach (see the notes), kept at its floor")
+        elif problem.lo[i] > 0 and need[i] < problem.lo[i]:
+            lines.append(f"{head}: its floor of {problem.lo[i]:,.0f} pairs already reaches its target of "
+                         f"{target[i]:g} {problem.metric}")
         else:
             lines.append(f"{head}: the fewest pairs {rule} its target of {target[i]:g} {problem.metric} "
-                         f"(an equal share of {uniform[i]:,.0f} pairs is predicted to give {at_equal[i]:.3g})")
+                         f"(an equal split of the plan's spend, {uniform[i]:,.0f} pairs, is predicted to give "
+                         f"{at_equal[i]:.3g})")
     return lines
