@@ -66,18 +66,13 @@ def check_confidence(confidence, risk: str, has_draws: bool = True) -> float:
     if not 0.0 < q < 1.0:
         raise UserError(f"The target confidence must lie strictly between 0 and 1; got {confidence!r}.",
                         "Use e.g. 0.5 (the default: as likely above the target as below) or 0.9.")
-    if risk == "mean" and q != DEFAULT_CONFIDENCE and not has_draws:
-        raise UserError(
-            f"A target confidence of {q:g} needs the fits' draws, but these fits have none (fitted with bootstrap 0).",
-            "Refit with draws (planner fit --bootstrap 1000; fit.bootstrap in the config), or leave the "
-            "confidence at 0.5.",
-        )
     if risk == "mean" and q != DEFAULT_CONFIDENCE:
-        raise UserError(
-            f"A target confidence of {q:g} needs the fits' draws, but the plan uses the point fits (risk mean).",
-            "Use --risk expected with fits that have bootstrap draws (planner fit --bootstrap 1000), or "
-            "leave the confidence at 0.5.",
-        )
+        if has_draws:
+            why, fix = "the plan uses the point fits (risk mean)", "Use --risk expected"
+        else:
+            why, fix = "these fits have none (fitted with bootstrap 0)", "Refit with draws (planner fit --bootstrap 1000)"
+        raise UserError(f"A target confidence of {q:g} needs the fits' draws, but {why}.",
+                        f"{fix}, or leave the confidence at 0.5.")
     return q
 
 
