@@ -316,7 +316,8 @@ class ExpectedCurves:
     def draw_needs(self, t) -> np.ndarray:
         """(R, L): the pairs each draw needs to reach utility t (+inf if it never does; NaN for a draw
         left out of the mean, see `from_bank`)."""
-        need = self.draws.pairs_at_utility(np.broadcast_to(np.asarray(t, dtype=float), self.draws.shape))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            need = self.draws.pairs_at_utility(np.broadcast_to(np.asarray(t, dtype=float), self.draws.shape))
         return np.where(self.weights > 0, need, np.nan)
 
     def pairs_reaching(self, t, confidence: float) -> np.ndarray:

@@ -14,12 +14,13 @@ EXTRAPOLATION_FACTOR = 2.0
 
 
 def plan_notes(problem: AllocationProblem, objective: str, pairs: np.ndarray, solution: Solution | None, target: np.ndarray,
-           unused: float, curves, confidence: float) -> list[str]:
+               unused: float, curves, confidence: float, need: np.ndarray | None) -> list[str]:
+    """The plan's notes; `curves`, `confidence` and `need` (`targets.target_needs`) serve the target objective."""
     notes = list(problem.notes)
     if objective == "target":
         if unused > 0:
             notes.append(f"the targets need only {problem.budget - unused:,.0f} {problem.unit}; {unused:,.0f} are left unused")
-        notes += target_notes(problem, curves, target, solution.reachable, pairs, confidence)
+        notes += target_notes(problem, curves, target, solution.reachable, pairs, confidence, need)
     elif unused > problem.cost.max():  # more than rounding can leave: every improvable language is capped
         notes.append(
             f"the budget exceeds what the caps allow: {unused:,.0f} of {problem.budget:,.0f} {problem.unit} are "

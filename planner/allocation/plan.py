@@ -382,8 +382,7 @@ def allocate(
 
     need = np.full(len(problem.languages), np.nan)
     if objective == "target":
-        each = curves.pairs_at_utility(target_utility) if target_need is None else target_need
-        need = np.where(solution.reachable & np.isfinite(target), each, np.nan)
+        need = np.where(solution.reachable & np.isfinite(target), target_need, np.nan)
     scoring = _scoring(problem, objective, need, user_score, objective_fn or "")
     value = scoring.of_plan(pairs, predicted)
     baselines, unavailable = _evaluate_baselines(baseline_problem, risk, scoring)
@@ -401,7 +400,7 @@ def allocate(
     p_reach = reach_probability(curves, pairs, target_utility) if objective == "target" else np.full(len(pairs), np.nan)
     if objective == "target":  # the budget is a ceiling: compare with an equal split of what the plan spends
         uniform = baseline_pairs("uniform", replace(baseline_problem, budget=spent)) if spent > 0 else 0 * pairs
-        why = target_why(problem, curves, pairs, uniform, target, solution.reachable, confidence, each)
+        why = target_why(problem, curves, pairs, uniform, target, solution.reachable, confidence, target_need)
     else:
         why = explain(problem, curves, pairs, baseline_pairs("uniform", baseline_problem),
                       _bounds_from_pairs(pairs, problem.lo, problem.hi))
@@ -460,7 +459,7 @@ def allocate(
         interval_level=interval,
         bootstrap_draws=intervals.draws,
         seed=seed,
-        warnings=tuple(plan_notes(problem, objective, pairs, solution, target, unused, curves, confidence)
+        warnings=tuple(plan_notes(problem, objective, pairs, solution, target, unused, curves, confidence, target_need)
                        + starved_notes(fitset, problem, pairs, with_transfer)),
         budget_saved=None if saved is None else saved.saved,
         reduced_budget=None if saved is None else saved.budget,

@@ -76,12 +76,14 @@ def check_confidence(confidence, risk: str, has_draws: bool = True) -> float:
     return q
 
 
-def target_needs(curves, target_utility: np.ndarray, confidence: float) -> np.ndarray | None:
-    """Pairs each language needs to reach its target with the given confidence under the draws, or
-    None when the curves are point fits (the solver then inverts them)."""
-    if not isinstance(curves, ExpectedCurves):
-        return None
-    return curves.pairs_reaching(np.where(np.isfinite(target_utility), target_utility, 0.0), confidence)
+def target_needs(curves, target_utility: np.ndarray, confidence: float) -> np.ndarray:
+    """Pairs each language needs to reach its target: with the draws, the fewest at which a share
+    `confidence` of them do; with the point fits, where the fitted curve does (the median is all they
+    have). A language without a target gets the need of utility 0, which the solver ignores."""
+    t = np.where(np.isfinite(target_utility), target_utility, 0.0)
+    if isinstance(curves, ExpectedCurves):
+        return curves.pairs_reaching(t, confidence)
+    return curves.pairs_at_utility(t)
 
 
 def draw_needs_within(draws: CurveBank, target_utility: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -90,11 +92,9 @@ def draw_needs_within(draws: CurveBank, target_utility: np.ndarray, lo: np.ndarr
     improve with data (left out, as the plan's rule leaves it out); the floor for a language without a
     target. Its quantiles are the plan's allocation interval: the plan itself is its q-quantile."""
     has = np.isfinite(target_utility)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        need = draws.pairs_at_utility(np.where(has, target_utility, 0.0))
-    need = np.where(need <= np.minimum(hi, MAX_PAIRS), np.maximum(need, lo), np.inf)
-    need = np.where(draws.concave_increasing(), need, np.nan)
-    return np.where(has, need, lo)
+    need = ExpectedCurves.from_bank(draws).draw_needs(np.where(has, target_utility, 0.0))  # NaN: left out
+    bounded = np.where(need <= np.minimum(hi, MAX_PAIRS), np.maximum(need, lo), np.inf)
+    return np.where(has, np.where(np.isnan(need), np.nan, bounded), lo)
 
 
 def reach_probability(curves, pairs: np.ndarray, target_utility: np.ndarray) -> np.ndarray:
@@ -106,13 +106,12 @@ def reach_probability(curves, pairs: np.ndarray, target_utility: np.ndarray) -> 
 
 
 def target_notes(problem: AllocationProblem, curves, target: np.ndarray, reachable: np.ndarray,
-                 pairs: np.ndarray, confidence: float) -> list[str]:
-    """A note per language without a target, and per target the plan cannot reach within its cap."""
+                 pairs: np.ndarray, confidence: float, need: np.ndarray) -> list[str]:
+    """A note per language without a target, and per target the plan cannot reach within its cap
+    (`need`: the pairs each target needs, `target_needs`)."""
     notes = []
     with_draws = isinstance(curves, ExpectedCurves)
     at_cap = reach_probability(curves, np.minimum(problem.hi, MAX_PAIRS), problem.sign * target)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        point_need = curves.pairs_at_utility(np.where(np.isfinite(target), problem.sign * target, 0.0))
     for i, (lang, t, ok, p, hi) in enumerate(zip(problem.languages, target, reachable, pairs, problem.hi)):
         if not np.isfinite(t):
             notes.append(f"{lang}: no target, kept at its floor")
@@ -127,9 +126,9 @@ def target_notes(problem: AllocationProblem, curves, target: np.ndarray, reachab
                    f"reach it {there})" if np.isfinite(at_cap[i]) else " (none of its fits' draws improves with data)")
         elif not curves.concave_increasing()[i]:
             how = " (its fitted curve does not improve with data)"
-        elif np.isfinite(point_need[i]):
+        elif np.isfinite(need[i]):
             where = where if np.isfinite(hi) else f"the most the planner plans for one language ({MAX_PAIRS:.0e} pairs)"
-            how = f" (the fitted curve needs {point_need[i]:,.3g} pairs)"
+            how = f" (the fitted curve needs {need[i]:,.3g} pairs)"
         else:
             how = " (above the fitted curve's ceiling)"
         notes.append(f"{lang}: target {t:g} is unreachable within {where}{how}; it keeps its floor of {p:,.0f} pairs")
