@@ -38,8 +38,8 @@ from planner.allocation.curves import CurveBank  # noqa: E402
 from planner.allocation.solver import solve_sum  # noqa: E402
 
 
-def final_means(paths: list[Path]) -> pd.DataFrame:
-    """One row per (mixture composition, language): its pairs and the achieved mean over seeds. Files are
+def final_rows(paths: list[Path]) -> pd.DataFrame:
+    """One row per (mixture composition, seed, language) of the final metrics files, labelled. Files are
     unioned; a composition trained in two files (same pairs, same seed) counts once."""
     rows = pd.concat([pd.read_csv(p).assign(file=p.stem) for p in paths], ignore_index=True)
     key = rows.groupby(["file", "mixture", "seed"]).apply(
@@ -50,6 +50,12 @@ def final_means(paths: list[Path]) -> pd.DataFrame:
     # A name trained with other pairs in another file (a plan re-planned) is told apart by its file.
     clash = rows.groupby("mixture")["composition"].nunique()
     rows["label"] = [f"{m} ({f})" if clash[m] > 1 else m for m, f in zip(rows["mixture"], rows["file"])]
+    return rows
+
+
+def final_means(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (mixture composition, language) of `final_rows`: its pairs and the achieved mean over
+    seeds."""
     names = rows.groupby("composition")["label"].agg(lambda s: " = ".join(sorted(set(s))))
     out = rows.groupby(["composition", "language"]).agg(pairs=("pairs", "first"), achieved=("achieved", "mean"),
                                                         seeds=("seed", "nunique")).reset_index()
@@ -71,6 +77,55 @@ def predictions(fitset, finals: pd.DataFrame) -> pd.DataFrame:
         inside.append(float(np.ravel(mf.predict(float(pairs)))[0]) if mf is not None else np.nan)
     out["own curve"], out["τ"], out["in-mixture"] = own, tau, inside
     return out
+
+
+def _at(fit, x) -> np.ndarray | None:
+    """Every posterior draw of `fit` read at x (a scalar, or one x per draw: draw i at x[i]), clipped
+    where the law is defined (as the allocator reads it)."""
+    if fit.boot is None:
+        return None
+    x = np.maximum(np.asarray(x, float), 0.0 if fit.curve.has_offset else 1.0)
+    if x.ndim == 0:
+        return np.asarray(fit.predict_draws(x), float).ravel()
+    return np.diagonal(np.asarray(fit.predict_draws(x), float))[: x.size]  # [i, j]: draw j at x[i]
+
+
+OWN_RESIDUALS = "in-mixture, own residuals"
+
+
+def coverage(fitset, rows: pd.DataFrame, level: float = 0.9) -> dict[str, tuple[int, int]]:
+    """Per model, (achieved scores inside the model's central `level` interval for one run, scores), each
+    final seed's per-language score counted once. One run = each posterior draw plus the run noise, as the
+    planner makes its predicted intervals (`planner.allocation.risk.predictive_draws`); the τ model reads
+    each draw at its own effective data. The in-mixture model's noise is the larger of the proxy runs' and
+    its own residual RMS (`planner.allocation.transfer.mixture_problem`); "in-mixture, own residuals" is
+    the rule before, its residual RMS alone."""
+    sigma = (fitset.population or {}).get("sigma")
+    tail = (1 - level) / 2
+    hits = {"own curve": [0, 0], "τ": [0, 0], "in-mixture": [0, 0], OWN_RESIDUALS: [0, 0]}
+    for (_, seed), run in rows.groupby(["composition", "seed"]):
+        for lang, pairs, achieved in zip(run["language"], run["pairs"], run["achieved"]):
+            other = float(run.loc[run["language"] != lang, "pairs"].sum())
+            fit, t = fitset.languages[lang], fitset.transfer.get(lang)
+            noise = float(sigma) if sigma is not None and np.isfinite(sigma) else float(fit.rmse or 0.0)
+            own = _at(fit, pairs)
+            tau_read = None
+            if own is not None and t is not None:
+                tau = np.asarray(t.draws, float)[: own.size] if t.draws is not None else np.full(own.size, t.tau)
+                tau_read = _at(fit, pairs + tau * other)
+            mf = t.mixture_fit if t is not None else None
+            models = {"own curve": (own, noise), "τ": (tau_read, noise),
+                      "in-mixture": (_at(mf, pairs) if mf is not None else None,
+                                     max(noise, float(mf.rmse or 0.0)) if mf is not None else noise),
+                      OWN_RESIDUALS: (_at(mf, pairs) if mf is not None else None, float(mf.rmse or 0.0) if mf else 0.0)}
+            for name, (draws, sd) in models.items():
+                if draws is None:
+                    continue
+                one_run = draws + np.random.default_rng([0, 1]).standard_normal(draws.size) * sd
+                lo, hi = np.nanquantile(one_run, [tail, 1 - tail])
+                hits[name][0] += int(lo <= achieved <= hi)
+                hits[name][1] += 1
+    return {k: (v[0], v[1]) for k, v in hits.items()}
 
 
 def ordered_pairs(achieved: np.ndarray, predicted: np.ndarray, tie: float = 0.1) -> tuple[int, int]:
@@ -114,18 +169,25 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = pd.read_csv(args.runs)
     fitset = fit_runs(runs.astype(str), "chrf", bootstrap=1000, seed=0)
-    finals = final_means(args.finals)
+    rows = final_rows(args.finals)
+    finals = final_means(rows)
     pred = predictions(fitset, finals)
     models = ["own curve", "τ", "in-mixture"]
     objectives = pred.groupby("mixture")[["achieved", *models]].sum().sort_values("achieved")
     lines = [f"Fitted on {args.runs.name} (proxy rows only); predicting the trained final mixtures of "
              f"{', '.join(p.name for p in args.finals)} (per-language means over "
              f"{int(pred['seeds'].min())}–{int(pred['seeds'].max())} seeds).", "",
-             "| model | RMS error, per language (chrF) | pairs of mixtures ordered as achieved |", "|---|---:|---:|"]
+             "| model | RMS error, per language (chrF) | pairs of mixtures ordered as achieved "
+             "| one run's 90% interval held |", "|---|---:|---:|---:|"]
+    held = coverage(fitset, rows)
     for m in models:
         rms = float(np.sqrt(np.mean((pred[m] - pred["achieved"]) ** 2)))
         right, pairs = ordered_pairs(objectives["achieved"].to_numpy(), objectives[m].to_numpy())
-        lines.append(f"| {m} | {rms:.2f} | {right} of {pairs} |")
+        inside, n = held[m]
+        lines.append(f"| {m} | {rms:.2f} | {right} of {pairs} | {inside} of {n} ({inside / max(n, 1):.0%}) |")
+    inside, n = held[OWN_RESIDUALS]
+    lines += ["", f"The in-mixture intervals take the proxy runs' noise where it is the larger; with the in-mixture "
+              f"fits' own residual RMS as the noise (the rule before) they held {inside} of {n} ({inside / max(n, 1):.0%})."]
     lines += ["", "Summed chrF per mixture, achieved mean and each model's prediction:", "",
               "| mixture | achieved | " + " | ".join(models) + " |", "|---|---:|" + "---:|" * len(models)]
     for name, row in objectives.iterrows():

@@ -30,8 +30,9 @@ def _own(lang: str, n: int) -> float:
     return 12.0 - 0.004 * n if lang == "hi" else float(INSIDE[lang].predict(n)) - 2.0
 
 
-def _runs(mixtures=MIXTURES, noise: float = 0.05, seed: int = 0) -> pd.DataFrame:
+def _runs(mixtures=MIXTURES, noise: float = 0.05, seed: int = 0, mixture_noise: float | None = None) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
+    mixture_noise = noise if mixture_noise is None else mixture_noise
     rows = [dict(language=lang, n_pairs=n, n_tokens=TPP * n, chrf=_own(lang, n) + noise * rng.normal())
             for lang in INSIDE for n in OWN_SIZES]
     for name, pairs in mixtures.items():
@@ -39,7 +40,7 @@ def _runs(mixtures=MIXTURES, noise: float = 0.05, seed: int = 0) -> pd.DataFrame
             other = sum(p for o, p in pairs.items() if o != lang)
             rows.append(dict(language=lang, n_pairs=pairs[lang], n_tokens=TPP * pairs[lang], mixture=name,
                              other_pairs=other, other_tokens=TPP * other,
-                             chrf=float(curve.predict(pairs[lang])) + noise * rng.normal()))
+                             chrf=float(curve.predict(pairs[lang])) + mixture_noise * rng.normal()))
     return pd.DataFrame(rows).astype(str)
 
 
@@ -103,3 +104,18 @@ def test_the_transfer_plans_interval_is_its_own_models_and_the_launch_keeps_it(m
     mixture = {m.name: m for m in mixtures_from_allocation(table, result.summary(), [TRANSFER], fitset)}[TRANSFER]
     assert mixture.predicted_low == pytest.approx(t["predicted_low"])
     assert mixture.predicted_high == pytest.approx(t["predicted_high"])
+
+
+def test_the_in_mixture_interval_keeps_the_proxy_runs_noise():
+    """An in-mixture curve rests on a handful of rows, so its residuals can understate one run's scatter
+    (on the default's second real ledger its 90% intervals held 29 of 48 trained final scores with that
+    noise, 47 of 48 with the proxy runs'): a final run scatters at least as much as the proxy runs did.
+    Here the mixture rows happen to lie almost on their curves while the per-language runs scatter by 1."""
+    fitset = fit_runs(_runs(noise=1.0, mixture_noise=0.01), "chrf", bootstrap=300, seed=0)
+    proxy = fitset.population.get("sigma") or min(f.rmse for f in fitset.languages.values())
+    assert proxy > 0.5 and all(t.mixture_fit.rmse < 0.1 for t in fitset.transfer.values())
+    t = allocate(fitset, budget=36_000, unit="tokens").transfer
+    assert t["model"] == "in-mixture curves"
+    z90 = 2 * 1.645  # a 90% interval of one run is at least this many noise sds wide
+    for lang in INSIDE:
+        assert t["predicted_high"][lang] - t["predicted_low"][lang] > 0.9 * z90 * proxy, lang

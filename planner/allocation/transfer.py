@@ -135,9 +135,12 @@ def transfer_plan(problem, fitset, risk: str, start: np.ndarray, uniform_pairs: 
 
 
 def mixture_problem(problem, fitset, fits):
-    """`problem` with each language's curve, draws and run noise taken from its in-mixture fit, by the
-    rules `build_problem` applies to the per-language fits (draws cut to a common count, the point fit
-    where a language has none; each fit's residual RMS as the run noise)."""
+    """`problem` with each language's curve and draws taken from its in-mixture fit, by the rules
+    `build_problem` applies to the per-language fits (draws cut to a common count, the point fit where a
+    language has none). The run noise is the larger of the proxy runs' (the per-language fits', pooled
+    where they are) and the in-mixture fit's residual RMS: an in-mixture curve rests on a handful of rows,
+    so its residuals understate one run's scatter (its 90% intervals held 60% of 48 trained final scores
+    on the second ledger, 98% with the proxy runs' noise; `benchmarks/mixture_backtest.py`)."""
     from planner.allocation.problem import _draw_curves, _run_noise
 
     inside = replace(fitset, languages=dict(zip(problem.languages, fits)), population={})
@@ -145,7 +148,12 @@ def mixture_problem(problem, fitset, fits):
     draw_curves = _draw_curves(inside, problem.languages, [])
     return replace(problem, curves=CurveBank.from_curves([f.curve for f in fits], k),
                    draws=None if draw_curves is None else CurveBank.from_curves(draw_curves, k),
-                   noise=_run_noise(inside, problem.languages))
+                   noise=_larger_noise(problem.noise, _run_noise(inside, problem.languages)))
+
+
+def _larger_noise(proxy, inside: np.ndarray) -> np.ndarray:
+    """Per language, the larger known run noise (NaN only where neither is known)."""
+    return inside if proxy is None else np.fmax(np.asarray(proxy, float), inside)
 
 
 def _predictive_interval(problem, tau_draws, pairs: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
