@@ -140,22 +140,28 @@ def ordered_pairs(achieved: np.ndarray, predicted: np.ndarray, tie: float = 0.1)
     return int(right), total
 
 
-def headroom(fitset, tokens_per_pair: dict[str, float], budget: float) -> tuple[float, float, float]:
-    """Under the in-mixture curves' draws: each draw's optimal objective minus uniform's (equal tokens),
-    as (median, 5%, 95%)."""
-    langs = sorted(fitset.transfer)
-    fits = [fitset.transfer[lang].mixture_fit for lang in langs]
-    r = min(np.size(next(iter(f.boot.params.values()))) for f in fits)
+def best_over_uniform(fits: list, cost: np.ndarray, budget: float) -> tuple[float, float, float]:
+    """Under the fits' posterior draws (one fit per language, drawn jointly by index): each draw's optimal
+    summed score minus uniform's (equal tokens), as (median, 5%, 95%) — an upper bound on what any plan
+    could be expected to gain over uniform."""
     from fits.laws import Curve
 
+    r = min(np.size(next(iter(f.boot.params.values()))) for f in fits)
     bank = CurveBank.from_curves([Curve(f.boot.family, {k: np.asarray(v, float)[:r] for k, v in f.boot.params.items()})
-                                  for f in fits], np.ones(len(langs)))
-    cost = np.array([tokens_per_pair[lang] for lang in langs])
-    best = solve_sum(bank, cost, np.zeros(len(langs)), np.full(len(langs), np.inf), np.ones(len(langs)), budget).pairs
-    uniform = np.broadcast_to(budget / len(langs) / cost, best.shape)
+                                  for f in fits], np.ones(len(fits)))
+    n = len(fits)
+    best = solve_sum(bank, cost, np.zeros(n), np.full(n, np.inf), np.ones(n), budget).pairs
+    uniform = np.broadcast_to(budget / n / cost, best.shape)
     gain = bank.utility(best).sum(-1) - bank.utility(uniform).sum(-1)
     gain = gain[np.isfinite(gain)]
     return float(np.median(gain)), float(np.quantile(gain, 0.05)), float(np.quantile(gain, 0.95))
+
+
+def headroom(fitset, tokens_per_pair: dict[str, float], budget: float) -> tuple[float, float, float]:
+    """`best_over_uniform` under the in-mixture curves."""
+    langs = sorted(fitset.transfer)
+    return best_over_uniform([fitset.transfer[lang].mixture_fit for lang in langs],
+                             np.array([tokens_per_pair[lang] for lang in langs]), budget)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ whatever has finished (the comparison pairs the seeds both mixtures have).
 
 Usage: python benchmarks/truth_test.py [--out outputs/truth-test] [--seeds 0 1 2]
        [--mixture-sizes 50 150] [--leave-one-out] [--table-only]
+       [--languages es fr ja zh] [--baselines uniform] [--no-reduced] [--name truth_test_cjk]
 """
 
 from __future__ import annotations
@@ -44,13 +45,17 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def make_config(out: Path, seeds: list[int], mixtures: list[int], leave_one_out: bool):
+def make_config(out: Path, seeds: list[int], mixtures: list[int], leave_one_out: bool,
+                languages: list[str] | None = None, reduced: bool = True):
     from core.config import config_from_dict, load_config
 
     body = load_config(preset="demo").model_dump(mode="json")
     body["output_dir"] = str(out)
-    body["sweep"].update(mixtures=mixtures, leave_one_out=leave_one_out)
-    body["final"].update(seeds=seeds, reduced_budget=True, transfer_plan=True)
+    if languages:
+        body["languages"] = languages
+    body["sweep"].update(mixtures=mixtures, leave_one_out=leave_one_out and bool(mixtures))
+    # The transfer-aware plan is fitted on the mixture proxy runs: none without them.
+    body["final"].update(seeds=seeds, reduced_budget=reduced, transfer_plan=bool(mixtures))
     body["final"].pop("seed", None)
     return config_from_dict(body, "(truth test)")
 
@@ -75,7 +80,7 @@ def best_heuristic(summary: dict) -> str:
     return (max if higher else min)(scored, key=scored.get)
 
 
-def write_tables(cfg, metric: str) -> str:
+def write_tables(cfg, metric: str, name: str = "truth_test") -> str:
     final = cfg.out / "final"
     if not (final / "objectives.csv").is_file():
         return "no final run has finished yet"
@@ -84,15 +89,15 @@ def write_tables(cfg, metric: str) -> str:
     lines = [f"Achieved summed {metric} over {', '.join(cfg.languages)} (budget {cfg.budget.total:,.0f} "
              f"{cfg.budget.unit}; {os.cpu_count()} cores); mean over seeds, with each seed's value.", "",
              "| mixture | seeds | predicted | achieved mean | per seed |", "|---|---:|---:|---:|---|"]
-    for name, g in objectives.groupby("mixture", sort=False):
+    for mixture, g in objectives.groupby("mixture", sort=False):
         per_seed = ", ".join(f"{v:.2f}" for v in g.sort_values("seed")["achieved_objective"])
-        lines.append(f"| {name} | {len(g)} | {g['predicted_objective'].mean():.2f} | "
+        lines.append(f"| {mixture} | {len(g)} | {g['predicted_objective'].mean():.2f} | "
                      f"{g['achieved_objective'].mean():.2f} | {per_seed} |")
     if (final / "comparison.csv").is_file():
         from planner.final_stats import OBJECTIVE_SCOPE
 
         comp = pd.read_csv(final / "comparison.csv")
-        comp.to_csv(RESULTS / "truth_test_comparison.csv", index=False)
+        comp.to_csv(RESULTS / f"{name}_comparison.csv", index=False)
         lines += ["", "Paired difference of the achieved objective (plan − baseline, same seed), 90% t interval:", "",
                   "| plan | baseline | seeds | mean difference | 90% interval | verdict |", "|---|---|---:|---:|---|---|"]
         for r in comp[comp["scope"] == OBJECTIVE_SCOPE].itertuples():
@@ -109,7 +114,7 @@ def write_tables(cfg, metric: str) -> str:
         lines += ["| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row) + " |"
                   for row in cal.itertuples(index=False)]
     text = "\n".join(lines) + "\n"
-    (RESULTS / "truth_test.md").write_text(text, encoding="utf-8")
+    (RESULTS / f"{name}.md").write_text(text, encoding="utf-8")
     return text
 
 
@@ -158,8 +163,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "truth-test")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--mixture-sizes", type=int, nargs="+", default=[50, 150],
-                    help="sweep.mixtures: uniform-mixture proxy runs at these pairs per language")
+    ap.add_argument("--mixture-sizes", type=int, nargs="*", default=[50, 150],
+                    help="sweep.mixtures: uniform-mixture proxy runs at these pairs per language (none: no "
+                    "mixture runs and no transfer-aware plan)")
+    ap.add_argument("--languages", nargs="+", default=None,
+                    help="another language set of the embedded corpus (default: the demo's)")
+    ap.add_argument("--baselines", nargs="+", default=None,
+                    help="baselines to train (default: uniform and the best-predicted heuristic)")
+    ap.add_argument("--no-reduced", action="store_true", help="do not train the plan at its reduced budget")
+    ap.add_argument("--name", default="truth_test",
+                    help="results file stem under benchmarks/results/ (default truth_test)")
     ap.add_argument("--leave-one-out", action="store_true",
                     help="sweep.leave_one_out: also one mixture proxy run without each language")
     ap.add_argument("--table-only", action="store_true")
@@ -167,15 +180,17 @@ def main(argv: list[str] | None = None) -> int:
                     "one seed each (default 2; 1 = one after another in this process)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    cfg = make_config(args.out.resolve(), args.seeds, args.mixture_sizes, args.leave_one_out)
+    cfg = make_config(args.out.resolve(), args.seeds, args.mixture_sizes, args.leave_one_out,
+                      args.languages, reduced=not args.no_reduced)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.table_only:
         from planner.launch import run_final
 
-        heuristic = best_heuristic(json.loads((cfg.out / "allocation_summary.json").read_text()))
-        run_final(cfg, cfg.out / "allocation.csv", ["uniform", heuristic], cfg.out / "fits.json", progress=False,
+        baselines = args.baselines or ["uniform", best_heuristic(
+            json.loads((cfg.out / "allocation_summary.json").read_text()))]
+        run_final(cfg, cfg.out / "allocation.csv", baselines, cfg.out / "fits.json", progress=False,
                   only_finished=True)
-        print(write_tables(cfg, cfg.fit.metric))
+        print(write_tables(cfg, cfg.fit.metric, args.name))
         return 0
     progress = not args.no_progress
     from planner.pipeline import build_stages
@@ -190,23 +205,33 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log(f"sweep: {report.progress.total} proxy runs, mixture runs included ({time.monotonic() - started:.0f} s)")
     summary = fit_and_allocate(cfg)
-    heuristic = best_heuristic(summary)
+    baselines = args.baselines or ["uniform", best_heuristic(summary)]
     plan = pd.read_csv(cfg.out / "allocation.csv")
-    log(f"plan: {dict(zip(plan['language'], plan['pairs']))}; best heuristic baseline: {heuristic}")
+    log(f"plan: {dict(zip(plan['language'], plan['pairs']))}; baselines trained: {', '.join(baselines)}")
 
     from planner.launch import run_final
     from reports import render_report
 
-    baselines = ["uniform", heuristic]
     if args.parallel > 1:
         final_in_parallel(cfg, baselines, args.parallel)
     # Every run is done by now when run in parallel (this pass reuses them and writes the tables).
     run_final(cfg, cfg.out / "allocation.csv", baselines, cfg.out / "fits.json", progress=progress)
     render_report(cfg.out, cfg.out / "report.html")
-    print(write_tables(cfg, cfg.fit.metric))
+    print(write_tables(cfg, cfg.fit.metric, args.name))
     log(f"done in {time.monotonic() - started:.0f} s")
     return 0
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """`main` with the planner's contract for bad input: one clear line and exit 2, no traceback."""
+    from core.errors import UserError
+
+    try:
+        return main(argv)
+    except UserError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli())

@@ -1,0 +1,64 @@
+"""`benchmarks/truth_test.py`'s experiment: the demo preset with the benchmark's overrides (another
+language set, no mixture runs) and results files that never overwrite another language set's."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import truth_test  # noqa: E402
+
+
+def test_the_default_truth_test_is_the_demo_with_mixture_runs_and_both_extra_plans(tmp_path):
+    cfg = truth_test.make_config(tmp_path, [0, 1, 2], [50, 150], leave_one_out=False)
+    assert cfg.languages == ["el", "hi", "tr", "vi"] and cfg.model.name == "smollm2-135m"
+    assert cfg.sweep.mixtures == [50, 150] and cfg.final.seeds == [0, 1, 2]
+    assert cfg.final.transfer_plan and cfg.final.reduced_budget
+
+
+def test_another_language_set_without_mixture_runs_has_no_transfer_plan(tmp_path):
+    cfg = truth_test.make_config(tmp_path, [0, 1], [], leave_one_out=True, languages=["es", "fr", "ja", "zh"],
+                                 reduced=False)
+    assert cfg.languages == ["es", "fr", "ja", "zh"]
+    # no mixture runs: nothing to fit transfer on, and no leave-one-out runs of a mixture that is not run
+    assert not cfg.sweep.mixtures and not cfg.sweep.leave_one_out
+    assert not cfg.final.transfer_plan and not cfg.final.reduced_budget
+    assert cfg.sweep.sizes == [0, 50, 150, 400] and cfg.budget.total == 30000 and cfg.budget.unit == "tokens"
+
+
+def test_a_language_the_corpus_lacks_is_refused_in_one_line_before_any_training(tmp_path, capsys):
+    out = tmp_path / "tt"
+    assert truth_test.cli(["--out", str(out), "--languages", "xx", "fr", "--mixture-sizes", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Language 'xx' is not in" in err and "Traceback" not in err
+    assert not (out / "sweep.db").exists() and not (out / "runs.csv").exists()
+
+
+def test_the_tables_go_to_the_named_files_with_every_mixture(tmp_path, monkeypatch):
+    """A mixture's name once shadowed the file stem: the tables of `--name truth_test_x` were written to
+    `uniform.md` (the last mixture) and `uniform_comparison.csv`."""
+    import json
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    results, out = tmp_path / "results", tmp_path / "out"
+    (out / "final").mkdir(parents=True)
+    results.mkdir()
+    monkeypatch.setattr(truth_test, "RESULTS", results)
+    pd.DataFrame(dict(mixture=["plan", "uniform", "plan", "uniform"], seed=[0, 0, 1, 1],
+                      predicted_objective=[47.0, 42.0, 47.0, 42.0],
+                      achieved_objective=[48.0, 48.5, 46.0, 47.0])).to_csv(out / "final" / "objectives.csv", index=False)
+    pd.DataFrame(dict(mixture=["plan"], baseline=["uniform"], scope=["(objective)"], n_seeds=[2],
+                      mean_difference=[-0.75], low=[-4.0], high=[2.5], verdict=["tied"])).to_csv(
+        out / "final" / "comparison.csv", index=False)
+    (out / "allocation_summary.json").write_text(json.dumps({}))
+    cfg = SimpleNamespace(out=out, languages=["el", "ja"], budget=SimpleNamespace(total=30000, unit="tokens"))
+    text = truth_test.write_tables(cfg, "chrf", "truth_test_x")
+    assert sorted(p.name for p in results.iterdir()) == ["truth_test_x.md", "truth_test_x_comparison.csv"]
+    assert (results / "truth_test_x.md").read_text() == text
+    assert "| plan | 2 | 47.00 | 47.00 | 48.00, 46.00 |" in text and "| uniform | 2 | 42.00 | 47.75 | 48.50, 47.00 |" in text
+    assert "| plan | uniform | 2 | -0.75 | [-4.00, +2.50] | tied |" in text
