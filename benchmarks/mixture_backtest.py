@@ -107,7 +107,7 @@ def coverage(fitset, rows: pd.DataFrame, level: float = 0.9) -> dict[str, tuple[
         for lang, pairs, achieved in zip(run["language"], run["pairs"], run["achieved"]):
             other = float(run.loc[run["language"] != lang, "pairs"].sum())
             fit, t = fitset.languages[lang], fitset.transfer.get(lang)
-            noise = float(sigma) if sigma is not None and np.isfinite(sigma) else float(fit.rmse or 0.0)
+            noise = float(sigma) if sigma is not None and np.isfinite(sigma) else float(np.nan_to_num(fit.rmse or 0.0))
             own = _at(fit, pairs)
             tau_read = None
             if own is not None and t is not None:
@@ -116,8 +116,9 @@ def coverage(fitset, rows: pd.DataFrame, level: float = 0.9) -> dict[str, tuple[
             mf = t.mixture_fit if t is not None else None
             models = {"own curve": (own, noise), "τ": (tau_read, noise),
                       "in-mixture": (_at(mf, pairs) if mf is not None else None,
-                                     max(noise, float(mf.rmse or 0.0)) if mf is not None else noise),
-                      OWN_RESIDUALS: (_at(mf, pairs) if mf is not None else None, float(mf.rmse or 0.0) if mf else 0.0)}
+                                     float(np.fmax(noise, np.nan_to_num(mf.rmse or 0.0))) if mf is not None else noise),
+                      OWN_RESIDUALS: (_at(mf, pairs) if mf is not None else None,
+                                      float(np.nan_to_num(mf.rmse or 0.0)) if mf is not None else 0.0)}
             for name, (draws, sd) in models.items():
                 if draws is None:
                     continue

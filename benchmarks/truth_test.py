@@ -14,7 +14,8 @@ end to end and trains every compared mixture with several final seeds:
    baseline predicted best, and the plan at the reduced budget;
 5. the paired comparison (`final/comparison.csv`: plan − baseline per seed, mean, 90% t interval), the
    calibration table and the report; the markdown table the README shows is printed and written to
-   `benchmarks/results/truth_test.md`, the comparison to `benchmarks/results/truth_test_comparison.csv`.
+   `benchmarks/results/truth_test.md`, the comparison to `benchmarks/results/truth_test_comparison.csv`, every
+   final run's per-language scores to `benchmarks/results/truth_test_metrics.csv` (`--name` changes the stem).
 
 Every step resumes: the sweep (mixture runs included) from its study, final runs from their saved results (a
 finished run with the same identity is never trained again) and checkpoints. So it can run in the
@@ -104,18 +105,36 @@ def write_tables(cfg, metric: str, name: str = "truth_test") -> str:
             interval = "—" if pd.isna(r.low) else f"[{r.low:+.2f}, {r.high:+.2f}]"
             lines.append(f"| {r.mixture} | {r.baseline} | {r.n_seeds} | {r.mean_difference:+.2f} | {interval} | {r.verdict} |")
     if summary.get("budget_saved") is not None:
+        trained = "plan-reduced" in set(objectives["mixture"])
         lines += ["", f"Budget saved (predicted): the plan matches uniform's predicted objective at "
                   f"{1 - summary['budget_saved']:.0%} of the budget ({summary['reduced_budget']:,.0f} {summary['unit']}); "
-                  "the plan-reduced row is that plan trained."]
+                  + ("the plan-reduced row is that plan trained." if trained else "that plan was not trained here.")]
     if (final / "calibration.csv").is_file():
         cal = pd.read_csv(final / "calibration.csv")
         lines += ["", "Calibration of the predicted intervals:", "", "| " + " | ".join(cal.columns) + " |",
                   "|" + "---|" * len(cal.columns)]
         lines += ["| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row) + " |"
                   for row in cal.itertuples(index=False)]
+    if (final / "metrics.csv").is_file():  # every final run's per-language scores, for the README's numbers
+        pd.read_csv(final / "metrics.csv").to_csv(RESULTS / f"{name}_metrics.csv", index=False)
     text = "\n".join(lines) + "\n"
     (RESULTS / f"{name}.md").write_text(text, encoding="utf-8")
     return text
+
+
+def check_baselines(names: list[str] | None) -> None:
+    """Refuse an unknown or repeated baseline before anything trains (the launch would refuse it only after
+    the sweep and the fit)."""
+    from core.config import BASELINE_NAMES
+    from core.errors import UserError
+
+    if not names:
+        return
+    if unknown := [n for n in names if n not in BASELINE_NAMES]:
+        raise UserError(f"--baselines names unknown baselines {unknown}.",
+                        f"Choose from {', '.join(BASELINE_NAMES)} (space-separated).")
+    if repeated := sorted({n for n in names if names.count(n) > 1}):
+        raise UserError(f"--baselines names {repeated} more than once.", "Name each baseline once.")
 
 
 PRIORITY = ("plan", "uniform", "plan-transfer")  # then the heuristic baseline, then plan-reduced
@@ -180,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                     "one seed each (default 2; 1 = one after another in this process)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
+    check_baselines(args.baselines)
     cfg = make_config(args.out.resolve(), args.seeds, args.mixture_sizes, args.leave_one_out,
                       args.languages, reduced=not args.no_reduced)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -55,10 +55,22 @@ def test_the_tables_go_to_the_named_files_with_every_mixture(tmp_path, monkeypat
     pd.DataFrame(dict(mixture=["plan"], baseline=["uniform"], scope=["(objective)"], n_seeds=[2],
                       mean_difference=[-0.75], low=[-4.0], high=[2.5], verdict=["tied"])).to_csv(
         out / "final" / "comparison.csv", index=False)
-    (out / "allocation_summary.json").write_text(json.dumps({}))
+    (out / "allocation_summary.json").write_text(json.dumps({"budget_saved": 0.375, "reduced_budget": 18750.0,
+                                                             "unit": "tokens"}))
     cfg = SimpleNamespace(out=out, languages=["el", "ja"], budget=SimpleNamespace(total=30000, unit="tokens"))
     text = truth_test.write_tables(cfg, "chrf", "truth_test_x")
     assert sorted(p.name for p in results.iterdir()) == ["truth_test_x.md", "truth_test_x_comparison.csv"]
     assert (results / "truth_test_x.md").read_text() == text
     assert "| plan | 2 | 47.00 | 47.00 | 48.00, 46.00 |" in text and "| uniform | 2 | 42.00 | 47.75 | 48.50, 47.00 |" in text
     assert "| plan | uniform | 2 | -0.75 | [-4.00, +2.50] | tied |" in text
+    # no plan-reduced row was trained, and the budget-saved line must not say there is one
+    assert "at 62% of the budget (18,750 tokens); that plan was not trained here." in text
+
+
+def test_an_unknown_baseline_is_refused_before_the_sweep(tmp_path, capsys):
+    out = tmp_path / "tt"
+    assert truth_test.cli(["--out", str(out), "--baselines", "unifrom", "--mixture-sizes", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown baselines ['unifrom']" in err and "uniform" in err and not out.exists()
+    assert truth_test.cli(["--out", str(out), "--baselines", "uniform", "uniform", "--no-progress"]) == 2
+    assert "more than once" in capsys.readouterr().err and not out.exists()
