@@ -84,8 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     runs = pd.concat([pd.read_csv(p) for p in args.runs], ignore_index=True)
     if "mixture" in runs:
         runs = runs[runs["mixture"].isna()]
-    runs = runs[runs["status"].fillna("complete") == "complete"]
+    if "status" in runs:
+        runs = runs[runs["status"].fillna("complete") == "complete"]
+    missing = {"language", "n_pairs", "n_tokens", "chrf"} - set(runs.columns)
+    if missing:  # the budget is in tokens, so each language's tokens per pair must be known
+        print(f"Error: the runs tables lack the columns {sorted(missing)}.", file=sys.stderr)
+        return 2
     languages = sorted(runs["language"].unique())
+    if not 2 <= args.size <= len(languages):
+        print(f"Error: --size must be between 2 and the {len(languages)} languages of the runs; got {args.size}.",
+              file=sys.stderr)
+        return 2
     sets = list(itertools.combinations(languages, args.size))
     started, rows = time.monotonic(), []
     for i, subset in enumerate(sets, 1):

@@ -52,3 +52,17 @@ def test_tokens_per_pair_is_each_languages_median_over_trained_runs():
     runs = pd.DataFrame(dict(language=["aa"] * 3 + ["bb"] * 2, n_pairs=[0, 10, 20, 0, 10],
                              n_tokens=[0, 100, 300, 0, 40]))
     assert headroom_scan.tokens_per_pair(runs) == {"aa": 12.5, "bb": 4.0}
+
+
+def test_bad_run_tables_are_refused_in_one_line(tmp_path, capsys):
+    runs = _runs({"aa": rising(10), "bb": rising(25)})
+    path = tmp_path / "runs.csv"
+    runs.drop(columns=["n_tokens"]).to_csv(path, index=False)
+    out = tmp_path / "scan"
+    assert headroom_scan.main(["--runs", str(path), "--size", "2", "--out", str(out)]) == 2
+    assert "lack the columns ['n_tokens']" in capsys.readouterr().err and not out.with_suffix(".md").exists()
+    runs.drop(columns=["status"]).to_csv(path, index=False)  # status is optional
+    assert headroom_scan.main(["--runs", str(path), "--size", "3", "--out", str(out)]) == 2
+    assert "--size must be between 2 and the 2 languages" in capsys.readouterr().err
+    assert headroom_scan.main(["--runs", str(path), "--size", "2", "--out", str(out)]) == 0
+    assert "| aa bb |" in out.with_suffix(".md").read_text()
