@@ -43,12 +43,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 from fits import fit_runs  # noqa: E402
 from mixture_backtest import best_over_uniform  # noqa: E402
 from planner.allocation import allocate  # noqa: E402
-
-
-def tokens_per_pair(runs: pd.DataFrame) -> dict[str, float]:
-    """Median target tokens per pair of each language's trained proxy runs."""
-    trained = runs[runs["n_pairs"] > 0]
-    return (trained["n_tokens"] / trained["n_pairs"]).groupby(trained["language"]).median().to_dict()
+from planner.sweep.adaptive import tokens_per_pair  # noqa: E402  (median tokens per pair of trained runs)
 
 
 def scan_one(runs: pd.DataFrame, languages: tuple[str, ...], budget: float, seed: int = 0) -> dict:
@@ -58,8 +53,8 @@ def scan_one(runs: pd.DataFrame, languages: tuple[str, ...], budget: float, seed
     result = allocate(fitset, budget=budget, unit="tokens")
     summary = result.summary()
     uniform = summary["baselines"]["uniform"]
-    tpp = tokens_per_pair(sub)
     langs = sorted(languages)
+    tpp = tokens_per_pair(sub, langs)
     plan = {r.language: float(r.pairs) for r in result.languages}
     plan_tokens = np.array([plan[lang] * tpp[lang] for lang in langs])
     moved = 0.5 * float(np.abs(plan_tokens / plan_tokens.sum() - 1 / len(langs)).sum())

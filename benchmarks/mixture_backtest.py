@@ -35,7 +35,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 from fits import fit_runs  # noqa: E402
 from planner.allocation.curves import CurveBank  # noqa: E402
+from planner.allocation.problem import _run_noise  # noqa: E402
 from planner.allocation.solver import solve_sum  # noqa: E402
+from planner.allocation.transfer import _larger_noise  # noqa: E402
+from planner.sweep.adaptive import tokens_per_pair  # noqa: E402
 
 
 def final_rows(paths: list[Path]) -> pd.DataFrame:
@@ -100,29 +103,31 @@ def coverage(fitset, rows: pd.DataFrame, level: float = 0.9) -> dict[str, tuple[
     each draw at its own effective data. The in-mixture model's noise is the larger of the proxy runs' and
     its own residual RMS (`planner.allocation.transfer.mixture_problem`); "in-mixture, own residuals" is
     the rule before, its residual RMS alone."""
-    sigma = (fitset.population or {}).get("sigma")
+    langs = sorted(fitset.languages)
+    # one run's noise as the planner takes it: the proxy runs' (pooled where they are), and under the
+    # in-mixture curves the larger of that and the in-mixture fit's residual RMS
+    proxy = dict(zip(langs, _run_noise(fitset, langs)))
     tail = (1 - level) / 2
     hits = {"own curve": [0, 0], "τ": [0, 0], "in-mixture": [0, 0], OWN_RESIDUALS: [0, 0]}
     for (_, seed), run in rows.groupby(["composition", "seed"]):
         for lang, pairs, achieved in zip(run["language"], run["pairs"], run["achieved"]):
             other = float(run.loc[run["language"] != lang, "pairs"].sum())
             fit, t = fitset.languages[lang], fitset.transfer.get(lang)
-            noise = float(sigma) if sigma is not None and np.isfinite(sigma) else float(np.nan_to_num(fit.rmse or 0.0))
             own = _at(fit, pairs)
             tau_read = None
             if own is not None and t is not None:
                 tau = np.asarray(t.draws, float)[: own.size] if t.draws is not None else np.full(own.size, t.tau)
                 tau_read = _at(fit, pairs + tau * other)
             mf = t.mixture_fit if t is not None else None
-            models = {"own curve": (own, noise), "τ": (tau_read, noise),
-                      "in-mixture": (_at(mf, pairs) if mf is not None else None,
-                                     float(np.fmax(noise, np.nan_to_num(mf.rmse or 0.0))) if mf is not None else noise),
-                      OWN_RESIDUALS: (_at(mf, pairs) if mf is not None else None,
-                                      float(np.nan_to_num(mf.rmse or 0.0)) if mf is not None else 0.0)}
+            inside = _at(mf, pairs) if mf is not None else None
+            residual = float(mf.rmse) if mf is not None and mf.rmse is not None else np.nan
+            models = {"own curve": (own, proxy[lang]), "τ": (tau_read, proxy[lang]),
+                      "in-mixture": (inside, float(_larger_noise(np.array([proxy[lang]]), np.array([residual]))[0])),
+                      OWN_RESIDUALS: (inside, residual)}
             for name, (draws, sd) in models.items():
                 if draws is None:
                     continue
-                one_run = draws + np.random.default_rng([0, 1]).standard_normal(draws.size) * sd
+                one_run = draws + np.random.default_rng([0, 1]).standard_normal(draws.size) * np.nan_to_num(sd)
                 lo, hi = np.nanquantile(one_run, [tail, 1 - tail])
                 hits[name][0] += int(lo <= achieved <= hi)
                 hits[name][1] += 1
@@ -199,8 +204,7 @@ def main(argv: list[str] | None = None) -> int:
               "| mixture | achieved | " + " | ".join(models) + " |", "|---|---:|" + "---:|" * len(models)]
     for name, row in objectives.iterrows():
         lines.append(f"| {name} | {row['achieved']:.2f} | " + " | ".join(f"{row[m]:.2f}" for m in models) + " |")
-    per = runs[runs["mixture"].isna() & (runs["n_pairs"] > 0)]
-    tpp = (per["n_tokens"] / per["n_pairs"]).groupby(per["language"]).median().to_dict()
+    tpp = tokens_per_pair(runs[runs["mixture"].isna()], sorted(fitset.transfer))
     med, low, high = headroom(fitset, tpp, args.budget)
     lines += ["", f"Headroom at {args.budget:,.0f} tokens under the in-mixture curves: each posterior draw's best "
               f"allocation over uniform (equal tokens), median {med:+.2f} summed chrF, 90% of draws in "

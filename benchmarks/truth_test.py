@@ -125,16 +125,20 @@ def write_tables(cfg, metric: str, name: str = "truth_test") -> str:
 def check_baselines(names: list[str] | None) -> None:
     """Refuse an unknown or repeated baseline before anything trains (the launch would refuse it only after
     the sweep and the fit)."""
-    from core.config import BASELINE_NAMES
+    from core.config import BASELINE_NAMES, baseline_name_problems
     from core.errors import UserError
 
-    if not names:
-        return
-    if unknown := [n for n in names if n not in BASELINE_NAMES]:
+    unknown, repeated = baseline_name_problems(names or [])
+    if unknown:
         raise UserError(f"--baselines names unknown baselines {unknown}.",
                         f"Choose from {', '.join(BASELINE_NAMES)} (space-separated).")
-    if repeated := sorted({n for n in names if names.count(n) > 1}):
+    if repeated:
         raise UserError(f"--baselines names {repeated} more than once.", "Name each baseline once.")
+
+
+def chosen_baselines(names: list[str] | None, summary: dict) -> list[str]:
+    """The baselines to train: those named, else uniform and the best-predicted heuristic."""
+    return names or ["uniform", best_heuristic(summary)]
 
 
 PRIORITY = ("plan", "uniform", "plan-transfer")  # then the heuristic baseline, then plan-reduced
@@ -206,8 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.table_only:
         from planner.launch import run_final
 
-        baselines = args.baselines or ["uniform", best_heuristic(
-            json.loads((cfg.out / "allocation_summary.json").read_text()))]
+        baselines = chosen_baselines(args.baselines, json.loads((cfg.out / "allocation_summary.json").read_text()))
         run_final(cfg, cfg.out / "allocation.csv", baselines, cfg.out / "fits.json", progress=False,
                   only_finished=True)
         print(write_tables(cfg, cfg.fit.metric, args.name))
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log(f"sweep: {report.progress.total} proxy runs, mixture runs included ({time.monotonic() - started:.0f} s)")
     summary = fit_and_allocate(cfg)
-    baselines = args.baselines or ["uniform", best_heuristic(summary)]
+    baselines = chosen_baselines(args.baselines, summary)
     plan = pd.read_csv(cfg.out / "allocation.csv")
     log(f"plan: {dict(zip(plan['language'], plan['pairs']))}; baselines trained: {', '.join(baselines)}")
 

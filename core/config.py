@@ -215,6 +215,13 @@ class BudgetConfig(_Strict):
 BASELINE_NAMES = ("uniform", "proportional", "temperature-0.3", "temperature-0.5", "temperature-0.7", "unimax")
 
 
+def baseline_name_problems(names) -> tuple[list[str], list[str]]:
+    """(the names that are no baseline, the names given more than once) of a list of baselines; the
+    config, `planner launch --baselines` and the truth-test benchmark each refuse them in their own words."""
+    names = list(names)
+    return [n for n in names if n not in BASELINE_NAMES], sorted({n for n in names if names.count(n) > 1})
+
+
 class FinalConfig(_Strict):
     baselines: list[str] = Field(
         default_factory=lambda: ["uniform"], description=f"Baseline mixtures trained beside the plan: {', '.join(BASELINE_NAMES)}."
@@ -259,10 +266,10 @@ class FinalConfig(_Strict):
     @field_validator("baselines")
     @classmethod
     def _known_baselines(cls, v: list[str]) -> list[str]:
-        unknown = [b for b in v if b not in BASELINE_NAMES]
+        unknown, repeated = baseline_name_problems(v)
         if unknown:
             raise ValueError(f"unknown baselines {unknown}; choose from {list(BASELINE_NAMES)}")
-        if len(set(v)) != len(v):  # each would be trained and compared twice, counted as two baselines
+        if repeated:  # each would be trained and compared twice, counted as two baselines
             raise ValueError("baselines must not repeat")
         return v
 

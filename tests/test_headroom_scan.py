@@ -51,7 +51,7 @@ def test_a_flat_language_beside_rising_ones_gives_the_plan_room():
 def test_tokens_per_pair_is_each_languages_median_over_trained_runs():
     runs = pd.DataFrame(dict(language=["aa"] * 3 + ["bb"] * 2, n_pairs=[0, 10, 20, 0, 10],
                              n_tokens=[0, 100, 300, 0, 40]))
-    assert headroom_scan.tokens_per_pair(runs) == {"aa": 12.5, "bb": 4.0}
+    assert headroom_scan.tokens_per_pair(runs, ["aa", "bb"]) == {"aa": 12.5, "bb": 4.0}
 
 
 def test_bad_run_tables_are_refused_in_one_line(tmp_path, capsys):

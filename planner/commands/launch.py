@@ -41,18 +41,18 @@ def parse_baselines(text: str | None, default: list[str]) -> list[str]:
 
 
 def run(args) -> int:
-    from core.config import BASELINE_NAMES, RESOLVED_CONFIG_NAME, load_config
+    from core.config import BASELINE_NAMES, RESOLVED_CONFIG_NAME, baseline_name_problems, load_config
     from core.errors import UserError
     from planner.launch import launcher_argv, run_final, run_under_launcher
 
     if args.num_processes is not None and args.num_processes < 1:
         raise UserError(f"--num-processes must be at least 1 (got {args.num_processes}).")
     named = parse_baselines(args.baselines, [])
-    unknown = [name for name in named if name not in BASELINE_NAMES]
+    unknown, repeated = baseline_name_problems(named)
     if unknown:
         raise UserError(f"--baselines names unknown baselines {unknown}.",
                         f"Choose from {', '.join(BASELINE_NAMES)} (comma-separated), or 'none'.")
-    if repeated := sorted({name for name in named if named.count(name) > 1}):
+    if repeated:
         raise UserError(f"--baselines names {repeated} more than once.", "Name each baseline once.")
     cfg = load_config(args.config)
     final = cfg.final.model_copy(update={
