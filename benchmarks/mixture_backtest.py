@@ -210,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
               f"allocation over uniform (equal tokens), median {med:+.2f} summed chrF, 90% of draws in "
               f"[{low:+.2f}, {high:+.2f}]: an upper bound on what a plan can be expected to gain here."]
     text = "\n".join(lines) + "\n"
+    args.out.write_text(text)  # before printing: a closed pipe (| head) must not lose the table
     print(text)
-    args.out.write_text(text)
     return 0
 
 

@@ -23,8 +23,9 @@ background for hours and be restarted after an interruption; `--table-only` writ
 whatever has finished (the comparison pairs the seeds both mixtures have).
 
 Usage: python benchmarks/truth_test.py [--out outputs/truth-test] [--seeds 0 1 2]
-       [--mixture-sizes 50 150] [--leave-one-out] [--table-only]
+       [--mixture-sizes 50 150] [--leave-one-out] [--leave-one-out-size 150] [--table-only]
        [--languages es fr ja zh] [--baselines uniform] [--no-reduced] [--name truth_test_cjk]
+       [--only plan-transfer uniform]
 """
 
 from __future__ import annotations
@@ -47,14 +48,15 @@ def log(msg: str) -> None:
 
 
 def make_config(out: Path, seeds: list[int], mixtures: list[int], leave_one_out: bool,
-                languages: list[str] | None = None, reduced: bool = True):
+                languages: list[str] | None = None, reduced: bool = True, leave_one_out_size: int | None = None):
     from core.config import config_from_dict, load_config
 
     body = load_config(preset="demo").model_dump(mode="json")
     body["output_dir"] = str(out)
     if languages:
         body["languages"] = languages
-    body["sweep"].update(mixtures=mixtures, leave_one_out=leave_one_out and bool(mixtures))
+    body["sweep"].update(mixtures=mixtures, leave_one_out=leave_one_out and bool(mixtures),
+                         leave_one_out_size=leave_one_out_size)
     # The transfer-aware plan is fitted on the mixture proxy runs: none without them.
     body["final"].update(seeds=seeds, reduced_budget=reduced, transfer_plan=bool(mixtures))
     body["final"].pop("seed", None)
@@ -154,6 +156,9 @@ def _train_job(job: tuple) -> str:
     from planner.launch import final_run
     from trainers.data import load_languages
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one line per finished run in the log, not a bar per model load
     torch.set_num_threads(1)
     body["model"]["threads"] = 1  # not part of a final run's identity
     cfg = config_from_dict(body, "(truth test)")
@@ -162,16 +167,20 @@ def _train_job(job: tuple) -> str:
     return f"{name}/s{seed}"
 
 
-def final_in_parallel(cfg, baselines: list[str], processes: int) -> None:
+def final_in_parallel(cfg, baselines: list[str], processes: int, only: list[str] | None = None) -> None:
     """Every (mixture, seed) final run in `processes` single-thread processes (on a small CPU two such
     processes train more tokens per second than one two-thread process), most important first: plan
     and uniform on every seed, then the transfer-aware plan, the heuristic baseline, the reduced plan.
-    Stopped early, the finished runs still make paired comparisons (`--table-only`)."""
+    Stopped early, the finished runs still make paired comparisons (`--table-only`). `only`: train just
+    these mixtures (more seeds for one comparison)."""
     import multiprocessing as mp
 
     from planner.launch import final_mixtures
 
     mixtures = final_mixtures(cfg, cfg.out / "allocation.csv", baselines, cfg.out / "fits.json")
+    if only:
+        check_only(only, [m.name for m in mixtures])
+        mixtures = [m for m in mixtures if m.name in only]
     rank = {name: i for i, name in enumerate(PRIORITY)}
     ordered = sorted(mixtures, key=lambda m: rank.get(m.name, len(PRIORITY) + (m.name == "plan-reduced")))
     jobs = []
@@ -180,6 +189,15 @@ def final_in_parallel(cfg, baselines: list[str], processes: int) -> None:
     with mp.get_context("spawn").Pool(processes, maxtasksperchild=1) as pool:
         for _ in pool.imap_unordered(_train_job, jobs):
             pass
+
+
+def check_only(only: list[str], names: list[str]) -> None:
+    """`--only` names mixtures this experiment trains, or it is refused in one line."""
+    from core.errors import UserError
+
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise UserError(f"--only {' '.join(unknown)}: not a mixture of this experiment (it trains {', '.join(names)})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,14 +216,23 @@ def main(argv: list[str] | None = None) -> int:
                     help="results file stem under benchmarks/results/ (default truth_test)")
     ap.add_argument("--leave-one-out", action="store_true",
                     help="sweep.leave_one_out: also one mixture proxy run without each language")
+    ap.add_argument("--leave-one-out-size", type=int, default=None,
+                    help="sweep.leave_one_out_size: the mixture size of those runs (default the largest)")
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--only", nargs="+", default=None, metavar="MIXTURE",
+                    help="train only these mixtures (e.g. plan-transfer uniform, to add seeds to one comparison); "
+                    "the tables still show every mixture's finished runs")
     ap.add_argument("--parallel", type=int, default=2, help="final runs in this many 1-thread processes, "
                     "one seed each (default 2; 1 = one after another in this process)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     check_baselines(args.baselines)
+    if args.only:  # before the sweep; the mixtures this run trains are checked again once planned
+        from core.config import BASELINE_NAMES
+
+        check_only(args.only, ["plan", "plan-transfer", "plan-reduced", *BASELINE_NAMES])
     cfg = make_config(args.out.resolve(), args.seeds, args.mixture_sizes, args.leave_one_out,
-                      args.languages, reduced=not args.no_reduced)
+                      args.languages, reduced=not args.no_reduced, leave_one_out_size=args.leave_one_out_size)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.table_only:
         from planner.launch import run_final
@@ -235,10 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     from planner.launch import run_final
     from reports import render_report
 
-    if args.parallel > 1:
-        final_in_parallel(cfg, baselines, args.parallel)
-    # Every run is done by now when run in parallel (this pass reuses them and writes the tables).
-    run_final(cfg, cfg.out / "allocation.csv", baselines, cfg.out / "fits.json", progress=progress)
+    if args.parallel > 1 or args.only:
+        final_in_parallel(cfg, baselines, max(args.parallel, 1), args.only)
+    # Every run is done by now when run in parallel (this pass reuses them and writes the tables); with
+    # --only it trains nothing else.
+    run_final(cfg, cfg.out / "allocation.csv", baselines, cfg.out / "fits.json", progress=progress,
+              only_finished=bool(args.only))
     render_report(cfg.out, cfg.out / "report.html")
     print(write_tables(cfg, cfg.fit.metric, args.name))
     log(f"done in {time.monotonic() - started:.0f} s")

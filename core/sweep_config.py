@@ -39,6 +39,11 @@ class SweepConfig(Strict):
         "(3+ languages): the other languages' data vary while a language's own stay fixed, which separates "
         "transfer from the curve.",
     )
+    leave_one_out_size: int | None = Field(
+        None, description="With leave_one_out: the mixture size (one of sweep.mixtures) its runs use; default the "
+        "largest. A larger mixture size added later to measure more own data inside mixtures then keeps the "
+        "leave-one-out runs already trained instead of training them again at the new size.",
+    )
     budget: float | None = Field(
         None, gt=0, description="adaptive: proxy compute in training tokens (finished + running + queued runs); "
         "default: what the grid would train.",
@@ -93,7 +98,20 @@ class SweepConfig(Strict):
     def _leave_one_out_needs_mixtures(self) -> "SweepConfig":
         if self.leave_one_out and not self.mixtures:
             raise ValueError("sweep.leave_one_out needs sweep.mixtures (it runs at the largest mixture size)")
+        if self.leave_one_out_size is not None:
+            if not self.leave_one_out:
+                raise ValueError("sweep.leave_one_out_size needs sweep.leave_one_out: true")
+            if self.leave_one_out_size not in self.mixtures:
+                raise ValueError(f"sweep.leave_one_out_size is {self.leave_one_out_size}, not one of sweep.mixtures "
+                                 f"{self.mixtures}")
         return self
+
+    @property
+    def leave_one_out_pairs(self) -> int | None:
+        """Pairs per language of the leave-one-out runs (None without them)."""
+        if not (self.leave_one_out and self.mixtures):
+            return None
+        return self.leave_one_out_size or max(self.mixtures)
 
     @field_validator("start_sizes", "ladder")
     @classmethod

@@ -119,3 +119,35 @@ def test_the_in_mixture_interval_keeps_the_proxy_runs_noise():
     z90 = 2 * 1.645  # a 90% interval of one run is at least this many noise sds wide
     for lang in INSIDE:
         assert t["predicted_high"][lang] - t["predicted_low"][lang] > 0.9 * z90 * proxy, lang
+
+
+def test_a_plan_beyond_the_mixture_runs_is_flagged_where_the_two_curves_disagree():
+    """The el/ja/tr/vi truth test: the plan gave Japanese 4.9× the most own data of any mixture run, where
+    its own curve and its in-mixture curve disagreed by 7 chrF and neither was measured. Here the mixture
+    runs stop at 150 own pairs; the per-language plan gives el and tr about 900 each (hi gets nothing: its
+    own runs get worse), where their own curves lie 2 chrF below their curves inside mixtures."""
+    small = {"uniform-50": {lang: 50 for lang in INSIDE}, "uniform-150": {lang: 150 for lang in INSIDE}}
+    small.update({f"uniform-150-without-{out}": {lang: (0 if lang == out else 150) for lang in INSIDE} for out in INSIDE})
+    fitset = fit_runs(_runs(small, noise=0.05), "chrf", bootstrap=100, seed=0)
+    result = allocate(fitset, budget=36_000, unit="tokens")
+    assert result.transfer["model"] == "in-mixture curves"
+    planned = {r.language: r.pairs for r in result.languages}
+    assert planned["hi"] == 0 and min(planned["el"], planned["tr"]) > 2 * 150
+    notes = {n.split(":")[0]: n for n in result.warnings if "mixture proxy run" in n}
+    assert set(notes) == {"el", "tr"}
+    x = {"pairs": 1.0, "tokens": TPP}[fitset.x]  # fit units per pair
+    for lang, note in notes.items():
+        own = float(fitset.languages[lang].predict(planned[lang] * x))
+        inside = float(fitset.transfer[lang].mixture_fit.predict(planned[lang] * x))
+        assert abs(own - inside) > 1.0 and f"{own:.2f}" in note and f"{inside:.2f}" in note and "(150)" in note
+    # Mixture runs up to 900 own pairs cover the plan: nothing to flag.
+    covered = allocate(fit_runs(_runs(noise=0.05), "chrf", bootstrap=100, seed=0), budget=36_000, unit="tokens")
+    assert not [n for n in covered.warnings if "mixture proxy run" in n]
+    # Mixture rows that follow the own curves (no transfer): the two curves agree beyond the runs too.
+    runs = _runs(small, noise=0.05)
+    inside = runs["mixture"] != "nan"  # the table is all strings
+    runs.loc[inside, "chrf"] = [str(_own(lang, int(n))) for lang, n in zip(runs.loc[inside, "language"],
+                                                                           runs.loc[inside, "n_pairs"])]
+    agreeing = allocate(fit_runs(runs, "chrf", bootstrap=100, seed=0), budget=36_000, unit="tokens")
+    assert min(r.pairs for r in agreeing.languages if r.language != "hi") > 2 * 150
+    assert not [n for n in agreeing.warnings if "mixture proxy run" in n]

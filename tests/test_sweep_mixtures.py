@@ -138,6 +138,18 @@ def test_mixture_points_name_every_uniform_and_leave_one_out_run():
     assert mixture_points(_cfg()) == []
 
 
+def test_leave_one_out_runs_stay_at_their_size_when_a_larger_mixture_is_added():
+    """sweep.leave_one_out_size: adding a mixture size (more own data inside mixtures, as an in-mixture
+    curve measured only up to 150 pairs needs when the plan goes far beyond) keeps the leave-one-out runs
+    already trained — same points, same keys — instead of training four new ones at the new size."""
+    before = mixture_points(_cfg(mixtures=[50, 150], leave_one_out=True))
+    after = mixture_points(_cfg(mixtures=[50, 150, 400], leave_one_out=True, leave_one_out_size=150))
+    assert set(after) - set(before) == {GridPoint("", 400, 0, ("el", "hi", "tr", "vi"), "")}
+    assert set(before) < set(after)
+    default = mixture_points(_cfg(mixtures=[50, 150, 400], leave_one_out=True))  # without it: the largest
+    assert {p.n_pairs for p in default if p.without} == {400}
+
+
 def test_a_mixture_runs_fingerprint_follows_every_one_of_its_languages():
     p = GridPoint("", 50, 0, ("el", "hi"), without="el")  # el's test split is scored: its data count too
     base = point_fingerprint(p, {"el": "a", "hi": "b", "tr": "c"})
@@ -153,6 +165,10 @@ def test_a_mixture_runs_fingerprint_follows_every_one_of_its_languages():
     ({"languages": ["el", "hi", "tr"], "sweep": {"leave_one_out": True}}, "needs sweep.mixtures"),
     ({"languages": ["el", "hi"], "sweep": {"mixtures": [0]}}, "positive"),
     ({"languages": ["el", "hi"], "sweep": {"mixtures": [50, 50]}}, "must not repeat"),
+    ({"languages": ["el", "hi", "tr"], "sweep": {"leave_one_out": True, "mixtures": [50, 150], "leave_one_out_size": 100}},
+     "not one of sweep.mixtures"),
+    ({"languages": ["el", "hi", "tr"], "sweep": {"mixtures": [50, 150], "leave_one_out_size": 150}},
+     "needs sweep.leave_one_out"),
 ])
 def test_mixture_configs_that_cannot_work_are_user_errors(body, message):
     with pytest.raises(UserError, match=message):

@@ -29,6 +29,17 @@ def test_another_language_set_without_mixture_runs_has_no_transfer_plan(tmp_path
     assert cfg.sweep.sizes == [0, 50, 150, 400] and cfg.budget.total == 30000 and cfg.budget.unit == "tokens"
 
 
+def test_a_larger_mixture_size_can_keep_the_leave_one_out_runs_where_they_were(tmp_path, capsys):
+    cfg = truth_test.make_config(tmp_path, [0], [50, 150, 400], leave_one_out=True, leave_one_out_size=150)
+    assert cfg.sweep.mixtures == [50, 150, 400] and cfg.sweep.leave_one_out_pairs == 150
+    assert truth_test.make_config(tmp_path, [0], [50, 150, 400], leave_one_out=True).sweep.leave_one_out_pairs == 400
+    out = tmp_path / "tt"
+    assert truth_test.cli(["--out", str(out), "--mixture-sizes", "50", "150", "--leave-one-out",
+                           "--leave-one-out-size", "400", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "not one of sweep.mixtures" in err and "Traceback" not in err and not (out / "sweep.db").exists()
+
+
 def test_a_language_the_corpus_lacks_is_refused_in_one_line_before_any_training(tmp_path, capsys):
     out = tmp_path / "tt"
     assert truth_test.cli(["--out", str(out), "--languages", "xx", "fr", "--mixture-sizes", "--no-progress"]) == 2
@@ -74,3 +85,16 @@ def test_an_unknown_baseline_is_refused_before_the_sweep(tmp_path, capsys):
     assert "unknown baselines ['unifrom']" in err and "uniform" in err and not out.exists()
     assert truth_test.cli(["--out", str(out), "--baselines", "uniform", "uniform", "--no-progress"]) == 2
     assert "more than once" in capsys.readouterr().err and not out.exists()
+
+
+def test_only_names_a_mixture_of_the_experiment_or_is_refused_before_the_sweep(tmp_path, capsys):
+    out = tmp_path / "tt"
+    assert truth_test.cli(["--out", str(out), "--only", "plan-transfer", "unifrom", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--only unifrom: not a mixture of this experiment" in err and "Traceback" not in err and not out.exists()
+    # once planned, a mixture this run does not train (no mixture runs: no transfer-aware plan) is refused too
+    from core.errors import UserError
+
+    with pytest.raises(UserError, match="--only plan-transfer: not a mixture .* trains plan, uniform"):
+        truth_test.check_only(["plan-transfer"], ["plan", "uniform"])
+    truth_test.check_only(["uniform", "plan"], ["plan", "uniform"])

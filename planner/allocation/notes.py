@@ -51,3 +51,32 @@ def starved_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray,
             notes.append(f"{lang}: kept at its floor ({lo:,.0f} pairs) because its own runs get worse with more "
                          f"data; it may still gain inside the mixture, which its own curve cannot see: {check}")
     return notes
+
+
+def reach_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray, transfer) -> list[str]:
+    """A language the plan takes far beyond the most own data it had in a mixture proxy run, where its own
+    curve and its in-mixture curve disagree by more than two runs' noise. The plan follows the first and
+    the transfer-aware plan the second, and neither was measured there. Measured on el/ja/tr/vi (README,
+    "Where a plan has room"): the plan gave Japanese 738 pairs, 4.9× its largest mixture run's 150; its own
+    curve predicted 18.6 chrF, its in-mixture curve 11.7, and three final seeds achieved 16.0 — between
+    them, and the two plans' predicted gains over uniform (+4.8 and +0.04) both missed."""
+    if transfer is None or transfer.get("model") != "in-mixture curves":
+        return []
+    notes = []
+    noise = np.full(len(problem.languages), np.nan) if problem.noise is None else np.asarray(problem.noise, float)
+    for i, (lang, p) in enumerate(zip(problem.languages, pairs)):
+        inside = fitset.transfer[lang].mixture_fit
+        k = float(problem.curves.x_per_pair[i])
+        top = float(np.max(inside.sizes)) / k
+        if not p > EXTRAPOLATION_FACTOR * max(top, 1.0):
+            continue
+        own, mixed = float(fitset.languages[lang].predict(p * k)), float(inside.predict(p * k))
+        if abs(own - mixed) <= 2 * np.nan_to_num(noise[i]):
+            continue
+        notes.append(
+            f"{lang}: {p:,.0f} pairs is {p / max(top, 1.0):.1f}× the most own data it had in a mixture proxy run "
+            f"({top:,.0f}); there its own curve predicts {own:.2f} {problem.metric} and its in-mixture curve "
+            f"{mixed:.2f}, and neither was measured there: the plan follows the first, the transfer-aware plan the "
+            "second. Mixture runs with more of its own data (a larger size in sweep.mixtures) measure it"
+        )
+    return notes

@@ -87,12 +87,13 @@ def mixture_name(point: GridPoint) -> str:
 
 def mixture_points(cfg: PlannerConfig) -> list[GridPoint]:
     """The mixture proxy runs of `sweep.mixtures` (every language, N pairs each) and, with
-    `sweep.leave_one_out`, one run without each language's data at the largest size (that language
-    is still scored: its row measures what the others' data alone do for it); every sweep seed."""
+    `sweep.leave_one_out`, one run without each language's data at `sweep.leave_one_out_size` (default the
+    largest; that language is still scored: its row measures what the others' data alone do for it); every
+    sweep seed."""
     everyone = tuple(sorted(cfg.languages))
     groups = [(n, "") for n in cfg.sweep.mixtures]
-    if cfg.sweep.leave_one_out and cfg.sweep.mixtures:
-        groups += [(max(cfg.sweep.mixtures), out) for out in cfg.languages]
+    if cfg.sweep.leave_one_out_pairs is not None:
+        groups += [(cfg.sweep.leave_one_out_pairs, out) for out in cfg.languages]
     return [GridPoint("", n, s, everyone, out) for n, out in groups for s in cfg.sweep.seeds]
 
 
