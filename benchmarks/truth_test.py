@@ -151,12 +151,11 @@ def _train_job(job: tuple) -> str:
     identity, so the launch's last pass reuses it), in a single-thread process."""
     body, name, pairs, seed = job
     import torch
+    from transformers.utils import logging as hf_logging
 
     from core.config import config_from_dict
     from planner.launch import final_run
     from trainers.data import load_languages
-
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one line per finished run in the log, not a bar per model load
     torch.set_num_threads(1)
@@ -229,8 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     check_baselines(args.baselines)
     if args.only:  # before the sweep; the mixtures this run trains are checked again once planned
         from core.config import BASELINE_NAMES
+        from planner.launch import PLAN, REDUCED, TRANSFER
 
-        check_only(args.only, ["plan", "plan-transfer", "plan-reduced", *BASELINE_NAMES])
+        check_only(args.only, [PLAN, TRANSFER, REDUCED, *BASELINE_NAMES])
     cfg = make_config(args.out.resolve(), args.seeds, args.mixture_sizes, args.leave_one_out,
                       args.languages, reduced=not args.no_reduced, leave_one_out_size=args.leave_one_out_size)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -67,14 +67,14 @@ def reach_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray, t
     for i, (lang, p) in enumerate(zip(problem.languages, pairs)):
         inside = fitset.transfer[lang].mixture_fit
         k = float(problem.curves.x_per_pair[i])
-        top = float(np.max(inside.sizes)) / k
-        if not p > EXTRAPOLATION_FACTOR * max(top, 1.0):
+        top = max(float(np.max(inside.sizes)) / k, 1.0)  # pairs
+        if not p > EXTRAPOLATION_FACTOR * top:
             continue
         own, mixed = float(fitset.languages[lang].predict(p * k)), float(inside.predict(p * k))
         if abs(own - mixed) <= 2 * np.nan_to_num(noise[i]):
             continue
         notes.append(
-            f"{lang}: {p:,.0f} pairs is {p / max(top, 1.0):.1f}× the most own data it had in a mixture proxy run "
+            f"{lang}: {p:,.0f} pairs is {p / top:.1f}× the most own data it had in a mixture proxy run "
             f"({top:,.0f}); there its own curve predicts {own:.2f} {problem.metric} and its in-mixture curve "
             f"{mixed:.2f}, and neither was measured there: the plan follows the first, the transfer-aware plan the "
             "second. Mixture runs with more of its own data (a larger size in sweep.mixtures) measure it"
