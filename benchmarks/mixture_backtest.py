@@ -204,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
               "| mixture | achieved | " + " | ".join(models) + " |", "|---|---:|" + "---:|" * len(models)]
     for name, row in objectives.iterrows():
         lines.append(f"| {name} | {row['achieved']:.2f} | " + " | ".join(f"{row[m]:.2f}" for m in models) + " |")
+    lines += ["", "Per language, achieved mean and each model's prediction:", "",
+              "| mixture | language | pairs | achieved | " + " | ".join(models) + " |",
+              "|---|---|---:|---:|" + "---:|" * len(models)]
+    for _, row in pred.sort_values(["mixture", "language"]).iterrows():
+        lines.append(f"| {row['mixture']} | {row['language']} | {row['pairs']:.0f} | {row['achieved']:.2f} | "
+                     + " | ".join(f"{row[m]:.2f}" for m in models) + " |")
     tpp = tokens_per_pair(runs[runs["mixture"].isna()], sorted(fitset.transfer))
     med, low, high = headroom(fitset, tpp, args.budget)
     lines += ["", f"Headroom at {args.budget:,.0f} tokens under the in-mixture curves: each posterior draw's best "

@@ -50,3 +50,22 @@ def test_coverage_counts_every_seeds_score_once_and_misses_a_shift(fitset):
     assert missed["in-mixture"] == (0, 12) and missed[mixture_backtest.OWN_RESIDUALS] == (0, 12)
     # hi's own per-language runs get worse with data; inside mixtures it rises: its own curve misses there
     assert held["own curve"][0] < 12
+
+
+def test_the_table_lists_every_language_of_every_mixture_with_the_fits_predictions(tmp_path):
+    """The README's per-language figures (Japanese at 738 pairs: own curve, in-mixture curve, achieved)
+    come from this table, on the shipped el/ja/tr/vi ledger and final runs."""
+    results = Path(mixture_backtest.RESULTS)
+    runs, finals = results / "truth_test_el_ja_tr_vi_mix150_runs.csv", results / "truth_test_el_ja_tr_vi_mix150_metrics.csv"
+    out = tmp_path / "backtest.md"
+    assert mixture_backtest.main(["--runs", str(runs), "--finals", str(finals), "--out", str(out)]) == 0
+    text = out.read_text()
+    fitset = fit_runs(pd.read_csv(runs).astype(str), "chrf", bootstrap=1000, seed=0)
+    metrics = pd.read_csv(finals)
+    rows = [ln for ln in text.splitlines() if ln.count("|") == 8 and ln.split("|")[2].strip() in fitset.languages]
+    assert len(rows) == metrics.groupby(["mixture", "language"]).ngroups == 12
+    ja = next(ln for ln in rows if ln.startswith("| plan | ja |"))
+    achieved = metrics[(metrics["mixture"] == "plan") & (metrics["language"] == "ja")]["achieved"].mean()
+    own = float(fitset.languages["ja"].predict(738.0))
+    inside = float(fitset.transfer["ja"].mixture_fit.predict(738.0))
+    assert ja.startswith(f"| plan | ja | 738 | {achieved:.2f} | {own:.2f} |") and ja.endswith(f"| {inside:.2f} |")
