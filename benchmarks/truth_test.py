@@ -25,7 +25,7 @@ whatever has finished (the comparison pairs the seeds both mixtures have).
 Usage: python benchmarks/truth_test.py [--out outputs/truth-test] [--seeds 0 1 2]
        [--mixture-sizes 50 150] [--leave-one-out] [--leave-one-out-size 150] [--table-only]
        [--languages es fr ja zh] [--baselines uniform] [--no-reduced] [--name truth_test_cjk]
-       [--only plan-transfer uniform]
+       [--only plan-transfer uniform] [--probe el=44 ja=549 tr=202 vi=4]
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def log(msg: str) -> None:
 
 
 def make_config(out: Path, seeds: list[int], mixtures: list[int], leave_one_out: bool,
-                languages: list[str] | None = None, reduced: bool = True, leave_one_out_size: int | None = None):
+                languages: list[str] | None = None, reduced: bool = True, leave_one_out_size: int | None = None,
+                probes: list[dict[str, int]] | None = None):
     from core.config import config_from_dict, load_config
 
     body = load_config(preset="demo").model_dump(mode="json")
@@ -56,9 +57,9 @@ def make_config(out: Path, seeds: list[int], mixtures: list[int], leave_one_out:
     if languages:
         body["languages"] = languages
     body["sweep"].update(mixtures=mixtures, leave_one_out=leave_one_out and bool(mixtures),
-                         leave_one_out_size=leave_one_out_size)
+                         leave_one_out_size=leave_one_out_size, probes=probes or [])
     # The transfer-aware plan is fitted on the mixture proxy runs: none without them.
-    body["final"].update(seeds=seeds, reduced_budget=reduced, transfer_plan=bool(mixtures))
+    body["final"].update(seeds=seeds, reduced_budget=reduced, transfer_plan=bool(mixtures or probes))
     body["final"].pop("seed", None)
     return config_from_dict(body, "(truth test)")
 
@@ -190,6 +191,19 @@ def final_in_parallel(cfg, baselines: list[str], processes: int, only: list[str]
             pass
 
 
+def parse_probe(words: list[str]) -> dict[str, int]:
+    """`el=44 ja=549 …` → {"el": 44, "ja": 549, …} (the config then checks the languages and the pairs)."""
+    from core.errors import UserError
+
+    probe = {}
+    for word in words:
+        code, sep, pairs = word.partition("=")
+        if not sep or not pairs.strip().isdigit() or code in probe:
+            raise UserError(f"--probe {' '.join(words)}: expected each language once as CODE=PAIRS (e.g. el=44)")
+        probe[code] = int(pairs)
+    return probe
+
+
 def check_only(only: list[str], names: list[str]) -> None:
     """`--only` names mixtures this experiment trains, or it is refused in one line."""
     from core.errors import UserError
@@ -217,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="sweep.leave_one_out: also one mixture proxy run without each language")
     ap.add_argument("--leave-one-out-size", type=int, default=None,
                     help="sweep.leave_one_out_size: the mixture size of those runs (default the largest)")
+    ap.add_argument("--probe", nargs="+", action="append", default=None, metavar="CODE=PAIRS",
+                    help="sweep.probes: a mixture proxy run at these pairs per language (every language named; "
+                    "e.g. the transfer-aware plan's allocation); repeat the flag for more")
     ap.add_argument("--table-only", action="store_true")
     ap.add_argument("--only", nargs="+", default=None, metavar="MIXTURE",
                     help="train only these mixtures (e.g. plan-transfer uniform, to add seeds to one comparison); "
@@ -232,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
 
         check_only(args.only, [PLAN, TRANSFER, REDUCED, *BASELINE_NAMES])
     cfg = make_config(args.out.resolve(), args.seeds, args.mixture_sizes, args.leave_one_out,
-                      args.languages, reduced=not args.no_reduced, leave_one_out_size=args.leave_one_out_size)
+                      args.languages, reduced=not args.no_reduced, leave_one_out_size=args.leave_one_out_size,
+                      probes=[parse_probe(words) for words in args.probe or []])
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.table_only:
         from planner.launch import run_final

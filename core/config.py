@@ -317,8 +317,15 @@ class PlannerConfig(_Strict):
                                  "(set it to 1000, or leave the confidence at 0.5)")
         if self.data.general_ratio > 0 and not self.data.general_dir:
             raise ValueError("data.general_ratio > 0 needs data.general_dir (per-language {code}.jsonl files)")
-        if self.sweep.mixtures and len(self.languages) < 2:
-            raise ValueError("sweep.mixtures needs at least two languages (a mixture of one is a proxy run)")
+        if self.sweep.has_mixture_runs and len(self.languages) < 2:
+            raise ValueError("sweep.mixtures and sweep.probes need at least two languages (a mixture of one is a "
+                             "proxy run)")
+        for i, probe in enumerate(self.sweep.probes, 1):
+            missing, unknown = sorted(set(self.languages) - set(probe)), sorted(set(probe) - set(self.languages))
+            if missing or unknown:
+                raise ValueError(f"sweep.probes entry {i} must give pairs for every language of {self.languages} and "
+                                 f"no other" + (f"; missing {missing}" if missing else "")
+                                 + (f"; not configured {unknown}" if unknown else ""))
         layers = self.model.layers
         if self.model.name == "tiny" and not -(layers + 1) <= self.align.layer <= layers:
             raise ValueError(f"align.layer is {self.align.layer}, but the tiny model has {layers} layers: use "

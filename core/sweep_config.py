@@ -44,6 +44,13 @@ class SweepConfig(Strict):
         "largest. A larger mixture size added later to measure more own data inside mixtures then keeps the "
         "leave-one-out runs already trained instead of training them again at the new size.",
     )
+    probes: list[dict[str, int]] = Field(
+        default_factory=list, description="Mixture proxy runs at chosen pairs per language, each a mapping of every "
+        "configured language to its pairs (0: trained without it, still scored), e.g. the transfer-aware plan's "
+        "allocation: the uniform mixtures of sweep.mixtures grow every language's data together, and a plan that "
+        "gives one language most of the budget is off that line (docs/transfer.md). Fitted like any mixture run; "
+        "runs.csv names one `probe-<code><pairs>+…`.",
+    )
     budget: float | None = Field(
         None, gt=0, description="adaptive: proxy compute in training tokens (finished + running + queued runs); "
         "default: what the grid would train.",
@@ -94,6 +101,16 @@ class SweepConfig(Strict):
             raise ValueError("must not repeat")
         return sorted(v)
 
+    @field_validator("probes")
+    @classmethod
+    def _probe_pairs(cls, v: list[dict[str, int]]) -> list[dict[str, int]]:
+        for i, probe in enumerate(v, 1):
+            if any(n < 0 for n in probe.values()) or not any(n > 0 for n in probe.values()):
+                raise ValueError(f"probe {i} ({probe}): pairs per language are integers ≥ 0, at least one positive")
+        if len({tuple(sorted(p.items())) for p in v}) != len(v):
+            raise ValueError("must not repeat")
+        return [dict(sorted(p.items())) for p in v]
+
     @model_validator(mode="after")
     def _leave_one_out_needs_mixtures(self) -> "SweepConfig":
         if self.leave_one_out and not self.mixtures:
@@ -105,6 +122,17 @@ class SweepConfig(Strict):
                 raise ValueError(f"sweep.leave_one_out_size is {self.leave_one_out_size}, not one of sweep.mixtures "
                                  f"{self.mixtures}")
         return self
+
+    @property
+    def has_mixture_runs(self) -> bool:
+        """Whether the sweep trains mixture proxy runs (uniform ones or probes)."""
+        return bool(self.mixtures or self.probes)
+
+    @property
+    def largest_pairs(self) -> int:
+        """The most pairs one proxy run takes from a language: a per-language run's largest size, a uniform
+        mixture's share, or a probe's largest."""
+        return max([*self.sizes, *self.mixtures, *(n for p in self.probes for n in p.values())])
 
     @property
     def leave_one_out_pairs(self) -> int | None:

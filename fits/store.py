@@ -87,7 +87,8 @@ def fits_to_json(fitset: FitSet) -> dict:
             lang: {"tau": _num(t.tau), "draws": None if t.draws is None else [_num(v) for v in t.draws],
                    "rows": int(t.rows), "rms_before": _num(t.rms_before), "rms_after": _num(t.rms_after),
                    "own_min": _num(t.own_min), "alone_rows": int(t.alone_rows), "alone_gap": _num(t.alone_gap),
-                   "mixture_fit": None if t.mixture_fit is None else _language_to_json(t.mixture_fit)}
+                   "mixture_fit": None if t.mixture_fit is None else _language_to_json(t.mixture_fit),
+                   "measured": [[_num(a), _num(b)] for a, b in t.measured]}
             for lang, t in fitset.transfer.items()
         },
         "languages": {lang: _language_to_json(lf) for lang, lf in fitset.languages.items()},
@@ -266,6 +267,9 @@ def _transfer_from_json(rd: "_Reader", raw: dict, higher: bool, level: float) ->
             rd.fail(where, "should be an object")
         draws = rd.get(t, "draws", list, where, optional=True)
         inside = rd.get(t, "mixture_fit", dict, where, optional=True)
+        measured = rd.get(t, "measured", list, where, optional=True) or []
+        if any(not isinstance(m, list) or len(m) != 2 for m in measured):
+            rd.fail(f"{where}.measured", "should be a list of [own, others] pairs")
         out[str(lang)] = Transfer(
             tau=rd.num(t, "tau", where), draws=None if draws is None else np.asarray(rd.nums(draws, f"{where}.draws")),
             rows=rd.count(t, "rows", where), rms_before=rd.num(t, "rms_before", where, optional=True) or float("nan"),
@@ -275,6 +279,7 @@ def _transfer_from_json(rd: "_Reader", raw: dict, higher: bool, level: float) ->
             alone_gap=rd.num(t, "alone_gap", where, optional=True),
             mixture_fit=None if inside is None else _language_from_json(rd, str(lang), inside, higher, level,
                                                                        f"{where}.mixture_fit"),
+            measured=tuple(tuple(rd.nums(m, f"{where}.measured")) for m in measured),
         )
     return out
 

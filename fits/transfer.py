@@ -53,6 +53,7 @@ class Transfer:
     alone_rows: int = 0  # rows with no own data (a leave-one-out run's left-out language): a check, not fitted
     alone_gap: float | None = None  # their mean measured − predicted S(τ·D_other); None without such rows
     mixture_fit: LanguageFit | None = None  # the curve fitted on its scores inside mixture runs (own data as x)
+    measured: tuple[tuple[float, float], ...] = ()  # every mixture row's (own, others') data, fit units: where it was measured
 
 
 def effective(curve: Curve, data: np.ndarray) -> np.ndarray:
@@ -115,6 +116,7 @@ def fit_transfer(fits: dict[str, LanguageFit], mixtures: pd.DataFrame | None, me
     for lang, rows in mixtures.groupby("language"):
         lf = fits.get(lang)
         rows = rows[rows["other_x"] > 0]
+        measured = tuple((float(a), float(b)) for a, b in zip(rows["x"], rows["other_x"]))
         alone, rows = rows[rows["x"] <= 0], rows[rows["x"] > 0]
         if lf is None or rows.empty:
             continue
@@ -129,5 +131,6 @@ def fit_transfer(fits: dict[str, LanguageFit], mixtures: pd.DataFrame | None, me
             predicted = lf.predict(effective(lf.curve, point * alone["other_x"].to_numpy(float)))
             gap = float(np.mean(alone["y"].to_numpy(float) - np.ravel(predicted)))
         out[lang] = Transfer(point, draws, len(rows), before, after, own_min=float(x.min()),
-                             alone_rows=len(alone), alone_gap=gap, mixture_fit=inside.get(str(lang)))
+                             alone_rows=len(alone), alone_gap=gap, mixture_fit=inside.get(str(lang)),
+                             measured=measured)
     return out

@@ -100,12 +100,12 @@ def data_fingerprints(cfg: PlannerConfig) -> str:
 
 def checked_datasets(cfg: PlannerConfig):
     """Every language's data, checked to hold the largest sweep size and any budget floor (UserError if not)."""
-    from planner.commands.data import largest_size, pair_needs
+    from planner.commands.data import pair_needs
     from trainers.data import check_capacity, load_languages
     from trainers.prompts import check_general_tasks
 
     datasets = load_languages(cfg.data, cfg.languages)
-    check_capacity(datasets, largest_size(cfg), pair_needs(cfg))
+    check_capacity(datasets, cfg.sweep.largest_pairs, pair_needs(cfg))
     check_general_tasks(cfg.data, cfg.languages)
     return datasets
 

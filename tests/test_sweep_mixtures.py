@@ -60,7 +60,10 @@ def single_runner(cfg, language, n_pairs, seed, run_dir=None, progress=True):
 
 def mixture_runner(cfg, pairs, seed, run_dir=None, progress=True):
     left_out = [lang for lang, n in pairs.items() if n == 0]
-    _log(f"mixture-{max(pairs.values())}" + (f"-without-{left_out[0]}" if left_out else "") + f"-s{seed}")
+    if len({n for n in pairs.values() if n > 0}) > 1:  # a probe (sweep.probes)
+        _log(f"probe-{'+'.join(f'{lang}{n}' for lang, n in pairs.items())}-s{seed}")
+    else:
+        _log(f"mixture-{max(pairs.values())}" + (f"-without-{left_out[0]}" if left_out else "") + f"-s{seed}")
     total = sum(pairs.values())
     return _Result({lang: {"chrf": truth(lang, n, total - n)} for lang, n in pairs.items()},
                    {lang: 10 * n for lang, n in pairs.items()})
@@ -150,6 +153,25 @@ def test_leave_one_out_runs_stay_at_their_size_when_a_larger_mixture_is_added():
     assert {p.n_pairs for p in default if p.without} == {400}
 
 
+def test_a_probe_is_a_mixture_point_with_its_own_pairs_per_language():
+    probe = {"vi": 4, "el": 44, "tr": 202, "hi": 549}
+    points = mixture_points(_cfg(mixtures=[50], probes=[probe], seeds=[0, 1]))
+    probes = [p for p in points if p.composition]
+    assert [p.seed for p in probes] == [0, 1]
+    p = probes[0]
+    assert p.mixture == ("el", "hi", "tr", "vi") and p.composition == (44, 549, 202, 4) and p.n_pairs == 0
+    assert p.pairs == {"el": 44, "hi": 549, "tr": 202, "vi": 4} and p.total_pairs == 799
+    assert p.key == "mixture-el44+hi549+tr202+vi4-s0" and mixture_name(p) == "probe-el44+hi549+tr202+vi4"
+    assert GridPoint.from_attrs(p.user_attrs()) == p
+    uniform = next(q for q in points if not q.composition and q.seed == 0)  # the uniform mixture is unchanged
+    assert uniform.key == "mixture-50-el+hi+tr+vi-s0" and "composition" not in uniform.user_attrs()
+    # a language trained without (0 pairs) is still one of the probe's, scored
+    zero = mixture_points(_cfg(probes=[{"vi": 0, "el": 44, "tr": 202, "hi": 549}]))[0]
+    assert zero.pairs["vi"] == 0 and zero.key == "mixture-el44+hi549+tr202+vi0-s0"
+    cfg = _cfg(probes=[probe], sizes=[50, 150])
+    assert cfg.sweep.largest_pairs == 549 and cfg.sweep.has_mixture_runs
+
+
 def test_a_mixture_runs_fingerprint_follows_every_one_of_its_languages():
     p = GridPoint("", 50, 0, ("el", "hi"), without="el")  # el's test split is scored: its data count too
     base = point_fingerprint(p, {"el": "a", "hi": "b", "tr": "c"})
@@ -169,6 +191,13 @@ def test_a_mixture_runs_fingerprint_follows_every_one_of_its_languages():
      "not one of sweep.mixtures"),
     ({"languages": ["el", "hi", "tr"], "sweep": {"mixtures": [50, 150], "leave_one_out_size": 150}},
      "needs sweep.leave_one_out"),
+    ({"languages": ["el", "hi", "tr"], "sweep": {"probes": [{"el": 10, "hi": 20}]}}, r"missing \['tr'\]"),
+    ({"languages": ["el", "hi"], "sweep": {"probes": [{"el": 10, "hi": 20, "xx": 5}]}}, r"not configured \['xx'\]"),
+    ({"languages": ["el", "hi"], "sweep": {"probes": [{"el": -1, "hi": 20}]}}, "integers ≥ 0"),
+    ({"languages": ["el", "hi"], "sweep": {"probes": [{"el": 0, "hi": 0}]}}, "at least one positive"),
+    ({"languages": ["el", "hi"], "sweep": {"probes": [{"el": 1, "hi": 2}, {"hi": 2, "el": 1}]}}, "must not repeat"),
+    ({"languages": ["el"], "sweep": {"probes": [{"el": 10}]}}, "at least two languages"),
+    ({"languages": ["el", "hi"], "sweep": {"probes": [{"el": "many", "hi": 2}]}}, "integer"),
 ])
 def test_mixture_configs_that_cannot_work_are_user_errors(body, message):
     with pytest.raises(UserError, match=message):
@@ -220,6 +249,38 @@ def test_mixture_runs_go_through_the_ledger_and_planner_fit_recovers_the_transfe
     again = _sweep(cfg, env)
     assert again.returncode == 0, again.stderr
     assert len(_calls(env)) == 17
+
+
+def test_a_probe_goes_through_the_ledger_and_its_rows_sit_off_the_uniform_line(tmp_path, env):
+    """A probe added to a finished sweep trains just the probe; its rows carry each language's own and the
+    others' pairs, the transfer fit uses them (one row more per language that had its own data) and a
+    second sweep trains nothing."""
+    cfg = _config(tmp_path, mixtures=[20, 80])
+    assert _sweep(cfg, env).returncode == 0
+    before = len(_calls(env))
+    body = yaml.safe_load(cfg.read_text())
+    body["sweep"]["probes"] = [{"ar": 100, "el": 5, "hi": 0}]
+    cfg.write_text(yaml.safe_dump(body))
+    result = _sweep(cfg, env)
+    assert result.returncode == 0, result.stderr
+    assert _calls(env)[before:] == ["probe-ar100+el5+hi0-s0"]
+    probe = {r["language"]: r for r in _rows(tmp_path) if r["mixture"] == "probe-ar100+el5+hi0"}
+    assert list(probe) == ["ar", "el", "hi"]
+    for lang, own in (("ar", 100), ("el", 5), ("hi", 0)):
+        r = probe[lang]
+        assert (int(r["n_pairs"]), int(r["other_pairs"]), int(r["n_tokens"]), int(r["other_tokens"])) == (
+            own, 105 - own, 10 * own, 10 * (105 - own))
+        assert float(r["chrf"]) == pytest.approx(truth(lang, own, 105 - own))
+    assert _rows(tmp_path)[-1]["mixture"] == "probe-ar100+el5+hi0"  # after the uniform mixtures' rows
+    fit = planner("fit", tmp_path / "out" / "runs.csv", "--metric", "chrf", "--bootstrap", 200,
+                  "--out", tmp_path / "out" / "fits.json", env=env)
+    assert fit.returncode == 0, fit.stderr
+    from fits import load_fits
+
+    transfer = load_fits(tmp_path / "out" / "fits.json").transfer
+    assert {lang: t.rows for lang, t in transfer.items()} == {"ar": 3, "el": 3, "hi": 2}
+    assert (transfer["el"].own_min, transfer["hi"].alone_rows) == (5, 1)  # measured down to el's 5 pairs
+    assert _sweep(cfg, env).returncode == 0 and len(_calls(env)) == before + 1
 
 
 def test_a_mixture_run_whose_data_changed_is_run_again(tmp_path, env):

@@ -98,3 +98,19 @@ def test_only_names_a_mixture_of_the_experiment_or_is_refused_before_the_sweep(t
     with pytest.raises(UserError, match="--only plan-transfer: not a mixture .* trains plan, uniform"):
         truth_test.check_only(["plan-transfer"], ["plan", "uniform"])
     truth_test.check_only(["uniform", "plan"], ["plan", "uniform"])
+
+
+def test_a_probe_is_given_as_pairs_per_language_and_checked_before_anything_trains(tmp_path, capsys):
+    cfg = truth_test.make_config(tmp_path, [0], [50], leave_one_out=False, languages=["el", "ja", "tr", "vi"],
+                                 probes=[truth_test.parse_probe(["el=44", "ja=549", "tr=202", "vi=4"])])
+    assert cfg.sweep.probes == [{"el": 44, "ja": 549, "tr": 202, "vi": 4}] and cfg.final.transfer_plan
+    # probes alone are mixture runs too: the transfer-aware plan is fitted on them
+    assert truth_test.make_config(tmp_path, [0], [], leave_one_out=False,
+                                  probes=[{"el": 1, "hi": 2, "tr": 3, "vi": 4}]).final.transfer_plan
+    out = tmp_path / "tt"
+    for words, message in ((["el=44", "ja=549", "tr=202"], "missing ['vi']"), (["el=44", "ja"], "CODE=PAIRS"),
+                           (["el=4", "el=5"], "each language once"), (["el=-4"], "CODE=PAIRS")):
+        assert truth_test.cli(["--out", str(out), "--languages", "el", "ja", "tr", "vi", "--probe", *words,
+                               "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and not (out / "sweep.db").exists()

@@ -292,7 +292,8 @@ def check_capacity(
         raise UserError(
             "Not enough training pairs (counted after setting aside each language's test split and dropping "
             "pairs that overlap it): " + "; ".join(short) + ".",
-            "Lower the largest size in sweep.sizes or sweep.mixtures (and budget.languages floors), lower "
+            "Lower the largest size in sweep.sizes, sweep.mixtures or sweep.probes (and budget.languages "
+            "floors), lower "
             "data.test_size, add data for those languages, or remove them from `languages`.",
         )
 

@@ -41,7 +41,7 @@ from planner.allocation.problem import (
     build_problem,
 )
 from planner.allocation.floors import SmallestRunFloor, floored_objective, measured_floors
-from planner.allocation.notes import plan_notes, reach_notes, starved_notes
+from planner.allocation.notes import plan_notes, probe_notes, reach_notes, starved_notes
 from planner.allocation.risk import bootstrap_intervals
 from planner.allocation.solver import CAP, FLOOR, Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
 from planner.allocation.targets import (
@@ -461,7 +461,8 @@ def allocate(
         seed=seed,
         warnings=tuple(plan_notes(problem, objective, pairs, solution, target, unused, curves, confidence, target_need)
                        + starved_notes(fitset, problem, pairs, with_transfer)
-                       + reach_notes(fitset, problem, pairs, with_transfer)),
+                       + reach_notes(fitset, problem, pairs, with_transfer)
+                       + probe_notes(fitset, problem, with_transfer)),
         budget_saved=None if saved is None else saved.saved,
         reduced_budget=None if saved is None else saved.budget,
         reduced_pairs=None if saved is None else dict(zip(problem.languages, map(float, saved.pairs))),

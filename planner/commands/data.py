@@ -40,12 +40,6 @@ def pair_needs(cfg: PlannerConfig) -> dict[str, int]:
     return needs
 
 
-def largest_size(cfg: PlannerConfig) -> int:
-    """The most pairs one run of the sweep takes from a language: a proxy run's largest size, or a mixture
-    proxy run's share (`sweep.mixtures`, every language N pairs)."""
-    return max(cfg.sweep.sizes + cfg.sweep.mixtures)
-
-
 def _dropped_summary(row, reasons: list[tuple[str, str]]) -> str:
     parts = [f"{reason} {row[column]:,}" for column, reason in reasons if row[column]]
     return f"{row['dropped']:,}" + (f" ({', '.join(parts)})" if parts else "")
@@ -98,7 +92,7 @@ def run(args) -> int:
     print(format_stats(corpus_stats(datasets)))
     print("(means over test + train pairs; words are whitespace-separated, so Chinese/Japanese count phrases)")
 
-    largest = largest_size(cfg)
+    largest = cfg.sweep.largest_pairs
     check_capacity(datasets, largest, pair_needs(cfg))
     check_general_tasks(cfg.data, cfg.languages)
     print(f"capacity ok: every training pool holds the largest sweep size ({largest:,} pairs) and any budget floor")

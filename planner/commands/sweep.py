@@ -30,7 +30,8 @@ choices are recorded in the study and in sweep_choices.csv (docs/adaptive-sweep.
 shares a study across machines exactly like the grid.
 
 With sweep.mixtures the study also holds mixture proxy runs (one model on the uniform mixture of N pairs
-per language, and with sweep.leave_one_out one run without each language): runs.csv gets a row per
+per language, and with sweep.leave_one_out one run without each language), and with sweep.probes one
+mixture run at each probe's pairs per language (e.g. the transfer-aware plan's): runs.csv gets a row per
 language scored inside each, from which `planner fit` measures cross-lingual transfer (docs/transfer.md).
 
 Exit codes: 0 sweep complete, 1 points failed or --max-failures reached, 2 a mistake in the input.

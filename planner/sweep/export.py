@@ -34,7 +34,8 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
     (language, n_pairs, n_tokens, seed, metrics…, status, train_seconds).
 
     A mixture run (a mixture point's result) adds one row per language it scored, after the per-language
-    rows: that language's own pairs and tokens in it (0 for a leave-one-out run's left-out language), its
+    rows (uniform mixtures, leave-one-out runs, then probes): that language's own pairs and tokens in it (0
+    for a leave-one-out run's left-out language), its
     scores, the mixture's name (`mixture`) and the other languages' data in it (`other_pairs`,
     `other_tokens`); those three columns exist only when the study has mixture runs."""
     language_order = {lang: i for i, lang in enumerate(dict.fromkeys(s.point.language for s in statuses
@@ -42,7 +43,8 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
     single = sorted(((s.point, s.result) for s in statuses if s.result is not None and not s.point.mixture),
                     key=lambda pr: (language_order[pr[0].language], pr[0].n_pairs, pr[0].seed))
     mixed = sorted(((s.point, s.result) for s in statuses if s.result is not None and s.point.mixture),
-                   key=lambda pr: (bool(pr[0].without), pr[0].n_pairs, pr[0].without, pr[0].seed))
+                   key=lambda pr: (bool(pr[0].composition), bool(pr[0].without), pr[0].n_pairs,
+                                   pr[0].without, pr[0].composition, pr[0].seed))
     names = set()
     for point, t in single:
         names |= set(t.user_attrs.get(A_METRICS, {}))

@@ -2,7 +2,8 @@
 
 A grid point (`language`, `n_pairs`, `seed`) names a run; a mixture point (`mixture`: the languages of a
 uniform mixture, `n_pairs` each, `language` empty) names a mixture proxy run, one model scored on every
-language of its mixture (`sweep.mixtures`, `sweep.leave_one_out`). Two hashes say whether an old result still
+language of its mixture (`sweep.mixtures`, `sweep.leave_one_out`); a probe (`sweep.probes`) is a mixture
+point with its own pairs per language (`composition`, `n_pairs` 0). Two hashes say whether an old result still
 answers it: the study-level settings hash (`run_config_hash`: data/model/train/align settings; a study
 refuses a config whose hash differs) and, per language, a fingerprint of the data itself (training pool
 and test split), recorded on every trial. The settings hash cannot see a corpus file edited in place;
@@ -30,8 +31,9 @@ A_METRICS, A_TOKENS, A_TRAIN_S, A_EVAL_S, A_STEPS, A_RUN_DIR = (
 A_ERROR, A_TRACEBACK, A_INTERRUPTED, A_SUPERSEDED = "error", "traceback", "interrupted", "superseded"
 # The fingerprint of the language's data (training pool + test split) the trial was queued for or ran on.
 A_DATA = "data_fingerprint"
-# A mixture point's languages (a list; absent on a per-language point) and its left-out language ("" if none).
-A_MIXTURE, A_WITHOUT = "mixture", "without"
+# A mixture point's languages (a list; absent on a per-language point), its left-out language ("" if none)
+# and a probe's pairs per language (a list aligned with the languages; absent on a uniform mixture).
+A_MIXTURE, A_WITHOUT, A_COMPOSITION = "mixture", "without", "composition"
 # Study user attribute: the hash of every setting that changes a run's result.
 S_RUN_HASH = "run_config_hash"
 
@@ -43,11 +45,14 @@ class GridPoint:
     seed: int
     mixture: tuple[str, ...] = ()  # a mixture point's languages, all scored (sorted); () for a per-language run
     without: str = ""  # a leave-one-out mixture's language trained with 0 pairs (still scored)
+    composition: tuple[int, ...] = ()  # a probe's pairs per language of `mixture` (then n_pairs is 0)
 
     @property
     def key(self) -> str:
-        """Also the run directory's name: `<lang>-<pairs>-s<seed>`, or
-        `mixture-<pairs>-<l1+l2…>[-without-<l>]-s<seed>`."""
+        """Also the run directory's name: `<lang>-<pairs>-s<seed>`,
+        `mixture-<pairs>-<l1+l2…>[-without-<l>]-s<seed>`, or a probe's `mixture-<l1><pairs1>+…-s<seed>`."""
+        if self.composition:
+            return f"mixture-{composition_label(self.pairs)}-s{self.seed}"
         if self.mixture:
             left_out = f"-without-{self.without}" if self.without else ""
             return f"mixture-{self.n_pairs}-{'+'.join(self.mixture)}{left_out}-s{self.seed}"
@@ -61,6 +66,8 @@ class GridPoint:
     @property
     def pairs(self) -> dict[str, int]:
         """Training pairs per language (a mixture's left-out language: 0)."""
+        if self.composition:
+            return dict(zip(self.mixture, self.composition))
         return {lang: 0 if lang == self.without else self.n_pairs for lang in self.languages}
 
     @property
@@ -72,29 +79,43 @@ class GridPoint:
         attrs = {A_POINT: self.key, A_LANGUAGE: self.language, A_PAIRS: self.n_pairs, A_SEED: self.seed}
         if self.mixture:
             attrs |= {A_MIXTURE: list(self.mixture), A_WITHOUT: self.without}
+        if self.composition:
+            attrs[A_COMPOSITION] = list(self.composition)
         return attrs
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> "GridPoint":
         return cls(str(attrs.get(A_LANGUAGE, "")), int(attrs[A_PAIRS]), int(attrs[A_SEED]),
-                   tuple(attrs.get(A_MIXTURE) or ()), str(attrs.get(A_WITHOUT) or ""))
+                   tuple(attrs.get(A_MIXTURE) or ()), str(attrs.get(A_WITHOUT) or ""),
+                   tuple(int(n) for n in attrs.get(A_COMPOSITION) or ()))
+
+
+def composition_label(pairs: Mapping[str, int]) -> str:
+    """`el44+ja549+tr202+vi4`: a probe's pairs per language, in its languages' (sorted) order."""
+    return "+".join(f"{lang}{n}" for lang, n in pairs.items())
 
 
 def mixture_name(point: GridPoint) -> str:
-    """runs.csv's `mixture` value: `uniform-<pairs>`, or `uniform-<pairs>-without-<code>`."""
+    """runs.csv's `mixture` value: `uniform-<pairs>`, `uniform-<pairs>-without-<code>`, or a probe's
+    `probe-<code><pairs>+…`."""
+    if point.composition:
+        return f"probe-{composition_label(point.pairs)}"
     return f"uniform-{point.n_pairs}" + (f"-without-{point.without}" if point.without else "")
 
 
 def mixture_points(cfg: PlannerConfig) -> list[GridPoint]:
-    """The mixture proxy runs of `sweep.mixtures` (every language, N pairs each) and, with
-    `sweep.leave_one_out`, one run without each language's data at `sweep.leave_one_out_size` (default the
+    """The mixture proxy runs of `sweep.mixtures` (every language, N pairs each), the probes of
+    `sweep.probes` (their own pairs per language) and, with `sweep.leave_one_out`, one run without each
+    language's data at `sweep.leave_one_out_size` (default the
     largest; that language is still scored: its row measures what the others' data alone do for it); every
     sweep seed."""
     everyone = tuple(sorted(cfg.languages))
     groups = [(n, "") for n in cfg.sweep.mixtures]
     if cfg.sweep.leave_one_out_pairs is not None:
         groups += [(cfg.sweep.leave_one_out_pairs, out) for out in cfg.languages]
-    return [GridPoint("", n, s, everyone, out) for n, out in groups for s in cfg.sweep.seeds]
+    points = [GridPoint("", n, s, everyone, out) for n, out in groups for s in cfg.sweep.seeds]
+    return points + [GridPoint("", 0, s, everyone, "", tuple(probe[lang] for lang in everyone))
+                     for probe in cfg.sweep.probes for s in cfg.sweep.seeds]
 
 
 def grid_points(cfg: PlannerConfig) -> list[GridPoint]:
@@ -107,7 +128,7 @@ def grid_points(cfg: PlannerConfig) -> list[GridPoint]:
 def point_order(cfg: PlannerConfig, point: GridPoint) -> tuple:
     """Longest run first; then configured language order (mixtures after single languages), seed."""
     first = cfg.languages.index(point.language) if point.language in cfg.languages else len(cfg.languages)
-    return (-point.total_pairs, first, point.without, point.seed)
+    return (-point.total_pairs, first, point.without, point.composition, point.seed)
 
 
 def run_dir_for(cfg: PlannerConfig, point: GridPoint) -> Path:

@@ -67,7 +67,7 @@ def preflight_data(cfg: PlannerConfig) -> None:
     from trainers.data import check_capacity, load_languages
     from trainers.prompts import check_general_tasks
 
-    check_capacity(load_languages(cfg.data, cfg.languages), max(cfg.sweep.sizes + cfg.sweep.mixtures))
+    check_capacity(load_languages(cfg.data, cfg.languages), cfg.sweep.largest_pairs)
     check_general_tasks(cfg.data, cfg.languages)
 
 
@@ -121,7 +121,7 @@ def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner,
     # Our trainer reads exactly cfg.data, so unreadable data is an error; a plug-in may bring its own.
     data = data_fingerprints(cfg, strict=own_trainer)
     resolve_runner(runner)  # a bad --runner is an error now, not in every worker
-    if cfg.sweep.mixtures:
+    if cfg.sweep.has_mixture_runs:
         resolve_runner(mixture_runner)
     if note := data.note():
         notify(note)

@@ -59,7 +59,7 @@ def resolve_runner(spec: str) -> Runner:
     `(cfg, language, n_pairs, seed, run_dir=None, progress=True)` returning an object with `metrics` (a
     dict of floats), `n_tokens`, `train_seconds`, `eval_seconds`, `steps` and `run_dir`.
 
-    A mixture runner (`--mixture-runner`, for `sweep.mixtures`) has `train_mixture_proxy`'s signature
+    A mixture runner (`--mixture-runner`, for `sweep.mixtures` and `sweep.probes`) has `train_mixture_proxy`'s signature
     `(cfg, pairs, seed, run_dir=None, progress=True)`, `pairs` mapping language → pairs (0: trained without
     it, scored all the same), and returns the same fields with `metrics` and `n_tokens` for every language
     of `pairs` (language → dict of floats, language → int)."""
@@ -290,7 +290,7 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
         from planner.sweep.chosen import points_source
 
         runner = resolve_runner(settings.runner)
-        mixture_runner = resolve_runner(settings.mixture_runner) if cfg.sweep.mixtures else None
+        mixture_runner = resolve_runner(settings.mixture_runner) if cfg.sweep.has_mixture_runs else None
         ledger = open_ledger(cfg, spec, create=False, fingerprints=settings.fingerprints)
         current = points_source(cfg)
         waiting = None
