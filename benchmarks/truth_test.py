@@ -120,9 +120,23 @@ def write_tables(cfg, metric: str, name: str = "truth_test") -> str:
                   for row in cal.itertuples(index=False)]
     if (final / "metrics.csv").is_file():  # every final run's per-language scores, for the README's numbers
         pd.read_csv(final / "metrics.csv").to_csv(RESULTS / f"{name}_metrics.csv", index=False)
+    if (cfg.out / "runs.csv").is_file() and (cfg.out / "allocation_summary.json").is_file():
+        ship_ledger(cfg.out, name)
     text = "\n".join(lines) + "\n"
     (RESULTS / f"{name}.md").write_text(text, encoding="utf-8")
     return text
+
+
+def ship_ledger(out: Path, name: str) -> None:
+    """The proxy runs the plans rest on (`<name>_runs.csv`, run directories relative to the output directory's
+    parent, so the shipped table names no path of the machine it ran on) and the allocation summary."""
+    runs = pd.read_csv(out / "runs.csv")
+    if "run_dir" in runs:
+        runs["run_dir"] = [os.path.relpath(d, out.parent) if isinstance(d, str) and os.path.isabs(d) else d
+                           for d in runs["run_dir"]]
+    runs.to_csv(RESULTS / f"{name}_runs.csv", index=False)
+    summary = out / "allocation_summary.json"
+    (RESULTS / f"{name}_allocation_summary.json").write_text(summary.read_text(encoding="utf-8"), encoding="utf-8")
 
 
 def check_baselines(names: list[str] | None) -> None:

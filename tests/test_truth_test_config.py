@@ -114,3 +114,24 @@ def test_a_probe_is_given_as_pairs_per_language_and_checked_before_anything_trai
                                "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and not (out / "sweep.db").exists()
+
+
+def test_the_shipped_ledger_names_no_path_of_the_machine_it_ran_on(tmp_path, monkeypatch):
+    import re
+
+    out = tmp_path / "outputs" / "tt"
+    out.mkdir(parents=True)
+    (out / "runs.csv").write_text("language,n_pairs,chrf,run_dir\nel,50,9.5," + str(out / "runs" / "el-50-s0") + "\n"
+                                  "el,0,8.6,\n")
+    (out / "allocation_summary.json").write_text('{"transfer": null}')
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(truth_test, "RESULTS", results)
+    truth_test.ship_ledger(out, "tt")
+    text = (results / "tt_runs.csv").read_text()
+    assert "tt/runs/el-50-s0" in text and str(tmp_path) not in text
+    assert (results / "tt_allocation_summary.json").read_text() == '{"transfer": null}'
+    # and what the project ships: no absolute path of any machine in a results table
+    shipped = Path(truth_test.__file__).resolve().parent / "results"
+    for path in shipped.glob("*.csv"):
+        assert not re.search(r'(^|[,"\s])/(work|home|root|tmp|Users|mnt)/', path.read_text()), path.name
