@@ -83,23 +83,28 @@ def verdict_block(b: ReportBuilder) -> Verdict | None:
 
 
 def achieved_gain_metric(b: ReportBuilder) -> Metric | None:
-    """The plan's mean achieved objective against the best baseline's, toned by the paired verdict."""
+    """The plan's mean achieved objective against the best baseline's over the seeds both were trained with
+    (a baseline trained with more seeds than the plan would otherwise be compared on other seeds than the
+    paired verdict beside it), toned by that verdict."""
     f = b.final
     if f is None or f.objectives is None:
         return None
     plan = f.achieved_objective(PLAN)
-    means = {m: f.achieved_objective(m).mean() for m in f.baselines if not f.achieved_objective(m).empty}
+    paired = {m: s.loc[s.index.intersection(plan.index)] for m in f.baselines
+              if not (s := f.achieved_objective(m)).empty}
+    means = {m: s.mean() for m, s in paired.items() if not s.empty}
     if plan.empty or not means:
         return None
     sign = 1.0 if b.higher else -1.0
     best = max(means, key=lambda m: sign * means[m])
-    gain = sign * (plan.mean() - means[best])
-    seeds = f"mean of {len(plan)} seeds" if len(plan) > 1 else "one seed"
+    shared = plan.loc[paired[best].index]
+    gain = sign * (shared.mean() - means[best])
+    seeds = f"mean of {len(shared)} paired seeds" if len(shared) > 1 else "one seed"
     rows = f.objective_rows()
     match = rows[(rows["mixture"] == PLAN) & (rows["baseline"] == best)]
     tone = _TONES.get(str(match["verdict"].iloc[0]), "") if len(match) else ""
     return Metric("Achieved gain (final runs)", fmt_signed(gain, 3),
-                  f"plan {fmt_num(plan.mean(), 4)} vs {best} {fmt_num(means[best], 4)} ({seeds})", tone)
+                  f"plan {fmt_num(shared.mean(), 4)} vs {best} {fmt_num(means[best], 4)} ({seeds})", tone)
 
 
 # ------------------------------------------------------------------------------------------- section

@@ -180,3 +180,23 @@ def test_mixture_proxy_rows_are_not_points_of_a_language_curve(tmp_path):
     builder = ReportBuilder(load_inputs(tmp_path), tmp_path / "figs")
     panel = builder.curve_panel("de")
     assert len(panel.points_x) == 8 and not np.any(panel.points_y == 99.0)
+
+
+def test_the_achieved_gain_compares_the_seeds_both_mixtures_were_trained_with(tmp_path):
+    """Uniform trained with more seeds than the plan (more seeds added to one comparison later): the headline
+    gain must pair the same seeds as the verdict beside it, not the plan's 3 against uniform's 6."""
+    from reports.final_sections import achieved_gain_metric
+
+    out = make_output_dir(tmp_path / "out", n_languages=4, bootstrap=50, final_seeds=(0, 1, 2), alignment=False)
+    path = out / "final" / "objectives.csv"
+    objectives = pd.read_csv(path)
+    extra = objectives[objectives["mixture"] == "uniform"].assign(seed=lambda d: d["seed"] + 3,
+                                                                  achieved_objective=1e6)
+    pd.concat([objectives, extra], ignore_index=True).to_csv(path, index=False)
+    builder = ReportBuilder(load_inputs(out), tmp_path / "figs")
+    metric = achieved_gain_metric(builder)
+    by = objectives.set_index(["mixture", "seed"])["achieved_objective"]
+    means = {m: by[m].mean() for m in builder.final.baselines}  # seeds 0-2: the extra seeds left out
+    best = max(means, key=means.get)
+    assert float(metric.value.replace("−", "-")) == pytest.approx(by["plan"].mean() - means[best], rel=2e-3)
+    assert f"vs {best} {fmt_num(means[best], 4)} (mean of 3 paired seeds)" in metric.detail

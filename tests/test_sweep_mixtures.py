@@ -197,6 +197,7 @@ def test_a_mixture_runs_fingerprint_follows_every_one_of_its_languages():
     ({"languages": ["el", "hi"], "sweep": {"probes": [{"el": 0, "hi": 0}]}}, "at least one positive"),
     ({"languages": ["el", "hi"], "sweep": {"probes": [{"el": 1, "hi": 2}, {"hi": 2, "el": 1}]}}, "must not repeat"),
     ({"languages": ["el"], "sweep": {"probes": [{"el": 10}]}}, "at least two languages"),
+    ({"languages": ["el", "hi"], "sweep": {"mixtures": [50], "probes": [{"el": 50, "hi": 50}]}}, "already runs"),
     ({"languages": ["el", "hi"], "sweep": {"probes": [{"el": "many", "hi": 2}]}}, "integer"),
 ])
 def test_mixture_configs_that_cannot_work_are_user_errors(body, message):

@@ -111,7 +111,8 @@ def probe_notes(fitset: FitSet, problem: AllocationProblem, transfer) -> list[st
     if not away:
         return []
     probe = ", ".join(f"{lang}: {transfer['pairs'][lang]:.0f}" for lang in problem.languages)  # YAML as written
+    them = "it" if len(away) == 1 else "them"
     return [f"the transfer-aware plan's mixture was not measured for {', '.join(away)}: no mixture run of the runs "
-            f"table gave {'it' if len(away) == 1 else 'them'} about the plan's own and other languages' data, so the predictions "
-            f"there come from mixtures elsewhere. `sweep.probes: [{{{probe}}}]` trains that mixture once at proxy "
-            "scale, and the next fit rests on it"]
+            f"table gave {them} about the plan's own and other languages' data, so the predictions there come from "
+            f"mixtures elsewhere. `sweep.probes: [{{{probe}}}]` trains that mixture once at proxy scale, and the "
+            "next fit rests on it"]
