@@ -165,9 +165,9 @@ def _probe_rows(pairs: dict[str, float], name: str) -> pd.DataFrame:
 def test_the_transfer_plans_mixture_is_flagged_until_a_probe_measures_it():
     """The uniform mixtures measure every language beside about twice its own data of the others'; a plan
     that gives one language most of the budget sits elsewhere (on el/ja/tr/vi: Japanese at 549 own pairs
-    beside 250, where the uniform mixtures had 400 beside 1,200 — it scored 2.5 chrF below prediction). The
-    note names those languages and gives the probe to add; once a probe at the plan is in the runs table, the
-    note is gone."""
+    beside 250, where the uniform mixtures had 400 beside 1,200 — six final seeds scored it 3.0 chrF below
+    prediction). The note names those languages and gives the probe to add; once a probe at the plan is in
+    the runs table, the note is gone."""
     import yaml
 
     runs = _runs(noise=0.05)

@@ -93,7 +93,8 @@ def probe_notes(fitset: FitSet, problem: AllocationProblem, transfer) -> list[st
     uniform mixtures grow every language's data together, and a plan that gives one language most of the
     budget leaves the others little. Measured on el/ja/tr/vi (README): the uniform mixtures had Japanese at
     400 own pairs beside 1,200 of the others', the plan put it at 549 beside 250, and six final seeds
-    scored it 2.5 chrF below its prediction. `sweep.probes` trains that mixture once at proxy scale."""
+    scored it 3.0 chrF below its prediction on average. `sweep.probes` trains that mixture once at proxy
+    scale."""
     if transfer is None or any(not t.measured for t in fitset.transfer.values()):
         return []  # (fits written before mixture rows were recorded in them cannot tell)
     k = np.asarray(problem.curves.x_per_pair, float)
