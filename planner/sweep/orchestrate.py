@@ -24,7 +24,8 @@ from planner.sweep.progress import Progress, format_duration, summarize
 from planner.sweep.state import PointStatus, point_statuses, points_to_enqueue, session_failures, stale_by_language
 from planner.sweep.storage import StorageSpec, release_connections, resolve_storage, storage_failures
 from planner.sweep.worker import (
-    DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, WorkerSettings, blocked_stop_signals, resolve_runner, worker_process,
+    DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, InterruptFlag, WorkerSettings, blocked_stop_signals, resolve_runner,
+    worker_process,
 )
 
 
@@ -207,15 +208,18 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progr
     bar = tqdm(total=len(points), initial=done0, unit="run", desc="sweep", disable=not progress or None,
                dynamic_ncols=True)
     try:
-        while any(p.is_alive() for p, _ in procs):
-            if controller is not None:
-                controller.tick()
-                if controller.finished:
-                    more_coming.clear()
+        with InterruptFlag() as interrupted:
+            while any(p.is_alive() for p, _ in procs):
+                interrupted.check()
+                if controller is not None:
+                    controller.tick()
+                    if controller.finished:
+                        more_coming.clear()
+                _update_bar(bar, ledger, points_of(ledger), settings.session, workers)
+                for p, _ in procs:
+                    p.join(timeout=1.0 / len(procs))
+            interrupted.check()  # a Ctrl-C lost inside a finalizer while the workers were stopping
             _update_bar(bar, ledger, points_of(ledger), settings.session, workers)
-            for p, _ in procs:
-                p.join(timeout=1.0 / len(procs))
-        _update_bar(bar, ledger, points_of(ledger), settings.session, workers)
     except BaseException:  # Ctrl-C, or a bug here: never leave workers running behind our back
         # The interrupt may have landed inside one of our storage transactions; SQLite transactions take
         # the write lock up front, so drop our connection first or the workers could not record

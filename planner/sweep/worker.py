@@ -113,6 +113,35 @@ def blocked_stop_signals():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+class InterruptFlag:
+    """Ctrl-C in the orchestrating process, remembered. Python raises KeyboardInterrupt wherever the main
+    thread is when the signal is handled, and where that is a finalizer (a database connection collected
+    mid-poll, say) the exception is printed as "ignored" and lost: seen once as a sweep that, on Ctrl-C,
+    waited for its interrupted worker and reported it as "stopped abnormally" (exit 1) instead of
+    "interrupted" (130). The flag survives that; `check` raises it again at a safe point."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.seen:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> "InterruptFlag":
+        if threading.current_thread() is threading.main_thread():  # only there may a handler be installed
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class _Heartbeat:
     """Records `heartbeat = time.time()` on a trial every interval until stopped or the trial is finished
     by someone else (declared lost), which `lost` then reports."""
