@@ -116,9 +116,10 @@ def blocked_stop_signals():
 class InterruptFlag:
     """Ctrl-C in the orchestrating process, remembered. Python raises KeyboardInterrupt wherever the main
     thread is when the signal is handled, and where that is a finalizer (a database connection collected
-    mid-poll, say) the exception is printed as "ignored" and lost: seen once as a sweep that, on Ctrl-C,
-    waited for its interrupted worker and reported it as "stopped abnormally" (exit 1) instead of
-    "interrupted" (130). The flag survives that; `check` raises it again at a safe point."""
+    mid-poll, say) the exception is printed as "ignored" and lost. A sweep was seen once, on Ctrl-C, to
+    wait for its interrupted worker and report it as "stopped abnormally" (exit 1) instead of
+    "interrupted" (130); a lost interrupt is the one path to that found, and the flag closes it: `check`
+    raises it again at a safe point."""
 
     def __init__(self) -> None:
         self.seen = False
