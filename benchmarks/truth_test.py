@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -135,8 +136,7 @@ def ship_ledger(out: Path, name: str) -> None:
         runs["run_dir"] = [os.path.relpath(d, out.parent) if isinstance(d, str) and os.path.isabs(d) else d
                            for d in runs["run_dir"]]
     runs.to_csv(RESULTS / f"{name}_runs.csv", index=False)
-    summary = out / "allocation_summary.json"
-    (RESULTS / f"{name}_allocation_summary.json").write_text(summary.read_text(encoding="utf-8"), encoding="utf-8")
+    shutil.copyfile(out / "allocation_summary.json", RESULTS / f"{name}_allocation_summary.json")
 
 
 def check_baselines(names: list[str] | None) -> None:

@@ -326,9 +326,9 @@ class PlannerConfig(_Strict):
                 raise ValueError(f"sweep.probes entry {i} must give pairs for every language of {self.languages} and "
                                  f"no other" + (f"; missing {missing}" if missing else "")
                                  + (f"; not configured {unknown}" if unknown else ""))
-            if len(set(probe.values())) == 1 and next(iter(probe.values())) in self.sweep.mixtures:
+            if len(shares := set(probe.values())) == 1 and (n := shares.pop()) in self.sweep.mixtures:
                 raise ValueError(f"sweep.probes entry {i} is the uniform mixture of sweep.mixtures "
-                                 f"({next(iter(probe.values()))} pairs each), which the sweep already runs")
+                                 f"({n} pairs each), which the sweep already runs")
         layers = self.model.layers
         if self.model.name == "tiny" and not -(layers + 1) <= self.align.layer <= layers:
             raise ValueError(f"align.layer is {self.align.layer}, but the tiny model has {layers} layers: use "

@@ -53,7 +53,8 @@ class Transfer:
     alone_rows: int = 0  # rows with no own data (a leave-one-out run's left-out language): a check, not fitted
     alone_gap: float | None = None  # their mean measured − predicted S(τ·D_other); None without such rows
     mixture_fit: LanguageFit | None = None  # the curve fitted on its scores inside mixture runs (own data as x)
-    measured: tuple[tuple[float, float], ...] = ()  # every mixture row's (own, others') data, fit units: where it was measured
+    # Every mixture row's (own, others') data in fit units: where the language was measured inside mixtures.
+    measured: tuple[tuple[float, float], ...] = ()
 
 
 def effective(curve: Curve, data: np.ndarray) -> np.ndarray:

@@ -470,7 +470,7 @@ def test_a_ctrl_c_swallowed_where_it_landed_still_stops_the_sweep():
     import signal
     import time
 
-    from planner.sweep.worker import InterruptFlag
+    from planner.sweep.orchestrate import InterruptFlag
 
     before = signal.getsignal(signal.SIGINT)
     with InterruptFlag() as flag:

@@ -106,9 +106,8 @@ def mixture_name(point: GridPoint) -> str:
 def mixture_points(cfg: PlannerConfig) -> list[GridPoint]:
     """The mixture proxy runs of `sweep.mixtures` (every language, N pairs each), the probes of
     `sweep.probes` (their own pairs per language) and, with `sweep.leave_one_out`, one run without each
-    language's data at `sweep.leave_one_out_size` (default the
-    largest; that language is still scored: its row measures what the others' data alone do for it); every
-    sweep seed."""
+    language's data at `sweep.leave_one_out_size` (default the largest; that language is still scored: its
+    row measures what the others' data alone do for it); every sweep seed."""
     everyone = tuple(sorted(cfg.languages))
     groups = [(n, "") for n in cfg.sweep.mixtures]
     if cfg.sweep.leave_one_out_pairs is not None:

@@ -4,7 +4,9 @@ run local worker processes, draw the progress bar, export runs.csv; and `planner
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,8 +26,7 @@ from planner.sweep.progress import Progress, format_duration, summarize
 from planner.sweep.state import PointStatus, point_statuses, points_to_enqueue, session_failures, stale_by_language
 from planner.sweep.storage import StorageSpec, release_connections, resolve_storage, storage_failures
 from planner.sweep.worker import (
-    DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, InterruptFlag, WorkerSettings, blocked_stop_signals, resolve_runner,
-    worker_process,
+    DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, WorkerSettings, blocked_stop_signals, resolve_runner, worker_process,
 )
 
 
@@ -168,6 +169,36 @@ def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner,
         runs_csv=runs_csv, wall_seconds=time.monotonic() - started, workers=workers, threads=threads,
         rerun_stale=stale, adaptive=None if controller is None else controller.summary(),
     )
+
+
+class InterruptFlag:
+    """Ctrl-C in the orchestrating process, remembered. Python raises KeyboardInterrupt wherever the main
+    thread is when the signal is handled, and where that is a finalizer (a database connection collected
+    mid-poll, say) the exception is printed as "ignored" and lost. A sweep was seen once, on Ctrl-C, to
+    wait for its interrupted worker and report it as "stopped abnormally" (exit 1) instead of
+    "interrupted" (130); a lost interrupt is the one path to that found, and the flag closes it: `check`
+    raises it again at a safe point."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.seen:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> "InterruptFlag":
+        if threading.current_thread() is threading.main_thread():  # only there may a handler be installed
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller=None) -> list[str]:

@@ -59,10 +59,10 @@ def resolve_runner(spec: str) -> Runner:
     `(cfg, language, n_pairs, seed, run_dir=None, progress=True)` returning an object with `metrics` (a
     dict of floats), `n_tokens`, `train_seconds`, `eval_seconds`, `steps` and `run_dir`.
 
-    A mixture runner (`--mixture-runner`, for `sweep.mixtures` and `sweep.probes`) has `train_mixture_proxy`'s signature
-    `(cfg, pairs, seed, run_dir=None, progress=True)`, `pairs` mapping language → pairs (0: trained without
-    it, scored all the same), and returns the same fields with `metrics` and `n_tokens` for every language
-    of `pairs` (language → dict of floats, language → int)."""
+    A mixture runner (`--mixture-runner`, for `sweep.mixtures` and `sweep.probes`) has
+    `train_mixture_proxy`'s signature `(cfg, pairs, seed, run_dir=None, progress=True)`, `pairs` mapping
+    language → pairs (0: trained without it, scored all the same), and returns the same fields with
+    `metrics` and `n_tokens` for every language of `pairs` (language → dict of floats, language → int)."""
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr.isidentifier():
         raise UserError(f"--runner '{spec}' is not of the form module:function or file.py:function.")
@@ -111,36 +111,6 @@ def blocked_stop_signals():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-class InterruptFlag:
-    """Ctrl-C in the orchestrating process, remembered. Python raises KeyboardInterrupt wherever the main
-    thread is when the signal is handled, and where that is a finalizer (a database connection collected
-    mid-poll, say) the exception is printed as "ignored" and lost. A sweep was seen once, on Ctrl-C, to
-    wait for its interrupted worker and report it as "stopped abnormally" (exit 1) instead of
-    "interrupted" (130); a lost interrupt is the one path to that found, and the flag closes it: `check`
-    raises it again at a safe point."""
-
-    def __init__(self) -> None:
-        self.seen = False
-        self._previous = None
-
-    def _handle(self, signum, frame) -> None:
-        self.seen = True
-        raise KeyboardInterrupt
-
-    def check(self) -> None:
-        if self.seen:
-            raise KeyboardInterrupt
-
-    def __enter__(self) -> "InterruptFlag":
-        if threading.current_thread() is threading.main_thread():  # only there may a handler be installed
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 class _Heartbeat:
