@@ -1,0 +1,195 @@
+"""What any design at ≤ 50% of the grid's compute could reach: designs chosen knowing the truth.
+
+The adaptive sweep's goal is the grid's regret at ≤ 50% of its proxy compute on every truth family
+(`benchmarks/adaptive_sweep.py`). It is not met there, and the fixed designs in that benchmark say two
+sizes per language leave a plan no better than an equal split. This benchmark asks whether *any* way of
+choosing the runs could do better within 50%, by letting an oracle choose them: it knows the true curves
+(and, for the "best of" column, the run outcomes too), which no sweep does. If even these designs do not
+reach the grid's regret, no choice of runs will, and the goal is out of reach for the default fit.
+
+Every design starts from what the adaptive sweep starts from — every language at the family's two
+smallest sizes, first seed, plus the zero-shot row where the family has one — and then adds runs from an
+ordered list while they fit in 50% of the grid's compute (a run that does not fit is skipped, the next
+tried): first the largest size for each language in the design's order, then the middle sizes, then the
+further seeds of the largest size. Designs differ only in the order of languages:
+
+- **far first**: languages whose true optimum is furthest from equal tokens (|log(optimum / uniform)|)
+  get the large runs first: where the plan must move furthest from uniform;
+- **near first**: the reverse;
+- **random**: `--orders` random orders;
+- **best of**: per instance, the design of the ones above with the smallest regret — chosen on the
+  truth *and* on the run outcomes, so it is optimistic: a lower bound for what picking among these
+  designs can reach.
+
+Regret as in `benchmarks/adaptive_sweep.py` (the pipeline's default fit and plan, scored on the true
+curves, pooled over instances; the same worlds, instances and run outcomes as there), each design paired
+with the grid by instance (90% bootstrap interval over instances).
+
+    python benchmarks/adaptive_bound.py                                   # every family, 10 instances
+    python benchmarks/adaptive_bound.py --families log-like --instances 3
+    python benchmarks/adaptive_bound.py --summarise a.csv b.csv           # merge parallel pieces and report
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # see adaptive_sweep.py
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from adaptive_sweep import RESULTS, Instance, instances, paired_difference  # noqa: E402
+from planner.sweep.identity import GridPoint  # noqa: E402
+from planner.truths import FAMILIES  # noqa: E402
+
+SHARE = 0.5
+BEST = "best of"
+
+
+def base_design(inst: Instance) -> list[GridPoint]:
+    """The adaptive sweep's start: every language at the two smallest sizes (first seed), plus zero-shot."""
+    w = inst.world
+    points = [GridPoint(lang, int(s), 0) for lang in inst.languages for s in w.sizes[:2]]
+    return points + ([GridPoint(lang, 0, 0) for lang in inst.languages] if w.zero_shot else [])
+
+
+def additions(inst: Instance, order: list[int]) -> list[GridPoint]:
+    """The runs a design adds, in order: the largest size per language, then the middle sizes, then the
+    largest size's further seeds — each pass over the languages in `order`."""
+    w, langs = inst.world, inst.languages
+    last, middle = int(w.sizes[-1]), [int(s) for s in w.sizes[2:-1]]
+    out = [GridPoint(langs[i], last, 0) for i in order]
+    out += [GridPoint(langs[i], s, 0) for s in middle for i in order]
+    out += [GridPoint(langs[i], last, k) for k in range(1, w.seeds) for i in order]
+    return out
+
+
+def fill(inst: Instance, order: list[int], cap: float) -> list[GridPoint]:
+    """The base design plus every addition, in order, that still fits in `cap` training tokens."""
+    design = base_design(inst)
+    spent = sum(inst.tokens(p) for p in design)
+    for p in additions(inst, order):
+        if p not in design and spent + inst.tokens(p) <= cap * (1 + 1e-9):
+            design.append(p)
+            spent += inst.tokens(p)
+    return design
+
+
+def far_from_uniform(inst: Instance) -> np.ndarray:
+    """|log(true optimum / equal tokens)| per language: how far the true plan moves from uniform."""
+    w = inst.world
+    return np.abs(np.log(np.maximum(w.optimum(), 1e-9) / np.maximum(w.uniform(), 1e-9)))
+
+
+def evaluate(inst: Instance, n_orders: int, seed: int) -> list[dict]:
+    grid = inst.grid()
+    full = sum(inst.tokens(p) for p in grid)
+    rows = []
+
+    def add(design: str, points: list[GridPoint]) -> None:
+        loss, room = inst.regret_terms([inst.run(p) for p in points])
+        rows.append({"family": inst.family, "instance": inst.index, "design": design, "target": SHARE,
+                     "compute": sum(inst.tokens(p) for p in points) / full, "runs": len(points),
+                     "loss": loss, "room": room})
+
+    add("grid", grid)
+    far = list(np.argsort(-far_from_uniform(inst), kind="stable"))
+    add("far first", fill(inst, far, SHARE * full))
+    add("near first", fill(inst, far[::-1], SHARE * full))
+    rng = np.random.default_rng([seed, inst.index, 7])
+    for k in range(n_orders):
+        add(f"random {k}", fill(inst, list(rng.permutation(inst.world.n)), SHARE * full))
+    chosen = [r for r in rows if r["design"] != "grid"]
+    best = min(chosen, key=lambda r: r["loss"])
+    rows.append({**best, "design": BEST})
+    return rows
+
+
+def summary(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per family: the grid's pooled regret, each kind of design's (random: pooled over all orders) with its
+    compute, and far-first and best-of minus the grid with 90% paired intervals."""
+    rng = np.random.default_rng(seed)
+    t = table.assign(kind=table.design.where(~table.design.str.startswith("random"), "random"))
+    out = []
+    for family, g in t.groupby("family", sort=False):
+        row = {"family": family, "instances": g.instance.nunique()}
+        for kind, k in g.groupby("kind", sort=False):
+            row[kind] = k.loss.sum() / k.room.sum()
+            row[f"{kind} compute"] = k.compute.mean()
+        for design in ("far first", BEST):
+            d, lo, hi, _ = paired_difference(table, family, SHARE, rng, design)
+            row[f"{design} - grid"], row[f"{design} lo"], row[f"{design} hi"] = d, lo, hi
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def markdown(s: pd.DataFrame) -> str:
+    def cell(v: float, share: float, grid: float) -> str:
+        text = f"{v:.3f} ({100 * share:.0f}%)"
+        return f"**{text}**" if v <= grid else text
+
+    def diff(row, name: str) -> str:
+        d, lo, hi = row[f"{name} - grid"], row[f"{name} lo"], row[f"{name} hi"]
+        verdict = "better" if hi < 0 else "worse" if lo > 0 else "tied"
+        return f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}] {verdict}"
+
+    lines = ["| family | grid | far first | − grid [90%] | near first | random orders | best of (optimistic) | − grid [90%] |",
+             "|---|---:|---:|---|---:|---:|---:|---|"]
+    for _, r in s.iterrows():
+        g = r["grid"]
+        lines.append(f"| {r['family']} | {g:.3f} | {cell(r['far first'], r['far first compute'], g)} | "
+                     f"{diff(r, 'far first')} | {cell(r['near first'], r['near first compute'], g)} | "
+                     f"{cell(r['random'], r['random compute'], g)} | {cell(r[BEST], r[f'{BEST} compute'], g)} | "
+                     f"{diff(r, BEST)} |")
+    return "\n".join(lines)
+
+
+def report(table: pd.DataFrame, out: Path) -> None:
+    s = summary(table)
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
+        print(s.to_string(index=False))
+    out.with_suffix(".md").write_text(markdown(s) + "\n", encoding="utf-8")
+    print()
+    print(markdown(s))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
+    p.add_argument("--instances", type=int, default=10)
+    p.add_argument("--orders", type=int, default=8, help="random orders of languages per instance")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=RESULTS / "adaptive_bound.csv", help="per-instance rows")
+    p.add_argument("--summarise", type=Path, nargs="+", metavar="CSV",
+                   help="no runs: merge these per-instance tables into --out and report")
+    args = p.parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.summarise:
+        table = pd.concat([pd.read_csv(f) for f in args.summarise], ignore_index=True)
+        table = table.drop_duplicates(subset=["family", "instance", "design"], keep="last")
+        table.to_csv(args.out, index=False)
+        report(table, args.out)
+        return 0
+    started = time.perf_counter()
+    rows: list[dict] = []
+    for family in args.families:
+        t0 = time.perf_counter()
+        for inst in instances(family, args.instances, args.seed):
+            rows += evaluate(inst, args.orders, args.seed)
+            pd.DataFrame(rows).to_csv(args.out, index=False)
+        print(f"  {family}: {args.instances} instances, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    report(pd.DataFrame(rows), args.out)
+    print(f"\n{time.perf_counter() - started:.0f} s on {os.cpu_count()} cores")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
