@@ -32,7 +32,7 @@ from fits.laws import Curve
 from planner.allocation.curves import CurveBank, ExpectedCurves
 from planner.allocation.problem import LanguageLimits
 from planner.allocation.solver import solve_sum
-from planner.sweep.adaptive import AdaptiveSpec, Compute, decide
+from planner.sweep.adaptive import AdaptiveSpec, Compute, budget_note, decide
 from planner.sweep.design import check_adaptive, default_ladder, start_design
 from planner.sweep.identity import GridPoint
 from planner.sweep.voi import (
@@ -209,12 +209,30 @@ def test_the_budget_is_never_exceeded():
         design += [c.point for c in d.choices]
         rows += [_run(c.point) for c in d.choices]
     assert "budget is spent" in d.stop
+    # a budget well below the grid's compute is worth a warning, with the share and the grid's tokens
+    warned = [n for n in d.notes if n.startswith("sweep.budget is 50% of the grid's compute")]
+    assert len(warned) == 1 and f"({grid_tokens:,.0f} training tokens)" in warned[0]
     spent = sum(r["n_tokens"] for r in rows)  # one epoch: training tokens = the runs' tokens
     assert spent <= budget and spent > 0.6 * budget  # it spent most of it, but never more
     # A run under way counts as spent: with the same design and a large run pending, less is left.
     pending = GridPoint("u1", 8000, 0)
     d2 = decide(spec, pd.DataFrame(rows), committed=[pending], pending=[pending], batch=2, round_index=99)
     assert d2.spent == pytest.approx(spent + 8000 * tpp["u1"]) and not d2.choices
+
+
+def test_a_decision_note_is_told_once_per_sweep():
+    from types import SimpleNamespace
+
+    from planner.sweep.design import Choice, Decision
+    from planner.sweep.rounds import AdaptiveController
+
+    told: list[str] = []
+    controller = SimpleNamespace(_notes_told=set(), _told=None, notify=told.append)
+    run = Choice(GridPoint("u1", 2000, 0), 1.0, 0.5, 1.0)
+    for round_index in (1, 2):
+        AdaptiveController._note(controller, Decision((run,), None, 0.0, 10.0, 0.3, 0.1, 4, notes=("sweep.budget is low",)),
+                                 round_index)
+    assert told.count("adaptive sweep: sweep.budget is low") == 1 and sum("adaptive round" in t for t in told) == 2
 
 
 def test_same_inputs_and_seed_same_choices_and_stop_when():
@@ -225,6 +243,8 @@ def test_same_inputs_and_seed_same_choices_and_stop_when():
     a = decide(spec, runs, batch=2, round_index=3)
     b = decide(spec, runs.sample(frac=1.0, random_state=1), batch=2, round_index=3)  # row order is irrelevant
     assert a.record() == b.record() and len(a.choices) == 2
+    assert not any("sweep.budget" in n for n in a.notes)  # the default budget (the grid's compute) is not warned about
+    assert budget_note(0.95 * a.budget, a.budget) == () and len(budget_note(0.85 * a.budget, a.budget)) == 1
     assert a.budget == pytest.approx(sum(n * tpp[lang] for lang in langs for n in (250, 500, 1000, 2000)))
     loose = decide(_spec(langs, tpp, stop=10 * a.value_interval), runs, batch=2)
     assert not loose.choices and "value interval" in loose.stop

@@ -94,6 +94,7 @@ class AdaptiveController:
         self._next = 0.0
         self._rng = random.Random(settings.session)
         self._told: str | None = None
+        self._notes_told: set[str] = set()
         self._me = f"{socket.gethostname()}:{os.getpid()}"
 
     def points(self, trials: Sequence[FrozenTrial] | None = None):
@@ -198,6 +199,10 @@ class AdaptiveController:
         return decision
 
     def _note(self, d: Decision, round_index: int) -> None:
+        for note in d.notes:  # once per sweep: every decision repeats its notes
+            if note not in self._notes_told:
+                self._notes_told.add(note)
+                self.notify(f"adaptive sweep: {note}")
         if d.choices:
             runs = ", ".join(f"{c.point.key} ({c.value:.3g})" for c in d.choices)
             self.notify(f"adaptive round {round_index}: {runs}; value interval {d.value_interval:.3g}")
