@@ -19,8 +19,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from core import __version__
 from core.errors import UserError
-from core.files import atomic_write_text
-from core.strict import MAX_SEED, Strict as _Strict, check_seed_flag, unique_seeds
+from core.files import atomic_write_text, not_a_file
+from core.strict import MAX_DRAWS, MAX_SEED, Strict as _Strict, check_seed_flag, unique_seeds
 from core.sweep_config import StopWhen, SweepConfig  # noqa: F401  (part of this schema)
 
 DEMO_CONFIG_NAME = "demo.yaml"
@@ -165,7 +165,7 @@ class FitConfig(_Strict):
     ceiling: float | None = Field(
         None, description="Pin the power law's asymptote (pooling none only); by default it is fitted."
     )
-    bootstrap: int = Field(1000, ge=0, description="Uncertainty draws: posterior draws (population) or bootstrap refits (none).")
+    bootstrap: int = Field(1000, ge=0, le=MAX_DRAWS, description="Uncertainty draws: posterior draws (population) or bootstrap refits (none).")
 
     @model_validator(mode="after")
     def _law_fits_pooling(self) -> "FitConfig":
@@ -275,7 +275,7 @@ class FinalConfig(_Strict):
 
 
 class PlannerConfig(_Strict):
-    experiment: str = "demo"
+    experiment: str = Field("demo", min_length=1, description="The study's name on the ledger and the report's title.")
     output_dir: str = Field("outputs/demo", description="Relative paths are relative to the working directory.")
     seed: int = Field(0, ge=0, le=MAX_SEED)
     languages: list[str] = Field(default_factory=lambda: ["ar", "el", "hi", "tr", "vi", "zh"])
@@ -448,7 +448,7 @@ def load_config(path: str | Path | None = None, preset: str | None = None) -> Pl
     else:
         p = Path(path)
         if not p.is_file():
-            raise UserError(f"Config file {p} does not exist.", "Pass an existing YAML file with --config.")
+            raise UserError(f"Config file {p} {not_a_file(p)}.", "Pass an existing YAML file with --config.")
         try:
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:

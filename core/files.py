@@ -7,14 +7,20 @@ matter because several workers may write the same file (runs.csv) at once.
 
 A write the system refuses (a full disk, a file-size limit, a read-only file system) is a `Failure` naming
 the file, not a traceback: the previous version of the file is still whole, and the message says so.
+
+A symbolic link is written through (its target gets the new content; the link stays a link), a file that
+existed keeps its permission bits and a new one gets the umask's (not the temporary file's private 0600),
+and something that is not a regular file — a FIFO, a device such as /dev/null, a socket — is never
+replaced: renaming over it would, for /dev/null run as root, break the machine.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -31,12 +37,48 @@ def write_failure(path: str | Path, err: OSError) -> Failure:
                    "again: finished work is kept.")
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once: os.umask can only be read by setting it, which is not thread-safe
+
+
+def write_target(path: str | Path) -> Path:
+    """Where a write to `path` lands: through any symbolic links to the file they name. Something there
+    that is neither a regular file nor absent (a FIFO, a device, a socket) is refused (UserError)."""
+    path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return path
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a directory gets its own message from the caller
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise UserError(f"{path} is {kind}, not a regular file: the planner writes its outputs to regular files "
+                        "and does not replace it.", "Pass a file path.")
+    return path
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits the written file gets: the existing file's, else what the umask gives a new one."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
 @contextmanager
 def _staged(path: Path, binary: bool) -> Iterator[tuple[IO, str]]:
     """A new temporary file beside `path` (flushed to disk on leaving), removed if the block fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
             yield f, tmp
             f.flush()
@@ -50,7 +92,7 @@ def _staged(path: Path, binary: bool) -> Iterator[tuple[IO, str]]:
 def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO]:
     """Write a file atomically by streaming into the yielded file object (e.g. `torch.save(body, f)`);
     renamed over `path` only when the block succeeds. Refused writes raise `write_failure`."""
-    path = Path(path)
+    path = write_target(path)
     try:
         with _staged(path, binary) as (f, tmp):
             yield f
@@ -86,7 +128,7 @@ def atomic_write_texts(files: Mapping[str | Path, str]) -> list[Path]:
     kept: list[tuple[Path, str | None]] = []  # (target, its previous version's backup or None), renamed so far
     try:
         for path, text in files.items():
-            path = Path(path)
+            path = write_target(path)
             try:
                 with _staged(path, binary=False) as (f, tmp):
                     f.write(text)
@@ -110,7 +152,7 @@ def atomic_write_texts(files: Mapping[str | Path, str]) -> list[Path]:
         for _, backup in kept:
             if backup:
                 Path(backup).unlink(missing_ok=True)
-    return [Path(p) for p in files]
+    return [Path(p) for p in files]  # as given: a link written through is still named by its link
 
 
 def _keep_aside(path: Path, backup: str) -> str | None:
@@ -134,9 +176,18 @@ def _put_back(renamed: list[tuple[Path, str | None]]) -> None:
     renamed.clear()
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def not_a_file(path: Path) -> str:
     """Why an input path that is not a readable file cannot be read, for a message: "<path> …"."""
-    return "is a directory, not a file" if path.is_dir() else "does not exist"
+    if path.is_dir():
+        return "is a directory, not a file"
+    return "is not a regular file (a device, FIFO or socket)" if path.exists() else "does not exist"
 
 
 def check_output_dir(path: str | Path, what: str) -> Path:
@@ -150,12 +201,21 @@ def check_output_dir(path: str | Path, what: str) -> Path:
     return path
 
 
-def check_output_file(path: str | Path, what: str) -> Path:
+def check_output_file(path: str | Path, what: str, inputs: Iterable[str | Path] = ()) -> Path:
     """Refuse, before any work, an output file that cannot be written: no file name, an existing
-    directory, a path below a file, or a directory this user may not write in (UserError naming it)."""
+    directory, a FIFO, device or socket, a path below a file, a directory this user may not write in, or
+    one of the command's own `inputs` (UserError naming it)."""
     given, path = str(path), Path(path)
     if path.name in ("", ".", ".."):
         raise UserError(f"{what} {given!r} names no file.", "Pass a path that ends in a file name.")
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            raise UserError(f"{what} {path} is also an input of this command ({source}): writing it would destroy "
+                            "what is being read.", "Pass another output path.")
+    try:
+        path = write_target(path) if not path.is_dir() else path
+    except UserError as err:
+        raise UserError(f"{what}: {err.problem}", err.fix) from None
     if path.is_dir():
         raise UserError(f"{what} {path} is an existing directory.", "Pass a file path (inside it, or elsewhere).")
     existing = next(p for p in path.parents if p.exists())  # "." or "/" at the latest

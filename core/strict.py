@@ -1,16 +1,42 @@
 """The base of every config section: unknown keys are errors (a typo must not be silently ignored), and so
 are NaN and infinite numbers (no setting means either)."""
 
-from pydantic import BaseModel, ConfigDict
+import types
+import typing
+
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from core.errors import UserError
 
 # numpy's legacy seeding (which torch/accelerate's set_seed calls) takes seeds 0 .. 2**32 - 1.
 MAX_SEED = 2**32 - 1
+# Posterior or bootstrap draws: 100 times the default; more only costs memory (1e11 asked for 745 GiB).
+MAX_DRAWS = 100_000
+
+
+def _takes_numbers_only(annotation) -> bool:
+    """int, float, or an optional one: a field where YAML's true/false is a typo, not a number."""
+    if annotation in (int, float):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(args) and all(a in (int, float) for a in args)
+    return False
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data):
+        # pydantic reads true as 1 in a number field; `batch_size: true` is a mistake, not a batch of one
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                key = field.alias or name
+                if isinstance(data.get(key), bool) and _takes_numbers_only(field.annotation):
+                    raise ValueError(f"{key} is {str(data[key]).lower()}, but it takes a number")
+        return data
 
 
 def unique_seeds(v: list[int]) -> list[int]:

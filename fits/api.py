@@ -28,12 +28,12 @@ from fits.data import X_COLUMNS, Series, infer_direction, prepare_runs, runs_tex
 from fits.estimate import LAWS, PointFit, Spec, fit_log, fit_power, fit_shared
 from fits.laws import Curve
 from fits.results import FitSet, LanguageFit
-from fits.population import POPULATION_LAWS, fit_population
+from fits.population import METRIC_MAX, POPULATION_LAWS, fit_population
 from fits.transfer import fit_transfer
 from fits.validate import Backtest, choose_law, goodness, hold_out_largest, make_backtest
 from fits.varpro import ALPHA_BOUNDS
 from core.errors import UserError
-from core.strict import check_seed_flag
+from core.strict import MAX_DRAWS, check_seed_flag
 
 LAW_CHOICES = ("auto",) + LAWS
 POOLINGS = ("population", "none")
@@ -64,6 +64,7 @@ def fit_runs(
                 "(pass --direction lower for a loss or an error rate)"
             )
         higher_is_better = True if inferred is None else inferred
+    notes += _above_maximum(table.series, metric)
     if pooling == "population":
         languages, skipped, population = fit_population(
             table.series, metric, bool(higher_is_better), law, int(bootstrap), int(seed), float(level))
@@ -99,6 +100,16 @@ def fit_runs(
     )
 
 
+def _above_maximum(series: dict[str, Series], metric: str) -> list[str]:
+    """A note when scores exceed the metric's own maximum (chrF above 100): another column, or another scale."""
+    top = METRIC_MAX.get(metric.lower())
+    above = sum(int(np.sum(s.y > top)) for s in series.values()) if top is not None else 0
+    if not above:
+        return []
+    return [f"{runs_text(above)} score above {metric}'s maximum of {top:g}: check that column (another metric, or "
+            f"another scale?); the population fit bounds every ceiling by {top:g}"]
+
+
 def _check_args(law, x, ceiling, bootstrap, level, pooling, seed) -> None:
     if pooling not in POOLINGS:
         raise UserError(f"Unknown pooling {pooling!r}.", f"Use one of {', '.join(POOLINGS)}.")
@@ -117,8 +128,9 @@ def _check_args(law, x, ceiling, bootstrap, level, pooling, seed) -> None:
         raise UserError(f"Unknown x {x!r}.", f"Use one of {', '.join(X_COLUMNS)}.")
     if ceiling is not None and not np.isfinite(ceiling):
         raise UserError(f"The ceiling must be a finite number, not {ceiling!r}.")
-    if int(bootstrap) != bootstrap or bootstrap < 0:
-        raise UserError(f"--bootstrap must be a whole number ≥ 0, not {bootstrap!r}.", "Use 0 to skip intervals.")
+    if int(bootstrap) != bootstrap or not 0 <= bootstrap <= MAX_DRAWS:
+        raise UserError(f"--bootstrap must be a whole number from 0 to {MAX_DRAWS:,}, not {bootstrap!r}.",
+                        "Use 0 to skip intervals; 1000 (the default) gives steady 90% intervals.")
     if not 0 < level < 1:
         raise UserError(f"The interval level must lie strictly between 0 and 1, not {level!r}.")
     check_seed_flag(seed)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UserError
+from core.files import not_a_file
 from core.tables import read_csv
 
 REQUIRED = ("language", "n_pairs")
@@ -30,6 +31,9 @@ OK_STATUSES = {"", "ok", "complete"}
 # The fits square and exponentiate metric values: beyond this size (or below its inverse, except 0) they
 # overflow or underflow float64, so such a value is refused rather than fitted to nonsense.
 MAX_MAGNITUDE = 1e100
+# Pairs and tokens: far above any training set, and far below where a law's powers of x overflow float64
+# (a size of 1e155 made the bootstrap's weights NaN).
+MAX_DATA = 1e15
 
 # Metric direction from the name. Short words only count as whole words ("ter" must not match "after"),
 # longer ones anywhere in the name ("val_loss", "evalperplexity"). Lower-is-better words are checked first:
@@ -97,7 +101,7 @@ def read_runs_csv(path: str | Path) -> pd.DataFrame:
     """Read runs.csv as text (so language codes like "NA" or "no" stay strings); numbers are parsed later."""
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"Runs file {p} does not exist.", "Pass the runs.csv written by `planner sweep` (or your own).")
+        raise UserError(f"Runs file {p} {not_a_file(p)}.", "Pass the runs.csv written by `planner sweep` (or your own).")
     try:
         # utf-8-sig: spreadsheet exports often start with a byte-order mark that would rename `language`.
         return read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
@@ -160,6 +164,7 @@ def prepare_runs(df: pd.DataFrame, metric: str, x: str = "pairs") -> RunsTable:
             "Check the status and language columns of runs.csv.",
         )
 
+    check_data_sizes(df, ["n_pairs", "n_tokens", *OTHER_COLUMNS.values()], "the runs table")
     mixtures = None
     if MIXTURE_COLUMN in df.columns:
         mixed = (df[MIXTURE_COLUMN].fillna("").astype(str).str.strip() != "").to_numpy()
@@ -198,14 +203,30 @@ def prepare_runs(df: pd.DataFrame, metric: str, x: str = "pairs") -> RunsTable:
     return RunsTable(series=series, notes=notes, mixtures=mixtures)
 
 
+def _row_number(index: pd.Index, i: int) -> int | str:
+    return index[i] + 2 if isinstance(index[i], (int, np.integer)) else repr(index[i])  # + 2: header, from 1
+
+
+def check_data_sizes(df: pd.DataFrame, columns: list[str], where: str) -> None:
+    """Refuse a pair or token count above MAX_DATA in any of `columns` (those `df` has), naming its row."""
+    for col in columns:
+        if col not in df.columns:
+            continue
+        values = _numeric(df[col])
+        bad = np.isfinite(values) & (np.abs(values) > MAX_DATA)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise UserError(f"Row {_row_number(df.index, i)} of {where} has {col} = {values[i]:g}, more than any "
+                            f"training set (at most {MAX_DATA:g}).", f"Fix that cell of {col}.")
+
+
 def _check_magnitude(y: np.ndarray, index: pd.Index, metric: str) -> None:
     size = np.abs(y)
     bad = np.isfinite(y) & ((size > MAX_MAGNITUDE) | ((size > 0) & (size < 1 / MAX_MAGNITUDE)))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        row = index[i] + 2 if isinstance(index[i], (int, np.integer)) else repr(index[i])  # + 2: header, from 1
         raise UserError(
-            f"Row {row} of the runs table has {metric} = {y[i]:g}, too {'large' if size[i] > 1 else 'small'} "
+            f"Row {_row_number(index, i)} of the runs table has {metric} = {y[i]:g}, too {'large' if size[i] > 1 else 'small'} "
             f"to fit: metric values must be 0 or between {1 / MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g} in size.",
             f"Fix that cell, or rescale the {metric} column.",
         )

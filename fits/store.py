@@ -200,6 +200,7 @@ def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float, w
     params = {}
     for name in param_names(family, raw_params):
         params[name] = rd.num(raw_params, name, f"{where}.params")
+    _check_domain(rd, family, params, f"{where}.params")
     boot = None
     raw_boot = rd.get(d, "bootstrap_params", dict, where, optional=True)
     if raw_boot is not None:
@@ -209,6 +210,7 @@ def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float, w
         lengths = {len(v) for v in draws.values()}
         if len(lengths) != 1 or 0 in lengths:
             rd.fail(f"{where}.bootstrap_params", "has empty lists, or lists of different lengths")
+        _check_domain(rd, family, draws, bw)
         boot = Curve(family, draws, higher, law=law)
     intervals = {}
     for name, pair in rd.get(d, "intervals", dict, where).items():
@@ -255,6 +257,25 @@ def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float, w
         moved=_optional_numbers(rd, d, "moved", where) or {},
         ess=rd.num(d, "ess", where, optional=True),
     )
+
+
+# Where a law's parameters make sense (`fits.laws`): beyond these a curve over- or underflows float64 and
+# the allocator's plan is NaN. Wider than anything the fits produce (exponents 0.01–4), so a fits.json
+# written by another tool is not refused for a choice of its own.
+DOMAIN = {("power", "alpha"): (0.0, 50.0, "above 0 and at most 50"), ("power", "scale"): (0.0, 1e100, "from 0 to 1e100"),
+          ("power", "x0"): (0.0, 1e15, "from 0 to 1e15")}
+MAX_PARAM = 1e100  # any other parameter's size
+
+
+def _check_domain(rd: "_Reader", family: str, params: dict, where: str) -> None:
+    """Refuse a parameter (or any draw of it) outside its law's domain, naming it (hand-edited files)."""
+    for name, value in params.items():
+        values = np.atleast_1d(np.asarray(value, dtype=float))
+        low, high, text = DOMAIN.get((family, name), (-MAX_PARAM, MAX_PARAM, "at most 1e100 in size"))
+        strict_low = (family, name) == ("power", "alpha")
+        bad = (values <= low if strict_low else values < low) | (values > high)
+        if bad.any():
+            rd.fail(f"{where}.{name}", f"holds {values[bad][0]:g}; a {family} law's {name} must be {text}")
 
 
 def _transfer_from_json(rd: "_Reader", raw: dict, higher: bool, level: float) -> dict:

@@ -19,7 +19,7 @@ from core.files import atomic_write_text, check_output_file
 from reports.build import ReportBuilder
 from reports.document import Document, SavedFigure
 from reports.html import render_html
-from reports.inputs import ReportInputs, load_inputs
+from reports.inputs import ReportInputs, input_paths, load_inputs
 from reports.markdown import render_markdown
 
 __all__ = ["ReportResult", "render_report", "load_inputs", "build_document", "ReportInputs"]
@@ -56,10 +56,13 @@ def render_report(
     out = Path(out) if out is not None else Path(output_dir) / f"report.{fmt}"
     if fmt == "html" and out.suffix.lower() == ".md":
         raise UserError(f"--out {out} ends in .md but the format is html.", "Pass --format md, or an .html path.")
-    check_output_file(out, "The report (--out)")  # before any figure is drawn
+    if fmt == "md" and out.suffix.lower() != ".md":  # it would be written beside, under another name
+        raise UserError(f"--out {out} does not end in .md but the format is md.", "Pass a path ending in .md.")
+    read = input_paths(Path(output_dir))
+    check_output_file(out, "The report (--out)", read)  # before any figure is drawn
     markdown_path = out.with_suffix(".md")
     figures_dir = out.parent / f"{out.stem}_figures"
-    check_output_file(markdown_path, "The Markdown summary beside the report")
+    check_output_file(markdown_path, "The Markdown summary beside the report", read)
     if figures_dir.exists() and not figures_dir.is_dir():
         raise UserError(f"The report's figures go to {figures_dir}, which is a file.", "Move it away, or pass another --out.")
     out.parent.mkdir(parents=True, exist_ok=True)

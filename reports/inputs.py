@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 from fits import FitSet, load_fits
-from fits.data import OK_STATUSES
+from fits.data import OK_STATUSES, check_data_sizes
 from planner.allocation import read_allocation, read_summary
 from core.errors import UserError
 from core.tables import read_csv
@@ -135,12 +135,17 @@ def _read_config(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def input_paths(root: Path) -> list[Path]:
+    """Every file of `root` a report reads: none of them may be the report's own output."""
+    return [root / name for name in (*ALL_INPUTS, SWEEP_CHOICES)]
+
+
 def load_inputs(output_dir: str | Path) -> ReportInputs:
     """Read whatever the output directory holds; `missing` lists the inputs that were absent."""
     root = Path(output_dir)
     if not root.is_dir():
         raise UserError(
-            f"Output directory {root} does not exist.",
+            f"Output directory {root} {'is a file, not a directory' if root.exists() else 'does not exist'}.",
             "Pass the directory a planner stage wrote (the one holding runs.csv, fits.json, allocation.csv).",
         )
     inputs = ReportInputs(output_dir=root)
@@ -154,6 +159,7 @@ def load_inputs(output_dir: str | Path) -> ReportInputs:
 
     if present(RUNS):
         runs = _read_table(root / RUNS, RUNS_REQUIRED, RUNS_NUMERIC)
+        check_data_sizes(runs, ["n_pairs", "n_tokens", "other_pairs", "other_tokens"], str(root / RUNS))
         inputs.runs = runs[runs["language"] != ""].reset_index(drop=True)  # the fit ignores them too
         inputs.runs["ok"] = _run_ok(inputs.runs)
     if present(FITS):

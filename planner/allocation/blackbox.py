@@ -30,6 +30,7 @@ import optuna
 from planner.allocation.problem import AllocationProblem
 from planner.allocation.solver import fill_budget
 from core.errors import UserError
+from core.files import not_a_file
 
 ENTRY_POINT_GROUP = "planner.objectives"
 # Budget-share weights range over this factor (log-uniform): a language can get 1/1000 of another's share.
@@ -60,7 +61,7 @@ def load_objective(spec: str) -> UserObjective:
         if module_name.endswith(".py"):
             path = Path(module_name)
             if not path.is_file():
-                raise UserError(f"Objective file {path} does not exist.", "Pass path/to/file.py:FUNCTION with an existing file.")
+                raise UserError(f"Objective file {path} {not_a_file(path)}.", "Pass path/to/file.py:FUNCTION with an existing file.")
             module_spec = importlib.util.spec_from_file_location(f"planner_user_objective_{path.stem}", path)
             module = importlib.util.module_from_spec(module_spec)
             module_spec.loader.exec_module(module)

@@ -38,10 +38,15 @@ def explain(problem: AllocationProblem, curves: UtilityCurves, pairs: np.ndarray
     equal_share = uniform * problem.cost
     lines = []
     for i, lang in enumerate(problem.languages):
-        ratio = spent_share[i] / equal_share[i] if equal_share[i] > 0 else np.inf
-        head = "the same as an equal share" if abs(ratio - 1) < 0.05 else f"{ratio:.2f}× an equal share"
+        if equal_share[i] > 0:
+            ratio = spent_share[i] / equal_share[i]
+            head = "the same as an equal share" if abs(ratio - 1) < 0.05 else f"{ratio:.2f}× an equal share"
+        else:  # every language capped at nothing: an equal share is 0 too, and no ratio means anything
+            head = "the same as an equal share (none)" if spent_share[i] == 0 else "more than an equal share (none)"
         reasons = []
-        if bound[i] == FLOOR and problem.lo[i] > 0:
+        if problem.lo[i] == problem.hi[i]:
+            reasons.append(f"its floor and cap are both {problem.hi[i]:,.0f} pairs")
+        elif bound[i] == FLOOR and problem.lo[i] > 0:
             reasons.append(f"held at its floor of {problem.lo[i]:,.0f} pairs")
         elif bound[i] == CAP:
             reasons.append(f"capped at its available data ({problem.hi[i]:,.0f} pairs)")

@@ -170,7 +170,7 @@ def read_summary(path: str | Path) -> dict:
     if p.suffix == ".csv":
         p = summary_path(p)
     if not p.is_file():
-        raise UserError(f"The allocation summary {p} does not exist.", "Write it with `planner allocate` (it sits beside allocation.csv).")
+        raise UserError(f"The allocation summary {p} {not_a_file(p)}.", "Write it with `planner allocate` (it sits beside allocation.csv).")
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

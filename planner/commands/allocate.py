@@ -76,8 +76,9 @@ def run(args) -> int:
     from fits import load_fits
     from planner.allocation import allocate, format_result, read_limits, read_targets, summary_path, write_allocation
 
-    check_output_file(args.out, "The allocation file (--out)")
-    check_output_file(summary_path(args.out), "The allocation summary beside --out")
+    inputs = [f for f in (args.fits_json, args.limits, args.targets) if f]
+    check_output_file(args.out, "The allocation file (--out)", inputs)
+    check_output_file(summary_path(args.out), "The allocation summary beside --out", inputs)
     if args.objective == "target" and not args.targets:
         raise UserError("--objective target needs the targets.", "Pass --targets TARGETS_CSV with columns language,target.")
     fitset = load_fits(args.fits_json)

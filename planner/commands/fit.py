@@ -57,7 +57,7 @@ def run(args) -> int:
     from core.errors import UserError
     from core.files import check_output_file
 
-    check_output_file(args.out, "The fits file (--out)")  # before the work, not after it
+    check_output_file(args.out, "The fits file (--out)", inputs=[args.runs_csv])  # before the work
     runs = read_runs_csv(args.runs_csv)
     fitset = fit_runs(
         runs,

@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from core.config import PlannerConfig
 from core.errors import UserError
+from core.files import not_a_file
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import (
     A_ERROR, A_EVAL_S, A_HEARTBEAT, A_INTERRUPTED, A_METRICS, A_POINT, A_RUN_DIR, A_STEPS, A_TOKENS,
@@ -70,7 +71,7 @@ def resolve_runner(spec: str) -> Runner:
         if module_name.endswith(".py"):
             path = Path(module_name)
             if not path.is_file():
-                raise UserError(f"--runner file {path} does not exist.")
+                raise UserError(f"--runner file {path} {not_a_file(path)}.")
             unique = f"planner_runner_{abs(hash(str(path.resolve())))}"
             module_spec = importlib.util.spec_from_file_location(unique, path)
             module = importlib.util.module_from_spec(module_spec)
