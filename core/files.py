@@ -54,7 +54,7 @@ def write_target(path: str | Path) -> Path:
         path = Path(os.path.realpath(path))
     try:
         mode = path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # absent, or not reachable: the write itself reports what is wrong
         return path
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a directory gets its own message from the caller
         kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
