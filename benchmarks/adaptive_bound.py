@@ -16,7 +16,7 @@ further seeds of the largest size. Designs differ only in the order of languages
 - **far first**: languages whose true optimum is furthest from equal tokens (|log(optimum / uniform)|)
   get the large runs first: where the plan must move furthest from uniform;
 - **near first**: the reverse;
-- **random**: `--orders` random orders;
+- **random**: `--orders` random orders (default 16);
 - **best of**: per instance, the design of the ones above with the smallest regret — chosen on the
   truth *and* on the run outcomes, so it is optimistic: a lower bound for what picking among these
   designs can reach.
@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from adaptive_sweep import RESULTS, Instance, instances, paired_difference  # noqa: E402
+from adaptive_sweep import RESULTS, Instance, merge_tables, paired_difference, run_instances  # noqa: E402
 from planner.sweep.identity import GridPoint  # noqa: E402
 from planner.truths import FAMILIES  # noqa: E402
 
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
     p.add_argument("--instances", type=int, default=10)
-    p.add_argument("--orders", type=int, default=8, help="random orders of languages per instance")
+    p.add_argument("--orders", type=int, default=16, help="random orders of languages per instance")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS / "adaptive_bound.csv", help="per-instance rows")
     p.add_argument("--summarise", type=Path, nargs="+", metavar="CSV",
@@ -173,20 +173,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.summarise:
-        table = pd.concat([pd.read_csv(f) for f in args.summarise], ignore_index=True)
-        table = table.drop_duplicates(subset=["family", "instance", "design"], keep="last")
-        table.to_csv(args.out, index=False)
-        report(table, args.out)
+        report(merge_tables(args.summarise, ["family", "instance", "design"], args.out), args.out)
         return 0
     started = time.perf_counter()
-    rows: list[dict] = []
-    for family in args.families:
-        t0 = time.perf_counter()
-        for inst in instances(family, args.instances, args.seed):
-            rows += evaluate(inst, args.orders, args.seed)
-            pd.DataFrame(rows).to_csv(args.out, index=False)
-        print(f"  {family}: {args.instances} instances, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    report(pd.DataFrame(rows), args.out)
+    report(run_instances(args.families, args.instances, args.seed,
+                         lambda inst: evaluate(inst, args.orders, args.seed), args.out), args.out)
     print(f"\n{time.perf_counter() - started:.0f} s on {os.cpu_count()} cores")
     return 0
 

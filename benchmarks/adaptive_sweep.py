@@ -323,6 +323,27 @@ def report(table: pd.DataFrame, out: Path) -> None:
     print(markdown(v))
 
 
+def merge_tables(files: list[Path], key: list[str], out: Path) -> pd.DataFrame:
+    """Per-instance tables run in parallel pieces, as one (a row repeated across pieces — the grid, which
+    every piece pairs its designs with — kept once), written to `out`."""
+    table = pd.concat([pd.read_csv(f) for f in files], ignore_index=True).drop_duplicates(subset=key, keep="last")
+    table.to_csv(out, index=False)
+    return table
+
+
+def run_instances(families: list[str], n: int, seed: int, evaluate_one, out: Path) -> pd.DataFrame:
+    """`evaluate_one(instance)` on n instances of every family; the rows so far are written to `out` after
+    each instance, so a long run can be read while it goes."""
+    rows: list[dict] = []
+    for family in families:
+        t0 = time.perf_counter()
+        for inst in instances(family, n, seed):
+            rows += evaluate_one(inst)
+            pd.DataFrame(rows).to_csv(out, index=False)
+        print(f"  {family}: {n} instances, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    return pd.DataFrame(rows)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
@@ -339,21 +360,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.summarise:
-        table = pd.concat([pd.read_csv(f) for f in args.summarise], ignore_index=True)
-        # the grid is in every file (each pairs its designs with it): the same numbers, kept once
-        table = table.drop_duplicates(subset=["family", "instance", "design", "target"], keep="last")
-        table.to_csv(args.out, index=False)
-        report(table, args.out)
+        report(merge_tables(args.summarise, ["family", "instance", "design", "target"], args.out), args.out)
         return 0
     started = time.perf_counter()
-    rows = []
-    for family in args.families:
-        t0 = time.perf_counter()
-        for inst in instances(family, args.instances, args.seed):
-            rows += evaluate(inst, args.batch, not args.no_checkpoints, tuple(args.budgets), not args.no_references)
-            pd.DataFrame(rows).to_csv(args.out, index=False)  # a long run can be read while it goes
-        print(f"  {family}: {args.instances} instances, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    report(pd.DataFrame(rows), args.out)
+    table = run_instances(args.families, args.instances, args.seed, lambda inst: evaluate(
+        inst, args.batch, not args.no_checkpoints, tuple(args.budgets), not args.no_references), args.out)
+    report(table, args.out)
     print(f"\n{time.perf_counter() - started:.0f} s on {os.cpu_count()} cores")
     return 0
 
