@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
@@ -277,7 +278,11 @@ def _with_lora(model, model_cfg: "ModelConfig"):
         task_type="CAUSAL_LM",
     )
     try:
-        return get_peft_model(model, peft_cfg)
+        with warnings.catch_warnings():
+            # peft asks the model for transformers' deprecated alias of is_activation_checkpointing, and
+            # every final run printed that library-to-library FutureWarning to the user
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            return get_peft_model(model, peft_cfg)
     except ValueError as err:
         raise UserError(
             f"LoRA could not be applied to {model_cfg.name}: {err}",
