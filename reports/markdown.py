@@ -59,7 +59,9 @@ def _block(block, base: Path) -> str:
         )
     if isinstance(block, Verdict):
         lines = [f"> **{_text(block.title)}**", ">"]
-        lines += [f"> - {_VERDICT_MARKS.get(line.tone, '•')} {_text(line.text)}" for line in block.lines]
+        # a list item is already a bullet: a neutral line gets no second one ("- • …")
+        lines += [f"> - {_VERDICT_MARKS[line.tone] + ' ' if line.tone in _VERDICT_MARKS else ''}{_text(line.text)}"
+                  for line in block.lines]
         return "\n".join(lines + ([">", f"> {_text(block.note)}"] if block.note else []))
     raise TypeError(f"unknown block {type(block).__name__}")
 

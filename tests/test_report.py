@@ -183,3 +183,14 @@ def test_a_target_plan_shows_each_target_and_the_share_of_draws_reaching_it(tmp_
     assert "what doubling its equal share would buy" not in html  # the sum objective's reasons
     for p in plan.languages:
         assert f'<td class="num">{100 * p.p_reach:.0f}%</td>' in html
+
+
+def test_a_verdict_in_markdown_marks_wins_and_losses_and_adds_no_second_bullet():
+    from pathlib import Path
+
+    from reports.document import Verdict, VerdictLine
+    from reports.markdown import _block
+
+    text = _block(Verdict("Verdict", [VerdictLine("tied", ""), VerdictLine("won", "good"), VerdictLine("lost", "bad")]),
+                  Path("."))
+    assert "> - tied" in text and "> - ✓ won" in text and "> - ✗ lost" in text and "•" not in text
