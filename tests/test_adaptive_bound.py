@@ -66,3 +66,31 @@ def test_best_of_is_the_least_regret_of_the_designs_tried():
     assert designs[adaptive_bound.BEST]["loss"] == min(tried)
     assert all(r["compute"] <= 0.5 + 1e-9 for name, r in designs.items() if name != "grid")
     assert designs["grid"]["compute"] == 1.0
+
+
+def test_from_a_one_size_start_every_language_ends_with_two_sizes_within_the_share():
+    for zero_shot in (False, True):
+        inst = _instance(zero_shot)
+        full = _tokens(inst, inst.grid())
+        for cap in (0.3, 0.5):
+            design = adaptive_bound.fill(inst, [0, 1, 2, 3], cap * full, start=1)
+            assert _tokens(inst, design) <= cap * full * (1 + 1e-9)
+            for lang in inst.languages:
+                assert len({p.n_pairs for p in design if p.language == lang and p.n_pairs > 0}) >= 2, (lang, cap)
+            assert GridPoint("l00", 2000, 0) in design  # the first language in the order: the largest size first
+    # at 27%, after l00's largest run only the reserve is left: the others get their second size, no more
+    inst = _instance()
+    design = adaptive_bound.fill(inst, [0, 1, 2, 3], 0.27 * _tokens(inst, inst.grid()), start=1)
+    assert {p.n_pairs for p in design if p.language == "l00"} == {250, 2000}
+    assert all({p.n_pairs for p in design if p.language == lang} == {250, 500} for lang in ("l01", "l02", "l03"))
+
+
+def test_best_of_both_starts_takes_the_smaller_loss_per_instance():
+    import pandas as pd
+
+    rows = [{"family": "f", "instance": i, "design": d, "target": 0.5, "compute": 0.5, "runs": 1, "loss": loss, "room": 1.0}
+            for i, (a, b) in enumerate([(0.3, 0.1), (0.2, 0.4)])
+            for d, loss in (("grid", 0.2), (adaptive_bound.BEST, a), (adaptive_bound.ONE + adaptive_bound.BEST, b))]
+    both = adaptive_bound.with_best_of_both(pd.DataFrame(rows))
+    picked = both[both.design == adaptive_bound.BOTH].sort_values("instance").loss.tolist()
+    assert picked == [0.1, 0.2]
