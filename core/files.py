@@ -213,7 +213,7 @@ def check_output_file(path: str | Path, what: str, inputs: Iterable[str | Path] 
             raise UserError(f"{what} {path} is also an input of this command ({source}): writing it would destroy "
                             "what is being read.", "Pass another output path.")
     try:
-        path = write_target(path) if not path.is_dir() else path
+        path = write_target(path)  # a directory passes through, and is refused just below
     except UserError as err:
         raise UserError(f"{what}: {err.problem}", err.fix) from None
     if path.is_dir():

@@ -26,6 +26,8 @@ X_COLUMNS = {"pairs": "n_pairs", "tokens": "n_tokens"}
 # other_pairs / other_tokens count the other languages' data it was trained on beside this language's.
 MIXTURE_COLUMN = "mixture"
 OTHER_COLUMNS = {"pairs": "other_pairs", "tokens": "other_tokens"}
+# Every column of runs.csv that counts data (pairs or tokens): what `check_data_sizes` bounds.
+DATA_COLUMNS = ("n_pairs", "n_tokens", *OTHER_COLUMNS.values())
 # Statuses that mean "this run finished": a runs.csv written by hand often has no status column at all.
 OK_STATUSES = {"", "ok", "complete"}
 # The fits square and exponentiate metric values: beyond this size (or below its inverse, except 0) they
@@ -164,7 +166,7 @@ def prepare_runs(df: pd.DataFrame, metric: str, x: str = "pairs") -> RunsTable:
             "Check the status and language columns of runs.csv.",
         )
 
-    check_data_sizes(df, ["n_pairs", "n_tokens", *OTHER_COLUMNS.values()], "the runs table")
+    check_data_sizes(df, "the runs table")
     mixtures = None
     if MIXTURE_COLUMN in df.columns:
         mixed = (df[MIXTURE_COLUMN].fillna("").astype(str).str.strip() != "").to_numpy()
@@ -207,9 +209,9 @@ def _row_number(index: pd.Index, i: int) -> int | str:
     return index[i] + 2 if isinstance(index[i], (int, np.integer)) else repr(index[i])  # + 2: header, from 1
 
 
-def check_data_sizes(df: pd.DataFrame, columns: list[str], where: str) -> None:
-    """Refuse a pair or token count above MAX_DATA in any of `columns` (those `df` has), naming its row."""
-    for col in columns:
+def check_data_sizes(df: pd.DataFrame, where: str) -> None:
+    """Refuse a pair or token count above MAX_DATA in any of DATA_COLUMNS (those `df` has), naming its row."""
+    for col in DATA_COLUMNS:
         if col not in df.columns:
             continue
         values = _numeric(df[col])

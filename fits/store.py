@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fits.data import MAX_DATA, MAX_MAGNITUDE
 from fits.laws import PARAM_NAMES, Curve, param_names
 from fits.results import FitSet, LanguageFit
 from fits.validate import Backtest
@@ -262,16 +263,17 @@ def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float, w
 # Where a law's parameters make sense (`fits.laws`): beyond these a curve over- or underflows float64 and
 # the allocator's plan is NaN. Wider than anything the fits produce (exponents 0.01–4), so a fits.json
 # written by another tool is not refused for a choice of its own.
-DOMAIN = {("power", "alpha"): (0.0, 50.0, "above 0 and at most 50"), ("power", "scale"): (0.0, 1e100, "from 0 to 1e100"),
-          ("power", "x0"): (0.0, 1e15, "from 0 to 1e15")}
-MAX_PARAM = 1e100  # any other parameter's size
+# A scale is bounded like a metric value, an x0 (data the model already has) like a pair count.
+DOMAIN = {("power", "alpha"): (0.0, 50.0, "above 0 and at most 50"),
+          ("power", "scale"): (0.0, MAX_MAGNITUDE, f"from 0 to {MAX_MAGNITUDE:g}"),
+          ("power", "x0"): (0.0, MAX_DATA, f"from 0 to {MAX_DATA:g}")}
 
 
 def _check_domain(rd: "_Reader", family: str, params: dict, where: str) -> None:
     """Refuse a parameter (or any draw of it) outside its law's domain, naming it (hand-edited files)."""
     for name, value in params.items():
         values = np.atleast_1d(np.asarray(value, dtype=float))
-        low, high, text = DOMAIN.get((family, name), (-MAX_PARAM, MAX_PARAM, "at most 1e100 in size"))
+        low, high, text = DOMAIN.get((family, name), (-MAX_MAGNITUDE, MAX_MAGNITUDE, f"at most {MAX_MAGNITUDE:g} in size"))
         strict_low = (family, name) == ("power", "alpha")
         bad = (values <= low if strict_low else values < low) | (values > high)
         if bad.any():

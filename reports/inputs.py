@@ -159,7 +159,7 @@ def load_inputs(output_dir: str | Path) -> ReportInputs:
 
     if present(RUNS):
         runs = _read_table(root / RUNS, RUNS_REQUIRED, RUNS_NUMERIC)
-        check_data_sizes(runs, ["n_pairs", "n_tokens", "other_pairs", "other_tokens"], str(root / RUNS))
+        check_data_sizes(runs, str(root / RUNS))
         inputs.runs = runs[runs["language"] != ""].reset_index(drop=True)  # the fit ignores them too
         inputs.runs["ok"] = _run_ok(inputs.runs)
     if present(FITS):
