@@ -101,23 +101,15 @@ def test_a_fifo_or_a_device_is_never_replaced(tmp_path, capsys):
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
-def test_a_rewritten_file_keeps_its_permissions_and_a_new_one_follows_the_umask(tmp_path):
+def test_a_rewritten_file_keeps_its_permissions_and_a_new_one_follows_the_umask(tmp_path, monkeypatch):
     kept = tmp_path / "kept.csv"
     kept.write_text("old")
     kept.chmod(0o640)
     atomic_write_text(kept, "new")
     assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text() == "new"
-    mask = os.umask(0o027)
-    try:
-        import core.files
-
-        old = core.files._UMASK
-        core.files._UMASK = 0o027
-        fresh = atomic_write_text(tmp_path / "fresh.csv", "x")
-        assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # not the temporary file's private 0600
-    finally:
-        core.files._UMASK = old
-        os.umask(mask)
+    monkeypatch.setattr("core.files._UMASK", 0o027)  # the process's umask, as read when core.files loaded
+    fresh = atomic_write_text(tmp_path / "fresh.csv", "x")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # not the temporary file's private 0600
 
 
 # ---------------------------------------------------------------------------------------- out of range
