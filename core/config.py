@@ -358,12 +358,25 @@ def check_flags(seed: int | None = None, languages: list[str] | tuple[str, ...] 
             raise UserError(f"--language {code} is given more than once.", "Give each language once.")
 
 
+# Metrics a proxy run measures teacher-forced on the whole test split; any other fitted metric (chrf, bleu,
+# comet, a user's name) needs generated translations.
+HELDOUT_METRICS = ("loss", "bpb")
+
+
+def proxy_generates(cfg: PlannerConfig) -> bool:
+    """Whether a proxy run translates its test sentences: only when `fit.metric` is a generated metric
+    (decoding is most of a small model's evaluation); final runs always do."""
+    return cfg.fit.metric not in HELDOUT_METRICS
+
+
 def run_settings(cfg: PlannerConfig) -> dict:
-    """Every setting a training run's result depends on (data, model, train, align), JSON-ready; not
-    `model.threads`, which decides only how fast it runs. What run identities and study hashes are made of."""
+    """Every setting a training run's result depends on (data, model, train, align, and whether a proxy
+    run generates), JSON-ready; not `model.threads`, which decides only how fast it runs. What run
+    identities and study hashes are made of."""
     dumped = cfg.model_dump(mode="json")
     settings = {section: dumped[section] for section in ("data", "model", "train", "align")}
     settings["model"].pop("threads", None)
+    settings["proxy_generates"] = proxy_generates(cfg)
     return settings
 
 

@@ -40,7 +40,7 @@ MAX_DATA = 1e15
 # Metric direction from the name. Short words only count as whole words ("ter" must not match "after"),
 # longer ones anywhere in the name ("val_loss", "evalperplexity"). Lower-is-better words are checked first:
 # a name that mentions a loss is a loss even if it also says "score".
-_LOWER_WORDS = ("loss", "perplexity", "error", "nll", "ppl", "ter")
+_LOWER_WORDS = ("loss", "perplexity", "error", "nll", "ppl", "ter", "bpb", "bits")
 _HIGHER_WORDS = ("chrf", "bleu", "comet", "accuracy", "score", "acc")
 
 

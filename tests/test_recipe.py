@@ -198,7 +198,7 @@ def test_zero_shot_runs_evaluate_the_untrained_model_without_an_optimizer(tmp_pa
     written = json.loads((tmp_path / "out" / "runs" / "el-0-s0" / METRICS_FILE).read_text(encoding="utf-8"))
     assert written["n_pairs"] == 0 and written["n_tokens"] == 0 and written["steps"] == 0
     assert written["train_seconds"] == 0.0 and written["eval_seconds"] > 0
-    assert set(written["metrics"]) == {"chrf", "bleu", "loss"}
+    assert set(written["metrics"]) == {"chrf", "bleu", "loss", "loss_se", "bpb", "bpb_se"}  # quick fits chrf
     assert all(math.isfinite(v) for v in written["metrics"].values()) and steps == []
     # Greedy decoding of one base model: the zero-shot point does not depend on anything random.
     cfg = config_from_dict(body)
@@ -208,9 +208,41 @@ def test_zero_shot_runs_evaluate_the_untrained_model_without_an_optimizer(tmp_pa
         train_one(cfg, "el", -1, seed=0, progress=False)
 
 
-def test_test_loss_scores_the_response_in_the_chat_format(chat_tokenizer):
-    """The teacher-forced test loss is the response NLL (+ end of turn) after the chat-format prompt."""
-    from trainers.evaluate import test_loss
+def test_a_proxy_run_fitted_on_bpb_does_not_translate(tmp_path, tmp_path_factory, monkeypatch):
+    """fit.metric bpb (or loss): the proxy run scores the whole test split teacher-forced and never decodes;
+    a final-run mixture still translates (it always reports chrF and BLEU)."""
+    import trainers.evaluate as evaluate_module
+    from trainers.coit import train_one
+
+    monkeypatch.setenv("PLANNER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "planner-cache"))
+    body = load_config(preset="quick").model_dump(mode="json")
+    body.update(output_dir=str(tmp_path / "out"), languages=["el"])
+    body["model"].update(threads=1, hidden_size=32, layers=1, heads=2, context_length=64)
+    body["train"].update(eval_size=6, max_new_tokens=6, samples=2)
+    body["fit"]["metric"] = "bpb"
+    cfg = config_from_dict(body)
+    translated = []
+    real_translate = evaluate_module.translate
+    monkeypatch.setattr(evaluate_module, "translate", lambda *a, **k: translated.append(1) or real_translate(*a, **k))
+    result = train_one(cfg, "el", 0, seed=0, progress=False)
+    assert translated == [] and set(result.metrics) == {"loss", "loss_se", "bpb", "bpb_se"}
+    from trainers.data import load_language
+
+    assert result.samples == []
+    lang = load_language(cfg.data, "el")
+    assert len(lang.test) > 6  # the loss is scored on the whole test split, not the 6 translated sentences
+    from trainers.muit import train_mixture
+
+    final = train_mixture(cfg, {"el": lang}, {"el": 4}, 0, tmp_path / "final", progress=False)
+    assert translated == [1] and {"chrf", "bleu", "bpb", "loss"} <= set(final.metrics["el"])
+
+
+def test_heldout_loss_scores_the_response_in_the_chat_format(chat_tokenizer):
+    """The teacher-forced held-out loss is the response NLL (+ end of turn) after the chat-format prompt,
+    bits per byte the same NLL in bits over the references' UTF-8 bytes, each with a sentence-level error."""
+    import math
+
+    from trainers.evaluate import heldout_loss
 
     cfg = PlannerConfig.model_validate({"model": {"hidden_size": 16, "layers": 1, "heads": 2, "context_length": 256},
                                         "train": {"prompt_format": "chat"}})
@@ -222,7 +254,42 @@ def test_test_loss_scores_the_response_in_the_chat_format(chat_tokenizer):
     assert all(e.input_ids[-1] == fmt.end_id for e in encoded)
     with torch.no_grad():
         nll, n = response_nll(model, collate(encoded, examples, chat_tokenizer.pad_token_id))
-    assert test_loss(cfg, model, chat_tokenizer, pairs, "German") == pytest.approx(float(nll) / int(n), rel=1e-5)
+    scores = heldout_loss(cfg, model, chat_tokenizer, pairs, "German")
+    assert scores.sentences == 4
+    assert scores.loss == pytest.approx(float(nll) / int(n), rel=1e-5)
+    utf8 = sum(len(p.target.encode("utf-8")) for p in pairs)
+    assert scores.bpb == pytest.approx(float(nll) / math.log(2) / utf8, rel=1e-5)
+    assert 0 < scores.loss_se < scores.loss and 0 < scores.bpb_se < scores.bpb
+
+
+def test_heldout_loss_leaves_out_a_reference_cut_by_the_context(chat_tokenizer):
+    """A reference longer than the context is not scored (its tail would be missing from the NLL but not
+    from the bytes, and bits per byte would read too good)."""
+    from trainers.evaluate import heldout_loss
+
+    cfg = PlannerConfig.model_validate({"model": {"hidden_size": 16, "layers": 1, "heads": 2, "context_length": 96},
+                                        "train": {"prompt_format": "chat"}})
+    model = build_model(cfg, chat_tokenizer, seed=0).eval()
+    long = Pair(PAIRS[0].source, " ".join([PAIRS[0].target] * 20))
+    whole = heldout_loss(cfg, model, chat_tokenizer, PAIRS[:3], "German")
+    cut = heldout_loss(cfg, model, chat_tokenizer, [*PAIRS[:3], long], "German")
+    assert whole.sentences == cut.sentences == 3
+    assert cut.bpb == pytest.approx(whole.bpb, rel=1e-6)
+
+
+def test_ratio_se_matches_a_bootstrap_over_sentences():
+    import numpy as np
+
+    from trainers.evaluate import ratio_se
+
+    rng = np.random.default_rng(0)
+    n = rng.integers(5, 40, size=300).astype(float)
+    y = n * rng.normal(2.0, 0.3, size=300) + rng.normal(0, 3, size=300)
+    ratio, se = ratio_se(y, n)
+    assert ratio == pytest.approx(y.sum() / n.sum())
+    boot = [y[i].sum() / n[i].sum() for i in (rng.integers(0, 300, 300) for _ in range(2000))]
+    assert se == pytest.approx(np.std(boot), rel=0.1)
+    assert np.isnan(ratio_se(y[:1], n[:1])[1])
 
 
 # ---------------------------------------------------------------------------------------------- presets

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from core.config import RESOLVED_CONFIG_NAME, write_resolved
+from core.config import RESOLVED_CONFIG_NAME, proxy_generates, write_resolved
 from core.errors import UserError
 from core.files import atomic_write_text, check_output_dir, check_output_file
 
@@ -39,7 +39,7 @@ class RunResult:
     language: str
     n_pairs: int
     seed: int
-    metrics: dict[str, float]  # "chrf", "bleu", "loss" (test), and "comet" when configured
+    metrics: dict[str, float]  # "loss", "bpb" (+ "_se"); "chrf", "bleu" ("comet") when the fit needs them
     n_tokens: int  # tokens (model tokenizer) of the run's translation pairs, one epoch: English + X text
     train_seconds: float
     eval_seconds: float
@@ -96,8 +96,10 @@ def language_examples(cfg: "PlannerConfig", lang: "LanguageData", pairs: Sequenc
 
 
 def eval_pairs(cfg: "PlannerConfig", lang: "LanguageData") -> list:
-    """The test pairs every run of this language is scored on (the first `train.eval_size`, or all): one
-    definition, so the final run's achieved scores are measured on exactly the sweep's pairs."""
+    """The test pairs every run of this language translates for its generated metrics (the first
+    `train.eval_size`, or all): one definition, so the final run's achieved scores are measured on exactly
+    the sweep's pairs. Held-out loss and bits per byte are scored on the whole test split (cheap: no
+    decoding), so their sampling error is small."""
     return lang.test[: cfg.train.eval_size] if cfg.train.eval_size else lang.test
 
 
@@ -144,8 +146,8 @@ def train_one(
             description=f"{language} {n_pairs} pairs seed {seed}",
         )
 
-    test = eval_pairs(cfg, lang)
-    evaluation = run_evaluation(cfg, model, tokenizer, lang, test)
+    evaluation = run_evaluation(cfg, model, tokenizer, lang, eval_pairs(cfg, lang), loss_pairs=lang.test,
+                                generate=proxy_generates(cfg))
 
     train_stats = asdict(stats)
     train_stats["tokens_per_second"] = stats.tokens_per_second

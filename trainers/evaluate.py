@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+import numpy as np
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
+from core.config import HELDOUT_METRICS
 from core.errors import UserError
 from trainers.prompts import PromptFormat, eval_example
-from trainers.train import accepts_logits_to_keep, autocast, iterate_batches, response_nll
+from trainers.train import accepts_logits_to_keep, autocast, iterate_batches, response_nll_rows
 
 if TYPE_CHECKING:
     from core.config import PlannerConfig
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 # spaces between words are scored per character, everything else with the standard 13a tokenizer.
 _BLEU_TOKENIZERS = {"zh": "zh", "yue": "zh", "ja": "char", "th": "char", "lo": "char", "km": "char", "my": "char"}
 LENGTH_FACTOR = 1.5  # new-token bound relative to the reference
-LOSS_BATCH_ROWS = 16  # rows per test-loss batch at most (see test_loss)
+LOSS_BATCH_ROWS = 16  # rows per test-loss batch at most (see heldout_loss)
 LENGTH_SLACK = 4
 
 
@@ -209,23 +211,64 @@ def translate(
     return out
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """Teacher-forced scores of a test set: what a scaling law predicts (smooth in the data, unlike a
+    generated metric), each with its standard error over the test sentences (its sampling noise).
+
+    loss: mean NLL (nats) per response token (+ the end token) under the evaluation prompt; depends on
+    the tokenizer. bpb: the same NLL in bits per UTF-8 byte of the reference text, comparable across
+    languages, scripts and tokenizers. A reference cut by the context length is left out of both."""
+
+    loss: float
+    loss_se: float
+    bpb: float
+    bpb_se: float
+    sentences: int
+
+    def metrics(self) -> dict[str, float]:
+        return {"loss": self.loss, "loss_se": self.loss_se, "bpb": self.bpb, "bpb_se": self.bpb_se}
+
+
+def ratio_se(numerators: np.ndarray, denominators: np.ndarray) -> tuple[float, float]:
+    """Σy/Σn over sentences and its standard error (the ratio estimator's linearisation: sentences are the
+    sampled units, tokens within one are not independent)."""
+    m = len(numerators)
+    total = float(denominators.sum())
+    if m == 0 or total <= 0:
+        return float("nan"), float("nan")
+    ratio = float(numerators.sum()) / total
+    if m < 2:
+        return ratio, float("nan")
+    residual = numerators - ratio * denominators
+    return ratio, math.sqrt(m / (m - 1) * float((residual**2).sum())) / total
+
+
 @torch.inference_mode()
-def test_loss(cfg: "PlannerConfig", model, tokenizer, pairs: Sequence["Pair"], language_name: str) -> float:
-    """Mean NLL per reference token (+EOS) given the evaluation prompt (teacher forcing)."""
+def heldout_loss(cfg: "PlannerConfig", model, tokenizer, pairs: Sequence["Pair"], language_name: str) -> HeldOut:
+    """Loss per token and bits per byte of `pairs`' references given the evaluation prompt (teacher forcing)."""
     device = next(model.parameters()).device
     examples = [eval_example(p, language_name) for p in pairs]
+    expected = {id(e): len(ids) + 1 for e, ids in  # the response's tokens and the end token
+                zip(examples, tokenizer([e.response for e in examples], add_special_tokens=False)["input_ids"])}
     use_keep = accepts_logits_to_keep(model)
-    total, count = 0.0, 0
     fmt = PromptFormat.from_config(cfg, tokenizer)
+    nll, tokens, utf8 = [], [], []
     # Small length-sorted batches: one batch of 50 padded to its longest example (~190 tokens for Greek
     # against ~90 on average) doubled the work of the whole teacher-forced pass.
     rows = min(cfg.train.eval_batch_size, LOSS_BATCH_ROWS)
     for batch in iterate_batches(tokenizer, examples, rows, cfg.model.context_length, fmt):
         with autocast(device, cfg.model.precision):
-            nll, n = response_nll(model, batch.to(device), use_keep)
-        total += float(nll)
-        count += int(n)
-    return total / count if count else float("nan")
+            row_nll, row_tokens = response_nll_rows(model, batch.to(device), use_keep)
+        for example, y, n in zip(batch.examples, row_nll.tolist(), row_tokens.tolist()):
+            if n == expected[id(example)]:
+                nll.append(y)
+                tokens.append(n)
+                utf8.append(len(example.response.encode("utf-8")))
+    nll_a = np.asarray(nll, dtype=float)
+    loss, loss_se = ratio_se(nll_a, np.asarray(tokens, dtype=float))
+    bpb, bpb_se = ratio_se(nll_a / math.log(2), np.asarray(utf8, dtype=float))
+    return HeldOut(loss, loss_se, bpb, bpb_se, len(nll))
 
 
 def comet_score(checkpoint: str, sources, hypotheses, references, batch_size: int) -> float:
@@ -273,35 +316,32 @@ def merged_adapters(model):
                 weight.copy_(original)
 
 
-def run_evaluation(cfg: "PlannerConfig", model, tokenizer, language, test_pairs: Sequence["Pair"]) -> Evaluation:
-    """Translate and score `test_pairs` (all of them; callers pick the evaluation subset)."""
+def run_evaluation(cfg: "PlannerConfig", model, tokenizer, language, test_pairs: Sequence["Pair"],
+                   loss_pairs: Sequence["Pair"] | None = None, generate: bool = True) -> Evaluation:
+    """Score `model` on a language's test split: the held-out loss and bits per byte on `loss_pairs`
+    (default `test_pairs`) and, with `generate`, translations of `test_pairs` scored by sacrebleu."""
     code, name = _language(language)
     if not test_pairs:
         raise ValueError(f"no test pairs to evaluate {code} on")
     start = time.perf_counter()
     was_training = model.training
     model.eval()
+    sources, references, hypotheses = [p.source for p in test_pairs], [p.target for p in test_pairs], []
     try:
-        sources = [p.source for p in test_pairs]
-        references = [p.target for p in test_pairs]
         with merged_adapters(model):
-            hypotheses = translate(cfg, model, tokenizer, sources, name, references)
-            metrics = score_translations(hypotheses, references, code)
-            metrics["loss"] = test_loss(cfg, model, tokenizer, test_pairs, name)
-        if cfg.train.comet_checkpoint:
+            metrics = heldout_loss(cfg, model, tokenizer, loss_pairs or test_pairs, name).metrics()
+            if generate:
+                hypotheses = translate(cfg, model, tokenizer, sources, name, references)
+                metrics.update(score_translations(hypotheses, references, code))
+        if generate and cfg.train.comet_checkpoint:
             metrics["comet"] = comet_score(cfg.train.comet_checkpoint, sources, hypotheses, references, cfg.train.eval_batch_size)
     finally:
         model.train(was_training)
-    return Evaluation(metrics, sources, references, hypotheses, time.perf_counter() - start)
+    return Evaluation(metrics, sources if generate else [], references if generate else [], hypotheses,
+                      time.perf_counter() - start)
 
 
 def measured_metrics(cfg: "PlannerConfig") -> list[str]:
-    """The metrics `run_evaluation` reports under this config (what a final run can be compared on)."""
-    return ["chrf", "bleu", "loss"] + (["comet"] if cfg.train.comet_checkpoint else [])
+    """The metrics a final run reports under this config (what plans can be compared on)."""
+    return ["chrf", "bleu", *HELDOUT_METRICS] + (["comet"] if cfg.train.comet_checkpoint else [])
 
-
-def evaluate(cfg: "PlannerConfig", model, tokenizer, language: "LanguageData | tuple[str, str]", test_pairs) -> dict[str, float]:
-    """chrF, BLEU and test loss (and COMET when configured) of `model` on `test_pairs`.
-
-    `language` is a `LanguageData` or a `(code, display name)` tuple."""
-    return run_evaluation(cfg, model, tokenizer, language, test_pairs).metrics

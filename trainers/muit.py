@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
+from core.config import proxy_generates
 from core.files import atomic_write_text
 from trainers.mixture import take_pairs
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 class MixtureResult:
     name: str
     counts: dict[str, int]  # translation pairs per language actually trained on (with repeats)
-    metrics: dict[str, dict[str, float]]  # language -> chrf/bleu/loss on its fixed test split
+    metrics: dict[str, dict[str, float]]  # language -> loss/bpb (+ chrf/bleu when generated) on its test split
     train_seconds: float
     eval_seconds: float
     steps: int
@@ -65,7 +66,7 @@ def mixture_identity(cfg: "PlannerConfig", pairs: Mapping[str, int], seed: int, 
 
 def saved_or_trained(cfg: "PlannerConfig", datasets: Mapping[str, "LanguageData"], pairs: Mapping[str, int],
                      seed: int, run_dir: Path, name: str, identity: str, progress: bool = True, train: bool = True,
-                     epochs: float | None = None) -> "MixtureResult | None":
+                     epochs: float | None = None, generate: bool = True) -> "MixtureResult | None":
     """The run's saved result when it finished under `identity`, else (with `train`) trained now, resuming
     from its checkpoint if it has one. None when not finished and not trained, and on non-main processes."""
     result = load_mixture_result(run_dir)
@@ -74,7 +75,7 @@ def saved_or_trained(cfg: "PlannerConfig", datasets: Mapping[str, "LanguageData"
     if not train:
         return None
     return train_mixture(cfg, datasets, pairs, seed, run_dir, name=name, progress=progress, identity=identity,
-                         epochs=epochs)
+                         epochs=epochs, generate=generate)
 
 
 def mixture_pairs(datasets: Mapping[str, "LanguageData"], pairs: Mapping[str, int], max_epochs: float) -> dict[str, list]:
@@ -92,9 +93,11 @@ def train_mixture(
     progress: bool = True,
     identity: str = "",
     epochs: float | None = None,
+    generate: bool = True,
 ) -> MixtureResult | None:
-    """Train one model on the mixture and evaluate every language. Returns None on non-main processes.
-    `epochs`: default the final run's (`final.epochs`, else `train.epochs`)."""
+    """Train one model on the mixture and evaluate every language (held-out loss and bits per byte on its
+    whole test split; with `generate`, also translations: always in a final run). Returns None on
+    non-main processes. `epochs`: default the final run's (`final.epochs`, else `train.epochs`)."""
     from trainers.align import alignment_loss
     from trainers.coit import eval_pairs, language_examples
     from trainers.evaluate import run_evaluation
@@ -123,7 +126,8 @@ def train_mixture(
         return None
     metrics, eval_seconds = {}, 0.0
     for lang in chosen:
-        evaluation = run_evaluation(cfg, model, tokenizer, datasets[lang], eval_pairs(cfg, datasets[lang]))
+        evaluation = run_evaluation(cfg, model, tokenizer, datasets[lang], eval_pairs(cfg, datasets[lang]),
+                                    loss_pairs=datasets[lang].test, generate=generate)
         metrics[lang] = evaluation.metrics
         eval_seconds += evaluation.seconds
     result = MixtureResult(
@@ -169,7 +173,8 @@ def train_mixture_proxy(
     run_dir = Path(run_dir) if run_dir is not None else cfg.out / "mixture_runs" / f"mixture-s{seed}"
     datasets = load_languages(cfg.data, list(pairs))
     result = saved_or_trained(cfg, datasets, pairs, seed, run_dir, f"mixture proxy run seed {seed}",
-                              mixture_identity(cfg, pairs, seed, proxy=True), progress, epochs=cfg.train.epochs)
+                              mixture_identity(cfg, pairs, seed, proxy=True), progress, epochs=cfg.train.epochs,
+                              generate=proxy_generates(cfg))
     tokenizer = load_tokenizer(cfg)
     chosen = mixture_pairs(datasets, pairs, cfg.budget.max_epochs)
     return MixtureProxyResult(  # a language trained with 0 pairs is scored all the same (leave-one-out)

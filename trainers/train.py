@@ -220,6 +220,24 @@ def response_nll(model: torch.nn.Module, batch: Batch, logits_to_keep: bool = Tr
     return nll, needed.sum()
 
 
+def response_nll_rows(model: torch.nn.Module, batch: Batch, logits_to_keep: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row of `batch`: the summed NLL of its response tokens and their count (teacher forcing), for
+    statistics over sentences (a test set's sampling error). Same logits as `response_nll`."""
+    targets = batch.labels[:, 1:]
+    needed = targets != IGNORE
+    keep = F.pad(needed, (0, 1), value=False)
+    if logits_to_keep:
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=keep,
+                       use_cache=False).logits
+    else:
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits[keep]
+    token_nll = F.cross_entropy(logits.float(), targets[needed], reduction="none")
+    rows = needed.nonzero()[:, 0]  # row-major, the order of both the kept logits and targets[needed]
+    per_row = torch.zeros(needed.shape[0], dtype=torch.float64, device=token_nll.device)
+    per_row.index_add_(0, rows, token_nll.double())
+    return per_row, needed.sum(dim=1)
+
+
 def _has_accelerator_device() -> bool:
     if hasattr(torch, "accelerator"):  # torch ≥ 2.6: CUDA, XPU, MPS, ...
         return torch.accelerator.is_available()

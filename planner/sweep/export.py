@@ -20,7 +20,7 @@ from planner.sweep.state import PointStatus, point_statuses
 
 RUNS_CSV = "runs.csv"
 # Metric columns that lead runs.csv when present (others follow alphabetically).
-PREFERRED_METRICS = ("chrf", "bleu", "comet", "loss")
+PREFERRED_METRICS = ("bpb", "loss", "chrf", "bleu", "comet", "bpb_se", "loss_se")
 
 
 def _ordered_metrics(names: Iterable[str]) -> list[str]:
