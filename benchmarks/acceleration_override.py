@@ -1,6 +1,6 @@
 """A rejected alternative, kept measurable: trust a language's own acceleration over the fitted law.
 
-On S-shaped truths (`planner.truths_heldout`, sigmoid-in-log-x) the default plan only ties uniform: a
+On S-shaped truths (`research.truths_heldout`, sigmoid-in-log-x) the default plan only ties uniform: a
 language whose curve is still in its slow start looks flat on the grid, every law the fit knows is
 concave, and the plan starves exactly the languages that have the most to gain beyond the grid. The
 obvious repair is a per-language override: when the gain of the last doubling exceeds the gain of the
@@ -20,16 +20,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 
 from fits import fit_runs
 from fits.laws import Curve
 from planner.allocation import allocate
-from planner.truths import FAMILIES, METRIC, simulate_runs
-from planner.truths_heldout import HELD_OUT
-from plan_regret import limits_of, methods
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `research` is not installed
+from research.truths import FAMILIES, METRIC, simulate_runs  # noqa: E402
+from research.truths_heldout import HELD_OUT  # noqa: E402
+from plan_regret import limits_of, methods  # noqa: E402
 
 FAMILY_NAMES = ["sigmoid-in-log-x", "exponential-saturation", "mixed-laws", "dip-then-rise",
                 "moderate-high-ceilings", "log-like", "steep-low-ceilings", "pretrained-offset"]

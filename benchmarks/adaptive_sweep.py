@@ -1,6 +1,6 @@
 """Regret against proxy compute: the adaptive sweep beside the grid, on the truth families.
 
-For each family of `planner.truths` (worlds with known curves), a synthetic runner answers every proxy
+For each family of `research.truths` (worlds with known curves), a synthetic runner answers every proxy
 run from the world's true curve plus its noise (the same outcome for the same run in every design, so
 designs are compared on equal luck). Each design ends in the pipeline's own fit (`fits.fit_runs` with the
 config defaults) and plan (the exact solver on that fit, exactly what `allocate` returns as `pairs_exact`
@@ -53,13 +53,15 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `research` is not installed
+
 from fits import fit_runs  # noqa: E402
 from planner.allocation.problem import LanguageLimits, build_problem  # noqa: E402
 from planner.allocation.solver import solve_sum  # noqa: E402
 from planner.sweep.adaptive import AdaptiveSpec, Compute, decide  # noqa: E402
 from planner.sweep.design import default_ladder, start_design  # noqa: E402  # noqa: E402
 from planner.sweep.identity import GridPoint  # noqa: E402
-from planner.truths import FAMILIES, METRIC, World  # noqa: E402
+from research.truths import FAMILIES, METRIC, World  # noqa: E402
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 BUDGETED = "adaptive, own budget"  # a sweep told the fraction as its budget, as a user would set sweep.budget

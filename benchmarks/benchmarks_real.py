@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from planner.truths import family_from_curves
+from research.truths import family_from_curves
 
 
 def family_from_runs(name: str, path: Path):

@@ -1,6 +1,6 @@
 """How much of the achievable gain does a plan keep, across many kinds of truth?
 
-For every truth family of `planner.truths` (and the families fitted to real sweeps, when their runs are
+For every truth family of `research.truths` (and the families fitted to real sweeps, when their runs are
 in benchmarks/results/), draw worlds with known curves, play the sweep (noisy runs.csv), fit and plan,
 and score every plan on the true curves:
 
@@ -29,7 +29,7 @@ and the true optimum.
 
 `--objective maxmin` judges the fairness objective instead: every plan (notebook and default) is solved
 for maxmin, its true value is the worst language's true score, and the true optimum comes from
-`planner.truths_maxmin` (independent of the planner's solver). There is no oracle row: its plan
+`research.truths_maxmin` (independent of the planner's solver). There is no oracle row: its plan
 maximises expected utility, which for a minimum is not the maxmin of the expected curves. Worlds where
 uniform is already near the maxmin optimum (a capped bottleneck that uniform also caps) have almost no
 room, so the table also gives the room, mean (optimum − uniform), the pooled regret divides by.
@@ -60,8 +60,10 @@ from fits.laws import Curve
 from planner.allocation import LanguageLimits, allocate
 from planner.allocation.curves import CurveBank
 from planner.allocation.solver import solve_maxmin, solve_sum
-from planner.truths import FAMILIES, METRIC, UNIDENTIFIED, World, noiseless, simulate_runs
-from planner.truths_heldout import HELD_OUT
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `research` is not installed
+from research.truths import FAMILIES, METRIC, UNIDENTIFIED, World, noiseless, simulate_runs  # noqa: E402
+from research.truths_heldout import HELD_OUT  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -265,7 +267,7 @@ def main(argv=None) -> int:
     p.add_argument("--alternatives", action="store_true", help="also run the alternative methods")
     p.add_argument("--no-oracle", action="store_true", help="skip the Bayes-oracle reference row")
     p.add_argument("--held-out", action="store_true",
-                   help="the held-out families instead (truths outside the fit's laws, planner/truths_heldout.py); "
+                   help="the held-out families instead (truths outside the fit's laws, research/truths_heldout.py); "
                         "no oracle row, and results go to plan_regret_heldout.csv unless --out says otherwise")
     p.add_argument("--objective", choices=["sum", "maxmin"], default="sum",
                    help="the objective planned for and judged (maxmin: no oracle row; results go to "

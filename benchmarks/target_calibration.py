@@ -2,10 +2,10 @@
 
 `objective: target` plans the cheapest allocation at which each language reaches its target score;
 `budget.target_confidence` q says how sure the plan must be (the share of the fits' draws that reach
-the target, `planner.allocation.targets`). For every truth family of `planner.truths` (and the families
+the target, `planner.allocation.targets`). For every truth family of `research.truths` (and the families
 fitted to real sweeps, when their runs are in benchmarks/results/) or, with `--held-out`, of
-`planner.truths_heldout`, draw worlds, play the sweep (noisy runs.csv), ask for a target per language
-(`planner.truths_target.draw_targets`: each truly reachable, most beyond the measured sizes), plan, and
+`research.truths_heldout`, draw worlds, play the sweep (noisy runs.csv), ask for a target per language
+(`research.truths_target.draw_targets`: each truly reachable, most beyond the measured sizes), plan, and
 read every language's planned pairs off the true curve:
 
 - **reached**: share of all targets the plan's allocation truly reaches;
@@ -13,7 +13,7 @@ read every language's planned pairs off the true curve:
 - **reached | planned**: share reached among the targets the plan did plan for — the calibration
   figure, to compare with q;
 - **planned / true need**: for each target it planned for, the pairs planned over the pairs the target
-  truly needs (`planner.truths_target.true_needs`, found without the planner): median, 90th percentile,
+  truly needs (`research.truths_target.true_needs`, found without the planner): median, 90th percentile,
   and the share planned at more than 10× the need. (Not a pooled total: needs are heavy-tailed — a
   target near an uncertain ceiling can be planned at 10⁶× its need — so one target would decide it.)
 
@@ -46,6 +46,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `research` is not installed
 
 from plan_regret import METRIC, limits_of, notebook_curve, truth_families  # noqa: E402
 
@@ -55,9 +56,9 @@ from planner.allocation import allocate  # noqa: E402
 from planner.allocation.curves import MAX_PAIRS, CurveBank  # noqa: E402
 from planner.allocation.problem import build_problem  # noqa: E402
 from planner.allocation.solver import solve_target  # noqa: E402
-from planner.truths import World, simulate_runs  # noqa: E402
-from planner.truths_maxmin import scorer  # noqa: E402
-from planner.truths_target import draw_targets, true_needs  # noqa: E402
+from research.truths import World, simulate_runs  # noqa: E402
+from research.truths_maxmin import scorer  # noqa: E402
+from research.truths_target import draw_targets, true_needs  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIDENCES = (0.5, 0.8, 0.9)
@@ -194,7 +195,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--instances", type=int, default=20, help="worlds per family (default 20)")
     p.add_argument("--families", nargs="*", default=None, help="default: every family")
-    p.add_argument("--held-out", action="store_true", help="the held-out truth families (planner/truths_heldout.py)")
+    p.add_argument("--held-out", action="store_true", help="the held-out truth families (research/truths_heldout.py)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="default: results/target_calibration[_heldout].csv.gz")
     p.add_argument("--summarise", metavar="CSV", default=None, help="only print the tables of rows written before")

@@ -331,6 +331,11 @@ def test_adaptive_sweep_on_the_ledger_with_worker_processes_resumes_without_reru
     # The budget: every run's training tokens (9 per pair × 10 epochs) within 30,000, start design included.
     assert sum(int(p.split("-")[1]) * 90 for p in ran) <= 30000
     assert "adaptive: " in first.stdout and "stopped: " in first.stdout
+    # Experimental: said once, at the start, before any decision is told.
+    told = first.stdout.splitlines()
+    experimental = [i for i, line in enumerate(told) if line.startswith("sweep.strategy 'adaptive' is experimental: ")]
+    decisions_told = [i for i, line in enumerate(told) if line.startswith("adaptive ")]  # rounds and stops
+    assert len(experimental) == 1 and decisions_told and experimental[0] < decisions_told[0]
     rows = read_csv(tmp_path / "out" / "runs.csv")
     assert sorted(f"{r['language']}-{r['n_pairs']}-s{r['seed']}" for r in rows) == sorted(ran)
 

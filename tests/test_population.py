@@ -23,7 +23,7 @@ from planner.allocation import allocate
 from planner.allocation.curves import CurveBank
 from planner.allocation.solver import solve_sum, solve_target
 from planner.cli import main
-from planner.truths import FAMILIES, METRIC, UNIDENTIFIED, noiseless, simulate_runs
+from research.truths import FAMILIES, METRIC, UNIDENTIFIED, noiseless, simulate_runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from plan_regret import plan_notebook  # noqa: E402  (the benchmark's reference method)
@@ -54,7 +54,7 @@ def test_languages_with_different_numbers_of_runs_and_steep_exponents_are_recove
     once sat at x = 0, where 0^-α overflows for α > 1 and the masked residual 0·inf is NaN: every
     language with fewer runs then failed to converge and the shared noise level blew up (an adaptive
     sweep's designs are unbalanced by construction)."""
-    from planner.truths import power
+    from research.truths import power
 
     truths = {"aa": power(60.0, 40.0 * 100**1.2, 1.2), "bb": power(55.0, 30.0 * 100**1.5, 1.5),
               "cc": power(70.0, 50.0 * 100**1.8, 1.8), "dd": power(65.0, 45.0 * 100**1.3, 1.3)}

@@ -1,6 +1,6 @@
 """The target objective under uncertain curves (planner/allocation/targets.py): each language gets the
 fewest pairs at which a share q of the fits' draws reach its target; judged against closed forms, a
-hand-built posterior whose mean curve misleads, and true curves (planner/truths_target.py)."""
+hand-built posterior whose mean curve misleads, and true curves (research/truths_target.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from planner.allocation.curves import CurveBank, ExpectedCurves
 from planner.allocation.targets import check_confidence, target_needs
 from planner.allocation.solver import solve_target
 from planner.cli import main
-from planner.truths import FAMILIES, simulate_runs
-from planner.truths_heldout import HELD_OUT
-from planner.truths_maxmin import scorer
-from planner.truths_target import draw_targets, true_needs
+from research.truths import FAMILIES, simulate_runs
+from research.truths_heldout import HELD_OUT
+from research.truths_maxmin import scorer
+from research.truths_target import draw_targets, true_needs
 from tests.test_allocation_plan import fitset, power as fitted_power
 
 ALPHA, SCALE = 0.5, 400.0

@@ -1,4 +1,4 @@
-"""Held-out truth families (planner/truths_heldout.py): their independent solver, their worlds, and the
+"""Held-out truth families (research/truths_heldout.py): their independent solver, their worlds, and the
 scale defect they found in the default fit."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pytest
 
 from fits import fit_runs
 from planner.allocation import allocate
-from planner.truths import FAMILIES, METRIC, World, power, simulate_runs
-from planner.truths_heldout import HELD_OUT, TrueCurve, solve_any
+from research.truths import FAMILIES, METRIC, World, power, simulate_runs
+from research.truths_heldout import HELD_OUT, TrueCurve, solve_any
 
 
 @pytest.mark.parametrize("family", ["steep-low-ceilings", "caps-and-floors", "pretrained-offset", "log-like"])

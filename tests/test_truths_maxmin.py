@@ -1,4 +1,4 @@
-"""The maxmin objective on true curves (planner/truths_maxmin.py): its independent optimum agrees with the
+"""The maxmin objective on true curves (research/truths_maxmin.py): its independent optimum agrees with the
 planner's water-filling solver inside the fit's laws, gives hand-computed answers, and respects bounds."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from planner.allocation.solver import solve_maxmin
-from planner.truths import FAMILIES, World, power
-from planner.truths_heldout import HELD_OUT, TrueCurve
+from research.truths import FAMILIES, World, power
+from research.truths_heldout import HELD_OUT, TrueCurve
 
 
 def _world(curves, tpp, budget, lo=None, hi=None) -> World:

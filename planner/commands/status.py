@@ -12,8 +12,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "status",
         help="show done / running / failed / pending / stale runs of the sweep",
-        description="Show the sweep's runs per language and size (an adaptive sweep: the runs chosen so far, "
-        "and its budget and value interval): done / running / failed / pending runs, "
+        description="Show the sweep's runs per language and size (an adaptive sweep, which is experimental: "
+        "the runs chosen so far, and its budget and value interval): done / running / failed / pending runs, "
         "stale ones (trained on data that has changed since; `planner sweep` re-runs them), the mean run "
         "time, elapsed time and an estimate of the time left. Reads the study and the data only.",
     )

@@ -114,9 +114,11 @@ def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner,
     check_output_dir(cfg.out, "output_dir")
     adaptive = cfg.sweep.strategy == "adaptive"
     if adaptive:
+        from planner.sweep.adaptive import EXPERIMENTAL_NOTE
         from planner.sweep.design import check_adaptive
 
         check_adaptive(cfg)  # before any run: a config the decisions cannot use is a user error now
+        notify(EXPERIMENTAL_NOTE)
     own_trainer = runner == DEFAULT_RUNNER
     if own_trainer:
         preflight_data(cfg)

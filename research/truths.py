@@ -10,13 +10,13 @@ returns a runs.csv table; `World.value(pairs)` scores any allocation on the true
 
 is 0 for a perfect plan and 1 for one no better than equal tokens per language. The same holds for the
 fairness objective: `World.value(pairs, "maxmin")` is the worst language's true score and
-`World.optimum("maxmin")` its optimum, found independently of the planner (`planner.truths_maxmin`).
+`World.optimum("maxmin")` its optimum, found independently of the planner (`research.truths_maxmin`).
 
 A *family* draws worlds from one distribution of truths; judging a method on many families, never one,
 is the point: a default tuned to one distribution is a defect. `FAMILIES` lists them with what each
 stresses. Each is a function of a random generator, so a (family, seed) pair is one fixed world.
 Families whose truths lie outside the fit's laws, or whose noise is not Gaussian, are kept apart in
-`planner.truths_heldout` (`HELD_OUT`): the default was not designed on them.
+`research.truths_heldout` (`HELD_OUT`): the default was not designed on them.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class World:
 
     @property
     def in_laws(self) -> bool:
-        """Every true curve is one of the fit's own laws (else a held-out truth, `planner.truths_heldout`)."""
+        """Every true curve is one of the fit's own laws (else a held-out truth, `research.truths_heldout`)."""
         return all(isinstance(c, Curve) for c in self.curves)
 
     def bank(self) -> CurveBank:
@@ -90,14 +90,14 @@ class World:
 
     def optimum(self, objective: str = "sum") -> np.ndarray:
         lo, hi = self.bounds()
-        if objective == "maxmin":  # found without the planner's solver (planner.truths_maxmin)
-            from planner.truths_maxmin import solve_maxmin_any  # noqa: PLC0415 (it imports this module)
+        if objective == "maxmin":  # found without the planner's solver (research.truths_maxmin)
+            from research.truths_maxmin import solve_maxmin_any  # noqa: PLC0415 (it imports this module)
 
             return solve_maxmin_any(self, lo, hi)
         if objective != "sum":
             raise ValueError(f"no true optimum for objective {objective!r}")
         if not self.in_laws:  # curves the KKT solver cannot take: the independent grid solver
-            from planner.truths_heldout import solve_any  # noqa: PLC0415 (it imports this module)
+            from research.truths_heldout import solve_any  # noqa: PLC0415 (it imports this module)
 
             return solve_any(self, lo, hi)
         return solve_sum(self.bank(), self.tokens_per_pair, lo, hi, np.ones(self.n), self.budget).pairs

@@ -1,8 +1,8 @@
 """The maxmin (fairness) objective on true curves: its value, and an optimum found independently.
 
 The planner's `solve_maxmin` raises a common level t and inverts each *fitted* curve in closed form,
-which assumes increasing curves. Judging its plans on the true curves of `planner.truths` and
-`planner.truths_heldout` needs a reference that assumes nothing of the kind, so `solve_maxmin_any`:
+which assumes increasing curves. Judging its plans on the true curves of `research.truths` and
+`research.truths_heldout` needs a reference that assumes nothing of the kind, so `solve_maxmin_any`:
 
 - the value of an allocation is its worst language's true score (`World.value(pairs, "maxmin")`);
 - for a level t, a language needs the *smallest* x in [floor, reach] whose true score is ≥ t. That x is
@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from planner.truths import World
+from research.truths import World
 
 GRID_POINTS = 4000  # geometric grid per language: ~0.5% apart from 0.01 pairs to a million
 _SMALLEST = 1e-2  # pairs: the grid's first point above a zero floor (curves finite at 0 get 0 itself)

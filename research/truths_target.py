@@ -1,10 +1,10 @@
 """The target objective on true curves: targets to ask for, and what reaching them truly costs.
 
 `objective: target` plans the cheapest allocation at which every language reaches its target score.
-On a world of `planner.truths` or `planner.truths_heldout` the answer is known: a language truly needs
+On a world of `research.truths` or `research.truths_heldout` the answer is known: a language truly needs
 the smallest x whose true score is at least its target. `true_needs` finds it without the planner's
 solver or any monotonicity (a forgetting dip may need its floor, or the x where the curve climbs back),
-by the grid look-up and bisection of `planner.truths_maxmin.smallest_reaching` with one level per
+by the grid look-up and bisection of `research.truths_maxmin.smallest_reaching` with one level per
 language. A plan is then judged by which targets its allocation truly reaches and what it spends
 (`benchmarks/target_calibration.py`).
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.truths import World
-from planner.truths_maxmin import candidate_grid, scorer, smallest_reaching
+from research.truths import World
+from research.truths_maxmin import candidate_grid, scorer, smallest_reaching
 
 SEARCH_TOP = 1e9  # pairs: the most any target may need (far above every family's caps and budgets)
 

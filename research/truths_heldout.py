@@ -1,6 +1,6 @@
 """Held-out truth families: worlds the planner's fit was not built for.
 
-`planner.truths` draws its true curves from the fit's own laws (power, offset power, log), so a fit can
+`research.truths` draws its true curves from the fit's own laws (power, offset power, log), so a fit can
 recover them exactly. Real curves owe nothing to those laws, and runs fail in ways Gaussian noise does
 not describe. These families hold the truth outside what the default was designed and tuned on, to
 check that its plans still beat an equal split there:
@@ -26,7 +26,7 @@ from typing import Callable, Mapping
 import numpy as np
 from scipy.optimize import minimize
 
-from planner.truths import GRID4, Family, World, _common, _power_from_start, as_family, log_curve
+from research.truths import GRID4, Family, World, _common, _power_from_start, as_family, log_curve
 
 
 # ------------------------------------------------------------------------------------------ the laws
