@@ -354,6 +354,9 @@ class LawPosterior:
         return out
 
 
+_MIN_DOF = 0.5  # fits.pooled leaves σ at its start value below this
+
+
 def fit_law(law: str, data: dict[str, tuple[np.ndarray, np.ndarray]], bounds: Bounds, draws: int,
             rng: np.random.Generator) -> LawPosterior:
     """Fit `law` to every language of `data` (rows already usable by the law)."""
@@ -361,6 +364,12 @@ def fit_law(law: str, data: dict[str, tuple[np.ndarray, np.ndarray]], bounds: Bo
     x_all = np.concatenate([x for x, _ in data.values()])
     x_ref = float(np.exp(np.mean(np.log(np.unique(x_all[x_all > 0])))))
     pooled = fit_pooled(law, data, bounds, pooled=("C",))
+    if pooled.dof <= _MIN_DOF:
+        # As many parameters as runs (three sizes of a four-parameter law): per-language fits leave no
+        # residual to measure the noise with, and σ stayed at its start (the whole metric's spread), so the
+        # prior swamped every curve (flat lines through the mean). Fitting all languages with the shared
+        # exponent the population prior starts from leaves degrees of freedom.
+        pooled = fit_pooled(law, data, bounds)
     grid = build_grid(law, data, bounds, x_ref)
     sigma = pooled.sigma
     logliks = np.stack([grid_log_likelihood(grid, x, sign * y, sigma, x_ref) for x, y in data.values()])
