@@ -246,6 +246,11 @@ class FinalConfig(_Strict):
         True, description="Also train the transfer-aware plan when the allocation has one (the sweep ran "
         "mixture proxy runs: mixture rows in the runs table).",
     )
+    target_check: bool = Field(
+        True, description="When budget.languages sets targets: train each language alone at the pairs the "
+        "target plan says it needs (allocation_target.csv; one seed, the proxy recipe) and record whether it "
+        "reached its target and landed inside the predicted interval (final/targets.csv).",
+    )
 
     @model_validator(mode="before")
     @classmethod

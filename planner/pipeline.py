@@ -30,8 +30,10 @@ import pandas as pd
 from core.config import PlannerConfig, config_hash, write_resolved
 from core.errors import UserError
 from core.files import atomic_write_text, check_output_dir
+from planner.target_check import TARGET_ALLOCATION, TARGETS_CSV, check_targets, target_summary, write_target_checks
 
 STAMPS = Path(".planner") / "stages.json"
+UNBOUNDED_BUDGET = 1e15  # the target plan beside another objective's plan: its cost is the answer, not a limit
 # The packages whose code decides what a stage writes.
 CODE_PACKAGES = ("core", "fits", "planner", "reports", "trainers")
 
@@ -147,17 +149,24 @@ def fit_stage(cfg: PlannerConfig, runs_csv: Path, fits_json: Path):
 
 def allocate_stage(cfg: PlannerConfig, fits_json: Path, data_stats: Path, allocation_csv: Path):
     """The config's allocation of a fits file, written to `allocation_csv` (+ its summary). Available pairs
-    per language = its training pool, as the data stage recorded it in `data_stats`."""
+    per language = its training pool, as the data stage recorded it in `data_stats`. When the config sets
+    targets under another objective, the target plan (the fewest pairs reaching each target with
+    confidence `budget.target_confidence`) is written beside it as `allocation_target.csv`."""
     from fits import load_fits
     from planner.allocation import allocate, write_allocation
 
     pools = pd.read_csv(data_stats, index_col="language")["train"].astype(int).to_dict()
     b = cfg.budget
-    plan = allocate(load_fits(fits_json), budget=b.total, unit=b.unit, limits=allocation_limits(cfg, pools),
-                    max_epochs=b.max_epochs, objective=b.objective, targets=targets_from_config(cfg),
-                    risk=b.risk, solver=b.solver, seed=cfg.seed, smallest_run_floor=b.smallest_run_floor,
-                    target_confidence=b.target_confidence)
+    fitset, targets = load_fits(fits_json), targets_from_config(cfg)
+    common = dict(budget=b.total, unit=b.unit, limits=allocation_limits(cfg, pools), max_epochs=b.max_epochs,
+                  targets=targets, risk=b.risk, solver=b.solver, seed=cfg.seed,
+                  smallest_run_floor=b.smallest_run_floor, target_confidence=b.target_confidence)
+    plan = allocate(fitset, objective=b.objective, **common)
     write_allocation(plan, allocation_csv)
+    if targets and b.objective != "target":
+        # What reaching the targets costs, whatever the sum plan's budget: the data held bounds it, not the budget.
+        need = allocate(fitset, objective="target", **{**common, "budget": UNBOUNDED_BUDGET})
+        write_allocation(need, allocation_csv.with_name(TARGET_ALLOCATION))
     return plan
 
 
@@ -219,7 +228,13 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
         mixtures = pd.read_csv(final_dir / "objectives.csv")["mixture"].nunique() if (final_dir / "objectives.csv").is_file() else 0
         runs = mixtures * len(cfg.final.seeds)
         verdicts = "; ".join(verdict_lines(final_dir, cfg.fit.metric))
-        return f"{runs} final runs in {final_dir}" + (f" — {verdicts}" if verdicts else "")
+        checked = ""
+        target_plan = allocation_csv if cfg.budget.objective == "target" else out / TARGET_ALLOCATION
+        if cfg.final.target_check and target_plan.is_file():
+            checks = check_targets(cfg, target_plan, final_dir, progress=progress)
+            write_target_checks(checks, final_dir)
+            checked = f"; {target_summary(checks)}"
+        return f"{runs} final runs in {final_dir}" + (f" — {verdicts}" if verdicts else "") + checked
 
     def report() -> str:
         from reports import render_report
@@ -229,20 +244,23 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
     def sections(*names: str) -> str:
         return config_hash(cfg, *names)
 
+    target_plan_wanted = bool(targets_from_config(cfg)) and cfg.budget.objective != "target"
+
     return [
         Stage("data", [data_stats], lambda: sections("data", "languages", "sweep", "budget"), data),
         Stage("sweep", [runs_csv], lambda: sections("data", "model", "train", "align", "languages", "sweep")
               + data_fingerprints(cfg), sweep),
         Stage("fit", [fits_json], lambda: sections("fit", "seed") + file_digest(runs_csv), fit),
-        Stage("allocate", [allocation_csv, summary_json],
+        Stage("allocate", [allocation_csv, summary_json] + ([out / TARGET_ALLOCATION] if target_plan_wanted else []),
               lambda: sections("budget", "seed") + file_digest(fits_json, data_stats), allocate),
-        Stage("launch", [final_metrics],
-              lambda: sections("data", "model", "train", "align", "final", "budget") + file_digest(allocation_csv, summary_json),
-              launch),
+        Stage("launch", [final_metrics] + ([out / "final" / TARGETS_CSV] if target_plan_wanted and cfg.final.target_check else []),
+              lambda: sections("data", "model", "train", "align", "final", "budget")
+              + file_digest(allocation_csv, summary_json, out / TARGET_ALLOCATION), launch),
         Stage("report", [report_html],
               lambda: file_digest(runs_csv, fits_json, allocation_csv, summary_json, final_metrics,
                                   out / "final" / "objectives.csv", out / "final" / "comparison.csv",
-                                  out / "final" / "calibration.csv", out / "alignment" / "alignment.csv"), report),
+                                  out / "final" / "calibration.csv", out / "alignment" / "alignment.csv",
+                                  out / TARGET_ALLOCATION, out / "final" / TARGETS_CSV), report),
     ]
 
 

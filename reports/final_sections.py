@@ -144,6 +144,8 @@ def final_section(b: ReportBuilder) -> Section | None:
     s.blocks.append(metrics_table(b))
     if f.calibration is not None and not f.calibration.empty:
         s.blocks += calibration_blocks(b)
+    if b.inputs.final_targets is not None and not b.inputs.final_targets.empty:
+        s.blocks += target_blocks(b)
     return s
 
 
@@ -328,3 +330,30 @@ def calibration_sentence(r, level: float, metric: str) -> str:
     return (f"Calibration: {fmt_pct(coverage, 0)} of {n} achieved scores fell inside their {level:.0%} prediction "
             f"intervals, {judgement}. Achieved − predicted averages {fmt_signed(r['mean_error'], 3)} {metric} "
             f"(RMS {fmt_num(r['rms_error'], 3)}).")
+
+
+def _truthy(values: pd.Series) -> pd.Series:
+    return values.astype(str).str.strip().str.lower().isin(["true", "1", "1.0", "yes"])
+
+
+def target_blocks(b: ReportBuilder) -> list:
+    """The target plan checked by training: each language alone at the pairs it was planned to need."""
+    t = b.inputs.final_targets
+    reached, inside = _truthy(t["reached"]), _truthy(t["inside"])
+    q = as_float(t["confidence"].iloc[0]) or 0.5
+    n = len(t)
+    rows = [[Cell(str(r["language"])), Cell(fmt_num(r["target"], 3)), Cell(fmt_num(r["pairs"])),
+             Cell(fmt_interval(r["predicted"], r["predicted_low"], r["predicted_high"])), Cell(fmt_num(r["achieved"], 3)),
+             Cell("yes" if ok else "no"), Cell("yes" if within else "no")]
+            for (_, r), ok, within in zip(t.iterrows(), reached, inside)]
+    better = "at least" if b.higher else "at most"
+    text = (f"Target plan, checked by training: each language was trained alone at the pairs the target plan "
+            f"says it needs to reach its target with {fmt_pct(q, 0)} confidence (one seed, the proxy recipe). "
+            f"{int(reached.sum())} of {n} reached their target ({better} the target {b.metric_label}); "
+            f"{int(inside.sum())} of {n} landed inside the predicted {b.final.level:.0%} interval. "
+            + ("With this few languages one miss is not evidence against the plan; many misses would be."
+               if n < 10 else ""))
+    table = Table(["language", "target", "pairs planned", f"predicted [{b.final.level:.0%}]", "achieved", "reached",
+                   "inside"], rows, "Each language at its planned need (final/targets.csv).",
+                  frozenset({1, 2, 4}), id="targets")
+    return [Paragraph(text), table]

@@ -29,11 +29,14 @@ FINAL_METRICS = "final/metrics.csv"
 FINAL_OBJECTIVES = "final/objectives.csv"
 FINAL_COMPARISON = "final/comparison.csv"
 FINAL_CALIBRATION = "final/calibration.csv"
+FINAL_TARGETS = "final/targets.csv"  # the target plan checked by training (planner.target_check)
 ALIGNMENT = "alignment/alignment.csv"
 RESOLVED_CONFIG = "resolved_config.yaml"
 
 ALL_INPUTS = [RUNS, FITS, ALLOCATION, ALLOCATION_SUMMARY, FINAL_METRICS, FINAL_OBJECTIVES, FINAL_COMPARISON,
               FINAL_CALIBRATION, ALIGNMENT, RESOLVED_CONFIG]
+# Inputs only some runs have (their absence is not "missing"): an adaptive sweep's choices, target checks.
+OPTIONAL_INPUTS = ["sweep_choices.csv", FINAL_TARGETS]
 # Tables derived from final/metrics.csv: worth naming as absent only when the metrics are there.
 FINAL_DERIVED = (FINAL_OBJECTIVES, FINAL_COMPARISON, FINAL_CALIBRATION)
 
@@ -46,7 +49,9 @@ OBJECTIVES_REQUIRED = ["mixture", "predicted_objective", "achieved_objective"]
 COMPARISON_REQUIRED = ["mixture", "baseline", "scope", "n_seeds", "mean_difference", "low", "high", "verdict"]
 COMPARISON_NUMERIC = ["n_seeds", "mean_difference", "low", "high"]
 CALIBRATION_REQUIRED = ["language", "cases", "coverage", "mean_error", "rms_error"]
-SWEEP_CHOICES = "sweep_choices.csv"
+SWEEP_CHOICES = OPTIONAL_INPUTS[0]
+TARGETS_REQUIRED = ["language", "target", "confidence", "pairs", "predicted", "predicted_low", "predicted_high",
+                    "achieved", "reached", "inside"]
 SWEEP_CHOICES_REQUIRED = ["language", "order", "round", "n_pairs", "seed"]
 ALIGNMENT_REQUIRED = ["stage", "language", "layer", "cos_true", "cos_random"]
 ALIGNMENT_NUMERIC = ["layer", "cos_true", "cos_random", "retrieval_en_x", "retrieval_x_en"]
@@ -66,6 +71,7 @@ class ReportInputs:
     alignment: pd.DataFrame | None = None
     config: dict | None = None  # the resolved config, with `planner_version`
     sweep_choices: pd.DataFrame | None = None  # an adaptive sweep's choices (absent for a grid: not "missing")
+    final_targets: pd.DataFrame | None = None  # each language trained at its target plan's need
     missing: list[str] = field(default_factory=list)
 
     @property
@@ -137,7 +143,7 @@ def _read_config(path: Path) -> dict:
 
 def input_paths(root: Path) -> list[Path]:
     """Every file of `root` a report reads: none of them may be the report's own output."""
-    return [root / name for name in (*ALL_INPUTS, SWEEP_CHOICES)]
+    return [root / name for name in (*ALL_INPUTS, *OPTIONAL_INPUTS)]
 
 
 def load_inputs(output_dir: str | Path) -> ReportInputs:
@@ -191,6 +197,8 @@ def load_inputs(output_dir: str | Path) -> ReportInputs:
         inputs.config = _read_config(root / RESOLVED_CONFIG)
     if (root / SWEEP_CHOICES).is_file():
         inputs.sweep_choices = _read_table(root / SWEEP_CHOICES, SWEEP_CHOICES_REQUIRED, SWEEP_CHOICES_REQUIRED[1:])
+    if (root / FINAL_TARGETS).is_file():
+        inputs.final_targets = _read_table(root / FINAL_TARGETS, TARGETS_REQUIRED, TARGETS_REQUIRED[1:8])
 
     planned = (inputs.allocation_summary or {}).get("metric")
     if inputs.fits is not None and isinstance(planned, str) and inputs.fits.metric != planned:

@@ -6,6 +6,7 @@ import math
 
 from planner.allocation.plan import AllocationResult
 from planner.allocation.targets import share_text
+from planner.allocation.verdict import Verdict
 
 
 def _num(v, fmt: str = "{:,.0f}") -> str:
@@ -92,6 +93,9 @@ def format_result(result: AllocationResult) -> str:
         out.append(f"  {name}: unavailable ({why})")
     if r.best_baseline is not None:
         out.append(f"gain over the best baseline ({r.best_baseline}): {_signed(r.gain_over_best_baseline)}")
+    units = {"sum": f"summed {r.metric}", "maxmin": r.metric}.get(r.objective, r.metric)
+    for v in r.verdicts.values():
+        out.append(f"verdict: {Verdict(**v).sentence(units)}")
     if r.budget_saved is not None:
         out.append(f"budget saved: the plan is predicted to match uniform's objective at {1 - r.budget_saved:.0%} of "
                    f"the budget ({r.reduced_budget:,.0f} {r.unit}), i.e. it saves {r.budget_saved:.0%}")

@@ -52,6 +52,7 @@ from planner.allocation.targets import (
     target_needs,
     target_why,
 )
+from planner.allocation.verdict import verdict
 from core.errors import UserError
 from core.strict import check_seed_flag
 
@@ -126,6 +127,8 @@ class AllocationResult:
     # The transfer-aware plan (planner.allocation.transfer) when the fits carry transfer estimates.
     transfer: dict | None = None
     target_confidence: float | None = None  # target objective: the share of draws that must reach a target
+    # The plan against uniform and against the best baseline (planner.allocation.verdict), as dicts.
+    verdicts: dict[str, dict] = field(default_factory=dict)
 
     @property
     def at_bound(self) -> dict[str, str]:
@@ -189,6 +192,7 @@ class AllocationResult:
                 "reduced_pairs": self.reduced_pairs,
                 "transfer": self.transfer,
                 "target_confidence": self.target_confidence,
+                "verdicts": self.verdicts,
                 "warnings": list(self.warnings),
             }
         )
@@ -390,6 +394,12 @@ def allocate(
     best = max(baselines, key=lambda n: direction * baselines[n].objective_value) if baselines else None
     gain = None if best is None else direction * (value - baselines[best].objective_value)
     intervals = bootstrap_intervals(problem, pairs, None if objective == "custom" else objective, interval, target_utility, seed)
+    verdicts = {}
+    for name in dict.fromkeys(n for n in ("uniform", best) if n in baselines):
+        other = np.array([baselines[name].pairs[lang] for lang in problem.languages])
+        v = verdict(baseline_problem, objective, pairs, name, other, interval, seed)
+        if v is not None:
+            verdicts[name] = v.as_dict()
 
     weight_scale = problem.weights if objective == "sum" else np.ones_like(problem.weights)
     marginal = weight_scale * curves.marginal(exact) / problem.cost
@@ -468,4 +478,5 @@ def allocate(
         reduced_pairs=None if saved is None else dict(zip(problem.languages, map(float, saved.pairs))),
         transfer=with_transfer,
         target_confidence=confidence if objective == "target" else None,
+        verdicts=verdicts,
     )
