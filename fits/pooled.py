@@ -321,7 +321,10 @@ def fit_languages(law: str, data: dict[str, tuple[np.ndarray, np.ndarray]], sigm
     relative cost decrease below which the search stops (loose for intermediate EM rounds)."""
     langs = list(data)
     pk = _Packed.build(law, [data[lang] for lang in langs], bounds)
-    phi = _batch_start(law, pk, sigma, prior, bounds.sign)  # the log law's is its exact least squares
+    # The grid start is the costliest step (α × x0 cells × languages × runs, every EM round); languages
+    # that come with the previous round's optimum do not need it. The log law's start is its exact fit.
+    started = law != "log" and bool(starts) and all(lang in starts for lang in langs)
+    phi = None if started else _batch_start(law, pk, sigma, prior, bounds.sign)
     converged = np.ones(len(langs), bool)
     if law != "log":
         if starts:  # the previous round's optimum (EM rounds move the prior a little each time)
