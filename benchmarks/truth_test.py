@@ -119,6 +119,7 @@ def write_tables(cfg, metric: str, name: str = "truth_test") -> str:
                   "|" + "---|" * len(cal.columns)]
         lines += ["| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row) + " |"
                   for row in cal.itertuples(index=False)]
+    lines += target_lines(final)
     if (final / "metrics.csv").is_file():  # every final run's per-language scores, for the README's numbers
         pd.read_csv(final / "metrics.csv").to_csv(RESULTS / f"{name}_metrics.csv", index=False)
     if (cfg.out / "runs.csv").is_file() and (cfg.out / "allocation_summary.json").is_file():
@@ -126,6 +127,26 @@ def write_tables(cfg, metric: str, name: str = "truth_test") -> str:
     text = "\n".join(lines) + "\n"
     (RESULTS / f"{name}.md").write_text(text, encoding="utf-8")
     return text
+
+
+def check_target_plan(cfg, progress: bool) -> None:
+    """The target plan (when the config sets targets) checked by training, as `planner run` does."""
+    from planner.target_check import TARGET_ALLOCATION, check_targets, write_target_checks
+
+    if (cfg.out / TARGET_ALLOCATION).is_file():
+        write_target_checks(check_targets(cfg, cfg.out / TARGET_ALLOCATION, cfg.out / "final", progress), cfg.out / "final")
+
+
+def target_lines(final: Path) -> list[str]:
+    if not (final / "targets.csv").is_file():
+        return []
+    t = pd.read_csv(final / "targets.csv")
+    q = float(t["confidence"].iloc[0]) if len(t) else float("nan")
+    lines = ["", f"Target plan checked by training (each language alone at its planned need, confidence {q:.0%}):", "",
+             "| language | target | pairs | predicted [interval] | achieved | reached | inside |", "|---|---:|---:|---|---:|---|---|"]
+    lines += [f"| {r.language} | {r.target:.3f} | {r.pairs} | {r.predicted:.3f} [{r.predicted_low:.3f}, "
+              f"{r.predicted_high:.3f}] | {r.achieved:.3f} | {r.reached} | {r.inside} |" for r in t.itertuples()]
+    return lines + ["", f"Reached {int(t['reached'].sum())}/{len(t)}; inside the interval {int(t['inside'].sum())}/{len(t)}."]
 
 
 def ship_ledger(out: Path, name: str) -> None:
@@ -300,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     # --only it trains nothing else.
     run_final(cfg, cfg.out / "allocation.csv", baselines, cfg.out / "fits.json", progress=progress,
               only_finished=bool(args.only))
+    check_target_plan(cfg, progress)
     render_report(cfg.out, cfg.out / "report.html")
     print(write_tables(cfg, cfg.fit.metric, args.name))
     log(f"done in {time.monotonic() - started:.0f} s")
