@@ -19,6 +19,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ import pandas as pd
 from core.config import PlannerConfig, config_hash, write_resolved
 from core.errors import UserError
 from core.files import atomic_write_text, check_output_dir
+from planner.estimate import launch_seconds, measured_rates
 from planner.target_check import TARGET_ALLOCATION, TARGETS_CSV, check_targets, target_summary, write_target_checks
 
 STAMPS = Path(".planner") / "stages.json"
@@ -170,6 +172,27 @@ def allocate_stage(cfg: PlannerConfig, fits_json: Path, data_stats: Path, alloca
     return plan
 
 
+def launch_estimator(cfg: PlannerConfig):
+    """The launch stage's seconds as a function of the sweep's finished runs (for the whole-run ETA)."""
+    from trainers.coit import pair_tokens
+    from trainers.data import load_languages
+    from trainers.model import load_tokenizer
+
+    tokens_per_pair = None
+    if cfg.budget.unit == "tokens":  # the data's mean, from a sample of each pool (the plan's own mix differs)
+        tokenizer, sample = load_tokenizer(cfg), []
+        for data in load_languages(cfg.data, cfg.languages).values():
+            sample += data.train[:100]
+        tokens_per_pair = pair_tokens(tokenizer, sample) / max(len(sample), 1)
+    threads = cfg.model.threads or os.cpu_count() or 1
+
+    def seconds(costs) -> float | None:
+        rates = measured_rates(costs, cfg.data.test_size)
+        return None if rates is None else launch_seconds(cfg, rates, tokens_per_pair, threads)
+
+    return seconds
+
+
 def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
     out = cfg.out
     runs_csv, fits_json = out / "runs.csv", out / "fits.json"
@@ -190,7 +213,7 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
     def sweep() -> str:
         from planner.sweep import run_sweep
 
-        report = run_sweep(cfg, progress=progress)
+        report = run_sweep(cfg, progress=progress, after=launch_estimator(cfg))
         if not report.complete:
             failed = "; ".join(
                 f"{t.user_attrs.get('point', '?')}: {t.user_attrs.get('error', '')}"[:200] for t in report.failures[:3]

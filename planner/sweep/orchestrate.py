@@ -22,7 +22,8 @@ from planner.sweep.chosen import points_source
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import DataFingerprints, GridPoint, data_fingerprints
 from planner.sweep.ledger import Ledger, open_ledger
-from planner.sweep.progress import Progress, format_duration, summarize
+from planner.estimate import RunCost
+from planner.sweep.progress import Progress, finished_costs, format_duration, summarize
 from planner.sweep.state import PointStatus, point_statuses, points_to_enqueue, session_failures, stale_by_language
 from planner.sweep.storage import StorageSpec, release_connections, resolve_storage, storage_failures
 from planner.sweep.worker import (
@@ -96,17 +97,20 @@ def run_sweep(
     progress: bool = True,
     notify: Callable[[str], None] = _to_stderr,
     mixture_runner: str = DEFAULT_MIXTURE_RUNNER,
+    after: Callable[[list[RunCost]], float | None] | None = None,
 ) -> SweepReport:
     """Complete the grid with `workers` local worker processes against the study in `storage`.
     `notify` receives the lines a user should read before the runs start (re-runs of changed data).
-    A storage that fails on the way is a `Failure` (`storage_failures`)."""
+    `after` prices the work that follows the sweep from its finished runs (`planner run`: the launch), so
+    the progress bar can show the time left for the whole run. A storage that fails on the way is a
+    `Failure` (`storage_failures`)."""
     spec = resolve_storage(cfg, storage)
     with storage_failures(spec):
-        return _sweep(cfg, spec, workers, max_failures, runner, progress, notify, mixture_runner)
+        return _sweep(cfg, spec, workers, max_failures, runner, progress, notify, mixture_runner, after)
 
 
 def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner, progress, notify,
-           mixture_runner) -> SweepReport:
+           mixture_runner, after=None) -> SweepReport:
     workers = workers or cfg.sweep.workers
     max_failures = max_failures or cfg.sweep.max_failures
     if workers < 1:
@@ -248,11 +252,11 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progr
                     controller.tick()
                     if controller.finished:
                         more_coming.clear()
-                _update_bar(bar, ledger, points_of(ledger), settings.session, workers)
+                _update_bar(bar, ledger, points_of(ledger), settings.session, workers, after)
                 for p, _ in procs:
                     p.join(timeout=1.0 / len(procs))
             interrupted.check()  # a Ctrl-C lost inside a finalizer while the workers were stopping
-            _update_bar(bar, ledger, points_of(ledger), settings.session, workers)
+            _update_bar(bar, ledger, points_of(ledger), settings.session, workers, after)
     except BaseException:  # Ctrl-C, or a bug here: never leave workers running behind our back
         # The interrupt may have landed inside one of our storage transactions; SQLite transactions take
         # the write lock up front, so drop our connection first or the workers could not record
@@ -275,12 +279,18 @@ def _statuses(ledger: Ledger, points: Sequence[GridPoint], session: str | None =
     return point_statuses(points, ledger.trials(), session, ledger.fingerprints)
 
 
-def _update_bar(bar, ledger: Ledger, points, session: str, workers: int) -> None:
-    prog = summarize(_statuses(ledger, points, session), time.time(), workers)
+def _update_bar(bar, ledger: Ledger, points, session: str, workers: int, after=None) -> None:
+    statuses = _statuses(ledger, points, session)
+    prog = summarize(statuses, time.time(), workers)
     bar.total = max(bar.total or 0, len(points))  # an adaptive sweep's points grow as it decides
     bar.n = prog.done
+    whole = ""
+    if after is not None and prog.remaining_seconds is not None:
+        rest = after(finished_costs(statuses))
+        if rest is not None:
+            whole = f" (whole run ~{format_duration(prog.remaining_seconds + rest)})"
     bar.set_postfix_str(f"running {prog.running}, failed {prog.failed}, est. left "
-                        f"{format_duration(prog.remaining_seconds)}", refresh=False)
+                        f"{format_duration(prog.remaining_seconds)}{whole}", refresh=False)
     bar.refresh()
 
 

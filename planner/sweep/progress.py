@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
+from planner.estimate import RunCost
+from planner.sweep.identity import A_EVAL_S, A_TRAIN_S
 from planner.sweep.state import PointState, PointStatus
 
 
@@ -15,6 +17,19 @@ def run_seconds(trial: FrozenTrial) -> float | None:
     if trial.datetime_start is None or trial.datetime_complete is None:
         return None
     return (trial.datetime_complete - trial.datetime_start).total_seconds()
+
+
+def finished_costs(statuses: Sequence[PointStatus]) -> list[RunCost]:
+    """Where each finished run's wall time went (training, scoring, the rest): the rates that price work
+    outside the sweep (`planner.estimate`)."""
+    out = []
+    for s in statuses:
+        for t in s.trials:
+            wall = run_seconds(t) if t.state == TrialState.COMPLETE else None
+            train, evaluate = t.user_attrs.get(A_TRAIN_S), t.user_attrs.get(A_EVAL_S)
+            if wall is not None and train is not None and evaluate is not None:
+                out.append(RunCost(s.point.total_pairs, wall, float(train), float(evaluate)))
+    return out
 
 
 def predict_seconds(done: Sequence[tuple[int, float]], n_pairs: int) -> float | None:
