@@ -159,7 +159,7 @@ def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner,
         from planner.sweep.rounds import AdaptiveController
 
         controller = AdaptiveController(cfg, ledger, settings, workers, worker_ids=lambda: set(), notify=notify)
-    dead = _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller)
+    dead = _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller, after)
     points = points_of(ledger)
     export_runs(ledger, points, runs_csv)
     if controller is not None:
@@ -207,7 +207,8 @@ class InterruptFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller=None) -> list[str]:
+def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller=None,
+                 after=None) -> list[str]:
     """Spawn the worker processes, draw one progress bar from the storage until they exit; on Ctrl-C
     stop them (their runs are marked interrupted and retried by the next sweep) and re-raise. An adaptive
     sweep's `controller` decides the next runs here, between looks at the study; its workers wait for
