@@ -11,6 +11,7 @@ from reports import inputs as I
 from reports.document import Callout, Headline, Metric, Paragraph, Section
 from reports.final_sections import achieved_gain_metric, verdict_block
 from reports.plan_sections import budget_saved_metric, plan_sentence, plan_table
+from planner.allocation.verdict import Verdict
 from reports.style import fmt_num, fmt_signed
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def summary_section(b: ReportBuilder) -> Section:
         s.blocks.append(Headline(metrics))
     a = b.alloc
     if a is not None:
+        s.blocks += [Paragraph(f"Predicted, before any final run: {line}.") for line in verdict_lines(b)]
         s.blocks.append(Paragraph(plan_sentence(b, a)))
         s.blocks.append(plan_table(b, a, compact=True))
     warnings = collect_warnings(b)
@@ -49,6 +51,19 @@ def summary_section(b: ReportBuilder) -> Section:
     if absent:
         s.blocks.append(Callout("Inputs absent (their sections are left out or derived)", absent, "info"))
     return s
+
+
+def verdict_lines(b: ReportBuilder) -> list[str]:
+    """The plan's predicted verdict against uniform and the best baseline (allocation_summary.json)."""
+    a = b.alloc
+    units = f"summed {b.metric_label}" if a.objective == "sum" else b.metric_label
+    out = []
+    for entry in a.verdicts.values():
+        try:
+            out.append(Verdict(**entry).sentence(units))
+        except TypeError:  # a summary written by another version: its numbers are still in the tables
+            continue
+    return out
 
 
 def headline_metrics(b: ReportBuilder) -> list[Metric]:

@@ -88,6 +88,7 @@ class AllocationView:
     budget_saved: float | None = None  # share of the budget the plan saves at uniform's predicted objective
     reduced_budget: float | None = None  # the budget at which it does, in `unit`
     reduced_pairs: dict[str, float] = field(default_factory=dict)  # the plan at that budget
+    verdicts: dict[str, dict] = field(default_factory=dict)  # baseline -> planner.allocation.verdict fields
 
     @property
     def languages(self) -> list[str]:
@@ -151,6 +152,7 @@ def allocation_view(table: pd.DataFrame, summary: dict | None, higher_is_better:
         budget_saved=as_float(summary.get("budget_saved")),
         reduced_budget=as_float(summary.get("reduced_budget")),
         reduced_pairs={k: float(v) for k, v in reduced.items()},
+        verdicts={str(k): dict(v) for k, v in (summary.get("verdicts") or {}).items() if isinstance(v, dict)},
     )
 
 

@@ -71,3 +71,19 @@ def test_no_draws_no_verdict():
     fitset = fit_runs(_runs({"de": law, "es": (1.0, 2.0, 0.4)}, noise=0.01), "loss", bootstrap=0, seed=0)
     assert allocate(fitset, budget=400, unit="pairs", seed=0).verdicts == {}
     assert math.isfinite(allocate(fitset, budget=400, unit="pairs", seed=0).objective_value)
+
+
+def test_the_report_leads_with_the_predicted_verdict(tmp_path):
+    """The summary says, before any final run, whether to expect a tie, in the verdict's own words."""
+    import json
+
+    from report_fixture import make_output_dir
+    from reports import render_report
+
+    out = make_output_dir(tmp_path / "out", n_languages=4, bootstrap=50, alignment=False, final=False)
+    summary = json.loads((out / "allocation_summary.json").read_text())
+    assert "uniform" in summary["verdicts"]
+    expected = Verdict(**summary["verdicts"]["uniform"])
+    html = render_report(out, out / "report.html").report.read_text(encoding="utf-8")
+    assert "Predicted, before any final run:" in html
+    assert ("expect a tie with uniform" if expected.tie else "the plan is predicted") in html
