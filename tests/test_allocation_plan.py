@@ -390,8 +390,8 @@ def test_an_offset_curve_resting_on_its_zero_shot_run_has_no_floor():
 
 
 def test_the_smallest_run_floor_applies_by_default_to_maxmin_only(truth_fits):
-    """auto: maxmin and user objectives are floored, sum and target are not (README: under sum the floor
-    never helped and tripled the regret on small budgets)."""
+    """auto: maxmin and user objectives are floored, sum and target are not (docs/results/synthetic-truths.md:
+    under sum the floor never helped and tripled the regret on small budgets)."""
     assert [floored_objective("auto", o, None) for o in ("sum", "maxmin", "target")] == [False, True, False]
     assert floored_objective("auto", "sum", "mine.py:score") and not floored_objective("never", "maxmin", None)
     assert floored_objective("always", "sum", None) and not floored_objective("always", "target", None)

@@ -53,8 +53,8 @@ def test_coverage_counts_every_seeds_score_once_and_misses_a_shift(fitset):
 
 
 def test_the_table_lists_every_language_of_every_mixture_with_the_fits_predictions(tmp_path):
-    """The README's per-language figures (Japanese at 738 pairs: own curve, in-mixture curve, achieved)
-    come from this table, on the shipped el/ja/tr/vi ledger and final runs."""
+    """The per-language figures of docs/results/truth-tests-chrf-default.md (Japanese at 738 pairs: own
+    curve, in-mixture curve, achieved) come from this table, on the shipped el/ja/tr/vi ledger and final runs."""
     results = Path(mixture_backtest.RESULTS)
     runs, finals = results / "truth_test_el_ja_tr_vi_mix150_runs.csv", results / "truth_test_el_ja_tr_vi_mix150_metrics.csv"
     out = tmp_path / "backtest.md"

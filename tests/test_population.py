@@ -85,7 +85,7 @@ def test_the_plan_from_noiseless_runs_is_the_true_optimum():
 
 @pytest.mark.parametrize("family", ["steep-low-ceilings", "moderate-high-ceilings"])
 def test_pooling_beats_the_per_language_notebook_on_noisy_runs(family):
-    """Regret pooled over 4 fixed worlds (the benchmark measures 30 per family, README)."""
+    """Regret pooled over 4 fixed worlds (the benchmark measures 30 per family, docs/results/synthetic-truths.md)."""
     rng = np.random.default_rng(7)
     loss = {"default": 0.0, "notebook": 0.0}
     room = 0.0

@@ -188,7 +188,7 @@ def test_on_true_curves_a_higher_confidence_reaches_more_targets():
             reached[q] += list(got[keep] >= targets[keep])
     low, high = np.mean(reached[0.5]), np.mean(reached[0.9])
     # About 35 targets: seed 11 gives 0.89 at q = 0.9, neighbouring seeds 0.76–0.83 (the draws are somewhat
-    # overconfident beyond the measured sizes, README), so the bounds leave room for that.
+    # overconfident beyond the measured sizes, docs/results/synthetic-truths.md), so the bounds leave room for that.
     assert 0.3 <= low <= 0.7 and high >= 0.7 and high >= low + 0.2
 
 
