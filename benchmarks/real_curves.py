@@ -7,7 +7,8 @@ same small sizes:
 
 - the default: what `planner fit` does with the default config (`fit.law: auto`, `fit.pooling:
   population`, 1,000 posterior draws), all series of a source fitted together as the languages of one
-  runs table; its point curve predicts, its 90% interval (`LanguageFit.predict_interval`) is checked;
+  runs table; its point curve predicts, its 90% interval (`LanguageFit.predict_interval`) is checked, and
+  so is the interval for one run (its draws plus the fit's run noise: a held-out point is one run);
 - the careful fit: each series alone, the offset power law y = C − A·(x + x0)^−α for scores and
   E + A·(x + x0)^−α for losses, by least squares from many starts within sane bounds (`careful_fit`).
   x0 is fitted only with five or more sizes (four parameters and a residual); with fewer it is 0.
@@ -173,10 +174,16 @@ class Point:
     lo: float
     hi: float
     careful: float
+    run_lo: float  # the interval for one run there: each draw plus one run's noise (as the planner's are)
+    run_hi: float
 
     @property
     def covered(self) -> bool:
         return bool(self.lo <= self.actual <= self.hi)
+
+    @property
+    def run_covered(self) -> bool:
+        return bool(self.run_lo <= self.actual <= self.run_hi)
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,7 @@ class Summary:
     rel_careful: float
     ratio_ci: tuple[float, float]
     coverage: float
+    run_coverage: float  # held-out points inside the 90% interval for one run (curve draws plus run noise)
     width: float  # mean width of the default's intervals at the held-out points
     bias: float  # mean of default − actual: errors shared by every series, which no interval of one covers
 
@@ -202,15 +210,27 @@ def evaluate(source: Source, curves: list[Curve], draws: int = 1000, ratio: floa
     splits = [s for s in (split_curve(c, ratio) for c in curves) if s is not None]
     fitset = default_fits(source, splits, draws)
     points = []
+    sigma = float(fitset.population.get("sigma") or 0.0)
     for s in splits:
         x, actual = s.curve.x[s.held], s.curve.y[s.held]
         lf = fitset.languages[s.curve.series]
         lo, hi = lf.predict_interval(x, LEVEL)
+        run_lo, run_hi = run_interval(lf, x, sigma)
         careful = careful_fit(s.curve.x[s.fit], s.curve.y[s.fit], source.higher_is_better, source.metric_max)
         points += [Point(source.name, s.curve.series, float(xi), float(f), float(a), float(d), float(l), float(h),
-                         float(c)) for xi, f, a, d, l, h, c in
-                   zip(x, s.fold, actual, lf.predict(x), lo, hi, careful.predict(x))]
+                         float(c), float(rl), float(rh)) for xi, f, a, d, l, h, c, rl, rh in
+                   zip(x, s.fold, actual, lf.predict(x), lo, hi, careful.predict(x), run_lo, run_hi)]
     return summarise(source, splits, points, fitset.population.get("law", "?")), points
+
+
+def run_interval(lf, x: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The 90% interval of one run's score at x: every draw of `predict_draws` plus one run's noise σ (the
+    fit's pooled noise level), as `planner.allocation.risk.predictive_draws` makes the plan's. A held-out
+    point is one run, so this, not the curve's interval, is the one that should hold it."""
+    draws = lf.predict_draws(x)
+    noisy = draws + np.random.default_rng([0, 1]).standard_normal(draws.shape) * sigma
+    tail = (1 - LEVEL) / 2
+    return np.quantile(noisy, tail, axis=-1), np.quantile(noisy, 1 - tail, axis=-1)
 
 
 def ratio_interval(points: list[Point], draws: int = 2000, seed: int = 0) -> tuple[float, float]:
@@ -241,6 +261,7 @@ def summarise(source: Source, splits: list[Split], points: list[Point], law: str
         mae_default=float(d.mean()), mae_careful=float(c.mean()),
         rel_default=float(np.mean(d / np.abs(a))), rel_careful=float(np.mean(c / np.abs(a))),
         ratio_ci=ratio_interval(points), coverage=float(np.mean([p.covered for p in points])),
+        run_coverage=float(np.mean([p.run_covered for p in points])),
         width=float(np.mean([p.hi - p.lo for p in points])),
         bias=float(np.mean([p.default - p.actual for p in points])),
     )
@@ -252,14 +273,15 @@ def summarise(source: Source, splits: list[Split], points: list[Point], law: str
 def table(summaries: list[Summary], missing: list[Source]) -> str:
     head = ("| source | metric | series | fitted sizes | held-out points | beyond | default law | default MAE | "
             "careful MAE | ratio [90% CI] | default rel. | careful rel. | default 90% coverage | "
-            "mean interval width | default mean signed error |\n|" + "---|" * 15)
+            "90% coverage, one run | mean interval width | default mean signed error |\n|" + "---|" * 16)
     rows = [
         f"| {s.source.name} | {s.source.metric} ({'higher' if s.source.higher_is_better else 'lower'} is better) "
         f"| {s.series} | {s.fitted_sizes} | {s.points} | {s.fold} | {s.law} | {s.mae_default:.4g} | "
         f"{s.mae_careful:.4g} | {s.mae_default / s.mae_careful:.2f} [{s.ratio_ci[0]:.2f}, {s.ratio_ci[1]:.2f}] | "
-        f"{100 * s.rel_default:.2f}% | {100 * s.rel_careful:.2f}% | {100 * s.coverage:.0f}% | {s.width:.3g} | {s.bias:+.3g} |"
+        f"{100 * s.rel_default:.2f}% | {100 * s.rel_careful:.2f}% | {100 * s.coverage:.0f}% | "
+        f"{100 * s.run_coverage:.0f}% | {s.width:.3g} | {s.bias:+.3g} |"
         for s in summaries]
-    rows += [f"| {s.name} | {s.metric} | not available: fetch-only, no `{s.file}` in --fetch-dir | | | | | | | | | | | | |"
+    rows += [f"| {s.name} | {s.metric} | not available: fetch-only, no `{s.file}` in --fetch-dir | | | | | | | | | | | | | |"
              for s in missing]
     return "\n".join([head, *rows])
 
@@ -272,7 +294,8 @@ def points_frame(points: list[Point], sources: dict[str, Source]) -> pd.DataFram
         shipped = sources[p.source].shipped
         rows.append({"source": p.source, "series": p.series, "x": p.x, "fold": round(p.fold, 3),
                      "actual": p.actual if shipped else None, "default": p.default, "default_lo": p.lo,
-                     "default_hi": p.hi, "covered": p.covered, "careful": p.careful,
+                     "default_hi": p.hi, "covered": p.covered, "run_lo": p.run_lo, "run_hi": p.run_hi,
+                     "run_covered": p.run_covered, "careful": p.careful,
                      "default_abs_error": abs(p.default - p.actual), "careful_abs_error": abs(p.careful - p.actual)})
     return pd.DataFrame(rows)
 
@@ -283,7 +306,9 @@ def report(summaries: list[Summary], missing: list[Source], ratio: float, draws:
              f"`planner fit` defaults (law auto, population pooling, {draws} posterior draws); careful: the "
              "offset power law per series by multi-start least squares (x0 free with ≥ 5 sizes, else 0). "
              "Ratio: default MAE / careful MAE, 90% bootstrap interval over series. Coverage: held-out "
-             f"points inside the default's {LEVEL:.0%} intervals.", "", table(summaries, missing), "",
+             f"points inside the default's {LEVEL:.0%} intervals (`predict_interval`: the curve's), and inside "
+             "the interval for one run (its draws plus the fit's run noise σ; a held-out point is one run).", "",
+             table(summaries, missing), "",
              "Sources:", ""]
     lines += [f"- **{s.source.name}** ({s.source.study}; x = {s.source.unit}; "
               f"{'shipped' if s.source.shipped else 'fetch-only'}): {s.source.provenance}." for s in summaries]
@@ -312,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         summaries.append(summary)
         points += pts
         print(f"{source.name}: default {summary.mae_default:.4g} ({summary.law}), careful {summary.mae_careful:.4g}, "
-              f"coverage {summary.coverage:.0%}", flush=True)
+              f"coverage {summary.coverage:.0%}, one run {summary.run_coverage:.0%}", flush=True)
     text = report(summaries, missing, args.ratio, args.draws)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "real_curves.md").write_text(text, encoding="utf-8")

@@ -21,8 +21,10 @@ or log only erred 1.4-5x more than a careful per-series offset fit (Gordon et al
 the offset law there brought it to 1.36, 0.103 and 0.021.
 
 What each language reports beyond the curve: its posterior draws (`boot`, used by `risk: expected` and
-for every interval), its own estimate (the same law fitted to its data alone, when identified) and how
-far the population moved it (`moved`), and the effective sample size of its draws.
+for every interval), the law's extrapolation error beyond its largest size, pooled from the backtest
+(`extrapolation`, `fits.extrapolation`: it widens the intervals there, never the curves), its own
+estimate (the same law fitted to its data alone, when identified) and how far the population moved it
+(`moved`), and the effective sample size of its draws.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from scipy import stats
 from fits.bayes import LawPosterior, fit_law
 from fits.bootstrap import interval, language_rng
 from fits.data import Series
+from fits.extrapolation import backtest_distance, estimate as estimate_extrapolation
 from fits.laws import Curve
 from fits.pooled import PARAMS, Bounds, fit_pooled, natural_params, usable_rows
 from fits.results import LanguageFit
@@ -245,6 +248,11 @@ def fit_population(series: dict[str, Series], metric: str, higher_is_better: boo
     posterior = fit_law(chosen, data, bounds, max(draws, 1), rng)
     fits = {lang: _language_fit(lang, eligible[lang], chosen, posterior, bounds, scores, level, draws > 0)
             for lang in sorted(data)}
+    # The law's own error beyond the measured sizes, pooled from every language's backtest (the draws
+    # carry only the curve's uncertainty under the law; fits.extrapolation says why and how).
+    extrapolation = estimate_extrapolation(_backtest_cases(fits, eligible, posterior.sigma))
+    for lf in fits.values():
+        lf.extrapolation = extrapolation
     summary = {
         "law": chosen,
         "candidates": totals,
@@ -253,10 +261,23 @@ def fit_population(series: dict[str, Series], metric: str, higher_is_better: boo
         "prior": posterior.population_summary(bounds.sign),
         "languages": len(data),
         "ceiling_max": bounds.offset_max,
+        "extrapolation": None if extrapolation is None else {"scale": extrapolation.scale,
+                                                              "languages": extrapolation.languages},
     }
     if scale_note:
         summary["notes"] = [scale_note]
     return fits, skipped, summary
+
+
+def _backtest_cases(fits: dict[str, LanguageFit], series: dict[str, Series], sigma: float):
+    """(error, distance beyond the backtest's largest size, noise variance of the held-out mean) for
+    every language whose chosen law was backtested (`fits.extrapolation.estimate`)."""
+    for lang, lf in fits.items():
+        bt = lf.backtest
+        d = None if bt is None else backtest_distance(bt, lf.sizes)
+        if d is not None:
+            runs = max(int(np.sum(series[lang].x == bt.x_held)), 1)
+            yield bt.actual - bt.predicted, d, sigma**2 / runs
 
 
 def _language_fit(lang: str, s: Series, law: str, post: LawPosterior, bounds: Bounds, scores, level: float,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fits.bootstrap import interval
+from fits.extrapolation import Extrapolation
 from fits.laws import Curve
 from fits.validate import Backtest
 
@@ -38,6 +39,9 @@ class LanguageFit:
     own_params: dict[str, float] | None = None  # pooled fits: the same law on this language's data alone
     moved: dict[str, float] = field(default_factory=dict)  # pooled − own, per parameter: what pooling did
     ess: float | None = None  # pooled fits: effective sample size of the posterior draws
+    # Pooled fits: the law's error beyond the largest fitted size, from the backtest (fits.extrapolation);
+    # None (older fits.json files, per-language fits): the draws alone.
+    extrapolation: Extrapolation | None = None
 
     @property
     def family(self) -> str:
@@ -55,15 +59,21 @@ class LanguageFit:
         return np.asarray(self.curve.predict(np.asarray(x, dtype=float)), dtype=float)
 
     def predict_draws(self, x) -> np.ndarray | None:
-        """Predictions of every bootstrap draw: shape x.shape + (draws,), or None without a bootstrap."""
+        """Predictions of every bootstrap draw: shape x.shape + (draws,), or None without a bootstrap.
+        Beyond the largest fitted size each draw also carries its extrapolation error (`extrapolation`:
+        symmetric, so the mean over draws is the draws' own mean); `boot.predict` gives the curves alone."""
         if self.boot is None:
             return None
         x = np.asarray(x, dtype=float)
-        return np.asarray(self.boot.predict(x[..., None]), dtype=float)
+        draws = np.asarray(self.boot.predict(x[..., None]), dtype=float)
+        if self.extrapolation is None or not self.sizes:
+            return draws
+        return self.extrapolation.widen(draws, x, max(self.sizes), self.language)
 
     def predict_interval(self, x, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-        """Bootstrap interval of the prediction at x (percentile interval with the small-sample widening
-        of `fits.bootstrap.interval`). Without a bootstrap (too few runs, or --bootstrap 0; the warnings
+        """Interval of the prediction at x from `predict_draws` (percentile interval with the small-sample
+        widening of `fits.bootstrap.interval`): the curve's uncertainty, plus the law's extrapolation error
+        beyond the largest fitted size. Without a bootstrap (too few runs, or --bootstrap 0; the warnings
         say which) both bounds are NaN: an interval is never invented."""
         draws = self.predict_draws(x)
         if draws is None:

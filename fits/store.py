@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fits.data import MAX_DATA, MAX_MAGNITUDE
+from fits.extrapolation import Extrapolation
 from fits.laws import PARAM_NAMES, Curve, param_names
 from fits.results import FitSet, LanguageFit
 from fits.validate import Backtest
@@ -66,6 +67,8 @@ def _language_to_json(lf: LanguageFit) -> dict:
         "own_params": None if lf.own_params is None else {k: _num(v) for k, v in lf.own_params.items()},
         "moved": {k: _num(v) for k, v in lf.moved.items()},
         "ess": _num(lf.ess),
+        "extrapolation": None if lf.extrapolation is None else {
+            "scale": _num(lf.extrapolation.scale), "languages": int(lf.extrapolation.languages)},
     }
 
 
@@ -257,7 +260,23 @@ def _language_from_json(rd: _Reader, lang: str, d, higher: bool, level: float, w
         own_params=_optional_numbers(rd, d, "own_params", where),
         moved=_optional_numbers(rd, d, "moved", where) or {},
         ess=rd.num(d, "ess", where, optional=True),
+        extrapolation=_extrapolation(rd, d, where),
     )
+
+
+def _extrapolation(rd: "_Reader", d: dict, where: str) -> Extrapolation | None:
+    """The pooled extrapolation error, or None: files written before it existed have none, and their
+    intervals are the draws' alone, as they were."""
+    raw = rd.get(d, "extrapolation", dict, where, optional=True)
+    if raw is None:
+        return None
+    scale = rd.num(raw, "scale", f"{where}.extrapolation")
+    if scale < 0:
+        rd.fail(f"{where}.extrapolation.scale", f"is {scale:g}, not a scale ≥ 0")
+    languages = rd.count(raw, "languages", f"{where}.extrapolation")
+    if languages < 1:
+        rd.fail(f"{where}.extrapolation.languages", "is 0, not a count of backtests ≥ 1")
+    return Extrapolation(scale, languages)
 
 
 # Where a law's parameters make sense (`fits.laws`): beyond these a curve over- or underflows float64 and
