@@ -47,7 +47,7 @@ def plan_notes(problem: AllocationProblem, objective: str, pairs: np.ndarray, so
 def starved_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray, transfer) -> list[str]:
     """A language held at its floor because its own runs got worse with more data. On the pretrained
     default that was the plan's largest loss: Hindi's runs fell below its zero-shot score, the plan gave
-    it nothing, and inside the uniform mixture it scored about 3 chrF more (README, three final seeds)."""
+    it nothing, and inside the uniform mixture it scored about 3 chrF more (docs/results/truth-tests-chrf-default.md, three final seeds)."""
     notes = []
     for lang, p, lo in zip(problem.languages, pairs, problem.lo):
         if p <= lo + 0.5 and fitset.languages[lang].worsens_with_data:
@@ -61,7 +61,7 @@ def starved_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray,
 def reach_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray, transfer) -> list[str]:
     """A language the plan takes far beyond the most own data it had in a mixture proxy run, where its own
     curve and its in-mixture curve disagree by more than two runs' noise. The plan follows the first and
-    the transfer-aware plan the second, and neither was measured there. Measured on el/ja/tr/vi (README,
+    the transfer-aware plan the second, and neither was measured there. Measured on el/ja/tr/vi (docs/results/truth-tests-chrf-default.md,
     "Where a plan has room"): the plan gave Japanese 738 pairs, 4.9× its largest mixture run's 150; its own
     curve predicted 18.6 chrF, its in-mixture curve 11.7, and three final seeds achieved 16.0 — between
     them, and the two plans' predicted gains over uniform (+4.8 and +0.04) both missed."""
@@ -91,7 +91,7 @@ def probe_notes(fitset: FitSet, problem: AllocationProblem, transfer) -> list[st
     """The transfer-aware plan's mixture where no mixture proxy run measured it: languages whose planned own
     data and others' data no mixture row matches. Their predictions come from mixtures elsewhere — the
     uniform mixtures grow every language's data together, and a plan that gives one language most of the
-    budget leaves the others little. Measured on el/ja/tr/vi (README): the uniform mixtures had Japanese at
+    budget leaves the others little. Measured on el/ja/tr/vi (docs/results/truth-tests-chrf-default.md): the uniform mixtures had Japanese at
     400 own pairs beside 1,200 of the others', the plan put it at 549 beside 250, and six final seeds
     scored it 3.0 chrF below its prediction on average. `sweep.probes` trains that mixture once at proxy
     scale."""

@@ -8,7 +8,7 @@ fewest pairs at which at least a share q of the draws reach the target (the q-qu
 needs, `ExpectedCurves.pairs_reaching`); `p_reach` in the plan is that share at the planned pairs.
 
 Before q existed the plan inverted the mean of the draws. The median (q = 0.5, the default) measured
-about the same on the 26 truth families (`benchmarks/target_calibration.py`, README): the same share
+about the same on the 26 truth families (`benchmarks/target_calibration.py`, docs/results/synthetic-truths.md): the same share
 of targets truly reached and the same typical cost on 25 of them (on one real-curve family a dearer
 90th percentile); each has its own rare far overspends (targets planned at more than 10× their true
 need: 0.76% of 7,330 planned targets for the median, 0.72% of 7,345 for the mean curve). The quantile

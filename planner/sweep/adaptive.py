@@ -10,7 +10,7 @@ finished + running + queued runs; default: what the grid would train), when the 
 (`sweep.stop_when.value_interval`: the 90% posterior interval of what the best plan could still gain over
 this one), or when no run is expected to change the plan.
 
-Experimental: on its own benchmark (README, "Adaptive sweep") it plans worse than the grid at half the
+Experimental: on its own benchmark (docs/results/adaptive-sweep.md) it plans worse than the grid at half the
 grid's compute on 8 of 12 synthetic families; every adaptive sweep says so once at its start
 (`EXPERIMENTAL_NOTE`).
 
@@ -165,7 +165,7 @@ def budget_tokens(spec: AdaptiveSpec, tpp: Mapping[str, float]) -> float:
 
 
 EXPERIMENTAL_NOTE = (
-    "sweep.strategy 'adaptive' is experimental: on its own benchmark (README, Adaptive sweep; "
+    "sweep.strategy 'adaptive' is experimental: on its own benchmark (docs/results/adaptive-sweep.md; "
     "docs/adaptive-sweep.md) it planned worse than the grid on 8 of 12 synthetic truth families when given "
     "half the grid's compute, and better on none; with the grid's compute it was better or tied on 10 of 12. "
     "The grid (sweep.strategy: grid) is the default."
@@ -174,12 +174,12 @@ EXPERIMENTAL_NOTE = (
 
 def budget_note(budget: float, grid: float) -> tuple[str, ...]:
     """A warning when `sweep.budget` is well below the grid's compute: measured on the truth families
-    (README, "Adaptive sweep"), the adaptive sweep then planned worse than the grid on most, and no choice
+    (docs/results/adaptive-sweep.md), the adaptive sweep then planned worse than the grid on most, and no choice
     of runs within half the grid's compute, not even an oracle's, matched the grid on every family."""
     if not (math.isfinite(grid) and grid > 0 and budget < BUDGET_WARN_SHARE * grid):
         return ()
     return (f"sweep.budget is {budget / grid:.0%} of the grid's compute ({grid:,.0f} training tokens). Measured on "
-            f"the truth families (README, Adaptive sweep): with 50–70% of the grid's compute the adaptive sweep "
+            f"the truth families (docs/results/adaptive-sweep.md): with 50–70% of the grid's compute the adaptive sweep "
             f"planned worse than the grid on 8–9 of 12, and no choice of runs within 50%, not even an oracle's, "
             f"matched the grid on every family; with the grid's compute it was better or tied on 10 of 12. Leave "
             f"sweep.budget unset to spend the grid's compute.",)
