@@ -1,0 +1,92 @@
+"""How good was the whole-run ETA of a finished `planner run`? Reconstructed from its ledger.
+
+The sweep's progress bar shows "est. left X (whole run ~Y)": Y is the sweep's time left (each pending
+run priced by `planner.sweep.progress.predict_seconds` from the runs finished so far, divided by the
+workers) plus the launch stage priced by `planner.estimate` from the same finished runs. Both are
+functions of the ledger at that moment, so they can be recomputed after the fact at any point of the run
+from the trials' start and end times and their recorded training and scoring seconds. This script does
+that at 10%, 25%, 50% and 75% of the run's wall time and compares Y with the time that was actually left
+(the report's write time is the end).
+
+    python benchmarks/eta_check.py outputs/demo --start "2026-12-06 08:17:55"   # the command's start time (UTC)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import optuna
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.config import load_config  # noqa: E402
+from planner.estimate import RunCost, launch_seconds, measured_rates  # noqa: E402
+from planner.pipeline import launch_estimator  # noqa: E402
+from planner.sweep.identity import A_EVAL_S, A_PAIRS, A_TRAIN_S  # noqa: E402
+from planner.sweep.progress import predict_seconds  # noqa: E402
+
+
+def trials(out: Path) -> list[optuna.trial.FrozenTrial]:
+    storage = f"sqlite:///{out / 'sweep.db'}"
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    return [t for name in names for t in optuna.load_study(study_name=name, storage=storage).trials
+            if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+def pairs_of(t) -> int:
+    return int(t.user_attrs[A_PAIRS])
+
+
+def eta_at(now: float, done: list, workers: int, cfg, estimate) -> float | None:
+    """The bar's whole-run estimate at `now` (seconds since the epoch)."""
+    finished = [t for t in done if t.datetime_complete.timestamp() <= now]
+    if not finished:
+        return None
+    costs = [RunCost(pairs_of(t), (t.datetime_complete - t.datetime_start).total_seconds(),
+                     float(t.user_attrs[A_TRAIN_S]), float(t.user_attrs[A_EVAL_S])) for t in finished]
+    walls = [(c.pairs, c.wall) for c in costs]
+    left = 0.0
+    for t in done:
+        if t.datetime_complete.timestamp() <= now:
+            continue
+        left += predict_seconds(walls, pairs_of(t)) or 0.0
+        if t.datetime_start.timestamp() < now:  # running at `now`
+            left -= min(left, now - t.datetime_start.timestamp())
+    rest = estimate(costs) or 0.0
+    sweep_end = max(t.datetime_complete.timestamp() for t in done)
+    if now > sweep_end:  # the launch is under way: what is left of its estimate
+        return max(0.0, rest - (now - sweep_end))
+    return left / workers + rest
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", type=Path, help="the finished run's output directory")
+    ap.add_argument("--start", required=True, help="when `planner run` was started, UTC, 'YYYY-MM-DD HH:MM:SS'")
+    ap.add_argument("--config", default=None, help="the run's config (default: the demo preset)")
+    args = ap.parse_args(argv)
+    cfg = load_config(args.config)
+    start = datetime.strptime(args.start, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    end = (args.out / "report.html").stat().st_mtime
+    done = trials(args.out)
+    estimate = launch_estimator(cfg)
+    total = end - start
+    print(f"run: {total:.0f} s; sweep runs: {len(done)}; workers: {cfg.sweep.workers}")
+    print("| share of the run | elapsed | ETA shown (whole run) | actually left | ETA / actual |")
+    print("|---:|---:|---:|---:|---:|")
+    for share in (0.10, 0.25, 0.50, 0.75):
+        now = start + share * total
+        eta = eta_at(now, done, cfg.sweep.workers, cfg, estimate)
+        actual = end - now
+        shown = "no run finished yet" if eta is None else f"{eta:.0f} s"
+        ratio = "" if eta is None else f"{eta / actual:.2f}"
+        print(f"| {share:.0%} | {now - start:.0f} s | {shown} | {actual:.0f} s | {ratio} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
