@@ -75,12 +75,13 @@ def main(argv=None) -> int:
     done = trials(args.out)
     estimate = launch_estimator(cfg)
     total = end - start
-    print(f"run: {total:.0f} s; sweep runs: {len(done)}; workers: {cfg.sweep.workers}")
+    workers = cfg.sweep.workers or 1  # unset: 1 on the CPU (on GPUs one per slice of sweep.devices)
+    print(f"run: {total:.0f} s; sweep runs: {len(done)}; workers: {workers}")
     print("| share of the run | elapsed | ETA shown (whole run) | actually left | ETA / actual |")
     print("|---:|---:|---:|---:|---:|")
     for share in (0.10, 0.25, 0.50, 0.75):
         now = start + share * total
-        eta = eta_at(now, done, cfg.sweep.workers, cfg, estimate)
+        eta = eta_at(now, done, workers, cfg, estimate)
         actual = end - now
         shown = "no run finished yet" if eta is None else f"{eta:.0f} s"
         ratio = "" if eta is None else f"{eta / actual:.2f}"

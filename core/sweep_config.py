@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
 from core.strict import Strict, unique_seeds
 
@@ -74,7 +74,19 @@ class SweepConfig(Strict):
     storage: str | None = Field(
         None, description="optuna storage: SQLAlchemy URL or journal file; default sqlite in output_dir."
     )
-    workers: int = Field(1, ge=1)
+    workers: int | None = Field(
+        None, ge=1, description="Local worker processes (--workers overrides); default: one per slice of "
+        "sweep.devices (len(devices) // gpus_per_run) where GPUs are used, else 1.",
+    )
+    devices: Literal["auto"] | list[StrictInt] = Field(
+        "auto", description="GPU ids the local workers share out, counted as this process sees them (under an "
+        "inherited CUDA_VISIBLE_DEVICES, its entries); 'auto': every GPU torch sees, none on a machine without "
+        "one (then the runs use the CPU).",
+    )
+    gpus_per_run: int = Field(
+        1, ge=1, description="GPUs each local worker owns: worker k runs with CUDA_VISIBLE_DEVICES set to "
+        "devices[k·g:(k+1)·g]. One proxy run launched over several GPUs is not implemented yet.",
+    )
     max_failures: int | None = Field(None, ge=1)
     heartbeat_seconds: int = Field(30, ge=1, description="How often a running proxy run records that it is alive.")
     grace_seconds: int | None = Field(
@@ -155,6 +167,27 @@ class SweepConfig(Strict):
         if len(set(v)) != len(v):
             raise ValueError("must not repeat")
         return sorted(v)
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices_auto_or_ids(cls, v):
+        # One message for both shapes; the union's own errors would list each member's complaint.
+        if v == "auto":
+            return v
+        if not isinstance(v, list) or any(isinstance(d, bool) or not isinstance(d, int) for d in v):
+            raise ValueError("must be 'auto' or a list of GPU ids (integers ≥ 0)")
+        if any(d < 0 for d in v):
+            raise ValueError("GPU ids are integers ≥ 0")
+        if len(set(v)) != len(v):
+            raise ValueError("GPU ids must not repeat (two workers would share a GPU)")
+        return v
+
+    @model_validator(mode="after")
+    def _devices_hold_a_run(self) -> "SweepConfig":
+        if self.devices != "auto" and len(self.devices) < self.gpus_per_run:
+            raise ValueError(f"sweep.devices lists {len(self.devices)} GPU(s), fewer than sweep.gpus_per_run "
+                             f"({self.gpus_per_run}) that one run needs")
+        return self
 
     @model_validator(mode="after")
     def _grace_exceeds_heartbeat(self) -> "SweepConfig":

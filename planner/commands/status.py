@@ -25,7 +25,9 @@ def add_parser(sub) -> None:
 
 def format_status(statuses, now: float) -> str:
     """The table, a totals line and one line per failed or stale point. Pure: statuses in, text out."""
-    from planner.sweep import PointState, run_seconds, format_duration, summarize
+    from optuna.trial import TrialState
+
+    from planner.sweep import A_DEVICES, PointState, run_seconds, format_duration, summarize
 
     cells: dict[tuple[str, int], dict] = defaultdict(lambda: {s: 0 for s in PointState} | {"secs": []})
     def label(point) -> str:  # a mixture run's row names its languages ("el+hi+tr 150": pairs each)
@@ -54,6 +56,11 @@ def format_status(statuses, now: float) -> str:
         f"elapsed {format_duration(prog.elapsed_seconds)}, run time {format_duration(prog.run_seconds)}, "
         f"est. remaining {format_duration(prog.remaining_seconds)}"
     )
+    for s in statuses:  # where each running run is, when the sweep gave its workers GPUs (sweep.devices)
+        on = [t.user_attrs[A_DEVICES] for t in s.trials
+              if t.state == TrialState.RUNNING and A_DEVICES in t.user_attrs]
+        if s.state == PointState.RUNNING and on:
+            lines.append(f"running {s.point.key} on GPU(s) {on[-1]}")
     failed = [s for s in statuses if s.state == PointState.FAILED]
     for s in failed:
         lines.append(f"failed {s.point.key}: {s.error}")

@@ -19,6 +19,9 @@ that dies stops sending heartbeats; after sweep.grace_seconds its point is retri
 recorded as failed with its error (see `planner status`) and the sweep goes on; it is not retried by the
 same invocation, but running `planner sweep` again retries failed points and completes exactly the
 missing ones. Ctrl-C stops the workers; their interrupted runs are retried by the next `planner sweep`.
+On a GPU machine each local worker owns its own GPUs: sweep.devices (default every GPU torch sees) cut
+into slices of sweep.gpus_per_run, one worker per slice, each run with CUDA_VISIBLE_DEVICES set to its
+worker's slice (recorded per run: runs.csv's devices column, `planner status`).
 Each run records a fingerprint of its language's data (training pool and test split): when a language's
 data has changed since its runs, `planner sweep` says so and re-runs that language's points (`planner
 status` shows them as stale meanwhile, and runs.csv leaves them out).
@@ -52,8 +55,8 @@ def add_parser(sub) -> None:
                    help="optuna storage: SQLAlchemy URL, journal file (.log/.journal) or SQLite file (.db); "
                    "default: sweep.storage, else <output_dir>/sweep.db")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="local worker processes (default sweep.workers); each gets cores/N torch threads "
-                   "unless model.threads is set")
+                   help="local worker processes (default sweep.workers, else one per GPU slice of "
+                   "sweep.devices, else 1); each gets cores/N torch threads unless model.threads is set")
     p.add_argument("--max-failures", type=int, default=None, metavar="N",
                    help="stop after N runs fail in this invocation (exit 1); default sweep.max_failures")
     # Hidden: plug in another trainer, `module:function` or `file.py:function` with train_one's signature.
@@ -84,9 +87,10 @@ def run(args) -> int:
     )
     prog = report.progress
     stale = f", {prog.stale} stale" if prog.stale else ""
+    gpus = f" on GPUs {' | '.join(report.devices)}" if report.devices else ""  # worker by worker
     print(f"sweep: {prog.done}/{prog.total} points done, {prog.failed} failed, {prog.pending} pending{stale} "
-          f"({report.workers} worker(s) × {report.threads} thread(s), {format_duration(report.wall_seconds)}); "
-          f"{report.runs_csv}")
+          f"({report.workers} worker(s) × {report.threads} thread(s){gpus}, "
+          f"{format_duration(report.wall_seconds)}); {report.runs_csv}")
     if report.adaptive is not None:
         from planner.sweep.rounds import format_adaptive
 

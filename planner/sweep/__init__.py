@@ -90,8 +90,8 @@ whole and the last writer has seen the newest state.
 from planner.sweep.chosen import CHOICES_CSV, adaptive_points, choices_table, points_source
 from planner.sweep.export import PREFERRED_METRICS, RUNS_CSV, export_runs, runs_table, write_csv_atomic
 from planner.sweep.identity import (
-    A_DATA, A_ERROR, A_EVAL_S, A_HEARTBEAT, A_INTERRUPTED, A_LANGUAGE, A_METRICS, A_PAIRS, A_POINT, A_RUN_DIR,
-    A_SEED, A_SESSION, A_STEPS, A_SUPERSEDED, A_TOKENS, A_TRACEBACK, A_TRAIN_S, A_WORKER, S_RUN_HASH,
+    A_DATA, A_DEVICES, A_ERROR, A_EVAL_S, A_HEARTBEAT, A_INTERRUPTED, A_LANGUAGE, A_METRICS, A_PAIRS, A_POINT,
+    A_RUN_DIR, A_SEED, A_SESSION, A_STEPS, A_SUPERSEDED, A_TOKENS, A_TRACEBACK, A_TRAIN_S, A_WORKER, S_RUN_HASH,
     DataFingerprints, GridPoint, data_fingerprints, grid_points, mixture_name, mixture_points, point_fingerprint,
     run_config_hash, run_dir_for,
 )
@@ -112,6 +112,7 @@ from planner.sweep.worker import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, Runner,
 
 __all__ = [
     "A_DATA",
+    "A_DEVICES",
     "A_ERROR",
     "A_EVAL_S",
     "A_HEARTBEAT",

@@ -13,7 +13,7 @@ from typing import Any
 
 from core.files import atomic_write_text
 from planner.sweep.identity import (
-    A_EVAL_S, A_METRICS, A_RUN_DIR, A_STEPS, A_TOKENS, A_TRAIN_S, GridPoint, mixture_name,
+    A_DEVICES, A_EVAL_S, A_METRICS, A_RUN_DIR, A_STEPS, A_TOKENS, A_TRAIN_S, GridPoint, mixture_name,
 )
 from planner.sweep.ledger import Ledger
 from planner.sweep.state import PointStatus, point_statuses
@@ -37,7 +37,8 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
     rows (uniform mixtures, leave-one-out runs, then probes): that language's own pairs and tokens in it (0
     for a leave-one-out run's left-out language), its
     scores, the mixture's name (`mixture`) and the other languages' data in it (`other_pairs`,
-    `other_tokens`); those three columns exist only when the study has mixture runs."""
+    `other_tokens`); those three columns exist only when the study has mixture runs. `devices` (last, only
+    when some run was given GPUs by `sweep.devices`): the CUDA_VISIBLE_DEVICES its worker ran with."""
     language_order = {lang: i for i, lang in enumerate(dict.fromkeys(s.point.language for s in statuses
                                                                      if not s.point.mixture))}
     single = sorted(((s.point, s.result) for s in statuses if s.result is not None and not s.point.mixture),
@@ -56,6 +57,10 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
                "eval_seconds", "steps", "run_dir", "trial"]
     if mixed:
         columns += ["mixture", "other_pairs", "other_tokens"]
+    # Only then: a CPU sweep's runs.csv keeps exactly the columns it always had.
+    with_devices = any(A_DEVICES in t.user_attrs for _, t in (*single, *mixed))
+    if with_devices:
+        columns.append("devices")
     rows = []
 
     def row(language: str, n_pairs: int, tokens, values: dict, point: GridPoint, t) -> dict[str, Any]:
@@ -65,6 +70,7 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
             **{m: values.get(m) for m in metrics}, "status": "complete",
             "train_seconds": attrs.get(A_TRAIN_S), "eval_seconds": attrs.get(A_EVAL_S),
             "steps": attrs.get(A_STEPS), "run_dir": attrs.get(A_RUN_DIR), "trial": t.number,
+            **({"devices": attrs.get(A_DEVICES)} if with_devices else {}),
         }
 
     for point, t in single:

@@ -20,8 +20,8 @@ from optuna.trial import FrozenTrial, TrialState
 from core.config import PlannerConfig
 from core.errors import UserError
 from planner.sweep.identity import (
-    A_DATA, A_HEARTBEAT, A_POINT, A_SESSION, A_SUPERSEDED, A_WORKER, S_RUN_HASH, GridPoint, point_fingerprint,
-    run_config_hash,
+    A_DATA, A_DEVICES, A_HEARTBEAT, A_POINT, A_SESSION, A_SUPERSEDED, A_WORKER, S_RUN_HASH, GridPoint,
+    point_fingerprint, run_config_hash,
 )
 from planner.sweep.state import is_current_result, is_silent, is_superseded
 from planner.sweep.storage import StorageSpec, open_storage, retry_creation_race
@@ -81,10 +81,12 @@ class Ledger:
         for key, value in attrs.items():
             self.storage.set_trial_user_attr(_trial_id(trial), key, value)
 
-    def claim(self, trial: FrozenTrial, session: str, worker: str) -> bool:
+    def claim(self, trial: FrozenTrial, session: str, worker: str, devices: str = "") -> bool:
         """Own a popped trial, unless its point is already running or done (on current data) elsewhere
-        (see the package docstring, 1b). Records the data this worker will train on."""
+        (see the package docstring, 1b). Records the data this worker will train on, and the GPUs it owns
+        (`devices`, its CUDA_VISIBLE_DEVICES; "" on the CPU, not recorded)."""
         self.set_attrs(trial, {A_SESSION: session, A_WORKER: worker, A_HEARTBEAT: time.time(),
+                               **({A_DEVICES: devices} if devices else {}),
                                **self._data_attrs(GridPoint.from_attrs(trial.user_attrs))})
         key = trial.user_attrs[A_POINT]
         for other in self.trials():

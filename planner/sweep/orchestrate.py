@@ -10,15 +10,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from optuna.trial import FrozenTrial
 
 from core.config import PlannerConfig, write_resolved
-from core.errors import UserError
 from core.files import check_output_dir
 from planner.sweep.chosen import points_source
+from planner.sweep.devices import device_slices, local_workers
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import DataFingerprints, GridPoint, data_fingerprints
 from planner.sweep.ledger import Ledger, open_ledger
@@ -55,6 +55,7 @@ class SweepReport:
     wall_seconds: float
     workers: int
     threads: int
+    devices: list[str] = field(default_factory=list)  # each worker's CUDA_VISIBLE_DEVICES; [] on the CPU
     rerun_stale: dict[str, list[GridPoint]] = field(default_factory=dict)  # language → points re-run: data changed
     adaptive: dict | None = None  # strategy adaptive: rounds, runs chosen, budget, value interval, why it stopped
 
@@ -111,10 +112,10 @@ def run_sweep(
 
 def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner, progress, notify,
            mixture_runner, after=None) -> SweepReport:
-    workers = workers or cfg.sweep.workers
+    slices = device_slices(cfg.sweep)
+    workers = local_workers(workers, cfg.sweep, slices)
+    slices = slices[:workers]  # fewer workers than slices leave the rest idle
     max_failures = max_failures or cfg.sweep.max_failures
-    if workers < 1:
-        raise UserError(f"--workers must be at least 1 (got {workers}).")
     check_output_dir(cfg.out, "output_dir")
     adaptive = cfg.sweep.strategy == "adaptive"
     if adaptive:
@@ -159,7 +160,8 @@ def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner,
         from planner.sweep.rounds import AdaptiveController
 
         controller = AdaptiveController(cfg, ledger, settings, workers, worker_ids=lambda: set(), notify=notify)
-    dead = _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller, after)
+    dead = _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller, after,
+                        slices)
     points = points_of(ledger)
     export_runs(ledger, points, runs_csv)
     if controller is not None:
@@ -173,7 +175,7 @@ def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner,
         statuses=statuses, progress=summarize(statuses, time.time()), session=settings.session,
         failures=failures, stopped=bool(max_failures and len(failures) >= max_failures), dead_workers=dead,
         runs_csv=runs_csv, wall_seconds=time.monotonic() - started, workers=workers, threads=threads,
-        rerun_stale=stale, adaptive=None if controller is None else controller.summary(),
+        devices=slices, rerun_stale=stale, adaptive=None if controller is None else controller.summary(),
     )
 
 
@@ -208,11 +210,11 @@ class InterruptFlag:
 
 
 def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller=None,
-                 after=None) -> list[str]:
+                 after=None, slices: Sequence[str] = ()) -> list[str]:
     """Spawn the worker processes, draw one progress bar from the storage until they exit; on Ctrl-C
     stop them (their runs are marked interrupted and retried by the next sweep) and re-raise. An adaptive
     sweep's `controller` decides the next runs here, between looks at the study; its workers wait for
-    them while `more_coming` is set."""
+    them while `more_coming` is set. Worker i owns the GPUs of `slices[i]` (none on the CPU)."""
     import multiprocessing
     import socket
     from multiprocessing import resource_tracker
@@ -236,7 +238,8 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progr
     with blocked_stop_signals():
         for i in range(workers):
             log_path = log_dir / f"sweep-worker-{i}.log"
-            p = ctx.Process(target=worker_process, args=(cfg, spec, settings, threads, str(log_path), more_coming),
+            own = replace(settings, devices=slices[i]) if slices else settings
+            p = ctx.Process(target=worker_process, args=(cfg, spec, own, threads, str(log_path), more_coming),
                             name=f"sweep-worker-{i}")
             p.start()
             procs.append((p, log_path))

@@ -97,6 +97,8 @@ class WorkerSettings:
     grace_seconds: float = 120.0
     # language → fingerprint of the data the orchestrator saw; recorded on every trial this worker claims.
     fingerprints: Mapping[str, str] = field(default_factory=dict)
+    # The GPUs this worker owns, as its CUDA_VISIBLE_DEVICES ("2,3"); "" on the CPU (planner.sweep.devices).
+    devices: str = ""
 
     @property
     def poll_seconds(self) -> float:
@@ -253,7 +255,7 @@ def worker_loop(
                 time.sleep(min(settings.poll_seconds, 1.0))
                 continue
             return
-        if not ledger.claim(trial, settings.session, worker):
+        if not ledger.claim(trial, settings.session, worker, devices=settings.devices):
             continue
         run_claimed(ledger, trial, cfg, runner, settings.heartbeat_seconds, mixture_runner)
         if on_finished is not None:
@@ -264,6 +266,10 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
                    log_path: str, more_coming=None) -> None:
     """Entry point of a local worker process (spawned: a fresh interpreter, torch not yet imported).
     `more_coming`: an event the orchestrator keeps set while an adaptive sweep may still choose runs."""
+    if settings.devices:
+        # First of all: CUDA reads this once, when it initialises, and nothing here has touched it yet.
+        # A runner's own subprocesses inherit it.
+        os.environ["CUDA_VISIBLE_DEVICES"] = settings.devices
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     # The main process draws the progress bar; a worker's output goes to its log file.
@@ -284,8 +290,8 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
     signal.signal(signal.SIGTERM, _interrupt)
     cfg = cfg.model_copy(deep=True)
     cfg.model.threads = threads
-    log.info("worker %d started: session %s, %d torch thread(s), runner %s",
-             os.getpid(), settings.session, threads, settings.runner)
+    log.info("worker %d started: session %s, %d torch thread(s), runner %s%s", os.getpid(), settings.session,
+             threads, settings.runner, f", CUDA_VISIBLE_DEVICES={settings.devices}" if settings.devices else "")
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # this thread alone (see STOP_SIGNALS)
         from planner.sweep.chosen import points_source
