@@ -132,3 +132,28 @@ def test_plans_do_not_read_the_term(bent_fit, risk):
         for lang, lf in fitset.languages.items():
             lf.extrapolation = kept[lang]
     assert [p.pairs for p in with_term.languages] == [p.pairs for p in without.languages]
+
+
+def test_the_plan_s_predicted_interval_carries_the_term_beyond_the_largest_run(bent_fit):
+    """A plan that gives a language more than its largest proxy run predicts it with the law's
+    extrapolation error in its interval; inside the runs the interval is the draws' alone."""
+    _, fitset = bent_fit
+    kept = {lang: lf.extrapolation for lang, lf in fitset.languages.items()}
+    assert all(e is not None and e.scale > 0 for e in kept.values())
+
+    def widths(budget):
+        plan = allocate(fitset, budget=budget, unit="pairs")
+        return {p.language: (p.pairs, p.predicted_high - p.predicted_low) for p in plan.languages}
+
+    far, near = widths(8 * 3200 * 8), widths(8 * 1000)
+    for lf in fitset.languages.values():
+        lf.extrapolation = None
+    try:
+        far_without, near_without = widths(8 * 3200 * 8), widths(8 * 1000)
+    finally:
+        for lang, lf in fitset.languages.items():
+            lf.extrapolation = kept[lang]
+    beyond = [lang for lang, (pairs, _) in far.items() if pairs > 1.5 * SIZES.max()]
+    assert beyond
+    assert all(far[lang][1] > far_without[lang][1] for lang in beyond)
+    assert all(near[lang][1] == pytest.approx(near_without[lang][1]) for lang in near if near[lang][0] <= SIZES.max())

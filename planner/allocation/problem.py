@@ -18,6 +18,7 @@ from typing import Literal, Mapping
 
 import numpy as np
 
+from fits.extrapolation import Extrapolation
 from fits import FitSet
 from fits.laws import Curve
 from planner.allocation.curves import MAX_PAIRS, CurveBank, ExpectedCurves, UtilityCurves
@@ -56,6 +57,9 @@ class AllocationProblem:
     weights: np.ndarray
     largest_run: np.ndarray  # largest fitted size in pairs (NaN unknown): how far a plan extrapolates
     noise: np.ndarray | None = None  # run-to-run sd of the metric per language (for predictive intervals)
+    # per language, the law's error beyond its largest fitted size (fits.extrapolation; None: not estimated),
+    # added to the draws of a predictive interval there
+    extrapolation: tuple[Extrapolation | None, ...] | None = None
     measured_floor: np.ndarray | None = None  # bool per language: lo raised to its smallest run (plan only)
     notes: tuple[str, ...] = field(default=())
 
@@ -249,6 +253,7 @@ def build_problem(
 
     return AllocationProblem(
         noise=_run_noise(fitset, languages),
+        extrapolation=tuple(fitset.languages[lang].extrapolation for lang in languages),
         languages=tuple(languages),
         metric=fitset.metric,
         higher_is_better=bool(fitset.higher_is_better),

@@ -75,6 +75,11 @@ def predictive_draws(problem: AllocationProblem, pairs: np.ndarray, seed: int = 
     pairs = np.asarray(pairs, float)
     predicted = problem.sign * problem.draws.utility(pairs[None, :] if pairs.ndim == 1 else pairs)
     predicted = np.where(np.isfinite(predicted), predicted, np.nan)
+    if problem.extrapolation is not None and pairs.ndim == 1:  # beyond the largest run: the law's own error
+        for i, ext in enumerate(problem.extrapolation):
+            if ext is not None and np.isfinite(problem.largest_run[i]):
+                predicted[:, i] = ext.widen(predicted[:, i], pairs[i], float(problem.largest_run[i]),
+                                            problem.languages[i])
     if problem.noise is not None:
         noise = np.nan_to_num(problem.noise, nan=0.0)
         predicted = predicted + np.random.default_rng([seed, 1]).standard_normal(predicted.shape) * noise
