@@ -49,6 +49,8 @@ def family_from_runs(name: str, path: Path):
 def families_from_results(results: Path) -> dict[str, Callable]:
     out = {}
     for path in sorted(Path(results).glob("*_runs.csv")):
+        if "chrf" not in pd.read_csv(path, nrows=0).columns:
+            continue  # these worlds are chrF curves; a ledger of a bits-per-byte default has none
         name = path.name[: -len("_runs.csv")]
         family = family_from_runs(name, path)
         out[family.name] = family.draw

@@ -16,7 +16,7 @@ epochs, 0/50/150 → 400 pairs; chrF and loss only).
     python benchmarks/metric_choice.py                  # trains (about 25 min on 2 cores), then the tables
     python benchmarks/metric_choice.py --runs FILE      # the tables from a runs table already measured
 
-Writes benchmarks/results/metric_choice_runs.csv (with --measure) and metric_choice.md.
+Writes benchmarks/results/metric_choice_ledger.csv (with --measure) and metric_choice.md.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.runs is None:
         runs = measure(args.work)
-        runs_path = RESULTS / "metric_choice_runs.csv"
+        runs_path = RESULTS / "metric_choice_ledger.csv"
         runs.drop(columns=[c for c in ("run_dir", "trial") if c in runs], errors="ignore").to_csv(runs_path, index=False)
         print(f"wrote {runs_path}")
     else:

@@ -57,6 +57,8 @@ def make_config(out: Path, seeds: list[int], mixtures: list[int], leave_one_out:
     body["output_dir"] = str(out)
     if languages:
         body["languages"] = languages
+        # the demo's per-language targets and limits belong to its own languages
+        body["budget"]["languages"] = {k: v for k, v in body["budget"]["languages"].items() if k in languages}
     body["sweep"].update(mixtures=mixtures, leave_one_out=leave_one_out and bool(mixtures),
                          leave_one_out_size=leave_one_out_size, probes=probes or [])
     # The transfer-aware plan is fitted on the mixture proxy runs: none without them.
