@@ -242,10 +242,21 @@ def param_label(family: str, name: str, higher: bool) -> str:
 
 
 def params_text(lf, higher: bool) -> str:
+    """Each parameter with its interval. The point fit is the posterior's mode, which can lie outside the
+    draws' central interval (a skewed posterior, e.g. an asymptote pressed against its bound): there the
+    draws' median is shown with the interval, and the mode named beside it, so no estimate reads as
+    contradicting its own interval."""
     intervals = lf.intervals or {}
+    draws = getattr(getattr(lf, "boot", None), "params", None) or {}
     parts = []
     for name, value in lf.params.items():
         lo_hi = intervals.get(name)
         lo, hi = (lo_hi if lo_hi is not None and len(lo_hi) == 2 else (None, None))
-        parts.append(f"{param_label(lf.family, name, higher)} = {fmt_interval(value, lo, hi, 3)}")
+        label = param_label(lf.family, name, higher)
+        outside = lo is not None and hi is not None and not (min(lo, hi) <= value <= max(lo, hi))
+        if outside and name in draws and np.isfinite(np.nanmedian(np.asarray(draws[name], float))):
+            median = float(np.nanmedian(np.asarray(draws[name], float)))
+            parts.append(f"{label} = {fmt_interval(median, lo, hi, 3)} (draws' median; mode {fmt_num(value, 3)})")
+        else:
+            parts.append(f"{label} = {fmt_interval(value, lo, hi, 3)}")
     return "\n".join(parts)

@@ -194,3 +194,24 @@ def test_a_verdict_in_markdown_marks_wins_and_losses_and_adds_no_second_bullet()
     text = _block(Verdict("Verdict", [VerdictLine("tied", ""), VerdictLine("won", "good"), VerdictLine("lost", "bad")]),
                   Path("."))
     assert "> - tied" in text and "> - ✓ won" in text and "> - ✗ lost" in text and "•" not in text
+
+
+def test_a_mode_outside_its_interval_is_reported_as_the_draws_median():
+    """A skewed posterior's mode can fall outside the draws' interval (the default's Greek asymptote
+    E = -0.027 beside [-0.011, 0.743]): the table shows the draws' median with it and names the mode."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from reports.fit_sections import params_text
+
+    boot = SimpleNamespace(params={"offset": np.array([-0.011, 0.1, 0.2, 0.3, 0.74]),
+                                   "scale": np.array([2.2, 2.5, 2.7, 2.8, 2.86]),
+                                   "alpha": np.array([0.12, 0.13, 0.14, 0.2, 0.24])})
+    lf = SimpleNamespace(family="power", params={"offset": -0.0273, "scale": 2.75, "alpha": 0.127},
+                         intervals={"offset": (-0.0113, 0.743), "scale": (2.18, 2.86), "alpha": (0.121, 0.239)},
+                         boot=boot)
+    lines = params_text(lf, higher=False).split("\n")
+    assert lines[0].startswith("E = 0.200 [") and "draws' median; mode -0.0273" in lines[0]
+    assert lines[1].startswith("A = 2.75 [") and "median" not in lines[1]  # inside its interval: the mode
+    assert "median" not in lines[2]
