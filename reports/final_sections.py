@@ -288,14 +288,17 @@ def _metric_cell(g: pd.DataFrame) -> str:
     return f"{fmt_num(achieved.mean(), 4)}{count}\npredicted {predicted}\nseeds {_seed_values(achieved)}"
 
 
+_TRUE = ("true", "1", "1.0", "yes")  # how a boolean column reads back from a CSV written by anyone
+
+
 def _inside(g: pd.DataFrame) -> pd.Series:
     """Inside the predicted interval, per row that has one (from the bounds; the column is a fallback)."""
     if {"predicted_low", "predicted_high"} <= set(g) and g["predicted_low"].notna().all():
         return (g["achieved"] >= g["predicted_low"]) & (g["achieved"] <= g["predicted_high"])
     if "inside_interval" in g:
         text = g["inside_interval"].astype(str).str.strip().str.lower()
-        known = text.isin(["true", "false", "1", "0", "1.0", "0.0", "yes", "no"])
-        return text[known].isin(["true", "1", "1.0", "yes"])
+        known = text.isin([*_TRUE, "false", "0", "0.0", "no"])
+        return text[known].isin(_TRUE)
     return pd.Series(dtype=bool)
 
 
@@ -333,13 +336,13 @@ def calibration_sentence(r, level: float, metric: str) -> str:
 
 
 def _truthy(values: pd.Series) -> pd.Series:
-    return values.astype(str).str.strip().str.lower().isin(["true", "1", "1.0", "yes"])
+    return values.astype(str).str.strip().str.lower().isin(_TRUE)
 
 
 def target_blocks(b: ReportBuilder) -> list:
     """The target plan checked by training: each language alone at the pairs it was planned to need."""
     t = b.inputs.final_targets
-    reached, inside = _truthy(t["reached"]), _truthy(t["inside"])
+    reached, inside = _truthy(t["reached"]), _inside(t)  # inside: from the bounds, as for the final runs
     q = as_float(t["confidence"].iloc[0]) or 0.5
     n = len(t)
     rows = [[Cell(str(r["language"])), Cell(fmt_num(r["target"], 3)), Cell(fmt_num(r["pairs"])),
