@@ -101,7 +101,7 @@ def write_tables(cfg, metric: str, name: str = "truth_test") -> str:
         lines.append(f"| {mixture} | {len(g)} | {g['predicted_objective'].mean():.2f} | "
                      f"{g['achieved_objective'].mean():.2f} | {per_seed} |")
     if (final / "comparison.csv").is_file():
-        from planner.final_stats import OBJECTIVE_SCOPE
+        from fits.final_stats import OBJECTIVE_SCOPE
 
         comp = pd.read_csv(final / "comparison.csv")
         comp.to_csv(RESULTS / f"{name}_comparison.csv", index=False)
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     check_baselines(args.baselines)
     if args.only:  # before the sweep; the mixtures this run trains are checked again once planned
         from core.config import BASELINE_NAMES
-        from planner.launch import PLAN, REDUCED, TRANSFER
+        from core.plan_files import PLAN, REDUCED, TRANSFER
 
         check_only(args.only, [PLAN, TRANSFER, REDUCED, *BASELINE_NAMES])
     cfg = make_config(args.out.resolve(), args.seeds, args.mixture_sizes, args.leave_one_out,

@@ -7,7 +7,7 @@ same trainer code as the sweep, evaluates every language on the same fixed test 
 - `final/metrics.csv`: mixture, seed, language, pairs, tokens, predicted, predicted_low, predicted_high,
   achieved, error, inside_interval (the interval is a predictive one: curve uncertainty + one run's noise)
 - `final/objectives.csv`: mixture, seed, predicted_objective, achieved_objective
-- `final/comparison.csv`: the plan against each baseline, paired by seed (`planner.final_stats`)
+- `final/comparison.csv`: the plan against each baseline, paired by seed (`fits.final_stats`)
 - `final/calibration.csv`: per language, how often the intervals held the achieved score
 
 Mixtures: the plan, each baseline of `final.baselines`, the transfer-aware plan when the allocation has
@@ -35,10 +35,9 @@ import pandas as pd
 
 from core.errors import UserError
 from core.files import atomic_write_text, atomic_write_texts, check_output_dir, check_output_file
+from core.plan_files import PLAN, REDUCED, TRANSFER  # noqa: F401  (re-exported: the final runs' mixture names)
+from fits.final_stats import calibration_table, comparison_table, headline
 
-PLAN = "plan"
-REDUCED = "plan-reduced"
-TRANSFER = "plan-transfer"
 METRICS_COLUMNS = [
     "mixture",
     "seed",
@@ -362,7 +361,6 @@ def final_run(cfg, datasets, name: str, pairs: Mapping[str, int], seed: int, pro
 
 
 def write_final_tables(final_dir: Path, rows, objectives, mixtures, higher: bool, level: float) -> None:
-    from planner.final_stats import calibration_table, comparison_table
 
     metrics = pd.DataFrame(rows, columns=METRICS_COLUMNS)
     objs = pd.DataFrame(objectives, columns=OBJECTIVE_COLUMNS)
@@ -418,7 +416,6 @@ def which(program: str) -> str:
 
 def verdict_lines(final_dir: Path, metric: str) -> list[str]:
     """The paired verdicts of a finished launch (empty when there is nothing to compare)."""
-    from planner.final_stats import headline
 
     path = Path(final_dir) / "comparison.csv"
     if not path.is_file():

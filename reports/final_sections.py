@@ -3,7 +3,7 @@ achieved per mixture with its seed spread, predicted vs achieved, the per-langua
 calibration of the prediction intervals, and the plan at the reduced budget.
 
 Every mixture is trained with the same final seeds, so plan and baseline differences are paired by seed
-(`planner.final_stats`); positive differences mean the plan did better, whatever the metric's direction.
+(`fits.final_stats`); positive differences mean the plan did better, whatever the metric's direction.
 """
 
 from __future__ import annotations

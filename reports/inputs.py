@@ -17,7 +17,7 @@ import yaml
 
 from fits import FitSet, load_fits
 from fits.data import OK_STATUSES, check_data_sizes
-from planner.allocation import read_allocation, read_summary
+from core.plan_files import read_allocation, read_summary
 from core.errors import UserError
 from core.tables import read_csv
 

@@ -11,7 +11,7 @@ from reports import inputs as I
 from reports.document import Callout, Headline, Metric, Paragraph, Section
 from reports.final_sections import achieved_gain_metric, verdict_block
 from reports.plan_sections import budget_saved_metric, plan_sentence, plan_table
-from planner.allocation.verdict import Verdict
+from core.plan_files import Verdict
 from reports.style import fmt_num, fmt_signed
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from planner.final_stats import OBJECTIVE_SCOPE, calibration_table, comparison_table
-from planner.launch import PLAN, REDUCED, TRANSFER
+from core.plan_files import PLAN, REDUCED, TRANSFER
+from fits.final_stats import OBJECTIVE_SCOPE, calibration_table, comparison_table
 
 # The mixtures `planner launch` compares against the baselines (every other mixture is a baseline).
 PLANS = (PLAN, REDUCED, TRANSFER)
@@ -165,8 +165,8 @@ class FinalView:
 
     metrics: pd.DataFrame  # with an integer `seed` column
     objectives: pd.DataFrame | None  # with `seed`
-    comparison: pd.DataFrame | None  # planner.final_stats.comparison_table
-    calibration: pd.DataFrame | None  # planner.final_stats.calibration_table
+    comparison: pd.DataFrame | None  # fits.final_stats.comparison_table
+    calibration: pd.DataFrame | None  # fits.final_stats.calibration_table
     level: float  # of the launch's prediction intervals and paired comparisons
     derived: tuple[str, ...] = ()  # tables computed here because their files were absent
 

@@ -1,4 +1,4 @@
-"""Paired verdicts and calibration of the final runs (planner.final_stats), against hand-computed values."""
+"""Paired verdicts and calibration of the final runs (fits.final_stats), against hand-computed values."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from planner.final_stats import OBJECTIVE_SCOPE, calibration_table, comparison_table, headline, paired_interval, verdict
+from fits.final_stats import OBJECTIVE_SCOPE, calibration_table, comparison_table, headline, paired_interval, verdict
 
 
 def _tables(plan_scores, base_scores, lang_plan=None, lang_base=None):

@@ -61,3 +61,28 @@ def test_the_check_sees_an_import(tmp_path):
     module.write_text("def f():\n    from research.truths import World\n    import benchmarks.plan_regret\n"
                       "    importlib.import_module('research')\n", encoding="utf-8")
     assert imported_roots(module) == {"research", "benchmarks"}
+
+
+# The floors of the product (docs/architecture.md): a package may import only the packages below it.
+FLOORS = {
+    "core": set(),
+    "fits": {"core"},
+    "trainers": {"core"},
+    "reports": {"core", "fits", "trainers"},
+    "planner": {"core", "fits", "trainers", "reports"},
+}
+
+
+def test_every_package_imports_only_the_floors_below_it():
+    assert set(FLOORS) == set(PRODUCT)
+    found = []
+    for package, allowed in FLOORS.items():
+        found += offenders([package], set(PRODUCT) - allowed - {package})
+    assert found == []
+
+
+def test_the_floor_check_sees_an_import_back_up(tmp_path):
+    package = tmp_path / "reports"
+    package.mkdir()
+    (package / "m.py").write_text("def f():\n    from planner.launch import PLAN\n", encoding="utf-8")
+    assert imported_roots(package / "m.py") & set(PRODUCT) - FLOORS["reports"] == {"planner"}

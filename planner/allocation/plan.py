@@ -52,6 +52,7 @@ from planner.allocation.targets import (
     target_needs,
     target_why,
 )
+from core.plan_files import CONTRACT_COLUMNS
 from planner.allocation.verdict import verdict
 from core.errors import UserError
 from core.strict import check_seed_flag
@@ -60,7 +61,6 @@ Objective = Literal["sum", "maxmin", "target"]
 OBJECTIVES = ("sum", "maxmin", "target")
 RISKS = ("mean", "expected")
 SOLVERS = ("exact", "optuna")
-CONTRACT_COLUMNS = ["language", "pairs", "tokens", "share", "predicted", "predicted_low", "predicted_high"]
 EXTRA_COLUMNS = ["pairs_exact", "pairs_low", "pairs_high", "marginal_gain", "at_bound", "weight", "target", "p_reach", "why"]
 
 

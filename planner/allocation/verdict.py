@@ -17,53 +17,12 @@ difference of two runs' noise. From those:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from statistics import NormalDist
 
 import numpy as np
 
+from core.plan_files import FEASIBLE_SEEDS, MAX_SEEDS, Verdict  # noqa: F401  (re-exported: the verdict's record)
 from planner.allocation.problem import AllocationProblem
-
-MAX_SEEDS = 1000  # beyond this, "seeds needed" is reported as more than it: no one trains that many
-# A gain that takes more paired final seeds than this to show is a tie in practice: final runs are the
-# expensive part, and ten is already more than most teams train.
-FEASIBLE_SEEDS = 10
-
-
-@dataclass(frozen=True)
-class Verdict:
-    baseline: str
-    gain: float  # mean expected gain over the draws (objective units, > 0: the plan is better)
-    low: float  # interval of the expected gain at `level`
-    high: float
-    one_seed_low: float  # interval of one paired final seed's difference
-    one_seed_high: float
-    p_better: float  # share of draws in which the plan's expected objective beats the baseline's
-    seeds_needed: int | None  # paired final seeds to see the gain at `level` (None: no gain to see)
-    level: float
-    tie: bool
-
-    def sentence(self, units: str) -> str:
-        g = f"{self.gain:+.3g} {units} [{self.low:+.3g}, {self.high:+.3g}]"
-        if self.tie:
-            small = ("" if self.seeds_needed is None else
-                     f", a gain too small for {FEASIBLE_SEEDS} paired final seeds to show ({self._seeds()} would)")
-            return (f"expect a tie with {self.baseline}: plan − {self.baseline} {g} at {self.level:.0%}, "
-                    f"P(plan better) {self.p_better:.0%}{small}; {self._safe()} is as good at this budget")
-        better = "better" if self.gain > 0 else "worse"
-        seeds = "" if self.seeds_needed is None else f"; about {self._seeds()} paired final seeds would show it"
-        return (f"the plan is predicted {better} than {self.baseline}: {g} at {self.level:.0%}, "
-                f"P(plan better) {self.p_better:.0%}{seeds}")
-
-    def _seeds(self) -> str:
-        return str(self.seeds_needed) if self.seeds_needed <= MAX_SEEDS else f"more than {MAX_SEEDS:,}"
-
-    def _safe(self) -> str:
-        return "an equal split" if self.baseline == "uniform" else f"the {self.baseline} baseline"
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 def objective_draws(problem: AllocationProblem, objective: str, pairs: np.ndarray) -> np.ndarray:
     """(R,) the objective of `pairs` under each draw, in the better-is-higher direction."""
