@@ -60,6 +60,11 @@ class Grid:
     law: str
     names: tuple[str, ...]  # ("lnalpha", "ceiling"[, "lnx0"]) or ("slope",)
     axes: tuple[np.ndarray, ...]
+    # The metric's own bounds on the ceiling U (utility units; None: unbounded). The outermost cells'
+    # centres sit on them, so without this a draw, uniform inside its cell, could fall half a cell beyond:
+    # a loss floor below 0 (Goldfish: 50 of 67 languages' floors at about −1.7, each then predicting the
+    # 10x-larger size 0.13 worse than the same law held at its floor).
+    ceiling_limits: tuple[float | None, float | None] = (None, None)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -71,11 +76,21 @@ class Grid:
 
     @property
     def lower(self) -> np.ndarray:
-        return np.array([a[0] - s / 2 for a, s in zip(self.axes, self.steps)])
+        """The lowest value each parameter may take: the grid's outer cell edge, or the metric's bound."""
+        edge = np.array([a[0] - s / 2 for a, s in zip(self.axes, self.steps)])
+        return self._limit(edge, 0, np.maximum)
 
     @property
     def upper(self) -> np.ndarray:
-        return np.array([a[-1] + s / 2 for a, s in zip(self.axes, self.steps)])
+        edge = np.array([a[-1] + s / 2 for a, s in zip(self.axes, self.steps)])
+        return self._limit(edge, 1, np.minimum)
+
+    def _limit(self, edge: np.ndarray, side: int, tighter) -> np.ndarray:
+        bound = self.ceiling_limits[side]
+        if bound is not None and "ceiling" in self.names:
+            k = self.names.index("ceiling")
+            edge[k] = tighter(edge[k], bound)
+        return edge
 
     def points(self) -> np.ndarray:
         """Every cell centre, (cells, dims), C order."""
@@ -112,7 +127,15 @@ def build_grid(law: str, data: dict[str, tuple[np.ndarray, np.ndarray]], bounds:
     if law == "offset":
         axes += (np.linspace(np.log(x_ref) - _X0_DECADES * np.log(10), np.log(x_ref) + _X0_DECADES * np.log(10), _N_X0),)
         names += ("lnx0",)
-    return Grid(law, names, axes)
+    return Grid(law, names, axes, _ceiling_limits(bounds))
+
+
+def _ceiling_limits(bounds: Bounds) -> tuple[float | None, float | None]:
+    """The metric's bounds on the ceiling U = sign·offset, utility units (a loss: U = −E ≤ −floor)."""
+    if bounds.sign > 0:
+        return bounds.offset_min, bounds.offset_max
+    return (None if bounds.offset_max is None else -bounds.offset_max,
+            None if bounds.offset_min is None else -bounds.offset_min)
 
 
 # -------------------------------------------------------------------------------- exact likelihoods
