@@ -16,6 +16,7 @@ import numpy as np
 
 from fits.data import MAX_DATA, MAX_MAGNITUDE
 from fits.extrapolation import Extrapolation
+from fits.flags import fit_flags
 from fits.laws import PARAM_NAMES, Curve, param_names
 from fits.results import FitSet, LanguageFit
 from fits.validate import Backtest
@@ -34,7 +35,7 @@ def _num(v):
     return v if math.isfinite(v) else None
 
 
-def _language_to_json(lf: LanguageFit) -> dict:
+def _language_to_json(lf: LanguageFit, fitset: FitSet | None = None) -> dict:
     bt = lf.backtest
     return {
         "law": lf.law,
@@ -69,6 +70,8 @@ def _language_to_json(lf: LanguageFit) -> dict:
         "ess": _num(lf.ess),
         "extrapolation": None if lf.extrapolation is None else {
             "scale": _num(lf.extrapolation.scale), "languages": int(lf.extrapolation.languages)},
+        # What a reader should not take at face value (fits.flags); recomputed from the fit when read.
+        "flags": [f.as_dict() for f in fit_flags(lf, fitset)],
     }
 
 
@@ -95,7 +98,7 @@ def fits_to_json(fitset: FitSet) -> dict:
                    "measured": [[_num(a), _num(b)] for a, b in t.measured]}
             for lang, t in fitset.transfer.items()
         },
-        "languages": {lang: _language_to_json(lf) for lang, lf in fitset.languages.items()},
+        "languages": {lang: _language_to_json(lf, fitset) for lang, lf in fitset.languages.items()},
         "skipped": dict(fitset.skipped),
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fits.flags import fit_flags
 from fits.results import FitSet, LanguageFit
 
 
@@ -85,7 +86,8 @@ def format_fit_table(fitset: FitSet) -> str:
         header += "\n" + _population_header(fitset)
     columns = ["language", "law", f"{'pooled ' if pooled else ''}parameters [α {level}]"]
     columns += ["own (alone)", "pooled − own"] if pooled else []
-    columns += ["backtest abs (rel) @held", "R²", "runs", "sizes", "warn"]
+    columns += ["backtest abs (rel) @held", "R²", "runs", "sizes", "warn", "flags"]
+    flags = {lang: fit_flags(lf, fitset) for lang, lf in fitset.languages.items()}
     rows = [
         [lang, lf.law, _param_text(lf)]
         + ([_own_text(lf), _moved_text(lf)] if pooled else [])
@@ -95,6 +97,7 @@ def format_fit_table(fitset: FitSet) -> str:
             str(lf.n_points),
             str(len(lf.sizes)),
             str(len(lf.warnings)) if lf.warnings else "",
+            ", ".join(f.label for f in flags[lang]),
         ]
         for lang, lf in sorted(fitset.languages.items())
     ]
@@ -110,6 +113,10 @@ def format_fit_table(fitset: FitSet) -> str:
     if flagged:
         lines.append("warnings:")
         lines += [f"  {lang}: {w}" for lang, w in flagged]
+    flagged = [(lang, f) for lang in sorted(flags) for f in flags[lang]]
+    if flagged:  # a flagged number is not what it looks like (fits.flags): say why beside it
+        lines.append("flags (not measured by the runs; see each why):")
+        lines += [f"  {lang}: {f.label}: {f.why}" for lang, f in flagged]
     if fitset.notes:
         lines.append("notes:")
         lines += [f"  {n}" for n in fitset.notes]
