@@ -20,6 +20,10 @@ from core.errors import UserError
 from core.files import not_a_file
 from core.tables import read_csv
 
+# The stages' files in an output directory: each verb reads the one the stage before wrote there.
+RUNS_CSV = "runs.csv"
+FITS_JSON = "fits.json"
+ALLOCATION_CSV = "allocation.csv"
 CONTRACT_COLUMNS = ["language", "pairs", "tokens", "share", "predicted", "predicted_low", "predicted_high"]
 SUMMARY_SUFFIX = "_summary.json"
 # The final runs' mixtures beside the baselines (final/*.csv, column `mixture`).

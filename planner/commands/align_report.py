@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from planner.commands import add_config_option
+from planner.commands import add_config_option, config_from_args
 from core.config import check_flags
 from core.errors import UserError
 
@@ -73,7 +73,6 @@ def _check_args(args) -> None:
 
 def _sources(args):
     """(config, languages, output directory, language -> stages to analyse) for the chosen source."""
-    from core.config import load_config
     from trainers import align, align_stages
 
     if args.run:
@@ -85,7 +84,7 @@ def _sources(args):
 
         return info.cfg, args.language or [info.language], out, stages_for
 
-    cfg = load_config(args.config)
+    cfg = config_from_args(args)
     out = Path(args.out) if args.out else cfg.out
     languages = args.language or list(cfg.languages)
     if args.model:

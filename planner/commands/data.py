@@ -1,7 +1,10 @@
 """`planner data stats`: load every configured language, print the per-language table, check capacity.
 
 Capacity is checked before any training so that a language too small for the experiment fails in
-seconds, with every short language named, instead of hours into a sweep.
+seconds, with every short language named, instead of hours into a sweep. Only the sweep needs data held:
+its pilot data, the largest proxy run plus the test split. The budget's caps and floors
+(`budget.languages.<code>.max_pairs`, `min_pairs`) may exceed the pool: the plan's pairs beyond it are
+bought, and the table says how many could be and at what price.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ import math
 
 from tqdm import tqdm
 
-from planner.commands import add_config_option
-from core.config import PlannerConfig, load_config
+from planner.commands import add_config_option, config_from_args
+from core.config import PlannerConfig
+from core.errors import UserError
+from core.units import amount, number
 
 
 def add_parser(sub) -> None:
@@ -27,17 +32,98 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def pair_needs(cfg: PlannerConfig) -> dict[str, int]:
-    """Pool sizes the budget section requires per language (checked beside the largest sweep size).
+def budget_key(code: str, field: str) -> str:
+    """The config key a per-language budget setting lives under, as error messages name it."""
+    return f"budget.languages.{code}.{field}"
 
-    A `min_pairs` floor may be met by repeating the pool up to `budget.max_epochs` times, so it needs
-    ceil(min_pairs / max_epochs) distinct pairs; a `max_pairs` cap claims that many pairs exist.
-    """
-    needs = {}
-    for code, limits in cfg.budget.languages.items():
-        floor = math.ceil(limits.min_pairs / cfg.budget.max_epochs) if limits.min_pairs else 0
-        needs[code] = max(floor, limits.max_pairs or 0)
-    return needs
+
+def largest_run(cfg: PlannerConfig) -> tuple[int, str]:
+    """The most pairs one proxy run takes from a language, and the sweep key that asks for it."""
+    sweep = cfg.sweep
+    for key, sizes in (("sweep.sizes", sweep.sizes), ("sweep.mixtures", sweep.mixtures),
+                       ("sweep.probes", [n for p in sweep.probes for n in p.values()])):
+        if sizes and max(sizes) == sweep.largest_pairs:
+            return sweep.largest_pairs, key
+    return sweep.largest_pairs, "sweep.sizes"
+
+
+def check_budget_languages(cfg: PlannerConfig) -> None:
+    """The per-language budget settings against each other, before any data is read: a price for every
+    language under a money budget, and no floor above its cap (UserError naming the key)."""
+    b = cfg.budget
+    if b.unit == "money":
+        missing = [code for code in cfg.languages if (b.languages.get(code) is None
+                                                      or b.languages[code].price_per_pair is None)]
+        if missing:
+            raise UserError(
+                f"budget.unit is money, but {', '.join(budget_key(c, 'price_per_pair') for c in missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} not set.",
+                f"Give every language its price per pair in {b.currency}, or plan in budget.unit pairs or tokens.",
+            )
+    for code, limits in b.languages.items():
+        if limits.min_pairs and limits.max_pairs is not None and limits.min_pairs > limits.max_pairs * b.max_epochs:
+            raise UserError(
+                f"{budget_key(code, 'min_pairs')} is {limits.min_pairs:,}, above its cap: "
+                f"{budget_key(code, 'max_pairs')} {limits.max_pairs:,} × budget.max_epochs {b.max_epochs:g}.",
+                "Lower min_pairs, or raise max_pairs (it may exceed the data held: the rest is bought).",
+            )
+
+
+def check_pilot_data(cfg: PlannerConfig, datasets) -> None:
+    """Every training pool holds the sweep's largest run (its test split is already set aside)."""
+    largest, key = largest_run(cfg)
+    short = [f"{code} ({data.name}) has {len(data.train):,} but needs {largest:,}"
+             for code, data in datasets.items() if len(data.train) < largest]
+    if short:
+        raise UserError(
+            f"Not enough pilot data for the sweep: the largest run of {key} takes {largest:,} training pairs "
+            "(counted after setting aside each language's test split and dropping pairs that overlap it): "
+            + "; ".join(short) + ".",
+            f"Lower the largest size in {key}, lower data.test_size, add data for those languages, or remove "
+            "them from `languages`. (budget.languages.<code>.max_pairs and min_pairs may exceed the data held.)",
+        )
+
+
+def purchase_rows(cfg: PlannerConfig, datasets) -> list[dict]:
+    """Per language: the pilot data its sweep needs against what it holds, and, separately, the plan's cap
+    and what of it lies beyond the pool (to buy), with its price when one is given."""
+    largest, _ = largest_run(cfg)
+    rows = []
+    for code, data in datasets.items():
+        own = cfg.budget.languages.get(code)
+        pool = len(data.train)
+        cap = own.max_pairs if own and own.max_pairs is not None else pool
+        cap_pairs = math.floor(cap * cfg.budget.max_epochs + 1e-9)
+        price = own.price_per_pair if own else None
+        beyond = max(cap - pool, 0)
+        rows.append({"language": code, "held": pool + len(data.test), "pilot_need": largest + len(data.test),
+                     "pool": pool, "cap": cap_pairs, "beyond_pool": beyond, "price": price,
+                     "beyond_cost": None if price is None else beyond * price})
+    return rows
+
+
+def format_purchase(cfg: PlannerConfig, rows: list[dict]) -> str:
+    largest, key = largest_run(cfg)
+    cur = cfg.budget.currency
+    lines = [f"pilot data each sweep needs: its largest run ({largest:,} pairs, {key}) + the test split; "
+             "the plan's cap (budget.languages.<code>.max_pairs, default the pool, × budget.max_epochs) may exceed "
+             "the pool: what lies beyond it is bought"]
+    header = ["language", "held (train+test)", "pilot need", "pool", "cap", "beyond pool"]
+    priced = any(r["price"] is not None for r in rows)
+    if priced:
+        header += [f"price/pair ({cur})", f"beyond pool ({cur})"]
+    table = []
+    for r in rows:
+        cells = [r["language"], f"{r['held']:,}", f"{r['pilot_need']:,}", f"{r['pool']:,}", f"{r['cap']:,}",
+                 f"{r['beyond_pool']:,}"]
+        if priced:
+            cells += [number(r["price"], "money") if r["price"] is not None else "-",
+                      number(r["beyond_cost"], "money") if r["beyond_cost"] is not None else "-"]
+        table.append(cells)
+    widths = [max(len(h), *(len(c[i]) for c in table)) for i, h in enumerate(header)]
+    for cells in [header, *table]:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
+    return "\n".join(lines)
 
 
 def _dropped_summary(row, reasons: list[tuple[str, str]]) -> str:
@@ -76,10 +162,11 @@ def format_stats(stats) -> str:
 
 
 def run(args) -> int:
-    from trainers.data import check_capacity, corpus_stats, load_language
+    from trainers.data import corpus_stats, load_language
     from trainers.prompts import check_general_tasks
 
-    cfg = load_config(args.config)
+    cfg = config_from_args(args)
+    check_budget_languages(cfg)  # a config mistake: refused before any data is read
     # Drawn on a terminal only, and only when loading takes more than a second (a large source).
     progress = tqdm(cfg.languages, desc="loading", unit="language", delay=1.0, leave=False, disable=None)
     datasets = {}
@@ -92,14 +179,18 @@ def run(args) -> int:
     print(format_stats(corpus_stats(datasets)))
     print("(means over test + train pairs; words are whitespace-separated, so Chinese/Japanese count phrases)")
 
-    largest = cfg.sweep.largest_pairs
-    check_capacity(datasets, largest, pair_needs(cfg))
+    largest, _ = largest_run(cfg)
+    check_pilot_data(cfg, datasets)
     check_general_tasks(cfg.data, cfg.languages)
-    print(f"capacity ok: every training pool holds the largest sweep size ({largest:,} pairs) and any budget floor")
-    supply = sum(len(d.train) for d in datasets.values()) * cfg.budget.max_epochs
+    rows = purchase_rows(cfg, datasets)
+    print()
+    print(format_purchase(cfg, rows))
+    print(f"capacity ok: every training pool holds the largest sweep size ({largest:,} pairs)")
+    print(f"budget: {amount(cfg.budget.total, cfg.budget.unit, cfg.budget.currency)}")
+    supply = sum(r["cap"] for r in rows)
     if cfg.budget.unit == "pairs" and cfg.budget.total > supply:
         print(
-            f"note: budget.total ({cfg.budget.total:,.0f} pairs) exceeds what the pools supply at "
+            f"note: budget.total ({cfg.budget.total:,.0f} pairs) exceeds what the caps allow at "
             f"budget.max_epochs {cfg.budget.max_epochs:g} ({supply:,.0f}); part of the budget cannot be spent."
         )
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from planner.commands import add_config_option
+from planner.commands import add_config_option, config_from_args
 
 
 def add_parser(sub) -> None:
@@ -41,7 +41,7 @@ def parse_baselines(text: str | None, default: list[str]) -> list[str]:
 
 
 def run(args) -> int:
-    from core.config import BASELINE_NAMES, RESOLVED_CONFIG_NAME, baseline_name_problems, load_config
+    from core.config import BASELINE_NAMES, RESOLVED_CONFIG_NAME, baseline_name_problems
     from core.errors import UserError
     from planner.launch import launcher_argv, run_final, run_under_launcher
 
@@ -54,7 +54,7 @@ def run(args) -> int:
                         f"Choose from {', '.join(BASELINE_NAMES)} (comma-separated), or 'none'.")
     if repeated:
         raise UserError(f"--baselines names {repeated} more than once.", "Name each baseline once.")
-    cfg = load_config(args.config)
+    cfg = config_from_args(args)
     final = cfg.final.model_copy(update={
         "baselines": parse_baselines(args.baselines, cfg.final.baselines),
         "launcher": args.launcher or cfg.final.launcher,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from planner.commands import add_config_option
+from planner.commands import add_config_option, config_from_args
 
 
 def add_parser(sub) -> None:
@@ -19,7 +19,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from core.config import load_config
     from planner.pipeline import main_run
 
-    return main_run(load_config(args.config))
+    return main_run(config_from_args(args))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from planner.commands import add_config_option
+from planner.commands import add_config_option, config_from_args
 
 
 def add_parser(sub) -> None:
@@ -29,12 +29,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from core.config import check_flags, load_config
+    from core.config import check_flags
     from trainers.coit import train_one
     from trainers.train import is_main_process
 
     check_flags(seed=args.seed, languages=[args.language])
-    cfg = load_config(args.config)
+    cfg = config_from_args(args)
     result = train_one(
         cfg,
         args.language,
