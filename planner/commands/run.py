@@ -15,10 +15,24 @@ def add_parser(sub) -> None:
         "shipped demo (SmolLM2-135M-Instruct on the embedded corpus, CPU) into outputs/demo/.",
     )
     add_config_option(p)
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the stages that would run, the proxy and final runs, the data they train and, once "
+                   "runs in the output directory have timed this machine, how long they would take; write nothing")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    cfg = config_from_args(args)
+    if args.dry_run:
+        import os
+
+        from planner.dry_run import format_dry_run, plan_run, stage_states
+        from planner.sweep.devices import device_slices, local_workers
+
+        threads = cfg.model.threads or os.cpu_count() or 1
+        workers = local_workers(None, cfg.sweep, device_slices(cfg.sweep))
+        print(format_dry_run(cfg, plan_run(cfg, threads, workers), stage_states(cfg)))
+        return 0
     from planner.pipeline import main_run
 
-    return main_run(config_from_args(args))
+    return main_run(cfg)

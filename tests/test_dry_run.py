@@ -1,0 +1,38 @@
+"""`planner run --dry-run`: the stages, the runs and the compute, timed only by runs that timed this
+machine; nothing written."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from core.config import load_config
+from planner.cli import main
+from planner.dry_run import plan_run
+from planner.estimate import RunCost, measured_rates
+
+
+def test_a_fresh_directory_lists_every_run_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert main(["run", "--dry-run", "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert not out.exists()
+    assert printed.count("would run") == 6 and "proxy runs: 12 (0 done, 12 to train)" in printed
+    assert "el: 3 runs at 20, 60, 180 pairs" in printed
+    assert "training: 1,040 examples in all (1 epoch of each run's pairs)" in printed  # 4 × (20+60+180)
+    assert "nothing has timed this machine" in printed and "time on this machine" not in printed
+
+
+def test_finished_runs_are_counted_and_time_the_rest(tmp_path):
+    cfg = load_config(None).model_copy(update={"output_dir": str(tmp_path)})
+    rows = [{"language": "el", "n_pairs": n, "seed": 0, "n_tokens": 50 * n, "bpb": 1.5, "status": "complete",
+             "train_seconds": 0.5 * n, "eval_seconds": 10.0} for n in (20, 60)]
+    pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
+    dry = plan_run(cfg, threads=2, workers=1)
+    assert len(dry.missing) == 10 and {p.key for p in dry.points} - {p.key for p in dry.missing} == {"el-20-s0", "el-60-s0"}
+    rates = measured_rates([RunCost(n, 0.5 * n + 10, 0.5 * n, 10.0) for n in (20, 60)], cfg.data.test_size)
+    expected = sum(rates.overhead + p.total_pairs * rates.per_pair + cfg.data.test_size * rates.per_sentence
+                   for p in dry.missing)
+    assert dry.rates_from == 2 and dry.sweep_seconds == pytest.approx(expected)
+    assert dry.final_pairs == pytest.approx(cfg.budget.total / 50)  # a token budget at the runs' 50 tokens per pair
+    assert dry.launch_seconds > 0
