@@ -15,6 +15,11 @@ then turns them into a `LanguageData` in the same way for all of them:
    characters and compatibility forms (NFKC: full-width letters), so no test sentence is ever trained
    on, even through a near-duplicate with different spacing, casing or zero-width characters.
 
+With `data.test_source` (a standard test set such as FLORES-200 devtest, trainers/test_sets.py) step 4
+changes: the test split is the first `data.test_size` pairs of that set in its own order, none of it is
+filtered but for empty and repeated pairs (a standard set is scored whole), and every source pair sharing
+a side with ANY sentence of the set is dropped as overlapping.
+
 Training runs take prefixes of the pool, so the 500-pair set is the first 500 pairs of the 1000-pair set.
 """
 
@@ -42,12 +47,16 @@ from trainers.sources import (
     SOURCE_HELP,
     Pair,
     fingerprint,
+    hub_pairs,
+    hub_table,
     moses_files,
     read_pairs,
     read_table,
     resolve_format,
     table_languages,
 )
+from trainers.hub import hub_dataset_name, is_hub_dataset
+from trainers.test_sets import read_test_pairs, test_set_key
 
 __all__ = [
     "DEMO_SOURCE",
@@ -87,6 +96,7 @@ class LanguageData:
     train: list[Pair]  # the training pool in one fixed seeded order; runs take prefixes
     test: list[Pair]  # the fixed test split; no side of it appears in `train`
     dropped: dict[str, int]  # reason -> count, every reason in DROP_REASONS present
+    test_origin: str | None = None  # the fixed test set's file (data.test_source); None: cut from the source
 
     def prefix(self, n: int) -> list[Pair]:
         """The first `n` training pairs (a new list): smaller runs see a subset of larger ones."""
@@ -153,8 +163,11 @@ def build_language_data(
     test_size: int,
     split_seed: int,
     max_chars: int,
+    fixed_test: Iterable[Pair] | None = None,
+    test_origin: str | None = None,
 ) -> LanguageData:
-    """Normalise, filter and deduplicate raw pairs, then carve the test split and the training pool."""
+    """Normalise, filter and deduplicate raw pairs, then carve the test split and the training pool; with
+    `fixed_test` (a standard test set, in its own order) the test split comes from it instead."""
     dropped = Counter({reason: 0 for reason in DROP_REASONS})
     unique: dict[Pair, None] = {}
     for pair in raw:
@@ -167,6 +180,8 @@ def build_language_data(
             dropped[DROP_DUPLICATE] += 1
         else:
             unique[clean] = None
+    if fixed_test is not None:
+        return _with_fixed_test(language, name, list(unique), fixed_test, test_size, split_seed, dropped, test_origin)
     if len(unique) <= test_size:
         raise UserError(
             f"Language {language} ({name}) has only {len(unique)} usable pairs, not more than the "
@@ -184,6 +199,33 @@ def build_language_data(
     ]
     dropped[DROP_OVERLAP] = len(ordered) - test_size - len(train)
     return LanguageData(language=language, name=name, train=train, test=test, dropped=dict(dropped))
+
+
+def _with_fixed_test(language: str, name: str, unique: list[Pair], fixed_test: Iterable[Pair], test_size: int,
+                     split_seed: int, dropped: Counter, origin: str | None) -> LanguageData:
+    test_set: dict[Pair, None] = {}
+    for pair in fixed_test:
+        clean = Pair(normalize_text(pair.source), normalize_text(pair.target))
+        if _visible(clean.source) and _visible(clean.target):
+            test_set.setdefault(clean)
+    if not test_set:
+        raise UserError(f"The test set of {language} ({name}) in {origin} holds no pair with text on both sides.",
+                        "Check data.test_source (and data.test_english) for this language.")
+    # Every sentence of the set, not only the first test_size: raising test_size later must not put a
+    # sentence that was trained on into the test split.
+    test_sources = {_overlap_key(p.source) for p in test_set}
+    test_targets = {_overlap_key(p.target) for p in test_set}
+    ordered = sorted(unique, key=lambda p: _order_key(p, split_seed))
+    train = [p for p in ordered if _overlap_key(p.source) not in test_sources and _overlap_key(p.target) not in test_targets]
+    dropped[DROP_OVERLAP] = len(ordered) - len(train)
+    if not train:
+        raise UserError(
+            f"Every one of the {len(ordered)} usable pairs of {language} ({name}) shares a side with its test "
+            f"set ({origin}), so nothing is left to train on.",
+            "Check that data.source is the training corpus and data.test_source the test set, not the same data.",
+        )
+    return LanguageData(language=language, name=name, train=train, test=list(test_set)[:test_size],
+                        dropped=dict(dropped), test_origin=origin)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -222,6 +264,11 @@ def corpus_languages(data: DataConfig) -> list[str]:
     `data.language_names`) other than the English one. With `data.target_column` set and no `language`
     column the table holds one language that it does not name: the result is then empty.
     """
+    if is_hub_dataset(data.source):
+        table = hub_table(data.source, data.dataset_config, data.split)
+        if data.target_column and LANGUAGE_COLUMN not in table.frame.columns:
+            return []
+        return table_languages(table, data.source_column, data.language_names)
     path, fmt = _source_path(data)
     fmt = resolve_format(path, fmt)
     if fmt == "moses":
@@ -238,9 +285,14 @@ def corpus_languages(data: DataConfig) -> list[str]:
 
 @lru_cache(maxsize=64)
 def _load_cached(data_json: str, language: str, fingerprint: tuple) -> LanguageData:
+    # `fingerprint` (the source's and the test set's files) only keys the cache.
     data = DataConfig.model_validate_json(data_json)
-    path, fmt = _source_path(data)
-    raw = read_pairs(path, fmt, language, data)  # first: "not in the source" beats "no display name"
+    if is_hub_dataset(data.source):
+        raw = hub_pairs(data, language)
+    else:
+        path, fmt = _source_path(data)
+        raw = read_pairs(path, fmt, language, data)  # first: "not in the source" beats "no display name"
+    fixed, origin = read_test_pairs(data, language) or (None, None)
     return build_language_data(
         language,
         language_name(language, data.language_names),
@@ -248,15 +300,24 @@ def _load_cached(data_json: str, language: str, fingerprint: tuple) -> LanguageD
         test_size=data.test_size,
         split_seed=data.split_seed,
         max_chars=data.max_chars,
+        fixed_test=fixed,
+        test_origin=origin,
     )
+
+
+def _source_key(data: DataConfig) -> tuple:
+    if is_hub_dataset(data.source):
+        return (hub_dataset_name(data.source), data.dataset_config, data.split)
+    path, _ = _source_path(data)
+    if not path.exists():
+        raise UserError(f"data.source: {path} does not exist.", SOURCE_HELP)
+    return fingerprint(path)
 
 
 def load_language(data: DataConfig, language: str) -> LanguageData:
     """The test split and training pool of one language (cached; each call returns fresh lists)."""
-    path, _ = _source_path(data)
-    if not path.exists():
-        raise UserError(f"data.source: {path} does not exist.", SOURCE_HELP)
-    cached = _load_cached(data.model_dump_json(), language, fingerprint(path))
+    key = _source_key(data) + test_set_key(data, language)
+    cached = _load_cached(data.model_dump_json(), language, key)
     # Copies, so a caller that appends to or shuffles its lists cannot corrupt the cache.
     return dataclasses.replace(cached, train=list(cached.train), test=list(cached.test), dropped=dict(cached.dropped))
 
@@ -318,11 +379,13 @@ def corpus_stats(datasets: Mapping[str, LanguageData]) -> pd.DataFrame:
     for code, data in datasets.items():
         kept = data.test + data.train
         english, target = [p.source for p in kept], [p.target for p in kept]
+        # A standard test set's pairs are not the source's: count what the source holds.
+        from_source = data.train if data.test_origin else kept
         rows.append(
             {
                 "language": code,
                 "name": data.name,
-                "pairs": len(kept) + data.dropped.get(DROP_OVERLAP, 0),
+                "pairs": len(from_source) + data.dropped.get(DROP_OVERLAP, 0),
                 "train": len(data.train),
                 "test": len(data.test),
                 "en_chars": _mean_length(english, len),

@@ -2,7 +2,9 @@
 
 - Translation: the fixed evaluation prompt (`prompts.eval_example`, in the run's prompt format), batched
   greedy decoding with the KV cache and left padding, batches of similar prompt length, at most ~1.5×
-  the reference length of new tokens (never more than `train.max_new_tokens`), stopping at EOS or the
+  the batch's longest reference of new tokens, counted in the model's own tokens so a script that takes
+  many tokens per word gets the room it needs (and never more than `train.max_new_tokens` when that is
+  set, nor past the context length), stopping at EOS or the
   chat template's end of turn. One repetition control, the same for every run (zero-shot, proxy and
   final): `train.no_repeat_ngram_size` and/or `train.repetition_penalty`, both counted on the generated
   tokens only — a translation legitimately copies names, numbers and placeholders from its source, which
@@ -10,17 +12,20 @@
   many lines as its source: decoding of a row stops at the line break that would exceed them, and
   anything after it (a chat model's "This means …" explanation) is not part of the hypothesis.
 - chrF (the default metric: character n-grams need no word tokenizer, so scores are comparable across
-  scripts) and BLEU with a tokenizer suited to the language (`bleu_tokenize`).
+  scripts) and BLEU with a tokenizer suited to the language (`bleu_tokenize`); spBLEU (BLEU over the
+  FLORES-200 SentencePiece pieces, one tokenizer for every language) when asked for. Every score comes
+  with its sacreBLEU signature (`Evaluation.signatures`), which says exactly how it was computed.
 - Test loss: teacher-forced mean negative log-likelihood per response token (+EOS) under the same prompt.
 - COMET (optional): when `train.comet_checkpoint` names a local checkpoint and `unbabel-comet` is installed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -43,6 +48,8 @@ _BLEU_TOKENIZERS = {"zh": "zh", "yue": "zh", "ja": "char", "th": "char", "lo": "
 LENGTH_FACTOR = 1.5  # new-token bound relative to the reference
 LOSS_BATCH_ROWS = 16  # rows per test-loss batch at most (see heldout_loss)
 LENGTH_SLACK = 4
+SPBLEU = "spbleu"
+SPBLEU_TOKENIZER = "flores200"  # sacreBLEU's name of the FLORES-200 SentencePiece tokenizer
 
 
 @dataclass
@@ -52,6 +59,8 @@ class Evaluation:
     references: list[str]
     hypotheses: list[str]
     seconds: float
+    # metric -> its sacreBLEU signature ("nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0")
+    signatures: dict[str, str] = field(default_factory=dict)
 
     def samples(self, n: int) -> list[dict]:
         return [
@@ -64,14 +73,56 @@ def bleu_tokenize(language: str) -> str:
     return _BLEU_TOKENIZERS.get(language.lower().replace("_", "-").split("-")[0], "13a")
 
 
-def score_translations(hypotheses: Sequence[str], references: Sequence[str], language: str) -> dict[str, float]:
+def _scorers(language: str, spbleu: bool) -> dict:
     from sacrebleu.metrics import BLEU, CHRF
 
+    scorers = {"chrf": CHRF(), "bleu": BLEU(tokenize=bleu_tokenize(language))}
+    if spbleu:
+        spbleu_model_path()  # a clear error before sacrebleu would try to download it
+        scorers[SPBLEU] = BLEU(tokenize=SPBLEU_TOKENIZER)
+    return scorers
+
+
+def score_with_signatures(hypotheses: Sequence[str], references: Sequence[str], language: str,
+                          spbleu: bool = False) -> tuple[dict[str, float], dict[str, str]]:
+    """Each generated metric's score and its sacreBLEU signature (tokenizer, case, smoothing, n-gram
+    orders, sacreBLEU version), which says whether a score is comparable with a published one."""
     refs = [list(references)]
-    return {
-        "chrf": CHRF().corpus_score(list(hypotheses), refs).score,
-        "bleu": BLEU(tokenize=bleu_tokenize(language)).corpus_score(list(hypotheses), refs).score,
-    }
+    scores, signatures = {}, {}
+    for name, scorer in _scorers(language, spbleu).items():
+        scores[name] = scorer.corpus_score(list(hypotheses), refs).score
+        signatures[name] = str(scorer.get_signature())  # known only once the scorer has seen the references
+    return scores, signatures
+
+
+def score_translations(hypotheses: Sequence[str], references: Sequence[str], language: str,
+                       spbleu: bool = False) -> dict[str, float]:
+    return score_with_signatures(hypotheses, references, language, spbleu)[0]
+
+
+def spbleu_model_path() -> Path:
+    """sacreBLEU's FLORES-200 SentencePiece model, from its cache ($SACREBLEU, default ~/.sacrebleu).
+    sacreBLEU would download it on first use; the planner never downloads at run time, so a missing file
+    (or a missing `sentencepiece`) is a UserError saying how to fetch it once."""
+    from sacrebleu.tokenizers import tokenizer_spm  # where the tokenizer itself looks, in its own words
+
+    url = tokenizer_spm.SPM_MODELS[SPBLEU_TOKENIZER]["url"]
+    path = Path(tokenizer_spm.SACREBLEU_DIR) / "models" / Path(url).name
+    if importlib.util.find_spec("sentencepiece") is None:
+        raise UserError("spBLEU (train.spbleu or fit.metric spbleu) needs the `sentencepiece` package.",
+                        "Install it: pip install 'coit-planner[spbleu]' (or pip install sentencepiece).")
+    if not path.is_file():
+        raise UserError(
+            f"spBLEU needs sacreBLEU's FLORES-200 SentencePiece model {path}, which is not there (nothing is "
+            "downloaded at run time).",
+            f"Fetch it once, online: mkdir -p {path.parent} && curl -L -o {path} {url} (or run sacrebleu once "
+            "with --tokenize flores200); set $SACREBLEU to use another cache directory.",
+        )
+    return path
+
+
+def wants_spbleu(cfg: "PlannerConfig") -> bool:
+    return cfg.train.spbleu or cfg.fit.metric == SPBLEU
 
 
 def _language(language) -> tuple[str, str]:
@@ -120,10 +171,12 @@ class LineStop(StoppingCriteria):
         return (breaks & after_text).sum(dim=1) >= self.lines.to(out.device)
 
 
-def new_token_budget(reference_lengths: Sequence[int], cap: int, room: int) -> int:
-    """New tokens for a batch: ~1.5× its longest reference, at most `cap`, and no further than the
-    context the model was trained on (`room` positions left after the prompt), but at least one."""
-    return max(1, min(cap, room, math.ceil(LENGTH_FACTOR * max(reference_lengths)) + LENGTH_SLACK))
+def new_token_budget(reference_lengths: Sequence[int], cap: int | None, room: int) -> int:
+    """New tokens for a batch: ~1.5× its longest reference (in the model's tokens), at most `cap` when
+    set (`train.max_new_tokens`), and no further than the context the model was trained on (`room`
+    positions left after the prompt), but at least one."""
+    wanted = math.ceil(LENGTH_FACTOR * max(reference_lengths)) + LENGTH_SLACK
+    return max(1, min(wanted, room, cap if cap is not None else wanted))
 
 
 class OutputRepetitionControl(LogitsProcessor):
@@ -327,21 +380,26 @@ def run_evaluation(cfg: "PlannerConfig", model, tokenizer, language, test_pairs:
     was_training = model.training
     model.eval()
     sources, references, hypotheses = [p.source for p in test_pairs], [p.target for p in test_pairs], []
+    signatures: dict[str, str] = {}
     try:
         with merged_adapters(model):
             metrics = heldout_loss(cfg, model, tokenizer, loss_pairs or test_pairs, name).metrics()
             if generate:
+                if wants_spbleu(cfg):
+                    spbleu_model_path()  # fail before decoding, not after it
                 hypotheses = translate(cfg, model, tokenizer, sources, name, references)
-                metrics.update(score_translations(hypotheses, references, code))
+                scores, signatures = score_with_signatures(hypotheses, references, code, wants_spbleu(cfg))
+                metrics.update(scores)
         if generate and cfg.train.comet_checkpoint:
             metrics["comet"] = comet_score(cfg.train.comet_checkpoint, sources, hypotheses, references, cfg.train.eval_batch_size)
     finally:
         model.train(was_training)
     return Evaluation(metrics, sources if generate else [], references if generate else [], hypotheses,
-                      time.perf_counter() - start)
+                      time.perf_counter() - start, signatures)
 
 
 def measured_metrics(cfg: "PlannerConfig") -> list[str]:
     """The metrics a final run reports under this config (what plans can be compared on)."""
-    return ["chrf", "bleu", *HELDOUT_METRICS] + (["comet"] if cfg.train.comet_checkpoint else [])
+    return (["chrf", "bleu", *HELDOUT_METRICS] + ([SPBLEU] if wants_spbleu(cfg) else [])
+            + (["comet"] if cfg.train.comet_checkpoint else []))
 

@@ -66,7 +66,7 @@ def is_tiny(model_cfg: "ModelConfig") -> bool:
 def load_tokenizer(cfg: "PlannerConfig") -> PreTrainedTokenizerFast:
     """The run's tokenizer: the cached `tiny` BPE (trained on first use) or the checkpoint's own."""
     if not is_tiny(cfg.model):
-        path = checkpoint_dir(cfg.model.name)
+        path = checkpoint_dir(cfg.model.name, cfg.model.revision)
         tokenizer = _from_checkpoint(AutoTokenizer, path, local_files_only=True)
         if tokenizer.pad_token_id is None:  # many causal LMs ship without one; padding is always masked
             tokenizer.pad_token = tokenizer.eos_token
@@ -94,12 +94,16 @@ def tokenizer_languages(cfg: "PlannerConfig") -> list[str]:
 
 def tokenizer_cache_key(data_cfg: "DataConfig", languages: list[str], vocab_size: int) -> str:
     """A hash of everything the tiny tokenizer depends on."""
+    from trainers.test_sets import test_set_key
+
     fields = ("source", "format", "source_column", "target_column", "test_size", "split_seed", "max_chars",
-              "language_names")
+              "language_names", "dataset_config", "split", "test_source", "test_english")
     body = {
         "data": {f: getattr(data_cfg, f) for f in fields},
         "languages": languages,
         "files": _source_fingerprint(data_cfg.source),
+        # The test sets' files decide which sentences leave the pools the tokenizer is trained on.
+        "test_files": [[str(part) for part in test_set_key(data_cfg, lang)] for lang in languages],
         "vocab_size": vocab_size,
         "prompt_format": templates_fingerprint(),
         "recipe": TOKENIZER_RECIPE,
@@ -184,21 +188,24 @@ def _save_atomically(tokenizer: PreTrainedTokenizerFast, directory: Path) -> Non
 # ------------------------------------------------------------------------------------------------ model
 
 
-def checkpoint_dir(name: str) -> Path:
+def checkpoint_dir(name: str, revision: str = "main") -> Path:
     """The checkpoint directory `model.name` stands for. Built-in names come first (as 'tiny' does), so
-    a local directory with such a name is reached as ./name."""
-    from trainers import pretrained
+    a local directory with such a name is reached as ./name; then a local directory; then a Hub id
+    (`org/name` at `revision`), resolved in the HF cache (trainers.hub)."""
+    from trainers import hub, pretrained
 
     if pretrained.is_builtin(name) or pretrained.is_gguf_path(name):
         return pretrained.pretrained_checkpoint(name)
     path = Path(name).expanduser()
+    if not path.exists() and hub.is_hub_id(name):
+        return hub.hub_checkpoint(name, revision)
     if not path.is_dir() or not (path / "config.json").is_file():
         builtin = ", ".join(repr(n) for n in sorted(pretrained.BUILTIN_MODELS))
         raise UserError(
             f"model.name is {name!r}, which is neither 'tiny' nor a local Hugging Face checkpoint directory "
             f"(a directory holding config.json, the weights and the tokenizer files) nor a built-in "
-            f"pretrained model ({builtin}) or a .gguf file.",
-            f"Set model.name to 'tiny', {builtin}, a .gguf file or such a directory; models are never downloaded.",
+            f"pretrained model ({builtin}), a .gguf file or a Hub id ('org/name').",
+            f"Set model.name to 'tiny', {builtin}, a .gguf file, such a directory or a Hub id in the HF cache.",
         )
     return path
 
@@ -229,7 +236,7 @@ def build_model(cfg: "PlannerConfig", tokenizer, seed: int) -> "PreTrainedModel"
     else:
         from trainers.train import default_device, resolve_precision
 
-        path = checkpoint_dir(m.name)
+        path = checkpoint_dir(m.name, m.revision)
         device = default_device()
         # Frozen LoRA base weights need no fp32 master copy; a fully trained model keeps fp32 weights
         # and bf16 runs under autocast.

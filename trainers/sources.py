@@ -1,7 +1,8 @@
 """Reading a parallel-data source into raw English→X pairs, in every supported format.
 
 The embedded demo corpus and JSONL, TSV/CSV (each optionally .xz or .gz compressed), parquet, a `datasets`
-save_to_disk directory and Moses-style line files (`train.en` + `train.<lang>`). A table may be wide (a
+save_to_disk directory, a Hugging Face dataset in the local cache (`hf:org/name`, trainers/hub.py) and
+Moses-style line files (`train.en` + `train.<lang>`). A table may be wide (a
 column per language) or long (`source`, `target`, `language` columns). Nothing here normalises or filters:
 `trainers.data.build_language_data` does that in the same way for every source.
 """
@@ -41,7 +42,8 @@ _COMPRESSED: dict[str, Callable[..., Any]] = {".xz": lzma.open, ".gz": gzip.open
 SOURCE_HELP = (
     "Point data.source at a .jsonl/.tsv/.csv/.parquet file (.jsonl/.tsv/.csv may be .xz or .gz "
     "compressed), a directory of Moses-style line files (train.en + train.<lang>), a `datasets` "
-    "save_to_disk directory, or use 'demo' for the embedded corpus."
+    "save_to_disk directory, 'hf:<org>/<name>' for a Hugging Face dataset in the local cache, or use 'demo' "
+    "for the embedded corpus."
 )
 
 
@@ -298,9 +300,27 @@ def _expand_translation(table: _Table) -> pd.DataFrame:
 @lru_cache(maxsize=8)
 def read_table(path: Path, fmt: str, fingerprint: tuple) -> _Table:
     # `fingerprint` only keys the cache: an edited file is read again. Callers must not mutate the frame.
-    table = _TABLE_READERS[fmt](path)
+    return _finish(_TABLE_READERS[fmt](path))
+
+
+def _finish(table: _Table) -> _Table:
     table = dataclasses.replace(table, frame=_expand_translation(table))
     return dataclasses.replace(table, labels=_row_languages(table))
+
+
+@lru_cache(maxsize=4)
+def hub_table(source: str, config: str | None, split: str | None) -> _Table:
+    """A `hf:org/name` dataset from the local `datasets` cache as a table (trainers.hub). Keyed by name,
+    config and split only: a cached Hub dataset changes only when it is downloaded again."""
+    from trainers.hub import hub_dataset_frame
+
+    return _finish(_Table(hub_dataset_frame(source, config, split), source, "row"))
+
+
+def hub_pairs(data_cfg: DataConfig, language: str) -> list[Pair]:
+    """Raw pairs of one language from a `hf:org/name` source."""
+    table = hub_table(data_cfg.source, data_cfg.dataset_config, data_cfg.split)
+    return _table_pairs(table, language, data_cfg.source_column, data_cfg.target_column)
 
 
 def _bad_cell(table: _Table, row, column: str, value: Any, expected: str, fix: str) -> UserError:
@@ -421,7 +441,7 @@ def moses_files(directory: Path) -> dict[str, list[tuple[Path, Path]]]:
     return by_language
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[str]:
     # Split on "\n" only: str.splitlines would also split on characters such as U+2028 inside a
     # sentence and silently misalign the two files.
     lines = [line.removesuffix("\r") for line in read_text(path, "text").split("\n")]
@@ -436,7 +456,7 @@ def _moses_pairs(directory: Path, language: str) -> list[Pair]:
         )
     pairs = []
     for en_file, target_file in by_language[language]:
-        sources, targets = _read_lines(en_file), _read_lines(target_file)
+        sources, targets = read_lines(en_file), read_lines(target_file)
         if len(sources) != len(targets):
             raise UserError(
                 f"Moses files do not align: {en_file} has {len(sources)} lines but {target_file} has "
