@@ -20,7 +20,7 @@ from trainers import data as data_module
 from trainers import sources
 from trainers.data import corpus_languages, load_language
 from trainers.hub import hub_commit, is_hub_id
-from trainers.model import build_model, load_tokenizer, tiny_config, train_tokenizer
+from trainers.model import build_model, load_tokenizer, model_provenance, tiny_config, train_tokenizer
 
 REPO = "acme/tiny-llama"
 MAIN = "a" * 40  # commit hashes: the snapshot directories' names
@@ -83,6 +83,11 @@ def test_a_hub_id_loads_offline_from_the_cache_at_its_revision(offline):
     assert not torch.equal(main["model.embed_tokens.weight"], tagged["model.embed_tokens.weight"])
     # The commit a moving branch stands for is what a run records.
     assert hub_commit(REPO, "main") == MAIN and hub_commit(REPO, "v1") == TAGGED
+    assert model_provenance(_cfg(revision="v1").model) == {"model": REPO, "revision": "v1", "commit": TAGGED}
+    assert model_provenance(config_from_dict({}).model) == {"model": "tiny"}
+    # Moving the branch moves what it resolves to.
+    _ref(offline, "main", TAGGED)
+    assert model_provenance(_cfg().model)["commit"] == TAGGED
 
 
 def test_a_model_missing_offline_names_the_cache_and_the_command(offline):

@@ -210,6 +210,17 @@ def checkpoint_dir(name: str, revision: str = "main") -> Path:
     return path
 
 
+def model_provenance(model_cfg: "ModelConfig") -> dict:
+    """What identifies the base model beyond its config entry, for a run's records: for a Hub id, the
+    commit its revision resolved to in the cache (a branch such as `main` moves; the commit does not)."""
+    from trainers import hub
+
+    name = model_cfg.name
+    if is_tiny(model_cfg) or Path(name).expanduser().exists() or not hub.is_hub_id(name):
+        return {"model": name}
+    return {"model": name, "revision": model_cfg.revision, "commit": hub.hub_commit(name, model_cfg.revision)}
+
+
 def tiny_config(model_cfg: "ModelConfig", tokenizer) -> LlamaConfig:
     return LlamaConfig(
         vocab_size=len(tokenizer),
