@@ -20,6 +20,43 @@ class StopWhen(Strict):
     )
 
 
+class ClusterConfig(Strict):
+    """`planner sweep --submit slurm|local`: the jobs a sweep is submitted as (submitit; docs/cluster.md)."""
+
+    jobs: int = Field(
+        1, ge=1, description="Jobs to submit; each runs the ordinary sweep worker loop against the sweep's storage "
+        "and they share its points (one job per worker when gpus_per_job equals gpus_per_run).",
+    )
+    gpus_per_job: int | None = Field(
+        None, ge=0, description="GPUs each job asks for (Slurm gpus_per_node); the job runs one local worker per "
+        "sweep.gpus_per_run of them. Default: sweep.gpus_per_run (one worker per job); 0: CPU-only jobs, one worker "
+        "each.",
+    )
+    cpus_per_job: int | None = Field(
+        None, ge=1, description="CPU cores each job asks for (Slurm cpus_per_task); its workers split them into torch "
+        "threads. Default: the cluster's default.",
+    )
+    mem_gb: float | None = Field(None, gt=0, description="Memory each job asks for, in GB; default: the cluster's.")
+    time_minutes: int = Field(
+        240, ge=1, description="Time limit of each job in minutes. A job that reaches it stops its workers (their "
+        "runs are retried) and is requeued, up to 3 times.",
+    )
+    partition: str | None = Field(None, description="Slurm partition (sbatch --partition); default: the cluster's.")
+    account: str | None = Field(None, description="Slurm account to charge (sbatch --account); default: yours.")
+    folder: str | None = Field(
+        None, description="Where submitit writes each job's script, pickles and logs (on a filesystem the nodes "
+        "share, for Slurm). Default: <output_dir>/jobs.",
+    )
+    slurm_params: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Further sbatch options, name → value without the leading dashes (e.g. "
+        "qos: high, constraint: a100); passed to submitit's slurm_additional_parameters.",
+    )
+    setup: list[str] = Field(
+        default_factory=list, description="Shell lines each Slurm job runs before the sweep (e.g. 'module load "
+        "cuda/12.1'); the job's Python is the one `planner sweep --submit` runs in.",
+    )
+
+
 class SweepConfig(Strict):
     strategy: Literal["grid", "adaptive"] = Field(
         "grid", description="'grid' (the default): every language × size × seed; 'adaptive' (EXPERIMENTAL): a "
@@ -88,6 +125,10 @@ class SweepConfig(Strict):
         "devices[k·g:(k+1)·g]. One proxy run launched over several GPUs is not implemented yet.",
     )
     max_failures: int | None = Field(None, ge=1)
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="`planner sweep --submit slurm|local`: the jobs the sweep is "
+        "submitted as, and what each asks the scheduler for (docs/cluster.md).",
+    )
     heartbeat_seconds: int = Field(30, ge=1, description="How often a running proxy run records that it is alive.")
     grace_seconds: int | None = Field(
         None, ge=1, description="A run silent this long is declared lost and retried; default 4 × heartbeat_seconds."
@@ -187,6 +228,14 @@ class SweepConfig(Strict):
         if self.devices != "auto" and len(self.devices) < self.gpus_per_run:
             raise ValueError(f"sweep.devices lists {len(self.devices)} GPU(s), fewer than sweep.gpus_per_run "
                              f"({self.gpus_per_run}) that one run needs")
+        return self
+
+    @model_validator(mode="after")
+    def _jobs_hold_whole_runs(self) -> "SweepConfig":
+        g = self.cluster.gpus_per_job
+        if g and g % self.gpus_per_run:
+            raise ValueError(f"sweep.cluster.gpus_per_job ({g}) must be a multiple of sweep.gpus_per_run "
+                             f"({self.gpus_per_run}): each of a job's workers owns gpus_per_run GPUs")
         return self
 
     @model_validator(mode="after")

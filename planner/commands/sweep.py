@@ -39,6 +39,13 @@ per language, and with sweep.leave_one_out one run without each language), and w
 mixture run at each probe's pairs per language (e.g. the transfer-aware plan's): runs.csv gets a row per
 language scored inside each, from which `planner fit` measures cross-lingual transfer (docs/transfer.md).
 
+With --submit slurm (or local) the sweep runs as scheduler jobs through submitit (docs/cluster.md): this
+command queues the missing points once, submits sweep.cluster.jobs jobs that each run the sweep's workers
+on the GPUs the job was given (against the same storage: a journal on a shared file system or a database
+server, not SQLite, for Slurm), prints the job ids and the log folder, and returns, or with --wait follows
+them from the ledger. A run lost with its job is retried by another job or the next submission.
+--dry-run prints what would be submitted and submits and writes nothing.
+
 Exit codes: 0 sweep complete, 1 points failed or --max-failures reached, 2 a mistake in the input.
 """
 
@@ -64,6 +71,17 @@ def add_parser(sub) -> None:
     # Hidden: the same for mixture proxy runs (sweep.mixtures), with train_mixture_proxy's signature.
     p.add_argument("--mixture-runner", default=None, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--submit", choices=("slurm", "local"), default=None,
+                   help="submit the sweep as jobs (sweep.cluster) to Slurm, or run them as local processes, "
+                   "through submitit; prints the job ids and returns (docs/cluster.md)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="with --submit: how many jobs (default sweep.cluster.jobs)")
+    p.add_argument("--wait", action="store_true",
+                   help="with --submit: wait for the jobs, printing progress from the ledger; exit 0 when the "
+                   "grid is complete")
+    p.add_argument("--dry-run", action="store_true",
+                   help="with --submit: print the jobs, their resources, the storage and the points to run; "
+                   "submit and write nothing")
     p.set_defaults(func=run)
 
 
@@ -73,12 +91,23 @@ def run(args) -> int:
     from core.config import load_config
     from planner.sweep import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, format_duration, run_sweep
 
-    for name in ("workers", "max_failures"):
+    if args.submit is None and (args.wait or args.dry_run or args.jobs is not None):
+        raise UserError("--wait, --dry-run and --jobs go with --submit slurm|local.")
+    if args.submit is not None and args.workers is not None:
+        raise UserError("--workers sets local worker processes; with --submit each job runs one worker per GPU "
+                        "slice it holds.", "Use --jobs N (or sweep.cluster.jobs) and sweep.cluster.gpus_per_job.")
+    for name in ("workers", "max_failures", "jobs"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {value}).")
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own summary says what happened
     cfg = load_config(args.config)
+    if args.submit is not None:
+        from planner.sweep.submit import submit_sweep
+
+        return submit_sweep(cfg, args.submit, storage=args.storage, jobs=args.jobs, runner=args.runner,
+                            mixture_runner=args.mixture_runner, max_failures=args.max_failures, wait=args.wait,
+                            dry_run=args.dry_run, say=lambda line: print(line, flush=True))
     report = run_sweep(
         cfg, storage=args.storage, workers=args.workers, max_failures=args.max_failures,
         runner=args.runner or DEFAULT_RUNNER, mixture_runner=args.mixture_runner or DEFAULT_MIXTURE_RUNNER,
