@@ -216,6 +216,29 @@ def test_dry_run_submits_nothing_and_writes_nothing(tmp_path, capsys, log):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "planner.yaml"]  # no out/, no journal
 
 
+def test_points_are_queued_once_and_a_dry_run_reads_the_ledger_without_writing(tmp_path, capsys, log):
+    """The submitter queues the grid before any job exists; queuing again adds nothing; a dry run on that
+    ledger counts its points and leaves the file as it was."""
+    from core.config import load_config
+    from planner.sweep import resolve_storage
+    from planner.sweep.submit import queue_points
+
+    cfg_path = _write_config(tmp_path)
+    journal = tmp_path / "sweep.log"
+    spec = resolve_storage(load_config(cfg_path), str(journal))
+    runner = f"{THIS}:two_jobs_runner"
+    assert queue_points(load_config(cfg_path), spec, runner, runner) == 4
+    assert queue_points(load_config(cfg_path), spec, runner, runner) == 0  # waiting points are not queued twice
+    before = (journal.stat().st_mtime_ns, journal.read_bytes())
+    rc, out, err = _sweep(capsys, "--config", cfg_path, "--submit", "local", "--dry-run", "--storage", journal,
+                          f"--runner={runner}")
+    assert rc == 0, err
+    assert f"storage: {journal}\n" in out  # not "new"
+    assert "points: 4, done 0, running 0, to run 4" in out
+    assert (journal.stat().st_mtime_ns, journal.read_bytes()) == before
+    assert not (tmp_path / "out" / "jobs").exists()
+
+
 def test_slurm_refuses_a_local_sqlite_ledger(tmp_path, capsys, log):
     cfg = _write_config(tmp_path)
     rc, out, err = _sweep(capsys, "--config", cfg, "--submit", "slurm", f"--runner={THIS}:two_jobs_runner")
@@ -225,6 +248,8 @@ def test_slurm_refuses_a_local_sqlite_ledger(tmp_path, capsys, log):
     assert not (tmp_path / "out").exists()
     rc, _, err = _sweep(capsys, "--config", cfg, "--wait")
     assert rc == 2 and "go with --submit" in err
+    rc, _, err = _sweep(capsys, "--config", cfg, "--submit", "local", "--workers", 2)
+    assert rc == 2 and "Use --jobs N" in " ".join(err.split())
 
 
 def test_slurm_submission_queues_once_and_sends_one_job_array(tmp_path, capsys, log, monkeypatch):

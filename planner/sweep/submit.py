@@ -306,7 +306,14 @@ def submit_sweep(cfg: PlannerConfig, mode: str, storage: str | None = None, jobs
         say("follow with `planner status` (same --config/--storage); a failed or lost run is retried by a job "
             "still running or by the next `planner sweep --submit`.")
         return 0
-    failed_jobs = wait_for(submitted, cfg, plan.storage.target, say)
+    try:
+        failed_jobs = wait_for(submitted, cfg, plan.storage.target, say)
+    except KeyboardInterrupt:
+        # Slurm jobs are the scheduler's and go on; local ones share this terminal's Ctrl-C and stop with
+        # it, their runs recorded as interrupted. Either way the ledger keeps what finished.
+        say("stopped waiting: Slurm jobs go on (`planner status` follows them); local jobs stopped with "
+            "Ctrl-C, and their interrupted runs are retried by the next submission.")
+        raise
     for line in failed_jobs:
         say(f"  job failed: {line}")
     from planner.sweep import summarize, sweep_status
