@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from fits.flags import FitFlag, fit_flags, flagged_params
 from reports import figures as F
 from reports.document import Cell, Section, Table
 from reports.plotting import zero_threshold
@@ -24,6 +25,7 @@ GRID_POINTS = 160
 ZERO_GRID_POINTS = 24  # on the linear part of a zero-slot axis, from 0 to its threshold
 # How far past the largest measured size the curves are drawn when no plan point sets the range.
 EXTRAPOLATION_FACTOR = 4.0
+FLAG_MARK = "⚑"  # beside a parameter the runs do not determine (fits.flags)
 PARAM_LABELS = {"power": {"offset": "C", "scale": "A", "alpha": "α", "x0": "x₀"}, "log": {"a": "a", "b": "b"}}
 
 
@@ -118,7 +120,9 @@ def _add_fit(b: ReportBuilder, panel: F.CurvePanel, lf, positive: np.ndarray) ->
         panel.backtest = (bt["x_held"], bt["actual"], bt["predicted"])
     r2 = as_float(lf.r2)
     panel.label = law_text(lf) + (f" · R² {r2:.3f}" if r2 is not None else "")
-    panel.warnings = [str(w) for w in lf.warnings]
+    # A curve whose backtest it missed by far (fits.flags) is drawn, but its panel says so.
+    panel.warnings = [str(w) for w in lf.warnings] + [f.label for f in fit_flags(lf, b.inputs.fits)
+                                                      if f.code == "not_predictive"]
 
 
 def run_languages(b: ReportBuilder) -> list[str]:
@@ -154,7 +158,7 @@ def curves_section(b: ReportBuilder) -> Section | None:
 
 def fit_table(b: ReportBuilder) -> Table:
     columns = ["language", "law", f"parameters [{b.level:.0%} {b.interval_kind} interval]", "R²", "RMSE", "runs",
-               "backtest: held-out size: measured vs predicted", "laws tried: backtest error"]
+               "backtest: held-out size: measured vs predicted", "laws tried: backtest error", "flags"]
     rows = []
     for lang in sorted(set(b.fits) | set(b.skipped)):
         lf = b.fits.get(lang)
@@ -162,12 +166,20 @@ def fit_table(b: ReportBuilder) -> Table:
         if lf is None:
             rows.append([label, Cell("not fitted")] + [Cell("")] * (len(columns) - 2))
             continue
-        rows.append([label, Cell(law_text(lf)), Cell(params_text(lf, b.higher)), Cell(fmt_num(lf.r2, 3)),
+        flags = fit_flags(lf, b.inputs.fits)
+        rows.append([label, Cell(law_text(lf)), Cell(params_text(lf, b.higher, flags)), Cell(fmt_num(lf.r2, 3)),
                      Cell(fmt_num(lf.rmse, 3)), Cell(fmt_num(lf.n_points)), Cell(_backtest_text(lf)),
-                     Cell(_candidates_text(lf))])
+                     Cell(_candidates_text(lf)), Cell(flags_text(flags))])
     caption = (f"Fitted laws ({b.metric_label} against training {b.fit_x}). The backtest refits without the "
-               f"largest measured size and predicts it.")
+               f"largest measured size and predicts it. {FLAG_MARK} marks a parameter the runs do not determine "
+               f"(at the edge of the fit's search, beyond the data's scale or the metric's bound, or set by "
+               f"pooling): read it as the fit's assumption, not a measurement; the flags column says why, and "
+               f"'curve not predictive here' marks a backtest missed by more than twice the noise.")
     return Table(columns, rows, caption, frozenset({3, 4, 5}), id="fits")
+
+
+def flags_text(flags: list[FitFlag]) -> str:
+    return "\n".join(f"{FLAG_MARK} {f.label}: {f.why}" for f in flags)
 
 
 def comparison_section(b: ReportBuilder) -> Section | None:
@@ -241,13 +253,15 @@ def param_label(family: str, name: str, higher: bool) -> str:
     return PARAM_LABELS.get(family, {}).get(name, name)
 
 
-def params_text(lf, higher: bool) -> str:
+def params_text(lf, higher: bool, flags: list[FitFlag] | None = None) -> str:
     """Each parameter with its interval. The point fit is the posterior's mode, which can lie outside the
     draws' central interval (a skewed posterior, e.g. an asymptote pressed against its bound): there the
     draws' median is shown with the interval, and the mode named beside it, so no estimate reads as
-    contradicting its own interval."""
+    contradicting its own interval. A flagged parameter (`fits.flags`) carries the mark and its flag's
+    label, so it does not read as a measured number."""
     intervals = lf.intervals or {}
     draws = getattr(getattr(lf, "boot", None), "params", None) or {}
+    marked = flagged_params(flags or [])
     parts = []
     for name, value in lf.params.items():
         lo_hi = intervals.get(name)
@@ -256,7 +270,10 @@ def params_text(lf, higher: bool) -> str:
         outside = lo is not None and hi is not None and not (min(lo, hi) <= value <= max(lo, hi))
         if outside and name in draws and np.isfinite(np.nanmedian(np.asarray(draws[name], float))):
             median = float(np.nanmedian(np.asarray(draws[name], float)))
-            parts.append(f"{label} = {fmt_interval(median, lo, hi, 3)} (draws' median; mode {fmt_num(value, 3)})")
+            text = f"{label} = {fmt_interval(median, lo, hi, 3)} (draws' median; mode {fmt_num(value, 3)})"
         else:
-            parts.append(f"{label} = {fmt_interval(value, lo, hi, 3)}")
+            text = f"{label} = {fmt_interval(value, lo, hi, 3)}"
+        if name in marked:
+            text += f" {FLAG_MARK} " + "; ".join(f.label for f in marked[name])
+        parts.append(text)
     return "\n".join(parts)

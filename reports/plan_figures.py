@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
-from reports.plotting import log_axis, new_figure, short, styled
+from reports.plotting import log_axis, new_figure, short, styled, zero_log_axis, zero_threshold
 from reports.style import mixture_colors
 
 
@@ -120,12 +120,18 @@ def marginal_figure(lines: Sequence[MarginalLine], lam: float | None, xlabel: st
     """Marginal gain per budget unit vs data, with the solver's λ: the plan sits where curves cross it."""
     fig = new_figure(10.5, 5.0)
     ax = fig.subplots()
-    log_axis(ax, "x")
+    zero = [line for line in lines if line.plan_x == 0]
+    if zero:
+        # A language planned 0 pairs: a log axis has no 0, so 0 gets a slot (linear up to the dotted line).
+        positive = [float(np.min(line.grid)) for line in lines] + [line.plan_x for line in lines if line.plan_x]
+        zero_log_axis(ax, zero_threshold(min(positive)))
+    else:
+        log_axis(ax, "x")
     log_axis(ax, "y")
     for line in lines:
         ok = np.isfinite(line.gain) & (line.gain > 0)
         ax.plot(np.asarray(line.grid)[ok], np.asarray(line.gain)[ok], color=line.color, lw=1.7, label=line.language)
-        if line.plan_x is not None and line.plan_gain is not None and line.plan_gain > 0:
+        if line.plan_x is not None and line.plan_gain is not None and np.isfinite(line.plan_gain) and line.plan_gain > 0:
             ax.scatter([line.plan_x], [line.plan_gain], s=42, zorder=5, color="white" if line.at_bound else line.color,
                        edgecolor=line.color, linewidth=1.5)
     if lam is not None and np.isfinite(lam) and lam > 0:

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fits.laws import Curve
 from reports import figures as F
 from reports import plan_figures as PF
+from reports.plan_mixtures import compare_at_plan_spend, mixtures, plan_spend, predict_at
 from reports.document import Callout, Cell, Metric, Paragraph, Section, Table
 from reports.fit_sections import EXTRAPOLATION_FACTOR, GRID_POINTS, bound_text
 from reports.style import fmt_interval, fmt_num, fmt_pct, fmt_signed
@@ -96,73 +98,34 @@ def why_table(b: ReportBuilder, a: AllocationView) -> Table:
     return Table(["language", "planned vs equal share", "why"], rows, caption, frozenset({1}), id="why")
 
 
-def mixtures(b: ReportBuilder, languages: list[str]) -> list[PF.MixtureSeries]:
-    a = b.alloc
-    t = a.table.loc[languages]
-    unit = a.amount_unit
-    col = lambda c: t[c].to_numpy(float) if c in t else None  # noqa: E731
-    out = [PF.MixtureSeries("plan", amount=col(unit), amount_low=col(f"{unit}_low"), amount_high=col(f"{unit}_high"),
-                            predicted=col("predicted"), predicted_low=col("predicted_low"),
-                            predicted_high=col("predicted_high"))]
-    for base in a.baselines:
-        amounts = base.pairs if unit == "pairs" else base.tokens
-        amount = np.array([_nan(amounts.get(lang)) for lang in languages])
-        predicted = np.array([_nan(base.predicted.get(lang)) for lang in languages])
-        band = _interval_at(b, languages, np.array([_nan(base.pairs.get(lang)) for lang in languages]),
-                            np.array([_nan(base.tokens.get(lang)) for lang in languages]))
-        low, high = band if band is not None else (None, None)
-        out.append(PF.MixtureSeries(base.name, amount=amount, predicted=predicted, predicted_low=low, predicted_high=high))
-    return out
-
-
-def _nan(v) -> float:
-    return float(v) if v is not None else np.nan
-
-
-def _interval_at(b: ReportBuilder, languages, pairs, tokens):
-    """Intervals of each language's prediction at a baseline's allocation (from the fits)."""
-    if not b.fits:
-        return None
-    low, high = np.full(len(languages), np.nan), np.full(len(languages), np.nan)
-    for i, lang in enumerate(languages):
-        lf = b.fits.get(lang)
-        x = tokens[i] if b.fit_x == "tokens" else pairs[i]
-        if lf is None or not np.isfinite(x) or x < 0 or (x == 0 and not lf.curve.has_offset):
-            continue
-        lo, hi = lf.predict_interval(np.array([x]), b.level)
-        low[i], high[i] = float(np.asarray(lo).ravel()[0]), float(np.asarray(hi).ravel()[0])
-    return low, high
-
-
-def _predict_at(b: ReportBuilder, lang: str, pairs: float) -> float | None:
-    """The prediction at `pairs` as the allocator scores it: the point fit, or the posterior mean when the
-    plan was made under `risk: expected`."""
-    lf, a = b.fits.get(lang), b.alloc
-    if lf is None or lang not in a.table.index:
-        return None
-    row = a.table.loc[lang]
-    tpp = as_float(row["tokens"] / row["pairs"]) if row["pairs"] > 0 else as_float(lf.tokens_per_pair)
-    x = pairs * (tpp or np.nan) if b.fit_x == "tokens" else pairs
-    if not np.isfinite(x) or (x <= 0 and not lf.curve.has_offset):
-        return None
-    draws = lf.predict_draws(np.array([x])) if a.risk == "expected" else None
-    return as_float(np.mean(draws) if draws is not None else lf.predict(np.array([x]))[0])
-
-
 def allocation_section(b: ReportBuilder) -> Section | None:
     a = b.alloc
     if a is None:
         return None
     s = Section("allocation", "The allocation and its baselines")
     names = ", ".join(base.name for base in a.baselines) or "none recorded"
-    caption = (f"Top: {a.unit} each mixture gives each language at the same budget (plan error bars: the "
-               f"{b.level:.0%} interval of the allocation itself). Bottom: the predicted "
-               f"{b.metric_label} with its {b.level:.0%} interval. Baselines: {names}.")
-    s.blocks += b.paged(
-        a.languages, F.languages_per_bar_page(1 + len(a.baselines)),
-        lambda page: PF.allocation_figure(page, mixtures(b, page), f"training {a.unit}", b.metric_label),
-        "allocation", "Plan vs baselines", caption,
-    )
+    if compare_at_plan_spend(b):
+        spend = (f"Baselines ({names}) at the plan's spend, {fmt_num(plan_spend(b), 4)} of the "
+                 f"{fmt_num(a.budget, 4)} {a.unit} budget: a target plan spends only what its targets need, so "
+                 f"each recipe is shown with the same amount (the baseline table below lists them at the full budget).")
+    else:
+        spend = f"Baselines ({names}) at the same budget."
+    caption = (f"Top: {a.unit} each mixture gives each language (plan error bars: the {b.level:.0%} interval of "
+               f"the allocation itself). Bottom: the predicted {b.metric_label} with its {b.level:.0%} predictive "
+               f"interval, the same kind for every mixture: the fit's uncertainty at that amount, the law's "
+               f"extrapolation error beyond the runs, and one run's noise (what one final run would score). {spend}")
+    left_out: dict[str, str] = {}
+
+    def draw(page):
+        series, dropped = mixtures(b, page)
+        left_out.update(dropped)
+        return PF.allocation_figure(page, series, f"training {a.unit}", b.metric_label)
+
+    s.blocks += b.paged(a.languages, F.languages_per_bar_page(1 + len(a.baselines)), draw, "allocation",
+                        "Plan vs baselines", caption)
+    if left_out:
+        s.blocks.append(Callout("Baselines not drawn at the plan's spend",
+                                [f"{name}: {why}" for name, why in left_out.items()], "info"))
     if a.unavailable:
         s.blocks.append(Callout("Baselines not computed", [f"{name}: {why}" for name, why in a.unavailable.items()], "info"))
     if a.has_why():
@@ -202,7 +165,7 @@ def _reduced_cell(b: ReportBuilder, a: AllocationView, lang: str) -> str:
         return ""
     r = a.table.loc[lang]
     amount = pairs * r["tokens"] / r["pairs"] if a.amount_unit == "tokens" and r["pairs"] > 0 else pairs
-    return f"{fmt_num(amount, 4)}\n→ {fmt_num(_predict_at(b, lang, pairs), 3)}"
+    return f"{fmt_num(amount, 4)}\n→ {fmt_num(predict_at(b, lang, pairs), 3)}"
 
 
 def _objective_row(a: AllocationView, reduced: bool) -> list[Cell]:
@@ -223,7 +186,9 @@ def marginal_line(b: ReportBuilder, language: str, lf) -> PF.MarginalLine:
     """Marginal gain per budget unit against data in budget units: what the solver equalises at λ.
 
     With c = budget units per pair and k = fitted x units per pair, spending u budget units buys
-    u/c pairs = k·u/c units of x, so d(w·utility)/du = w·(k/c)·f'(k·u/c) for the fitted curve f.
+    u/c pairs = k·u/c units of x, so d(w·utility)/du = w·(k/c)·f'(k·u/c) for the curve f the plan
+    optimised (`marginal_of`: the point fit, or the mean over the draws under `risk: expected`). A language
+    planned 0 pairs sits at u = 0 (the figure gives 0 a slot of its own).
     """
     a = b.alloc
     row = a.table.loc[language]
@@ -235,18 +200,44 @@ def marginal_line(b: ReportBuilder, language: str, lf) -> PF.MarginalLine:
     weight = 1.0 if weight is None else weight
     # The solver's optimum before rounding to whole pairs is where the KKT conditions hold exactly.
     exact = as_float(row.get("pairs_exact")) or as_float(row["pairs"])
-    plan_u = exact * cost if exact else None
+    plan_u = 0.0 if as_float(row["pairs"]) == 0 else (exact * cost if exact else None)
     sizes = np.asarray([v for v in lf.sizes if v > 0] or [1.0], dtype=float) / x_per_budget
     lo = min([sizes.min()] + ([plan_u] if plan_u else [])) / 2
     hi = max([sizes.max() * EXTRAPOLATION_FACTOR] + ([plan_u * 2] if plan_u else []))
     grid = np.geomspace(max(lo, 1e-9), hi, GRID_POINTS)
+    marginal = marginal_of(b, lf)
 
     def gain(u):
-        return weight * x_per_budget * np.asarray(lf.curve.marginal_utility(np.asarray(u, dtype=float) * x_per_budget))
+        return weight * x_per_budget * np.asarray(marginal(np.asarray(u, dtype=float) * x_per_budget))
 
+    plan_gain = None
+    if plan_u:
+        plan_gain = float(gain(plan_u))
+    elif plan_u == 0.0:
+        # At 0 a curve without an offset has an infinite slope; the solver reads it at its smallest
+        # evaluated amount, and allocation.csv records that gain.
+        plan_gain = float(gain(0.0)) if lf.curve.has_offset else as_float(row.get("marginal_gain"))
     return PF.MarginalLine(language=language, color=b.colors.get(language, "#555"), grid=grid, gain=gain(grid),
-                           plan_x=plan_u, plan_gain=float(gain(plan_u)) if plan_u else None,
-                           at_bound=bound_text(row.get("at_bound")) != "")
+                           plan_x=plan_u, plan_gain=plan_gain, at_bound=bound_text(row.get("at_bound")) != "")
+
+
+def marginal_of(b: ReportBuilder, lf):
+    """d utility / dx of the curve the plan optimised: the point fit under `risk: mean`; under `risk:
+    expected` the mean over the fit's draws, as the allocator averages them (the first draws every
+    language has, those that are not increasing and concave left out), so the plan's points sit on λ."""
+    if b.alloc.risk != "expected" or lf.boot is None:
+        return lf.curve.marginal_utility
+    count = min(int(np.size(next(iter(f.boot.params.values())))) for f in b.fits.values() if f.boot is not None)
+    params = {k: np.asarray(v, dtype=float)[:count] for k, v in lf.boot.params.items()}
+    usable = np.all([np.isfinite(v) for v in params.values()], axis=0)
+    if lf.family == "power":
+        usable &= (params["scale"] > 0) & (params["alpha"] > 0) & (params.get("x0", np.zeros(count)) >= 0)
+    else:
+        usable &= (1.0 if lf.higher_is_better else -1.0) * params["b"] > 0
+    if not usable.any():  # the solver pins such a language to its floor: no gain to draw
+        return lambda x: np.full(np.shape(x), np.nan)
+    draws = Curve(lf.family, {k: v[usable] for k, v in params.items()}, lf.higher_is_better)
+    return lambda x: np.mean(draws.marginal_utility(np.asarray(x, dtype=float)[..., None]), axis=-1)
 
 
 def marginal_section(b: ReportBuilder) -> Section | None:
@@ -269,11 +260,20 @@ def marginal_section(b: ReportBuilder) -> Section | None:
         s.blocks.append(Paragraph(
             f"The objective is {a.objective}, so the plan does not equalise marginal gains; the curves show what "
             f"one more {unit} would buy each language at its planned amount."))
-    caption = f"Gain in weighted utility per extra {unit} (log-log) against each language's {a.unit}; points mark the plan."
+    curve = ("the mean over the fit's draws, as the plan under risk 'expected' averages them" if a.risk == "expected"
+             else "the point fit, which the plan under risk 'mean' optimises")
+    caption = (f"Gain in weighted utility per extra {unit} (log-log) against each language's {a.unit}, read from "
+               f"{curve}; points mark the plan. A language planned 0 {a.unit} sits at 0 (linear up to the dotted "
+               f"line), at the gain the solver read there.")
+
+    def xlabel(page) -> str:
+        zero = any(lines[lang].plan_x == 0 for lang in page)
+        return f"training {a.unit} ({'0 = none planned; ' if zero else ''}log scale)"
+
     s.blocks += b.paged(
         langs, F.LINES_PER_CHART,
         lambda page: PF.marginal_figure([lines[lang] for lang in page], a.lam if a.objective == "sum" else None,
-                                        f"training {a.unit} (log scale)", f"marginal gain per {unit}"),
+                                        xlabel(page), f"marginal gain per {unit}"),
         "marginal_gain", "Marginal gain and λ", caption,
     )
     return s
