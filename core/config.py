@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from core import __version__
 from core.errors import UserError
+from core.units import DEFAULT_CURRENCY
 from core.files import atomic_write_text, not_a_file
 from core.strict import MAX_DRAWS, MAX_SEED, Strict as _Strict, check_seed_flag, unique_seeds
 from core.run_config import (  # noqa: F401  (part of this schema)
@@ -66,16 +67,29 @@ class FitConfig(_Strict):
 
 class LanguageBudget(_Strict):
     min_pairs: int | None = Field(None, ge=0)
-    max_pairs: int | None = Field(None, ge=0, description="Available pairs (default: the training pool).")
+    max_pairs: int | None = Field(
+        None, ge=0, description="The most pairs the plan may give this language: the pairs held or that can be "
+        "bought (default: the training pool). It may exceed the pool: the plan's pairs beyond the pool are marked "
+        "to_buy; the pool only has to hold the sweep's pilot data (largest sweep size + test split).",
+    )
+    price_per_pair: float | None = Field(
+        None, gt=0.0, description="What one pair of this language costs, in budget.currency: required for every "
+        "language under budget.unit money; with any unit it prices the pairs the plan has to buy.",
+    )
     weight: float = Field(1.0, ge=0.0)
     target: float | None = None
 
 
 class BudgetConfig(_Strict):
     total: float = Field(200_000, gt=0, description="The budget, in `unit`s.")
-    unit: Literal["pairs", "tokens"] = Field(
-        "tokens", description="tokens: a fixed token budget (a pair costs its tokenised length, so languages with "
-        "long tokenisations are priced fairly); pairs: every pair costs 1.",
+    unit: Literal["pairs", "tokens", "money"] = Field(
+        "tokens", description="tokens: a pair costs its tokens, its English + target text in the model's tokenizer "
+        "(so languages with long tokenisations are priced fairly); pairs: every pair costs 1; money: a pair costs "
+        "its language's budget.languages.<code>.price_per_pair, in budget.currency.",
+    )
+    currency: str = Field(
+        DEFAULT_CURRENCY, min_length=1, max_length=12,
+        description="The label printed with money amounts (unit money, price_per_pair), e.g. USD or EUR.",
     )
     objective: Literal["sum", "maxmin", "target"] = "sum"
     risk: Literal["mean", "expected"] = Field(

@@ -103,21 +103,27 @@ def data_fingerprints(cfg: PlannerConfig) -> str:
 
 
 def checked_datasets(cfg: PlannerConfig):
-    """Every language's data, checked to hold the largest sweep size and any budget floor (UserError if not)."""
-    from planner.commands.data import pair_needs
-    from trainers.data import check_capacity, load_languages
+    """Every language's data, checked to hold the sweep's pilot data (its largest run; the test split is set
+    aside first), after the budget's per-language settings (prices, floors within caps): UserError if not.
+    Caps and floors may exceed the data held: the plan's pairs beyond it are bought."""
+    from planner.commands.data import check_budget_languages, check_pilot_data
+    from trainers.data import load_languages
     from trainers.prompts import check_general_tasks
 
+    check_budget_languages(cfg)
     datasets = load_languages(cfg.data, cfg.languages)
-    check_capacity(datasets, cfg.sweep.largest_pairs, pair_needs(cfg))
+    check_pilot_data(cfg, datasets)
     check_general_tasks(cfg.data, cfg.languages)
     return datasets
 
 
 def allocation_limits(cfg: PlannerConfig, pool_sizes: dict[str, int]):
-    """Per-language limits for the planner: available pairs = the training pool, plus config floors/weights."""
+    """Per-language limits for the planner: the cap is budget.languages.<code>.max_pairs (default the
+    training pool; it may exceed the pool), the pairs held are the pool, plus floors, weights and prices."""
     from planner.allocation import LanguageLimits
+    from planner.commands.data import check_budget_languages
 
+    check_budget_languages(cfg)
     limits = {}
     for lang in cfg.languages:
         own = cfg.budget.languages.get(lang)
@@ -125,6 +131,8 @@ def allocation_limits(cfg: PlannerConfig, pool_sizes: dict[str, int]):
             min_pairs=own.min_pairs if own else None,
             max_pairs=(own.max_pairs if own and own.max_pairs is not None else pool_sizes[lang]),
             weight=own.weight if own else None,
+            price_per_pair=own.price_per_pair if own else None,
+            held_pairs=pool_sizes[lang],
         )
     return limits
 
@@ -162,7 +170,8 @@ def allocate_stage(cfg: PlannerConfig, fits_json: Path, data_stats: Path, alloca
     fitset, targets = load_fits(fits_json), targets_from_config(cfg)
     common = dict(budget=b.total, unit=b.unit, limits=allocation_limits(cfg, pools), max_epochs=b.max_epochs,
                   targets=targets, risk=b.risk, solver=b.solver, seed=cfg.seed,
-                  smallest_run_floor=b.smallest_run_floor, target_confidence=b.target_confidence)
+                  smallest_run_floor=b.smallest_run_floor, target_confidence=b.target_confidence,
+                  currency=b.currency, price_key="budget.languages.<code>.price_per_pair")
     plan = allocate(fitset, objective=b.objective, **common)
     write_allocation(plan, allocation_csv)
     if targets and b.objective != "target":

@@ -366,7 +366,8 @@ def test_cli_stats_prints_table(tmp_path, capsys):
         ("missing column", ["no English column 'english'", "en, de"]),
         ("unknown language", ["Language 'sw' is not in", "de"]),
         ("too small", ["de (German) has 35 but needs 100"]),
-        ("budget floor", ["de (German) has 35 but needs 36"]),  # ceil(71 pairs / 2 epochs)
+        # a floor may exceed the data held (it is bought), but not its own cap; the message names the key
+        ("budget floor", ["budget.languages.de.min_pairs is 71, above its cap", "max_pairs 30 × budget.max_epochs 2"]),
     ],
 )
 def test_cli_user_errors_exit_2_without_traceback(tmp_path, capsys, case, expected):
@@ -387,7 +388,7 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path, capsys, case, expect
     elif case == "too small":
         sizes = [10, 100]
     elif case == "budget floor":
-        sections["budget"] = {"max_epochs": 2, "languages": {"de": {"min_pairs": 71}}}
+        sections["budget"] = {"max_epochs": 2, "languages": {"de": {"min_pairs": 71, "max_pairs": 30}}}
     config = write_config(tmp_path, data, languages, sizes, **sections)
     code, out, err = run_cli(capsys, "data", "stats", "--config", config)
     message = " ".join(err.split())

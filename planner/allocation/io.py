@@ -23,7 +23,7 @@ from core.errors import UserError
 from core.files import atomic_write_texts, not_a_file
 from core.tables import read_csv
 
-LIMIT_COLUMNS = ("min_pairs", "max_pairs", "tokens_per_pair", "weight")
+LIMIT_COLUMNS = ("min_pairs", "max_pairs", "tokens_per_pair", "weight", "price_per_pair", "held_pairs")
 
 
 def _number(p: Path, row: int, column: str, text: str, allow_negative: bool = False) -> float | None:
@@ -41,7 +41,8 @@ def _number(p: Path, row: int, column: str, text: str, allow_negative: bool = Fa
 
 
 def read_limits(path: str | Path) -> dict[str, LanguageLimits]:
-    """LIMITS_CSV: `language` plus any of min_pairs, max_pairs, tokens_per_pair, weight (empty = default)."""
+    """LIMITS_CSV: `language` plus any of min_pairs, max_pairs, tokens_per_pair, weight, price_per_pair,
+    held_pairs (empty = default)."""
     fix = f"Give a CSV with a 'language' column and any of {list(LIMIT_COLUMNS)}."
     df = read_table(path, "limits", fix)
     unknown = [c for c in df.columns if c not in ("language", *LIMIT_COLUMNS)]

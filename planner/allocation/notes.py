@@ -8,6 +8,7 @@ from fits import FitSet
 from planner.allocation.problem import AllocationProblem
 from planner.allocation.solver import Solution
 from planner.allocation.targets import target_notes
+from core.units import number
 
 # A plan this many times beyond a language's largest run is flagged as an extrapolation.
 EXTRAPOLATION_FACTOR = 2.0
@@ -24,11 +25,12 @@ def plan_notes(problem: AllocationProblem, objective: str, pairs: np.ndarray, so
     notes = list(problem.notes)
     if objective == "target":
         if unused > 0:
-            notes.append(f"the targets need only {problem.budget - unused:,.0f} {problem.unit}; {unused:,.0f} are left unused")
+            notes.append(f"the targets need only {problem.describe_amount(problem.budget - unused)}; "
+                         f"{number(unused, problem.unit)} are left unused")
         notes += target_notes(problem, curves, target, solution.reachable, pairs, confidence, need)
     elif unused > problem.cost.max():  # more than rounding can leave: every improvable language is capped
         notes.append(
-            f"the budget exceeds what the caps allow: {unused:,.0f} of {problem.budget:,.0f} {problem.unit} are "
+            f"the budget exceeds what the caps allow: {number(unused, problem.unit)} of {problem.describe_amount(problem.budget)} are "
             "unused (every improvable language is at its cap); raise max_pairs or --max-epochs to use them"
         )
     if objective == "maxmin" and np.any(problem.weights != 1):

@@ -56,12 +56,15 @@ from core.plan_files import CONTRACT_COLUMNS
 from planner.allocation.verdict import verdict
 from core.errors import UserError
 from core.strict import check_seed_flag
+from core.units import UNIT_MEANINGS, unit_name
 
 Objective = Literal["sum", "maxmin", "target"]
 OBJECTIVES = ("sum", "maxmin", "target")
 RISKS = ("mean", "expected")
 SOLVERS = ("exact", "optuna")
-EXTRA_COLUMNS = ["pairs_exact", "pairs_low", "pairs_high", "marginal_gain", "at_bound", "weight", "target", "p_reach", "why"]
+# cost: in the budget's unit; to_buy: pairs beyond those held (empty: unknown); to_buy_cost: their price (money)
+EXTRA_COLUMNS = ["pairs_exact", "pairs_low", "pairs_high", "marginal_gain", "at_bound", "weight", "target", "p_reach", "why",
+                 "cost", "to_buy", "to_buy_cost"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,10 @@ class LanguagePlan:
     target: float | None
     why: str = ""  # why it gets more or less than an equal share (planner.allocation.explain)
     p_reach: float = math.nan  # target objective: share of the fits' draws reaching the target (targets.py)
+    cost: float = math.nan  # pairs × the language's cost per pair, in the budget's unit
+    to_buy: float = math.nan  # pairs beyond those held (NaN: the pairs held are unknown)
+    to_buy_cost: float = math.nan  # to_buy × price per pair, in money (NaN: no price)
+    price_per_pair: float = math.nan  # money per pair (NaN: no price); not a column of allocation.csv
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,9 @@ class AllocationResult:
     target_confidence: float | None = None  # target objective: the share of draws that must reach a target
     # The plan against uniform and against the best baseline (planner.allocation.verdict), as dicts.
     verdicts: dict[str, dict] = field(default_factory=dict)
+    currency: str | None = None  # the money label, under unit money or when prices are given
+    to_buy: float | None = None  # pairs beyond those held, all languages (None: the pairs held are unknown)
+    to_buy_cost: float | None = None  # their price in money (None: no prices)
 
     @property
     def at_bound(self) -> dict[str, str]:
@@ -163,6 +173,8 @@ class AllocationResult:
                 "risk": self.risk,
                 "solver": self.solver,
                 "unit": self.unit,
+                "unit_meaning": UNIT_MEANINGS.get(self.unit, ""),
+                "currency": self.currency,
                 "budget": self.budget,
                 "spent": self.spent,
                 "unused_budget": self.unused_budget,
@@ -193,6 +205,8 @@ class AllocationResult:
                 "transfer": self.transfer,
                 "target_confidence": self.target_confidence,
                 "verdicts": self.verdicts,
+                "to_buy": self.to_buy,
+                "to_buy_cost": self.to_buy_cost,
                 "warnings": list(self.warnings),
             }
         )
@@ -223,7 +237,7 @@ def _scoring(problem: AllocationProblem, objective: str, need: np.ndarray, user_
         return _Scoring(label, True, lambda p, _: user_score(p), lambda _n, p, _: user_score(p))
     if objective == "target":
         return _Scoring(
-            f"{problem.unit} needed to reach the {problem.metric} targets",
+            f"{unit_name(problem.unit, problem.currency)} needed to reach the {problem.metric} targets",
             False,
             lambda p, _: float(spend(p, problem.cost)),
             lambda name, _p, _: recipe_budget_to_reach(name, problem, need),
@@ -271,8 +285,8 @@ def _solve_exact(problem: AllocationProblem, objective: str, curves, target_util
     if cost > problem.budget * (1 + 1e-12):
         parts = ", ".join(f"{lang} {p:,.0f} pairs" for lang, p in zip(problem.languages, whole) if p > 0)
         raise UserError(
-            f"Reaching the targets costs {cost:,.0f} {problem.unit} ({parts}), more than the budget of "
-            f"{problem.budget:,.{0 if problem.budget == round(problem.budget) else 2}f} {problem.unit}.",
+            f"Reaching the targets costs {problem.describe_amount(cost)} ({parts}), more than the budget of "
+            f"{problem.budget:,.{0 if problem.budget == round(problem.budget) else 2}f} {unit_name(problem.unit, problem.currency)}.",
             f"Raise --budget to at least {math.ceil(cost):,} or lower the targets.",
         )
     return sol
@@ -332,6 +346,8 @@ def allocate(
     interval: float = 0.9,
     smallest_run_floor: SmallestRunFloor = "auto",
     target_confidence: float = DEFAULT_CONFIDENCE,
+    currency: str | None = None,
+    price_key: str = "the limits table's price_per_pair column",
 ) -> AllocationResult:
     """Plan the budget across the fitted languages and compare with every baseline.
 
@@ -339,12 +355,14 @@ def allocate(
     target metric (for `objective="target"`); `objective_fn` names a user objective for the optuna solver
     (see `blackbox`; it replaces `objective`). `smallest_run_floor` says when the plan may give a language
     less than its smallest run (`floored_objective`). `target_confidence`: the share of the fits' draws
-    that must reach a target (`planner.allocation.targets`). Raises `UserError` for anything the user can fix.
+    that must reach a target (`planner.allocation.targets`). `unit` money prices each pair at its language's
+`price_per_pair` (`currency` labels it; `price_key` names where a missing price is given). Raises
+`UserError` for anything the user can fix.
     """
     if not 0 < interval < 1:
         raise UserError(f"The interval level must be between 0 and 1; got {interval}.", "Use e.g. 0.9 for a 90% interval.")
     check_seed_flag(seed)
-    problem = build_problem(fitset, budget, unit, limits, max_epochs)
+    problem = build_problem(fitset, budget, unit, limits, max_epochs, currency, price_key)
     if risk == "expected" and problem.draws is None:
         # Nothing to average over (a fit without draws): the point fits are all there is, and the plan
         # says so rather than refusing.
@@ -358,7 +376,7 @@ def allocate(
     dear = [lang for lang, c in zip(problem.languages, problem.cost) if c > problem.budget]
     if objective == "maxmin" and dear and not objective_fn:  # the worst language could never be raised
         raise UserError(
-            f"--objective maxmin raises the worst language, but the budget of {problem.budget:g} {problem.unit} "
+            f"--objective maxmin raises the worst language, but the budget of {problem.budget:g} {unit_name(problem.unit, problem.currency)} "
             f"cannot buy one pair of {', '.join(dear)}.",
             "Raise --budget, or use --objective sum (which gives such a language nothing).",
         )
@@ -407,13 +425,17 @@ def allocate(
     share = pairs * problem.cost / spent if spent > 0 else np.zeros_like(pairs)
     unused = float(problem.budget - spent)
     tokens = problem.tokens(pairs)
+    to_buy = problem.to_buy(pairs)
+    to_buy_cost = problem.money(to_buy)
+    prices = problem.money(np.ones(len(pairs)))
     p_reach = reach_probability(curves, pairs, target_utility) if objective == "target" else np.full(len(pairs), np.nan)
     if objective == "target":  # the budget is a ceiling: compare with an equal split of what the plan spends
         uniform = baseline_pairs("uniform", replace(baseline_problem, budget=spent)) if spent > 0 else 0 * pairs
         why = target_why(problem, curves, pairs, uniform, target, solution.reachable, confidence, target_need)
     else:
+        level_now = None if solution is None else solution.level
         why = explain(problem, curves, pairs, baseline_pairs("uniform", baseline_problem),
-                      _bounds_from_pairs(pairs, problem.lo, problem.hi))
+                      _bounds_from_pairs(pairs, problem.lo, problem.hi), objective, level_now)
     rows = tuple(
         LanguagePlan(
             language=lang,
@@ -432,6 +454,10 @@ def allocate(
             target=None if not np.isfinite(target[i]) else float(target[i]),
             why=why[i],
             p_reach=float(p_reach[i]),
+            cost=float(pairs[i] * problem.cost[i]),
+            to_buy=float(to_buy[i]),
+            to_buy_cost=float(to_buy_cost[i]),
+            price_per_pair=float(prices[i]),
         )
         for i, lang in enumerate(problem.languages)
     )
@@ -479,4 +505,13 @@ def allocate(
         transfer=with_transfer,
         target_confidence=confidence if objective == "target" else None,
         verdicts=verdicts,
+        currency=problem.currency,
+        to_buy=_total(to_buy),
+        to_buy_cost=_total(to_buy_cost),
     )
+
+
+def _total(values: np.ndarray) -> float | None:
+    """The sum over the languages where it is known; None where it is known for none."""
+    known = np.isfinite(values)
+    return float(values[known].sum()) if known.any() else None

@@ -1,13 +1,15 @@
 """The allocation problem: a fit set, a budget and per-language limits, checked and turned into arrays.
 
 Everything inside the solvers is in *pairs* (the unit the launcher samples). A budget in tokens prices a
-pair of language l at c_l = tokens per pair; a budget in pairs prices every pair at 1. A curve fitted on
+pair of language l at c_l = tokens per pair; a budget in money at c_l = its price per pair; a budget in
+pairs prices every pair at 1 (the units are defined once, in `core.units`). A curve fitted on
 tokens is evaluated at x = tokens_per_pair · pairs (see `curves`), so the two choices (fit unit, budget
 unit) are independent. Tokens per pair come from the limits table when given, else from the runs the fit
 measured; they are required whenever tokens are involved.
 
 Bounds: floor lo_l = min_pairs (rounded up to whole pairs), cap hi_l = max_epochs × max_pairs (rounded
-down), or no cap when the available data is unknown.
+down), or no cap when the available data is unknown. The cap may exceed the pairs held: what lies
+beyond them is bought (`held`, `to_buy`); only the sweep is bounded by the data held.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from fits import FitSet
 from fits.laws import Curve
 from planner.allocation.curves import MAX_PAIRS, CurveBank, ExpectedCurves, UtilityCurves
 from core.errors import UserError
+from core.units import DEFAULT_CURRENCY, UNITS, amount, number, unit_name
 
-Unit = Literal["pairs", "tokens"]
+Unit = Literal["pairs", "tokens", "money"]
 Risk = Literal["mean", "expected"]
 
 
@@ -33,9 +36,11 @@ class LanguageLimits:
     """What a user may say about one language (every field optional)."""
 
     min_pairs: float | None = None  # floor
-    max_pairs: float | None = None  # available pairs; the cap is max_epochs × this
+    max_pairs: float | None = None  # pairs held or buyable; the cap is max_epochs × this
     tokens_per_pair: float | None = None  # overrides the value measured in the runs
     weight: float | None = None  # importance in the weighted-sum objective (default 1)
+    price_per_pair: float | None = None  # money per pair (required under unit money)
+    held_pairs: float | None = None  # pairs already held (default max_pairs): beyond them the plan buys
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,9 @@ class AllocationProblem:
     extrapolation: tuple[Extrapolation | None, ...] | None = None
     measured_floor: np.ndarray | None = None  # bool per language: lo raised to its smallest run (plan only)
     notes: tuple[str, ...] = field(default=())
+    price: np.ndarray | None = None  # money per pair, NaN where unknown (None: no prices at all)
+    held: np.ndarray | None = None  # pairs held, NaN where unknown (None: unknown for every language)
+    currency: str | None = None  # the money label (unit money, or prices given)
 
     @property
     def sign(self) -> float:
@@ -84,8 +92,18 @@ class AllocationProblem:
     def tokens(self, pairs: np.ndarray) -> np.ndarray:
         return pairs * self.tokens_per_pair
 
-    def describe_amount(self, amount: float) -> str:
-        return f"{amount:,.0f} {self.unit}"
+    def describe_amount(self, value: float) -> str:
+        return amount(value, self.unit, self.currency)
+
+    def to_buy(self, pairs: np.ndarray) -> np.ndarray:
+        """Pairs beyond those held (NaN where the pairs held are unknown)."""
+        held = np.full(len(self.languages), np.nan) if self.held is None else self.held
+        return np.where(np.isfinite(held), np.maximum(pairs - np.nan_to_num(held), 0.0), np.nan)
+
+    def money(self, pairs: np.ndarray) -> np.ndarray:
+        """What `pairs` cost at each language's price (NaN where no price)."""
+        price = np.full(len(self.languages), np.nan) if self.price is None else self.price
+        return pairs * price
 
 
 def _positive(value, what: str, fix: str) -> float:
@@ -159,23 +177,26 @@ def build_problem(
     unit: Unit = "tokens",
     limits: Mapping[str, LanguageLimits] | None = None,
     max_epochs: float = 1.0,
+    currency: str | None = None,
+    price_key: str = "the limits table's price_per_pair column",
 ) -> AllocationProblem:
     """Validate the inputs against each other and assemble the arrays the solvers use.
 
     Every user mistake is a `UserError` naming the language and field: a language in the limits without a
-    fit, a missing tokens-per-pair where tokens are involved, a floor above its cap, floors that cost more
-    than the budget, a non-positive budget.
+    fit, a missing tokens-per-pair where tokens are involved, a missing price under a money budget
+    (`price_key` says where prices come from), a floor above its cap, floors that cost more than the
+    budget, a non-positive budget.
     """
     limits = dict(limits or {})
-    if unit not in ("pairs", "tokens"):
-        raise UserError(f"Unknown budget unit {unit!r}.", "Use --unit pairs or --unit tokens.")
-    budget = _positive(budget, "The budget (--budget)", f"Pass the total number of {unit} to allocate, e.g. --budget 8000.")
+    if unit not in UNITS:
+        raise UserError(f"Unknown budget unit {unit!r}.", f"Use --unit {', '.join(UNITS)}.")
+    budget = _positive(budget, "The budget (--budget)", f"Pass the total {unit_name(unit, currency)} to allocate, e.g. --budget 8000.")
     max_epochs = _positive(max_epochs, "--max-epochs", "Pass how many times a language's data may be repeated, e.g. 1.")
     languages = _known_languages(fitset, limits)
     fitted_x = fitset.x
     notes: list[str] = []
 
-    tpp, lo, hi, available, weights, largest = [], [], [], [], [], []
+    tpp, lo, hi, available, weights, largest, prices, held = [], [], [], [], [], [], [], []
     for lang in languages:
         fit = fitset.languages[lang]
         lim = limits.get(lang, LanguageLimits())
@@ -200,6 +221,13 @@ def build_problem(
                 "Lower min_pairs, raise max_pairs, or allow more epochs with --max-epochs.",
             )
         w = _check_limit(lang, "weight", lim.weight)
+        price = _check_limit(lang, "price_per_pair", lim.price_per_pair, allow_zero=False)
+        if price is None and unit == "money":
+            raise UserError(f"Language '{lang}' has no price per pair, but the budget is in money.",
+                            f"Give its price per pair ({price_key.replace('<code>', lang)}) or plan in --unit pairs or tokens.")
+        own = _check_limit(lang, "held_pairs", lim.held_pairs)
+        prices.append(math.nan if price is None else price)
+        held.append(avail if own is None and avail is not None else (math.nan if own is None else own))
         tpp.append(math.nan if t is None else t)
         lo.append(float(math.ceil(floor - 1e-9)))
         hi.append(float(cap))
@@ -207,8 +235,8 @@ def build_problem(
         weights.append(1.0 if w is None else w)
         largest.append(_largest_pairs(fit.sizes, fitted_x, t))
 
-    tpp_a = np.array(tpp)
-    cost = tpp_a if unit == "tokens" else np.ones(len(languages))
+    tpp_a, price_a = np.array(tpp), np.array(prices)
+    cost = {"tokens": tpp_a, "money": price_a}.get(unit, np.ones(len(languages)))
     x_per_pair = tpp_a if fitted_x == "tokens" else np.ones(len(languages))
     lo_a, hi_a = np.array(lo), np.array(hi)
     weights_a = np.array(weights)
@@ -219,15 +247,16 @@ def build_problem(
     if floor_cost > budget * (1 + 1e-12):
         parts = ", ".join(f"{lang} {p:,.0f} pairs" for lang, p in zip(languages, lo_a) if p > 0)
         raise UserError(
-            f"The floors cost {floor_cost:,.0f} {unit} ({parts}) but the budget is {budget:,.0f} {unit}.",
-            f"Raise --budget to at least {floor_cost:,.0f} or lower min_pairs in the limits table.",
+            f"The floors cost {amount(floor_cost, unit, currency)} ({parts}) but the budget is "
+            f"{amount(budget, unit, currency, meaning=False)}.",
+            f"Raise --budget to at least {number(floor_cost, unit)} or lower min_pairs in the limits table.",
         )
 
     cheapest = int(np.argmin(cost))
     if budget < cost[cheapest] * (1 - 1e-12):
         raise UserError(
-            f"The budget of {budget:g} {unit} buys less than one pair of any language (the cheapest, "
-            f"'{languages[cheapest]}', costs {cost[cheapest]:g} {unit} a pair).",
+            f"The budget of {budget:g} {unit_name(unit, currency)} buys less than one pair of any language (the "
+            f"cheapest, '{languages[cheapest]}', costs {cost[cheapest]:g} {unit_name(unit, currency)} a pair).",
             f"Raise --budget to at least {cost[cheapest]:g}.",
         )
 
@@ -249,7 +278,7 @@ def build_problem(
                 notes.append(f"{lang}: {n_bad} of {usable.shape[0]} bootstrap fits do not improve with data and stay at the floor in re-solves")
 
     improvable = curves.concave_increasing() | (False if draws is None else draws.concave_increasing().any(axis=0))
-    _check_budget_not_beyond_max_pairs(budget, unit, cost, np.where(improvable, hi_a, lo_a))
+    _check_budget_not_beyond_max_pairs(budget, unit_name(unit, currency), cost, np.where(improvable, hi_a, lo_a))
 
     return AllocationProblem(
         noise=_run_noise(fitset, languages),
@@ -271,6 +300,9 @@ def build_problem(
         weights=weights_a,
         largest_run=np.array(largest),
         notes=tuple(notes),
+        price=price_a if np.isfinite(price_a).any() else None,
+        held=np.array(held) if np.isfinite(held).any() else None,
+        currency=(currency or DEFAULT_CURRENCY) if unit == "money" or np.isfinite(price_a).any() else None,
     )
 
 

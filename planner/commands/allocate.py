@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 
 from core.errors import UserError
+from core.units import DEFAULT_CURRENCY, UNITS
 
 DESCRIPTION = """\
-Allocate a budget of translation tokens (or pairs) across the languages of a fits file.
+Allocate a budget of translation tokens, pairs or money across the languages of a fits file.
 
 The exact solver equalises the marginal gain per unit of budget across languages (printed as λ with each
 language's marginal gain); `maxmin` raises the worst language as far as the budget allows; `target` finds
@@ -15,8 +16,13 @@ the cheapest allocation reaching per-language scores. Every plan is compared wit
 at the same budget (uniform, proportional, temperature sampling, UniMax), and each language gets an
 allocation and a prediction interval from the bootstrap fits.
 
-Pairs are whole numbers (rounded by largest remainder without exceeding the budget or a cap). A token
-budget prices each language's pair at its tokens per pair (limits table, else measured in the runs).
+Pairs are whole numbers (rounded by largest remainder without exceeding the budget or a cap). The budget's
+unit (--unit) prices each pair: pairs: 1; tokens: its tokens per pair (limits table, else measured in the
+runs), where tokens are the pair's English + target text in the model's tokenizer; money: its language's
+price_per_pair (limits table; required for every language), labelled with --currency.
+
+Planning a purchase: max_pairs may exceed the pairs you hold (held_pairs, default max_pairs); the plan's
+pairs beyond held_pairs are marked to_buy in ALLOCATION_CSV, with their price when price_per_pair is given.
 
 Writes ALLOCATION_CSV (language, pairs, tokens, share, predicted, predicted_low, predicted_high, ...) and
 a summary JSON beside it (ALLOCATION_summary.json)."""
@@ -31,14 +37,19 @@ def add_parser(sub) -> None:
     )
     p.add_argument("fits_json", metavar="FITS_JSON", help="fits file written by `planner fit`")
     p.add_argument("--budget", type=float, required=True, help="total budget, in --unit")
-    p.add_argument("--unit", choices=["pairs", "tokens"], default="tokens",
-                   help="budget unit (default: tokens: each pair costs its tokens; pairs: every pair costs 1)")
+    p.add_argument("--unit", choices=list(UNITS), default="tokens",
+                   help="the budget's unit (default tokens: a pair costs its tokens, English + target text in the "
+                   "model's tokenizer; pairs: every pair costs 1; money: a pair costs its language's price_per_pair "
+                   "from --limits)")
+    p.add_argument("--currency", default=DEFAULT_CURRENCY,
+                   help=f"label of money amounts (--unit money, price_per_pair; default {DEFAULT_CURRENCY})")
     p.add_argument(
         "--limits",
         metavar="LIMITS_CSV",
         default=None,
-        help="per-language limits: column `language` and any of min_pairs, max_pairs (available data), "
-        "tokens_per_pair, weight",
+        help="per-language limits: column `language` and any of min_pairs, max_pairs (pairs held or buyable), "
+        "tokens_per_pair, weight, price_per_pair (money per pair), held_pairs (pairs you hold; default max_pairs; "
+        "beyond them the plan's pairs are to buy)",
     )
     p.add_argument("--max-epochs", type=float, default=1.0, help="cap each language at K × max_pairs (default 1)")
     p.add_argument("--objective", choices=["sum", "maxmin", "target"], default="sum", help="default: sum")
@@ -98,6 +109,7 @@ def run(args) -> int:
         interval=args.interval,
         smallest_run_floor=args.smallest_run_floor,
         target_confidence=args.target_confidence,
+        currency=args.currency,
     )
     print(format_result(plan))
     csv_path, summary = write_allocation(plan, args.out)
