@@ -182,6 +182,28 @@ def test_cluster_config_and_local_gpu_slices():
         local_job_devices(slices, 3, 4)
 
 
+def test_each_job_gets_its_own_gpus(tmp_path, monkeypatch):
+    """Local jobs take consecutive slices of sweep.devices; Slurm jobs take the scheduler's allocation
+    (None: left to it); a CPU-only job hides every GPU ("") under either."""
+    from core.config import load_config
+    from planner.sweep.submit import plan_submission
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    journal = str(tmp_path / "sweep.log")
+
+    def plan(mode, **cluster):
+        cfg = load_config(_write_config(tmp_path, cluster={"jobs": 2, **cluster}, sweep={"devices": [0, 1, 2, 3]}))
+        p = plan_submission(cfg, mode, journal, None)
+        return p.job_devices, p.workers_per_job, p.gpus_per_job
+
+    assert plan("local", gpus_per_job=2) == (["0,1", "2,3"], 2, 2)
+    assert plan("local") == (["0", "1"], 1, 1)
+    assert plan("local", gpus_per_job=0) == (["", ""], 1, 0)
+    assert plan("slurm", gpus_per_job=4) == ([None, None], 4, 4)
+    assert plan("slurm", gpus_per_job=0) == (["", ""], 1, 0)
+    assert not (tmp_path / "sweep.log").exists() and not (tmp_path / "out").exists()  # planning writes nothing
+
+
 def test_the_plan_masks_the_password_and_lists_the_points(tmp_path):
     from core.config import load_config
     from planner.sweep import StorageSpec

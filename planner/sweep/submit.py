@@ -144,11 +144,14 @@ def plan_submission(cfg: PlannerConfig, mode: str, storage: str | None, jobs: in
     n_jobs = jobs or c.jobs
     gpus = cfg.sweep.gpus_per_run if c.gpus_per_job is None else c.gpus_per_job
     workers = max(1, gpus // cfg.sweep.gpus_per_run)
-    devices: list[str | None] = [None] * n_jobs
+    # Slurm sets a job's CUDA_VISIBLE_DEVICES to its allocation; a CPU-only job hides the node's GPUs itself
+    # (not every cluster fences them off), or `devices: auto` would take GPUs it was not given.
+    devices: list[str | None] = [None if gpus else ""] * n_jobs
     if mode == "local":
-        slices = device_slices(cfg.sweep)
+        slices = device_slices(cfg.sweep) if gpus else []
+        if not slices:  # CPU-only jobs, or a machine without GPUs: each job one worker on the CPU
+            gpus, workers = 0, 1
         devices = list(local_job_devices(slices, n_jobs, workers))
-        gpus = gpus if slices else 0
     folder = Path(c.folder or cfg.out / JOBS_DIR).resolve()
     statuses, new = _read_ledger(cfg, spec)
     by_state = {}
