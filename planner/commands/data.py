@@ -24,8 +24,10 @@ def add_parser(sub) -> None:
         "data",
         help="inspect the parallel data",
         description="Load the parallel data of every configured language, print per-language statistics "
-        "(pairs, training pool, test split, mean lengths, dropped pairs by reason) and check that each "
-        "pool is large enough for the sweep sizes and the budget.",
+        "(pairs, training pool, test split, mean lengths, dropped pairs by reason), check that each "
+        "pool holds the sweep's pilot data (its largest run; the test split is set aside first), and print "
+        "per language the pilot need against the data held and, separately, the budget's cap, what of it "
+        "lies beyond the pool (to buy) and its price.",
     )
     add_config_option(p)
     p.add_argument("action", choices=["stats"], nargs="?", default="stats")
@@ -105,9 +107,9 @@ def purchase_rows(cfg: PlannerConfig, datasets) -> list[dict]:
 def format_purchase(cfg: PlannerConfig, rows: list[dict]) -> str:
     largest, key = largest_run(cfg)
     cur = cfg.budget.currency
-    lines = [f"pilot data each sweep needs: its largest run ({largest:,} pairs, {key}) + the test split; "
-             "the plan's cap (budget.languages.<code>.max_pairs, default the pool, × budget.max_epochs) may exceed "
-             "the pool: what lies beyond it is bought"]
+    lines = [f"pilot data: each language's sweep needs its largest run ({largest:,} pairs, {key}) + the test split,",
+             "held now; the plan's cap (budget.languages.<code>.max_pairs, default the pool, × budget.max_epochs)",
+             "may exceed the pool: what lies beyond it is bought"]
     header = ["language", "held (train+test)", "pilot need", "pool", "cap", "beyond pool"]
     priced = any(r["price"] is not None for r in rows)
     if priced:
