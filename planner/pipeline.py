@@ -181,6 +181,18 @@ def allocate_stage(cfg: PlannerConfig, fits_json: Path, data_stats: Path, alloca
     return plan
 
 
+def _purchase_summary(plan) -> str:
+    """The pairs the plan takes beyond the pools (caps above the data held): the final runs train only data
+    in hand, so they must be bought and added to the data source first."""
+    if not plan.to_buy:
+        return ""
+    from core.units import money
+
+    cost = f" ({money(plan.to_buy_cost, plan.currency)})" if plan.to_buy_cost is not None else ""
+    return (f"; to buy {plan.to_buy:,.0f} pairs{cost} beyond the pools (allocation.csv to_buy): the final runs "
+            "need them in the data source")
+
+
 def launch_estimator(cfg: PlannerConfig):
     """The launch stage's seconds as a function of the sweep's finished runs (for the whole-run ETA)."""
     from trainers.coit import pair_tokens
@@ -246,7 +258,8 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
         plan = allocate_stage(cfg, fits_json, data_stats, allocation_csv)
         gain = plan.gain_over_best_baseline
         return (f"plan {dict((p.language, int(p.pairs)) for p in plan.languages)}"
-                + (f", {gain:+.3g} over best baseline ({plan.best_baseline})" if gain is not None else ""))
+                + (f", {gain:+.3g} over best baseline ({plan.best_baseline})" if gain is not None else "")
+                + _purchase_summary(plan))
 
     def launch() -> str:
         from planner.launch import run_final, run_under_launcher

@@ -201,3 +201,13 @@ def test_the_pipeline_limits_hold_the_pool_and_price_the_rest(tmp_path):
         "de": {"price_per_pair": 0.05}}}})
     with pytest.raises(UserError, match="budget.languages.hi.price_per_pair is not set"):
         allocation_limits(cfg, {"de": 3_000, "hi": 5_034})
+
+
+def test_the_pipeline_summary_names_the_pairs_to_buy():
+    from planner.pipeline import _purchase_summary
+
+    plan = allocate(point_fits(), budget=1_500, unit="money", limits=purchase_limits(), risk="mean", currency="EUR")
+    text = _purchase_summary(plan)
+    assert f"to buy {plan.to_buy:,.0f} pairs ({plan.to_buy_cost:,.2f} EUR) beyond the pools" in text
+    held = {k: LanguageLimits(max_pairs=CAP, price_per_pair=PRICES[k]) for k in TRUTH}  # held = cap: none to buy
+    assert _purchase_summary(allocate(point_fits(), budget=1_500, unit="money", limits=held, risk="mean")) == ""
