@@ -20,14 +20,12 @@ beats every baseline on it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Literal, Mapping
 
 import numpy as np
-import pandas as pd
 
 from fits import FitSet
-from core import __version__
 from planner.allocation.baselines import BASELINES, BaselineUnavailable, baseline_pairs, recipe_budget_to_reach
 from planner.allocation.blackbox import load_objective, search_allocation, wrap_user_objective
 from planner.allocation.explain import explain
@@ -52,164 +50,19 @@ from planner.allocation.targets import (
     target_needs,
     target_why,
 )
-from core.plan_files import CONTRACT_COLUMNS
+from core.plan_files import CONTRACT_COLUMNS  # noqa: F401  (re-exported)
+from planner.allocation.result import (  # noqa: F401  (re-exported: the plan's data types)
+    EXTRA_COLUMNS, AllocationResult, BaselineResult, LanguagePlan,
+)
 from planner.allocation.verdict import verdict
 from core.errors import UserError
 from core.strict import check_seed_flag
-from core.units import UNIT_MEANINGS, unit_name
+from core.units import unit_name
 
 Objective = Literal["sum", "maxmin", "target"]
 OBJECTIVES = ("sum", "maxmin", "target")
 RISKS = ("mean", "expected")
 SOLVERS = ("exact", "optuna")
-# cost: in the budget's unit; to_buy: pairs beyond those held (empty: unknown); to_buy_cost: their price (money)
-EXTRA_COLUMNS = ["pairs_exact", "pairs_low", "pairs_high", "marginal_gain", "at_bound", "weight", "target", "p_reach", "why",
-                 "cost", "to_buy", "to_buy_cost"]
-
-
-@dataclass(frozen=True)
-class LanguagePlan:
-    language: str
-    pairs: float  # whole pairs: what the launcher trains
-    tokens: float  # NaN when tokens per pair are unknown
-    share: float  # of the spent budget, in the budget's unit
-    predicted: float
-    predicted_low: float
-    predicted_high: float
-    pairs_exact: float  # the real-valued optimum before rounding
-    pairs_low: float  # allocation interval from the bootstrap re-solves
-    pairs_high: float
-    marginal_gain: float  # (weighted) metric gain per extra budget unit at the optimum, better-direction
-    at_bound: str | None  # "floor", "cap" or None
-    weight: float
-    target: float | None
-    why: str = ""  # why it gets more or less than an equal share (planner.allocation.explain)
-    p_reach: float = math.nan  # target objective: share of the fits' draws reaching the target (targets.py)
-    cost: float = math.nan  # pairs × the language's cost per pair, in the budget's unit
-    to_buy: float = math.nan  # pairs beyond those held (NaN: the pairs held are unknown)
-    to_buy_cost: float = math.nan  # to_buy × price per pair, in money (NaN: no price)
-    price_per_pair: float = math.nan  # money per pair (NaN: no price); not a column of allocation.csv
-
-
-@dataclass(frozen=True)
-class BaselineResult:
-    name: str
-    pairs: dict[str, float]
-    tokens: dict[str, float]
-    predicted: dict[str, float]
-    objective_value: float
-    unused_budget: float
-
-
-@dataclass(frozen=True)
-class AllocationResult:
-    metric: str
-    higher_is_better: bool
-    objective: str  # "sum" | "maxmin" | "target" | "custom"
-    objective_label: str
-    objective_higher_is_better: bool
-    risk: str
-    solver: str
-    unit: str
-    budget: float
-    spent: float
-    unused_budget: float
-    lam: float | None  # sum: marginal gain per budget unit shared by every interior language
-    level: float | None  # maxmin: the common predicted metric of every language not at a bound
-    objective_value: float
-    languages: tuple[LanguagePlan, ...]
-    baselines: dict[str, BaselineResult]
-    unavailable_baselines: dict[str, str]
-    best_baseline: str | None
-    gain_over_best_baseline: float | None  # > 0: the plan beats every baseline on its own objective
-    interval_level: float
-    bootstrap_draws: int
-    seed: int
-    warnings: tuple[str, ...] = field(default=())
-    # The share of the budget at which the plan's objective reaches uniform's at the full budget (sum
-    # objective; planner.allocation.saved), and the plan at that reduced budget.
-    budget_saved: float | None = None
-    reduced_budget: float | None = None
-    reduced_pairs: dict[str, float] | None = None
-    # The transfer-aware plan (planner.allocation.transfer) when the fits carry transfer estimates.
-    transfer: dict | None = None
-    target_confidence: float | None = None  # target objective: the share of draws that must reach a target
-    # The plan against uniform and against the best baseline (planner.allocation.verdict), as dicts.
-    verdicts: dict[str, dict] = field(default_factory=dict)
-    currency: str | None = None  # the money label, under unit money or when prices are given
-    to_buy: float | None = None  # pairs beyond those held, all languages (None: the pairs held are unknown)
-    to_buy_cost: float | None = None  # their price in money (None: no prices)
-
-    @property
-    def at_bound(self) -> dict[str, str]:
-        return {p.language: p.at_bound for p in self.languages if p.at_bound}
-
-    def table(self) -> pd.DataFrame:
-        rows = [{c: getattr(p, c) for c in CONTRACT_COLUMNS + EXTRA_COLUMNS} for p in self.languages]
-        return pd.DataFrame(rows, columns=CONTRACT_COLUMNS + EXTRA_COLUMNS)
-
-    def summary(self) -> dict:
-        """Everything but the per-language table, JSON-ready (NaN → null)."""
-
-        def clean(v):
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            if isinstance(v, (list, tuple)):
-                return [clean(x) for x in v]
-            if isinstance(v, (float, np.floating)):
-                return None if not math.isfinite(v) else float(v)
-            if isinstance(v, np.integer):
-                return int(v)
-            return v
-
-        return clean(
-            {
-                "planner_version": __version__,
-                "metric": self.metric,
-                "higher_is_better": self.higher_is_better,
-                "objective": self.objective,
-                "objective_label": self.objective_label,
-                "objective_higher_is_better": self.objective_higher_is_better,
-                "risk": self.risk,
-                "solver": self.solver,
-                "unit": self.unit,
-                "unit_meaning": UNIT_MEANINGS.get(self.unit, ""),
-                "currency": self.currency,
-                "budget": self.budget,
-                "spent": self.spent,
-                "unused_budget": self.unused_budget,
-                "lambda": self.lam,
-                "level": self.level,
-                "objective_value": self.objective_value,
-                "best_baseline": self.best_baseline,
-                "gain_over_best_baseline": self.gain_over_best_baseline,
-                "at_bound": self.at_bound,
-                "interval_level": self.interval_level,
-                "bootstrap_draws": self.bootstrap_draws,
-                "seed": self.seed,
-                "baselines": {
-                    name: {
-                        "objective_value": b.objective_value,
-                        "unused_budget": b.unused_budget,
-                        "languages": {
-                            lang: {"pairs": b.pairs[lang], "tokens": b.tokens[lang], "predicted": b.predicted[lang]}
-                            for lang in b.pairs
-                        },
-                    }
-                    for name, b in self.baselines.items()
-                },
-                "unavailable_baselines": self.unavailable_baselines,
-                "budget_saved": self.budget_saved,
-                "reduced_budget": self.reduced_budget,
-                "reduced_pairs": self.reduced_pairs,
-                "transfer": self.transfer,
-                "target_confidence": self.target_confidence,
-                "verdicts": self.verdicts,
-                "to_buy": self.to_buy,
-                "to_buy_cost": self.to_buy_cost,
-                "warnings": list(self.warnings),
-            }
-        )
 
 
 def objective_value(objective: str, predicted: np.ndarray, problem: AllocationProblem) -> float:
