@@ -26,6 +26,7 @@ from core.run_config import (  # noqa: F401  (part of this schema)
     AlignConfig, DataConfig, LoraConfig, ModelConfig, TrainConfig,
 )
 from core.sweep_config import StopWhen, SweepConfig  # noqa: F401  (part of this schema)
+from core.tracking_config import TrackingConfig
 
 DEMO_CONFIG_NAME = "demo.yaml"
 RESOLVED_CONFIG_NAME = "resolved_config.yaml"
@@ -192,6 +193,7 @@ class PlannerConfig(_Strict):
     fit: FitConfig = Field(default_factory=FitConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     final: FinalConfig = Field(default_factory=FinalConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)  # never in a run's identity: see run_settings
 
     @field_validator("languages")
     @classmethod

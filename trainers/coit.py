@@ -118,6 +118,7 @@ def train_one(
     from trainers.evaluate import run_evaluation
     from trainers.model import build_model, load_tokenizer, save_checkpoint, set_threads
     from trainers.train import is_main_process, train_model, zero_shot_stats
+    from trainers.tracking import proxy_record, require_backend, track
 
     if n_pairs < 0:
         raise UserError(
@@ -130,6 +131,7 @@ def train_one(
         check_output_file(run_dir / name, "The run's output file")
     if save_model:  # a file there would make save_pretrained skip the model with only a log line
         check_output_dir(run_dir / MODEL_DIR, "The saved model's directory (--save-model)")
+    require_backend(cfg)  # a missing tracking library fails now, not after training
     set_threads(cfg.model)
     lang = data.load_language(cfg.data, language)
     pairs = lang.prefix(n_pairs)
@@ -166,6 +168,7 @@ def train_one(
     )
     if is_main_process():  # under a multi-process launch every process evaluates; one writes
         write_run(cfg, result)
+        track(cfg, proxy_record(cfg, result))  # after the files: a tracking failure only warns
         if save_model:
             save_checkpoint(model, tokenizer, run_dir / MODEL_DIR)
     return result

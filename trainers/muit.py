@@ -104,7 +104,9 @@ def train_mixture(
     from trainers.model import build_model, load_tokenizer, set_threads
     from trainers.resume import remove as remove_checkpoint
     from trainers.train import is_main_process, train_model
+    from trainers.tracking import mixture_record, require_backend, track
 
+    require_backend(cfg)  # a missing tracking library fails now, not after training
     set_threads(cfg.model)
     chosen = mixture_pairs(datasets, pairs, cfg.budget.max_epochs)
     examples = []
@@ -144,6 +146,7 @@ def train_mixture(
     )
     atomic_write_text(Path(run_dir) / RESULT_FILE, json.dumps(asdict(result), indent=2) + "\n")
     remove_checkpoint(Path(run_dir) / CHECKPOINT_FILE)  # only now: a kill during evaluation resumes at the end
+    track(cfg, mixture_record(cfg, result, stats, seed))  # after the files: a tracking failure only warns
     return result
 
 
