@@ -147,6 +147,15 @@ class FinalConfig(_Strict):
         True, description="Also train the transfer-aware plan when the allocation has one (the sweep ran "
         "mixture proxy runs: mixture rows in the runs table).",
     )
+    sharding: Literal["none", "fsdp"] = Field(
+        "none", description="How a multi-process final run holds the model: 'none' = a full copy per process "
+        "(DDP); 'fsdp' = a full fine-tune sharded over the processes with torch FSDP2 (each decoder layer a "
+        "unit), for models too large for one GPU. Not with model.lora. One process: no effect."
+    )
+    barrier_timeout_minutes: float = Field(
+        60.0, gt=0.0, description="Under a multi-process launch: how long any process waits for the others at "
+        "a collective or barrier (e.g. while rank 0 writes a run's results) before the launch fails."
+    )
     target_check: bool = Field(
         True, description="When budget.languages sets targets: train each language alone at the pairs the "
         "target plan says it needs (allocation_target.csv; one seed, the proxy recipe) and record whether it "

@@ -281,6 +281,7 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
     from trainers.data import check_capacity, load_languages
     from trainers.evaluate import measured_metrics
     from trainers.muit import mixture_pairs
+    from trainers.train import distributed_state
 
     final_dir = check_output_dir(cfg.out / "final", "The final runs' directory")
     for name in (*FINAL_TABLES, "launch.json", RESOLVED_CONFIG_NAME):  # not after hours of training
@@ -312,8 +313,11 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
     kind = summary.get("objective", "sum")
     higher = bool(summary.get("higher_is_better", True))
 
+    # The process group (under a multi-process launch) is made here, with its timeout; only rank 0 writes.
+    main = distributed_state(cfg.final.barrier_timeout_minutes).is_main_process
     final_dir.mkdir(parents=True, exist_ok=True)
-    write_resolved(cfg, final_dir)
+    if main:
+        write_resolved(cfg, final_dir)
     level = float(summary.get("interval_level", 0.9))
     rows, objectives = [], []
     # Seed-major: an interrupted launch leaves whole seeds, each a paired comparison of every mixture.
@@ -332,11 +336,12 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
             })
             # Written after every run, so an interrupted launch keeps what finished.
             write_final_tables(final_dir, rows, objectives, mixtures, higher, level)
-    atomic_write_text(
-        final_dir / "launch.json",
-        json.dumps({"allocation": str(allocation_csv), "mixtures": [m.name for m in mixtures], "metric": metric,
-                    "seeds": list(cfg.final.seeds)}, indent=2),
-    )
+    if main:
+        atomic_write_text(
+            final_dir / "launch.json",
+            json.dumps({"allocation": str(allocation_csv), "mixtures": [m.name for m in mixtures], "metric": metric,
+                        "seeds": list(cfg.final.seeds)}, indent=2),
+        )
     return final_dir
 
 

@@ -263,7 +263,8 @@ def test_cli_prints_one_json_object_and_reports_user_errors(tmp_path, capsys):
 
 
 def test_same_code_runs_data_parallel_under_torchrun(tmp_path, tokenizer_cache):
-    """Two CPU processes (gloo DDP): half the optimizer steps for the same epochs, one writer, one result."""
+    """Two CPU processes (gloo DDP): the same optimizer steps as one process (train.batch_size is the global
+    batch, split over the processes), one writer, one result."""
     config = tmp_path / "planner.yaml"
     config.write_text(yaml.safe_dump({**TINY, "output_dir": str(tmp_path / "out")}), encoding="utf-8")
     args = ["train-one", "--config", str(config), "--language", "es", "--pairs", "64", "--no-progress"]
@@ -275,5 +276,6 @@ def test_same_code_runs_data_parallel_under_torchrun(tmp_path, tokenizer_cache):
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == 1  # printed by rank 0 only
     single = train_one(make_cfg(TINY, tmp_path), "es", 64, seed=0, run_dir=tmp_path / "single", progress=False)
-    assert rows[0]["steps"] == single.steps // 2 and math.isfinite(rows[0]["chrf"])
+    assert rows[0]["steps"] == single.steps and math.isfinite(rows[0]["chrf"])
+    assert rows[0]["loss"] == pytest.approx(single.metrics["loss"], abs=1e-3)  # the same training, split in two
     assert json.loads((tmp_path / "ddp" / METRICS_FILE).read_text(encoding="utf-8"))["steps"] == rows[0]["steps"]

@@ -242,25 +242,66 @@ def build_model(cfg: "PlannerConfig", tokenizer, seed: int) -> "PreTrainedModel"
     """A fresh `tiny` model initialised from `seed`, or the local checkpoint (with LoRA when configured)."""
     m = cfg.model
     torch.manual_seed(seed)
+    if is_tiny(m) and m.quantization != "none":
+        raise UserError("model.quantization '4bit' (QLoRA) quantizes a pretrained checkpoint; the 'tiny' model is "
+                        "trained from scratch.", "Set model.quantization to none, or model.name to a checkpoint.")
     if is_tiny(m):
         model = LlamaForCausalLM(tiny_config(m, tokenizer))
     else:
-        from trainers.train import default_device, resolve_precision
+        from trainers.train import default_device
 
         path = checkpoint_dir(m.name, m.revision)
         device = default_device()
-        # Frozen LoRA base weights need no fp32 master copy; a fully trained model keeps fp32 weights
-        # and bf16 runs under autocast.
-        dtype = torch.bfloat16 if (m.lora and resolve_precision(m.precision, device) == "bf16") else torch.float32
-        model = _from_checkpoint(AutoModelForCausalLM, path, local_files_only=True, dtype=dtype,
-                                 attn_implementation=attention_kernel(m, device))
+        quantized = quantization_kwargs(m, device)  # {} unless QLoRA (UserError where it cannot run)
+        model = _from_checkpoint(AutoModelForCausalLM, path, local_files_only=True, dtype=base_dtype(m, device),
+                                 attn_implementation=attention_kernel(m, device), **quantized)
         if len(tokenizer) > model.get_input_embeddings().num_embeddings:
             model.resize_token_embeddings(len(tokenizer))
+        if quantized:
+            from peft import prepare_model_for_kbit_training
+
+            # Norms and head to fp32 for stable training; checkpointing is train.gradient_checkpointing's call.
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     if m.lora:
         model = _with_lora(model, m)
     return model
+
+
+def base_dtype(model_cfg: "ModelConfig", device: torch.device) -> torch.dtype:
+    """The dtype a checkpoint's weights are loaded in. The frozen base of a LoRA run needs no fp32 copy: bf16
+    on a GPU that has it (half the memory of a 7B base; peft keeps the trainable adapters in fp32 and
+    model.precision decides autocast), and on a CPU when model.precision resolves to bf16 there (on CPU
+    without native bf16 it would be emulated, slower). A fully trained model keeps fp32 master weights."""
+    from trainers.train import native_bf16, resolve_precision
+
+    if model_cfg.lora and ((device.type == "cuda" and native_bf16(device))
+                           or resolve_precision(model_cfg.precision, device) == "bf16"):
+        return torch.bfloat16
+    return torch.float32
+
+
+def quantization_kwargs(model_cfg: "ModelConfig", device: torch.device) -> dict:
+    """`from_pretrained` arguments for `model.quantization` (experimental QLoRA: the frozen base in 4-bit
+    NF4 with double quantization, computing in bf16); {} for 'none'. A UserError where it cannot run."""
+    if model_cfg.quantization == "none":
+        return {}
+    import importlib.util
+
+    if device.type != "cuda" or importlib.util.find_spec("bitsandbytes") is None:
+        raise UserError(
+            "model.quantization '4bit' (QLoRA, experimental) needs a CUDA GPU and the bitsandbytes package"
+            + (" (this machine has no CUDA GPU)." if device.type != "cuda" else " (it is not installed)."),
+            "Set model.quantization to none, or run on a CUDA GPU with `pip install bitsandbytes`.",
+        )
+    from accelerate import PartialState
+    from transformers import BitsAndBytesConfig
+
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                bnb_4bit_compute_dtype=torch.bfloat16)
+    # A 4-bit model cannot be moved after loading: each process loads it onto its own GPU.
+    return {"quantization_config": config, "device_map": {"": PartialState().local_process_index}}
 
 
 def _from_checkpoint(auto_class, path: Path, **kwargs):

@@ -96,14 +96,14 @@ def train_mixture(
     generate: bool = True,
 ) -> MixtureResult | None:
     """Train one model on the mixture and evaluate every language (held-out loss and bits per byte on its
-    whole test split; with `generate`, also translations: always in a final run). Returns None on
-    non-main processes. `epochs`: default the final run's (`final.epochs`, else `train.epochs`)."""
+    whole test split; with `generate`, also translations: always in a final run). Every process of a
+    multi-process launch trains and evaluates; rank 0 writes the result, the others get None. `epochs`: default the final run's (`final.epochs`, else `train.epochs`)."""
     from trainers.align import alignment_loss
     from trainers.coit import eval_pairs, language_examples
     from trainers.evaluate import run_evaluation
     from trainers.model import build_model, load_tokenizer, set_threads
     from trainers.resume import remove as remove_checkpoint
-    from trainers.train import is_main_process, train_model
+    from trainers.train import is_main_process, train_model, wait_for_everyone
     from trainers.tracking import mixture_record, require_backend, track
 
     require_backend(cfg)  # a missing tracking library fails now, not after training
@@ -122,16 +122,21 @@ def train_mixture(
         extra_loss=alignment_loss(cfg, tokenizer),
         description=f"{name} ({sum(len(p) for p in chosen.values()):,} pairs)",
         checkpoint=Path(run_dir) / CHECKPOINT_FILE, checkpoint_key=identity or name,
-        checkpoint_every=cfg.final.checkpoint_steps,
+        checkpoint_every=cfg.final.checkpoint_steps, sharding=cfg.final.sharding,
     )
-    if not is_main_process():
-        return None
+    # Under a multi-process launch every process evaluates — a sharded model (final.sharding) needs them
+    # all in each forward pass, and otherwise they would only wait — and rank 0 writes. The others then
+    # wait for its files at a barrier (within final.barrier_timeout_minutes), so that no process starts
+    # the next run, or reads this one's result, before rank 0 has finished this one.
     metrics, eval_seconds = {}, 0.0
     for lang in chosen:
         evaluation = run_evaluation(cfg, model, tokenizer, datasets[lang], eval_pairs(cfg, datasets[lang]),
                                     loss_pairs=datasets[lang].test, generate=generate)
         metrics[lang] = evaluation.metrics
         eval_seconds += evaluation.seconds
+    if not is_main_process():
+        wait_for_everyone()
+        return None
     result = MixtureResult(
         name=name,
         counts={lang: len(p) for lang, p in chosen.items()},
@@ -146,6 +151,7 @@ def train_mixture(
     )
     atomic_write_text(Path(run_dir) / RESULT_FILE, json.dumps(asdict(result), indent=2) + "\n")
     remove_checkpoint(Path(run_dir) / CHECKPOINT_FILE)  # only now: a kill during evaluation resumes at the end
+    wait_for_everyone()  # the other processes may go on: the result is on disk
     track(cfg, mixture_record(cfg, result, stats, seed))  # after the files: a tracking failure only warns
     return result
 

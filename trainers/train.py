@@ -1,9 +1,13 @@
 """A generic instruction-tuning loop on a list of `Example`s (one proxy run, or the final mixture).
 
 Built on `accelerate`, so the same code trains on CPU, one GPU, or many GPUs under `accelerate launch` /
-`torchrun` (DDP from `accelerator.prepare`; each process takes every N-th batch of one shared, seeded
-batch plan, so `batch_size` is per process and the number of epochs is the same on any number of
-processes).
+`torchrun` (DDP from `accelerator.prepare`, or FSDP2 sharding for final runs: `trainers.scale`).
+
+- The recipe does not depend on the number of processes: `train.batch_size` is the GLOBAL batch. Each
+  optimizer step takes one batch of one shared, seeded batch plan and splits it into world × accumulation
+  micro-batches of `train.micro_batch_size` rows (`trainers.scale.batch_layout`); every micro-batch's
+  loss is weighted by its share of the whole batch's response tokens, so the step's gradient is the
+  one-process full-batch gradient, and the number of optimizer steps is the same on any number of processes.
 
 - Loss: mean negative log-likelihood of the response tokens (+EOS) only. Logits are computed only at
   the positions that predict a response token (`logits_to_keep` with a boolean mask), which skips most of
@@ -38,6 +42,10 @@ import torch.nn.functional as F
 
 from core.errors import Failure
 from trainers.prompts import Example, PromptFormat
+from trainers.scale import (
+    agreed, all_finite, barrier_timeout, batch_layout, enable_gradient_checkpointing, micro_batches, shard,
+    sum_over_processes,
+)
 
 if TYPE_CHECKING:
     from core.config import PlannerConfig
@@ -169,12 +177,12 @@ def length_grouped_epoch(lengths: Sequence[int], batch_size: int, rng: np.random
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def steps_for(n_examples: int, batch_size: int, epochs: float, max_steps: int | None, processes: int = 1) -> int:
+def steps_for(n_examples: int, batch_size: int, epochs: float, max_steps: int | None) -> int:
     """Optimizer steps of a run: `max_steps` (fixed-steps protocol), or enough for `epochs` passes when
-    each step takes one batch on each of `processes` processes (fixed-epochs protocol)."""
+    each step takes one global batch of `batch_size` (fixed-epochs protocol) — on any number of processes."""
     if max_steps is not None:
         return max_steps
-    return max(1, math.ceil(epochs * math.ceil(n_examples / batch_size) / processes))
+    return max(1, math.ceil(epochs * math.ceil(n_examples / batch_size)))
 
 
 def batch_plan(lengths: Sequence[int], batch_size: int, total_batches: int, seed: int) -> list[list[int]]:
@@ -244,11 +252,24 @@ def _has_accelerator_device() -> bool:
     return torch.cuda.is_available()
 
 
-def is_main_process() -> bool:
-    """True in a single-process run, and on rank 0 of a multi-process launch."""
+def distributed_state(timeout_minutes: float | None = None):
+    """accelerate's process state. The first call of a process initialises the process group (under a
+    multi-process launch), with `timeout_minutes` as the limit of every collective and barrier."""
     from accelerate import PartialState
 
-    return PartialState(cpu=not _has_accelerator_device()).is_main_process
+    kwargs = {"timeout": barrier_timeout(timeout_minutes)} if timeout_minutes else {}  # ignored once initialised
+    return PartialState(cpu=not _has_accelerator_device(), **kwargs)
+
+
+def is_main_process() -> bool:
+    """True in a single-process run, and on rank 0 of a multi-process launch."""
+    return distributed_state().is_main_process
+
+
+def wait_for_everyone() -> None:
+    """Every process of a multi-process launch waits here for the others (within the process group's
+    timeout, `final.barrier_timeout_minutes`); a no-op in a single process."""
+    distributed_state().wait_for_everyone()
 
 
 def default_device() -> torch.device:
@@ -310,9 +331,12 @@ def train_model(
     checkpoint: Path | None = None,
     checkpoint_key: str = "",
     checkpoint_every: int | None = None,
+    sharding: str = "none",
 ) -> TrainStats:
     """Train `model` in place on `examples` with the config's `train` settings; `epochs` overrides
-    `train.epochs` (the final run sets its own). Returns what happened, per step.
+    `train.epochs` (the final run sets its own). Returns what happened, per step. `sharding` 'fsdp' shards
+    a full fine-tune over the processes of a multi-process launch (`final.sharding`); the model then stays
+    sharded, and every process must take part in each later forward pass (evaluation included).
 
     With `checkpoint` (a file) and `checkpoint_every` steps, the run saves its whole state there
     (`trainers.resume`) and, if a checkpoint of the same run (`checkpoint_key`) is already there, resumes
@@ -335,16 +359,27 @@ def train_model(
 
     # Without an accelerator device, say so: accelerate then runs a torchrun / `accelerate launch` job
     # as CPU data parallelism (gloo) instead of N unrelated single-process runs.
+    distributed_state(cfg.final.barrier_timeout_minutes)  # first: the process group gets its timeout
     accelerator = Accelerator(cpu=not _has_accelerator_device())
     world, rank = accelerator.num_processes, accelerator.process_index
-    steps = steps_for(len(kept), tc.batch_size, tc.epochs if epochs is None else epochs, tc.max_steps, world)
-    # One global plan of steps × world batches; process r takes batches r, r + world, ... so every
-    # process runs `steps` steps and together they cover the requested epochs once.
-    plan = batch_plan(lengths, tc.batch_size, steps * world, seed)[rank::world]
+    layout = batch_layout(tc.batch_size, world, tc.micro_batch_size)
+    steps = steps_for(len(kept), tc.batch_size, tc.epochs if epochs is None else epochs, tc.max_steps)
+    # One global plan of `steps` batches, the same on every process; each process takes its micro-batches
+    # of every batch (`micro_batches`), so the processes together cover the requested epochs once.
+    plan = batch_plan(lengths, tc.batch_size, steps, seed)
+    # Response tokens each example contributes to the loss (what `response_nll` counts for its row).
+    targets = [len(e) - max(e.n_prompt, 1) if e is not None else 0 for e in encoded]
 
     model.train()
-    optimizer = _optimizer(model, tc.learning_rate, tc.weight_decay)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    if tc.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+    sharded = sharding == "fsdp" and world > 1
+    if sharded:  # parameters become shards: the optimizer is built on them, and no DDP wrapper is added
+        model = shard(model, accelerator.device)
+        optimizer = _optimizer(model, tc.learning_rate, tc.weight_decay)
+    else:
+        optimizer = _optimizer(model, tc.learning_rate, tc.weight_decay)
+        model, optimizer = accelerator.prepare(model, optimizer)
     scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(tc.warmup_ratio * steps), steps)
     use_keep = accepts_logits_to_keep(accelerator.unwrap_model(model))
     params = [p for p in model.parameters() if p.requires_grad]
@@ -368,48 +403,75 @@ def train_model(
         body = resume.load(checkpoint, key)
         if body is not None:
             done = resume.restore(body, accelerator.unwrap_model(model), optimizer, scheduler)
-    losses: list[torch.Tensor] = [torch.tensor(v) for v in done.losses]
-    extras: list[torch.Tensor] = [torch.tensor(v) for v in done.extras]
+    # On the device, as the new steps' losses are (stacked together at the end).
+    losses: list[torch.Tensor] = [torch.tensor(v, device=accelerator.device) for v in done.losses]
+    extras: list[torch.Tensor] = [torch.tensor(v, device=accelerator.device) for v in done.extras]
     tokens, padded, response_tokens, seen = done.tokens, done.padded, done.response_tokens, done.seen
     bar = tqdm(total=steps, initial=done.step, desc=description + (f" (resumed at step {done.step})" if done.step else ""),
                unit="step", disable=not (progress and accelerator.is_local_main_process))
     start = time.perf_counter() - done.seconds
     finite = torch.ones((), dtype=torch.bool, device=accelerator.device)  # every loss so far was finite
+    # One micro-batch of the whole batch in one process: the loss is exactly the batch's mean (the
+    # recipe before accumulation existed, bit for bit); otherwise each micro-batch's summed loss is
+    # divided by the whole global batch's response tokens.
+    whole = world == 1 and layout.accumulation == 1
     # The batch plan is fixed, so a resumed run takes exactly the steps left after the checkpoint.
     for step, rows in enumerate(plan[done.step:], start=done.step):
-        idx = [kept[r] for r in rows]
-        batch = collate([encoded[i] for i in idx], [examples[i] for i in idx], tokenizer.pad_token_id)
-        # Counted on the host before the copy, so the loop never waits on the device for bookkeeping.
-        tokens += batch.n_tokens
-        padded += batch.input_ids.numel()
-        response_tokens += int((batch.labels != IGNORE).sum())
-        seen += len(idx)
-        batch = batch.to(accelerator.device)
-        with autocast(accelerator.device, precision):
-            nll, count = response_nll(forward, batch, use_keep)
-            loss = nll / count
-            total = loss
-            if extra_loss is not None:
-                aux = extra_loss(model, batch)
-                total = total + aux
-                extras.append(aux.detach())
-        finite &= torch.isfinite(total.detach())  # on the device: no wait here
-        accelerator.backward(total)
-        accelerator.clip_grad_norm_(params, tc.max_grad_norm)
+        seen += len(rows)
+        n_targets = sum(targets[kept[r]] for r in rows)
+        mine = micro_batches(rows, layout, rank)
+        step_loss = step_extra = None
+        for a, part in enumerate(mine):
+            # A short last batch of an epoch can leave a process without rows: it still runs (a real row
+            # at weight 0) so that every process takes part in the gradient's reduction.
+            weight = 1.0 if part else 0.0
+            idx = [kept[r] for r in (part or rows[:1])]
+            batch = collate([encoded[i] for i in idx], [examples[i] for i in idx], tokenizer.pad_token_id)
+            if part:  # counted on the host before the copy: the loop never waits on the device for bookkeeping
+                tokens += batch.n_tokens
+                padded += batch.input_ids.numel()
+                response_tokens += int((batch.labels != IGNORE).sum())
+            batch = batch.to(accelerator.device)
+            # Gradients are reduced across processes once per step, on its last micro-batch (DDP).
+            syncing = a == len(mine) - 1 or sharded or world == 1
+            with (nullcontext() if syncing else accelerator.no_sync(model)), autocast(accelerator.device, precision):
+                nll, count = response_nll(forward, batch, use_keep)
+                if whole:
+                    loss = nll / count
+                else:  # its share of the global batch's mean; DDP/FSDP average over processes, hence × world
+                    loss = nll * (weight * world / max(n_targets, 1))
+                total = loss
+                if extra_loss is not None:
+                    aux = extra_loss(model, batch)  # a mean over its rows: weighted by the rows' share
+                    share = weight * len(idx) / len(rows)
+                    total = total + (aux if whole else aux * (share * world))
+                    step_extra = _add(step_extra, aux.detach() if whole else aux.detach() * share)
+            finite &= torch.isfinite(total.detach())  # on the device: no wait here
+            accelerator.backward(total)
+            step_loss = _add(step_loss, loss.detach() if whole else loss.detach() / world)
+        if sharded:
+            torch.nn.utils.clip_grad_norm_(params, tc.max_grad_norm)
+        else:
+            accelerator.clip_grad_norm_(params, tc.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
 
-        losses.append(loss.detach())
+        losses.append(step_loss)
+        if step_extra is not None:
+            extras.append(step_extra)
         bar.update()
         looking = step % LOOK_EVERY_STEPS == 0 or step == steps - 1
         saving_now = saving and (step + 1) % checkpoint_every == 0 and step + 1 < steps
+        if world > 1 and looking:  # one process's NaN stops them all, at the same step
+            finite = agreed(finite)
         if (looking or saving_now) and not bool(finite):
             bar.close()  # never save or return a diverged model
             raise TrainingDiverged(description, step + 1, steps, tc.learning_rate)
         if looking:
             elapsed = time.perf_counter() - start
-            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(elapsed, 1e-9):,.0f}")
+            shown = sum_over_processes(step_loss, world)  # the whole batch's loss, not this process's share
+            bar.set_postfix(loss=f"{shown.item():.3f}", tok_s=f"{tokens / max(elapsed, 1e-9):,.0f}")
         if saving_now:
             resume.save(checkpoint, key, accelerator.unwrap_model(model), optimizer, scheduler, resume.Progress(
                 step=step + 1, tokens=tokens, padded=padded, response_tokens=response_tokens, seen=seen,
@@ -418,15 +480,17 @@ def train_model(
     bar.close()
     seconds = time.perf_counter() - start
     # The last update can break the weights after the last loss was computed (one step of a huge rate).
-    if not all(bool(torch.isfinite(p).all()) for p in params):
+    if not bool(all_finite(params, accelerator.device)):
         raise TrainingDiverged(description, steps, steps, tc.learning_rate)
 
     accelerator.unwrap_model(model).eval()
-    history = torch.stack(losses).float().cpu().tolist()
+    # Each process holds its share of every step's loss: the run's curve is their sum.
+    history = sum_over_processes(torch.stack(losses).float(), world).cpu().tolist()
+    extra_history = sum_over_processes(torch.stack(extras).float(), world).cpu().tolist() if extras else []
     tail = history[-max(1, len(history) // 10) :]
     return TrainStats(
         steps=steps,
-        epochs=seen * world / len(kept),
+        epochs=seen / len(kept),
         examples=len(kept),
         truncated=truncated,
         tokens=tokens,
@@ -435,8 +499,12 @@ def train_model(
         seconds=seconds,
         final_loss=float(np.mean(tail)),
         losses=history,
-        extra_losses=torch.stack(extras).float().cpu().tolist() if extras else [],
+        extra_losses=extra_history,
     )
+
+
+def _add(total: torch.Tensor | None, value: torch.Tensor) -> torch.Tensor:
+    return value if total is None else total + value
 
 
 def iterate_batches(
