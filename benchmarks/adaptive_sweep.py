@@ -58,8 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `
 from fits import fit_runs  # noqa: E402
 from planner.allocation.problem import LanguageLimits, build_problem  # noqa: E402
 from planner.allocation.solver import solve_sum  # noqa: E402
-from planner.sweep.adaptive import AdaptiveSpec, Compute, decide  # noqa: E402
-from planner.sweep.design import default_ladder, start_design  # noqa: E402  # noqa: E402
+from research.adaptive.adaptive import AdaptiveSpec, Compute, decide  # noqa: E402
+from research.adaptive.design import default_ladder, start_design  # noqa: E402  # noqa: E402
 from planner.sweep.identity import GridPoint  # noqa: E402
 from research.truths import FAMILIES, METRIC, World  # noqa: E402
 

@@ -43,7 +43,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 from fits import fit_runs  # noqa: E402
 from mixture_backtest import best_over_uniform  # noqa: E402
 from planner.allocation import allocate  # noqa: E402
-from planner.sweep.adaptive import tokens_per_pair  # noqa: E402  (median tokens per pair of trained runs)
+from research.adaptive.adaptive import tokens_per_pair  # noqa: E402  (median tokens per pair of trained runs)
 
 
 def scan_one(runs: pd.DataFrame, languages: tuple[str, ...], budget: float, seed: int = 0) -> dict:

@@ -38,7 +38,7 @@ from planner.allocation.curves import CurveBank  # noqa: E402
 from planner.allocation.problem import _run_noise  # noqa: E402
 from planner.allocation.solver import solve_sum  # noqa: E402
 from planner.allocation.transfer import _larger_noise  # noqa: E402
-from planner.sweep.adaptive import tokens_per_pair  # noqa: E402
+from research.adaptive.adaptive import tokens_per_pair  # noqa: E402
 
 
 def final_rows(paths: list[Path]) -> pd.DataFrame:

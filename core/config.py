@@ -25,7 +25,7 @@ from core.strict import MAX_DRAWS, MAX_SEED, Strict as _Strict, check_seed_flag,
 from core.run_config import (  # noqa: F401  (part of this schema)
     AlignConfig, DataConfig, LoraConfig, ModelConfig, TrainConfig,
 )
-from core.sweep_config import StopWhen, SweepConfig  # noqa: F401  (part of this schema)
+from core.sweep_config import SweepConfig  # noqa: F401  (part of this schema)
 from core.tracking_config import TrackingConfig
 
 DEMO_CONFIG_NAME = "demo.yaml"

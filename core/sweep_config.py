@@ -1,5 +1,5 @@
-"""The `sweep` section of the config schema (core.config): the proxy runs, grid or adaptive, and the
-mixture proxy runs."""
+"""The `sweep` section of the config schema (core.config): the grid of proxy runs and the mixture proxy
+runs."""
 
 from __future__ import annotations
 
@@ -8,16 +8,6 @@ from typing import Literal
 from pydantic import Field, StrictInt, field_validator, model_validator
 
 from core.strict import Strict, unique_seeds
-
-
-class StopWhen(Strict):
-    """When an adaptive sweep may stop before its budget is spent."""
-
-    value_interval: float | None = Field(
-        None, gt=0.0, description="experimental (adaptive): stop once the 90% posterior interval of what the "
-        "plan could still gain (the best plan's value minus this plan's, in the objective's metric units) is this "
-        "narrow.",
-    )
 
 
 class ClusterConfig(Strict):
@@ -57,13 +47,25 @@ class ClusterConfig(Strict):
     )
 
 
+# The adaptive sweep's keys: it moved out of the planner into research code (docs/adaptive-sweep.md).
+ADAPTIVE_KEYS = ("strategy", "budget", "stop_when", "start_sizes", "ladder", "zero_shot")
+
+
 class SweepConfig(Strict):
-    strategy: Literal["grid", "adaptive"] = Field(
-        "grid", description="'grid' (the default): every language × size × seed; 'adaptive' (EXPERIMENTAL): a "
-        "small start design, then the runs worth most to the plan per training token. Its own benchmark finds "
-        "it plans worse than the grid at half the grid's compute on 8 of 12 synthetic families and better on "
-        "none (docs/adaptive-sweep.md).",
-    )
+    @model_validator(mode="before")
+    @classmethod
+    def _adaptive_moved_out(cls, data):
+        # A config written for the adaptive sweep must not run the grid silently; "unknown key" would not say why.
+        given = [k for k in ADAPTIVE_KEYS if isinstance(data, dict) and k in data
+                 and not (k == "strategy" and data[k] == "grid")]
+        if given:
+            raise ValueError(f"sweep.{', sweep.'.join(given)}: the adaptive sweep is research code now, not part of "
+                             "the planner; remove these keys to run the grid, or run it as docs/adaptive-sweep.md "
+                             "describes")
+        if isinstance(data, dict) and data.get("strategy") == "grid":
+            data = {k: v for k, v in data.items() if k != "strategy"}  # the only strategy there is
+        return data
+
     sizes: list[int] = Field(
         default_factory=lambda: [250, 500, 1000, 2000],
         description="Training pairs per proxy run; 0 is the zero-shot point (the base model evaluated untrained).",
@@ -90,23 +92,6 @@ class SweepConfig(Strict):
         "allocation: the uniform mixtures of sweep.mixtures grow every language's data together, and a plan that "
         "gives one language most of the budget is off that line (docs/transfer.md). Fitted like any mixture run; "
         "runs.csv names one `probe-<code><pairs>+…`.",
-    )
-    budget: float | None = Field(
-        None, gt=0, description="experimental (adaptive): proxy compute in training tokens (finished + running "
-        "+ queued runs); default: what the grid would train.",
-    )
-    stop_when: StopWhen = Field(default_factory=StopWhen)
-    start_sizes: list[int] | None = Field(
-        None, description="experimental (adaptive): the sizes every language starts with; default: the two "
-        "smallest positive sizes."
-    )
-    ladder: list[int] | None = Field(
-        None, description="experimental (adaptive): the sizes a run may be chosen at; default: sizes plus 2× "
-        "and 4× the largest (never above a language's training pool).",
-    )
-    zero_shot: bool | None = Field(
-        None, description="experimental (adaptive): also evaluate each language at 0 pairs in the start "
-        "design; default: when sizes lists 0 or the model is pretrained (model.name other than 'tiny').",
     )
     storage: str | None = Field(
         None, description="optuna storage: SQLAlchemy URL or journal file; default sqlite in output_dir."
@@ -198,17 +183,6 @@ class SweepConfig(Strict):
             return None
         return self.leave_one_out_size or max(self.mixtures)
 
-    @field_validator("start_sizes", "ladder")
-    @classmethod
-    def _optional_sizes(cls, v: list[int] | None) -> list[int] | None:
-        if v is None:
-            return v
-        if not v or any(s <= 0 for s in v):
-            raise ValueError("must be a non-empty list of positive integers (the zero-shot point is sweep.zero_shot)")
-        if len(set(v)) != len(v):
-            raise ValueError("must not repeat")
-        return sorted(v)
-
     @field_validator("devices", mode="before")
     @classmethod
     def _devices_auto_or_ids(cls, v):
@@ -246,13 +220,3 @@ class SweepConfig(Strict):
             )
         return self
 
-    @model_validator(mode="after")
-    def _adaptive_keys_need_adaptive(self) -> "SweepConfig":
-        # A grid silently ignoring a budget would spend what the user meant to cap.
-        if self.strategy == "grid":
-            given = [k for k in ("budget", "start_sizes", "ladder", "zero_shot") if getattr(self, k) is not None]
-            given += ["stop_when"] if self.stop_when.value_interval is not None else []
-            if given:
-                raise ValueError(f"sweep.{', sweep.'.join(given)} apply to sweep.strategy 'adaptive' only; "
-                                 "set strategy: adaptive or remove them")
-        return self

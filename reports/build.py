@@ -7,7 +7,7 @@ colour per language, the interval level, and figure saving/paging. The sections 
 - `fit_sections`: scaling curves (zero-shot points, offset curves from 0), the fit table, all languages;
 - `pooling_section`: what the population prior did to each language's estimate;
 - `plan_sections`: the allocation beside its baselines, why each language gets what it gets, marginal gain;
-- `mixture_sections`: transfer measured by mixture proxy runs; the runs an adaptive sweep chose;
+- `mixture_sections`: transfer measured by mixture proxy runs;
 - `final_sections`: the final runs over seeds, paired differences and calibration;
 - `appendix`: alignment, the run ledger, configuration and versions.
 
@@ -123,7 +123,7 @@ class ReportBuilder:
         sections = [summary.summary_section(self)]
         makers = (fit_sections.curves_section, pooling_section.pooling_section, fit_sections.comparison_section,
                   plan_sections.allocation_section, plan_sections.marginal_section, mixture_sections.transfer_section,
-                  final_sections.final_section, mixture_sections.sweep_section, appendix.alignment_section,
+                  final_sections.final_section, appendix.alignment_section,
                   appendix.runs_section)
         sections += [s for s in (make(self) for make in makers) if s is not None]
         sections.append(appendix.environment_section(self))

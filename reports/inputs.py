@@ -35,8 +35,8 @@ RESOLVED_CONFIG = "resolved_config.yaml"
 
 ALL_INPUTS = [RUNS, FITS, ALLOCATION, ALLOCATION_SUMMARY, FINAL_METRICS, FINAL_OBJECTIVES, FINAL_COMPARISON,
               FINAL_CALIBRATION, ALIGNMENT, RESOLVED_CONFIG]
-# Inputs only some runs have (their absence is not "missing"): an adaptive sweep's choices, target checks.
-OPTIONAL_INPUTS = ["sweep_choices.csv", FINAL_TARGETS]
+# Inputs only some runs have (their absence is not "missing"): target checks.
+OPTIONAL_INPUTS = [FINAL_TARGETS]
 # Tables derived from final/metrics.csv: worth naming as absent only when the metrics are there.
 FINAL_DERIVED = (FINAL_OBJECTIVES, FINAL_COMPARISON, FINAL_CALIBRATION)
 
@@ -49,10 +49,8 @@ OBJECTIVES_REQUIRED = ["mixture", "predicted_objective", "achieved_objective"]
 COMPARISON_REQUIRED = ["mixture", "baseline", "scope", "n_seeds", "mean_difference", "low", "high", "verdict"]
 COMPARISON_NUMERIC = ["n_seeds", "mean_difference", "low", "high"]
 CALIBRATION_REQUIRED = ["language", "cases", "coverage", "mean_error", "rms_error"]
-SWEEP_CHOICES = OPTIONAL_INPUTS[0]
 TARGETS_REQUIRED = ["language", "target", "confidence", "pairs", "predicted", "predicted_low", "predicted_high",
                     "achieved", "reached", "inside"]
-SWEEP_CHOICES_REQUIRED = ["language", "order", "round", "n_pairs", "seed"]
 ALIGNMENT_REQUIRED = ["stage", "language", "layer", "cos_true", "cos_random"]
 ALIGNMENT_NUMERIC = ["layer", "cos_true", "cos_random", "retrieval_en_x", "retrieval_x_en"]
 
@@ -70,7 +68,6 @@ class ReportInputs:
     final_calibration: pd.DataFrame | None = None  # how often the prediction intervals held
     alignment: pd.DataFrame | None = None
     config: dict | None = None  # the resolved config, with `planner_version`
-    sweep_choices: pd.DataFrame | None = None  # an adaptive sweep's choices (absent for a grid: not "missing")
     final_targets: pd.DataFrame | None = None  # each language trained at its target plan's need
     missing: list[str] = field(default_factory=list)
 
@@ -195,8 +192,6 @@ def load_inputs(output_dir: str | Path) -> ReportInputs:
         _refuse_repeats(inputs.alignment, ["stage", "language", "layer"], root / ALIGNMENT)
     if present(RESOLVED_CONFIG):
         inputs.config = _read_config(root / RESOLVED_CONFIG)
-    if (root / SWEEP_CHOICES).is_file():
-        inputs.sweep_choices = _read_table(root / SWEEP_CHOICES, SWEEP_CHOICES_REQUIRED, SWEEP_CHOICES_REQUIRED[1:])
     if (root / FINAL_TARGETS).is_file():
         inputs.final_targets = _read_table(root / FINAL_TARGETS, TARGETS_REQUIRED, TARGETS_REQUIRED[1:8])
 

@@ -1,6 +1,5 @@
-"""Sections about how the proxy runs were chosen and what mixtures measured: the adaptive sweep's choices
-(`sweep_choices.csv`, drawn by `reports.sweep_choices`) and the transfer fit of mixture proxy runs
-(`fits.json` → `transfer`, with the transfer-aware plan of `allocation_summary.json` beside the plan).
+"""The section on what mixtures measured: the transfer fit of mixture proxy runs (`fits.json` → `transfer`,
+with the transfer-aware plan of `allocation_summary.json` beside the plan).
 
 Functions of a `ReportBuilder` (the shared context); each returns None when its inputs are absent.
 """
@@ -17,27 +16,6 @@ from reports.views import language_label
 
 if TYPE_CHECKING:
     from reports.build import ReportBuilder
-
-
-def sweep_section(b: ReportBuilder) -> Section | None:
-    """The adaptive sweep's choices: which proxy runs it chose, in what order, and what each was worth."""
-    from reports.sweep_choices import sweep_choices_section
-
-    made = sweep_choices_section(b.inputs.sweep_choices, b.metric or "chrf")
-    if made is None:
-        return None
-    s = Section("sweep", "Runs the adaptive sweep chose")
-    s.blocks.append(Paragraph(made.summary))
-    s.blocks.append(b.save(made.figure, "sweep_choices", "Runs the sweep chose",
-                           "Each proxy run at the training tokens committed once it was chosen (grey: the start "
-                           "design, fixed by the config); below, what the best plan could still gain over the "
-                           "plan of the moment (90% bound) before each round."))
-    columns = list(made.table.columns)
-    rows = [[Cell(str(v)) for v in r] for r in made.table.itertuples(index=False)]
-    numeric = frozenset(i for i, c in enumerate(columns) if c not in ("language", "why", "status"))
-    s.blocks.append(Table(columns, rows, "sweep_choices.csv: every run in the order chosen; value = the expected "
-                          "improvement of the plan when chosen.", numeric, id="sweep-choices"))
-    return s
 
 
 def _tau_interval(draws) -> str:

@@ -32,10 +32,11 @@ from fits.laws import Curve
 from planner.allocation.curves import CurveBank, ExpectedCurves
 from planner.allocation.problem import LanguageLimits
 from planner.allocation.solver import solve_sum
-from planner.sweep.adaptive import AdaptiveSpec, Compute, budget_note, decide
-from planner.sweep.design import check_adaptive, default_ladder, start_design
+from research.adaptive.adaptive import AdaptiveSpec, Compute, budget_note, decide
+from research.adaptive.design import check_adaptive, default_ladder, start_design
+from research.adaptive.settings import adaptive_settings
 from planner.sweep.identity import GridPoint
-from planner.sweep.voi import (
+from research.adaptive.voi import (
     Beliefs, Tables, evsi, expected_values, outcome_samples, posterior_weights, regret_draws, solve_plan,
 )
 
@@ -223,8 +224,8 @@ def test_the_budget_is_never_exceeded():
 def test_a_decision_note_is_told_once_per_sweep():
     from types import SimpleNamespace
 
-    from planner.sweep.design import Choice, Decision
-    from planner.sweep.rounds import AdaptiveController
+    from research.adaptive.design import Choice, Decision
+    from research.adaptive.rounds import AdaptiveController
 
     told: list[str] = []
     controller = SimpleNamespace(_notes_told=set(), _told=None, notify=told.append)
@@ -253,17 +254,20 @@ def test_same_inputs_and_seed_same_choices_and_stop_when():
 
 
 def test_configs_the_adaptive_sweep_cannot_use_are_user_errors():
-    with pytest.raises(UserError, match="sweep.budget apply to sweep.strategy 'adaptive' only"):
-        config_from_dict({"sweep": {"budget": 1e6}})
-    with pytest.raises(UserError, match="sweep.stop_when"):
-        config_from_dict({"sweep": {"stop_when": {"value_interval": 0.5}}})
-    base = {"sweep": {"strategy": "adaptive"}}
-    check_adaptive(config_from_dict(base))
+    # The planner refuses the adaptive keys with a pointer to where the adaptive sweep went.
+    for sweep in ({"strategy": "adaptive"}, {"budget": 1e6}, {"stop_when": {"value_interval": 0.5}}):
+        with pytest.raises(UserError, match="adaptive sweep is research code now.*docs/adaptive-sweep.md"):
+            config_from_dict({"sweep": sweep})
+    assert config_from_dict({"sweep": {"strategy": "grid"}}).sweep == config_from_dict({}).sweep
+    a = adaptive_settings({})
+    check_adaptive(config_from_dict({}), a)
     for extra, message in [({"fit": {"pooling": "none", "law": "power"}}, "pooling"),
                            ({"budget": {"objective": "maxmin"}}, "sum objective"),
                            ({"fit": {"bootstrap": 10}}, "bootstrap")]:
         with pytest.raises(UserError, match=message):
-            check_adaptive(config_from_dict({**base, **extra}))
+            check_adaptive(config_from_dict(extra), a)
+    with pytest.raises(UserError, match="start_sizes"):
+        adaptive_settings({"start_sizes": [0]})
     assert config_from_dict({"sweep": {"sizes": [0, 50, 150]}}).sweep.sizes == [0, 50, 150]
     with pytest.raises(UserError, match="at least one positive"):
         config_from_dict({"sweep": {"sizes": [0]}})
@@ -280,7 +284,7 @@ def env(tmp_path):
                                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
 
 
-def write_config(tmp_path, **sweep) -> Path:
+def write_config(tmp_path, budget=None, **sweep) -> Path:
     langs = list(CURVES)
     lines = [json.dumps({"source": f"Sentence number {i}.", "target": f"{lang} sentence {i}.", "language": lang})
              for lang in langs for i in range(400)]
@@ -289,19 +293,28 @@ def write_config(tmp_path, **sweep) -> Path:
     cfg = {
         "experiment": "adaptivetest", "output_dir": str(tmp_path / "out"), "languages": langs,
         "data": {"source": str(corpus), "test_size": 10},
-        "sweep": {"strategy": "adaptive", "sizes": [16, 32, 64], "seeds": [0], "heartbeat_seconds": 1,
+        "sweep": {"sizes": [16, 32, 64], "seeds": [0], "heartbeat_seconds": 1,
                   "grace_seconds": 3, **sweep},
         "fit": {"bootstrap": 400},
         "budget": {"total": 600, "unit": "pairs"},
     }
     path = tmp_path / "planner.yaml"
     path.write_text(yaml.safe_dump(cfg))
+    (tmp_path / "adaptive.yaml").write_text(yaml.safe_dump({"budget": budget}))
     return path
 
 
-def planner(*args, env, timeout=180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def planner(verb, *args, env, timeout=180) -> subprocess.CompletedProcess:
+    """`python -m research.adaptive VERB` with the adaptive settings written beside the config."""
+    extra = ["--adaptive", str(Path(args[1]).parent / "adaptive.yaml")]
+    return subprocess.run([sys.executable, "-m", "research.adaptive", verb, *map(str, args), *extra], env=env,
+                          capture_output=True, text=True, timeout=timeout, cwd=THIS.parents[1])
+
+
+def spawn(cfg, env, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "research.adaptive", "sweep", "--config", str(cfg),
+                             "--adaptive", str(Path(cfg).parent / "adaptive.yaml"), "--no-progress", RUNNER],
+                            env=env, cwd=THIS.parents[1], **kwargs)
 
 
 RUNNER = f"--runner={THIS}:synthetic_runner"
@@ -333,7 +346,7 @@ def test_adaptive_sweep_on_the_ledger_with_worker_processes_resumes_without_reru
     assert "adaptive: " in first.stdout and "stopped: " in first.stdout
     # Experimental: said once, at the start, before any decision is told.
     told = first.stdout.splitlines()
-    experimental = [i for i, line in enumerate(told) if line.startswith("sweep.strategy 'adaptive' is experimental: ")]
+    experimental = [i for i, line in enumerate(told) if line.startswith("the adaptive sweep is research code: ")]
     decisions_told = [i for i, line in enumerate(told) if line.startswith("adaptive ")]  # rounds and stops
     assert len(experimental) == 1 and decisions_told and experimental[0] < decisions_told[0]
     rows = read_csv(tmp_path / "out" / "runs.csv")
@@ -352,8 +365,7 @@ def test_a_sweep_killed_mid_run_keeps_its_decisions_and_resumes(tmp_path, env):
     sweep keeps the recorded decision, retries the lost run after the grace period, and finishes."""
     cfg = write_config(tmp_path, workers=1, budget=30000)
     env = dict(env, **{HANG_ENV: str(tmp_path / "release")})
-    proc = subprocess.Popen([sys.executable, "-m", "planner", "sweep", "--config", str(cfg), "--no-progress", RUNNER],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = spawn(cfg, env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         log = Path(env[LOG_ENV])
         deadline = time.monotonic() + 120
@@ -382,9 +394,7 @@ def test_a_sweep_killed_mid_run_keeps_its_decisions_and_resumes(tmp_path, env):
 
 def test_two_sweeps_sharing_a_study_never_run_or_choose_a_point_twice(tmp_path, env):
     cfg = write_config(tmp_path, workers=1, budget=36000)
-    procs = [subprocess.Popen([sys.executable, "-m", "planner", "sweep", "--config", str(cfg), "--no-progress",
-                               RUNNER], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [spawn(cfg, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=240) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
     ran = calls(env)
@@ -396,7 +406,7 @@ def test_two_sweeps_sharing_a_study_never_run_or_choose_a_point_twice(tmp_path, 
 
 
 def test_the_report_section_lists_the_choices_in_order():
-    from reports.sweep_choices import sweep_choices_section
+    from research.adaptive.sweep_choices import sweep_choices_section
 
     rows = [{"order": 1, "round": 0, "language": "el", "n_pairs": 32, "seed": 0, "why": "start design",
              "status": "done", "result": 20.0},
@@ -411,34 +421,3 @@ def test_the_report_section_lists_the_choices_in_order():
     assert "chose 2 more in 2 rounds" in section.summary and "37,280 of a budget of 40,000" in section.summary
     assert len(section.figure.axes) >= 2
     assert sweep_choices_section(pd.DataFrame()) is None
-
-
-def test_planner_run_with_an_adaptive_sweep_end_to_end_then_resumes_without_training(tmp_path, capsys):
-    """The whole pipeline on the embedded corpus with real (tiny) training runs; a second `planner run`
-    finds every stage up to date."""
-    from planner.cli import main
-
-    cfg = {
-        "experiment": "adaptive-e2e", "output_dir": str(tmp_path / "out"), "languages": ["de", "es"],
-        "data": {"source": "demo", "test_size": 40},
-        "model": {"hidden_size": 32, "layers": 1, "heads": 2, "vocab_size": 400, "context_length": 64, "threads": 1},
-        "train": {"epochs": 1, "batch_size": 8, "eval_size": 6, "max_new_tokens": 8, "samples": 2},
-        "sweep": {"strategy": "adaptive", "sizes": [16, 32, 64], "seeds": [0], "workers": 1},
-        "fit": {"metric": "loss", "law": "power", "bootstrap": 200},
-        "budget": {"total": 100, "unit": "pairs", "max_epochs": 1},
-        "final": {"baselines": ["uniform"], "seeds": [0]},
-    }
-    path = tmp_path / "planner.yaml"
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    assert main(["run", "--config", str(path)]) == 0
-    out = tmp_path / "out"
-    choices = pd.read_csv(out / "sweep_choices.csv")
-    runs = pd.read_csv(out / "runs.csv")
-    assert len(runs) == len(choices) and set(choices["status"]) == {"done"}
-    assert (choices["round"] > 0).any()  # at least one run was chosen by value, not by the config
-    assert (out / "allocation.csv").is_file() and (out / "report.html").is_file()
-    trained = sorted(p.name for p in (out / "runs").iterdir())
-    capsys.readouterr()
-    assert main(["run", "--config", str(path)]) == 0
-    assert "sweep: up to date, skipped" in capsys.readouterr().err
-    assert sorted(p.name for p in (out / "runs").iterdir()) == trained

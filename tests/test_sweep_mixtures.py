@@ -322,11 +322,11 @@ def slow_mixture_runner(cfg, pairs, seed, run_dir=None, progress=True):
 def test_an_adaptive_sweep_decides_while_mixture_runs_are_under_way(tmp_path, env):
     """The adaptive design's decisions are not held up by the mixture runs (a fixed design beside it): the
     first chosen run starts before the last mixture run, and the mixtures never count against the budget."""
-    from test_adaptive_sweep import THIS as ADAPTIVE, write_config
+    from test_adaptive_sweep import THIS as ADAPTIVE, planner as adaptive, write_config
 
     cfg = write_config(tmp_path, workers=2, budget=30000, mixtures=[16, 32], leave_one_out=True)
     env = dict(env, ADAPTIVE_TEST_LOG=str(tmp_path / "adaptive.log"))
-    result = planner("sweep", "--config", cfg, "--workers", 2, "--no-progress", f"--runner={ADAPTIVE}:synthetic_runner",
+    result = adaptive("sweep", "--config", cfg, "--workers", 2, "--no-progress", f"--runner={ADAPTIVE}:synthetic_runner",
                      f"--mixture-runner={THIS}:slow_mixture_runner", env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     with open(tmp_path / "out" / "sweep_choices.csv", newline="") as f:

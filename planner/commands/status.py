@@ -5,15 +5,14 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from planner.commands import add_config_option
+from planner.commands import add_config_option, config_from_args
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "status",
         help="show done / running / failed / pending / stale runs of the sweep",
-        description="Show the sweep's runs per language and size (an adaptive sweep, which is experimental: "
-        "the runs chosen so far, and its budget and value interval): done / running / failed / pending runs, "
+        description="Show the sweep's runs per language and size: done / running / failed / pending runs, "
         "stale ones (trained on data that has changed since; `planner sweep` re-runs them), the mean run "
         "time, elapsed time and an estimate of the time left. Reads the study and the data only.",
     )
@@ -76,19 +75,13 @@ def format_status(statuses, now: float) -> str:
 
 def run(args) -> int:
     import optuna
-
-    from core.config import load_config
     from planner.sweep import sweep_status
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own summary says what happened
-    cfg = load_config(args.config)
+    cfg = config_from_args(args)
     view = sweep_status(cfg, args.storage)
     print(f"sweep '{cfg.experiment}' in {view.spec.display}")
     print(format_status(view.statuses, time.time()))
-    if view.adaptive is not None:
-        from planner.sweep.rounds import format_adaptive
-
-        print(format_adaptive(view.adaptive, cfg.fit.metric))
     if note := view.data.note():
         print(note)
     return 0

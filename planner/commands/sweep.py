@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from planner.commands import add_config_option
+from planner.commands import add_config_option, config_from_args
 from core.errors import UserError
 
 DESCRIPTION = """\
@@ -26,14 +26,6 @@ Each run records a fingerprint of its language's data (training pool and test sp
 data has changed since its runs, `planner sweep` says so and re-runs that language's points (`planner
 status` shows them as stale meanwhile, and runs.csv leaves them out).
 
-With sweep.strategy: adaptive (EXPERIMENTAL) the sweep starts from a small design (two sizes per
-language, plus the zero-shot point for a pretrained model) and then adds, batch by batch, the runs worth
-most to the plan per training token, until sweep.budget training tokens are committed or
-sweep.stop_when is met; the choices are recorded in the study and in sweep_choices.csv
-(docs/adaptive-sweep.md). It resumes and shares a study across machines exactly like the grid. It is
-experimental: on its own benchmark, given half the grid's compute, it planned worse than the grid on 8
-of 12 synthetic truth families and better on none; it says so in one line at its start.
-
 With sweep.mixtures the study also holds mixture proxy runs (one model on the uniform mixture of N pairs
 per language, and with sweep.leave_one_out one run without each language), and with sweep.probes one
 mixture run at each probe's pairs per language (e.g. the transfer-aware plan's): runs.csv gets a row per
@@ -53,7 +45,7 @@ Exit codes: 0 sweep complete, 1 points failed or --max-failures reached, 2 a mis
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "sweep",
-        help="run the proxy runs (the grid, or an experimental adaptive sweep) on an optuna study",
+        help="run the proxy runs (the grid) on an optuna study",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -87,8 +79,6 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     import optuna
-
-    from core.config import load_config
     from planner.sweep import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, format_duration, run_sweep
 
     if args.submit is None and (args.wait or args.dry_run or args.jobs is not None):
@@ -101,7 +91,7 @@ def run(args) -> int:
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {value}).")
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own summary says what happened
-    cfg = load_config(args.config)
+    cfg = config_from_args(args)
     if args.submit is not None:
         from planner.sweep.submit import submit_sweep
 
@@ -120,10 +110,6 @@ def run(args) -> int:
     print(f"sweep: {prog.done}/{prog.total} points done, {prog.failed} failed, {prog.pending} pending{stale} "
           f"({report.workers} worker(s) × {report.threads} thread(s){gpus}, "
           f"{format_duration(report.wall_seconds)}); {report.runs_csv}")
-    if report.adaptive is not None:
-        from planner.sweep.rounds import format_adaptive
-
-        print(format_adaptive(report.adaptive, cfg.fit.metric))
     for trial in report.failures:
         attrs = trial.user_attrs
         print(f"  failed: {attrs.get('point')} (trial {trial.number}): {attrs.get('error')}", file=sys.stderr)
@@ -136,7 +122,6 @@ def run(args) -> int:
               f"{args.max_failures or cfg.sweep.max_failures}). Fix the cause and run `planner sweep` again: "
               "finished points are kept and failed ones are retried.", file=sys.stderr)
     else:
-        what = "sweep" if report.adaptive is not None else "grid"
-        print(f"the {what} is not complete; `planner status` lists what is missing, and running `planner sweep` "
+        print("the grid is not complete; `planner status` lists what is missing, and running `planner sweep` "
               "again retries failed points and runs only the missing ones.", file=sys.stderr)
     return 1

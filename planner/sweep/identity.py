@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,17 @@ def point_order(cfg: PlannerConfig, point: GridPoint) -> tuple:
     """Longest run first; then configured language order (mixtures after single languages), seed."""
     first = cfg.languages.index(point.language) if point.language in cfg.languages else len(cfg.languages)
     return (-point.total_pairs, first, point.without, point.composition, point.seed)
+
+
+def _fixed(points: tuple[GridPoint, ...], trials: Sequence[Any] = ()) -> list[GridPoint]:
+    return list(points)
+
+
+def sweep_points(cfg: PlannerConfig) -> Callable[[Sequence[Any]], list[GridPoint]]:
+    """The grid and the mixture proxy runs in the sweep's order, as the `points` seam of `run_sweep` takes
+    them: a picklable function of the study's trials (research code plugs in a design that grows with
+    its results; the grid ignores them)."""
+    return partial(_fixed, tuple(sorted(grid_points(cfg) + mixture_points(cfg), key=lambda p: point_order(cfg, p))))
 
 
 def run_dir_for(cfg: PlannerConfig, point: GridPoint) -> Path:

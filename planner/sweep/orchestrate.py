@@ -12,15 +12,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from optuna.trial import FrozenTrial
 
 from core.config import PlannerConfig, write_resolved
 from core.files import check_output_dir
-from planner.sweep.chosen import points_source
 from planner.sweep.devices import device_slices, local_workers
 from planner.sweep.export import RUNS_CSV, export_runs
-from planner.sweep.identity import DataFingerprints, GridPoint, data_fingerprints
+from planner.sweep.identity import DataFingerprints, GridPoint, data_fingerprints, sweep_points
 from planner.sweep.ledger import Ledger, open_ledger
 from planner.estimate import RunCost
 from planner.sweep.progress import Progress, finished_costs, format_duration, summarize
@@ -57,12 +57,12 @@ class SweepReport:
     threads: int
     devices: list[str] = field(default_factory=list)  # each worker's CUDA_VISIBLE_DEVICES; [] on the CPU
     rerun_stale: dict[str, list[GridPoint]] = field(default_factory=dict)  # language → points re-run: data changed
-    adaptive: dict | None = None  # strategy adaptive: rounds, runs chosen, budget, value interval, why it stopped
+    controller: dict | None = None  # a plugged-in controller's summary (`run_sweep`'s `controller`)
 
     @property
     def complete(self) -> bool:
-        """Every point done (and, adaptive, its decisions over: a sweep cut short is not complete)."""
-        over = self.adaptive is None or self.adaptive.get("finished", True)
+        """Every point done (and a plugged-in controller finished: a sweep cut short is not complete)."""
+        over = self.controller is None or self.controller.get("finished", True)
         return self.progress.done == self.progress.total and over
 
 
@@ -99,31 +99,34 @@ def run_sweep(
     notify: Callable[[str], None] = _to_stderr,
     mixture_runner: str = DEFAULT_MIXTURE_RUNNER,
     after: Callable[[list[RunCost]], float | None] | None = None,
+    *,
+    points: Callable[[Sequence[FrozenTrial]], list[GridPoint]] | None = None,
+    controller: Callable[..., Any] | None = None,
 ) -> SweepReport:
     """Complete the grid with `workers` local worker processes against the study in `storage`.
     `notify` receives the lines a user should read before the runs start (re-runs of changed data).
     `after` prices the work that follows the sweep from its finished runs (`planner run`: the launch), so
     the progress bar can show the time left for the whole run. A storage that fails on the way is a
-    `Failure` (`storage_failures`)."""
+    `Failure` (`storage_failures`).
+
+    The seam for research designs (docs/sweep.md), as `runner` is for trainers: `points` maps the study's
+    trials to the sweep's points now, in order (default: the grid and the mixture runs; picklable, the
+    worker processes take it too); `controller(ledger=, settings=, workers=, worker_ids=, notify=)` builds
+    an object whose `tick()` the orchestrator calls between looks at the study (it may queue points), whose
+    `finished` says when idle workers may exit, and whose `summary()` (a dict) the report carries."""
     spec = resolve_storage(cfg, storage)
     with storage_failures(spec):
-        return _sweep(cfg, spec, workers, max_failures, runner, progress, notify, mixture_runner, after)
+        return _sweep(cfg, spec, workers, max_failures, runner, progress, notify, mixture_runner, after,
+                      points or sweep_points(cfg), controller)
 
 
 def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner, progress, notify,
-           mixture_runner, after=None) -> SweepReport:
+           mixture_runner, after, points_of, make_controller) -> SweepReport:
     slices = device_slices(cfg.sweep)
     workers = local_workers(workers, cfg.sweep, slices)
     slices = slices[:workers]  # fewer workers than slices leave the rest idle
     max_failures = max_failures or cfg.sweep.max_failures
     check_output_dir(cfg.out, "output_dir")
-    adaptive = cfg.sweep.strategy == "adaptive"
-    if adaptive:
-        from planner.sweep.adaptive import EXPERIMENTAL_NOTE
-        from planner.sweep.design import check_adaptive
-
-        check_adaptive(cfg)  # before any run: a config the decisions cannot use is a user error now
-        notify(EXPERIMENTAL_NOTE)
     own_trainer = runner == DEFAULT_RUNNER
     if own_trainer:
         preflight_data(cfg)
@@ -136,8 +139,7 @@ def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner,
         notify(note)
     ledger = open_ledger(cfg, spec, create=True, fingerprints=data.by_language)
     write_resolved(cfg, cfg.out)  # only now: a storage that cannot be opened leaves no output behind
-    points_of = points_source(cfg)
-    points = points_of(ledger)
+    points = points_of(ledger.trials())
     heartbeat = float(cfg.sweep.heartbeat_seconds)
     settings = WorkerSettings(
         session=uuid.uuid4().hex[:12], runner=runner, mixture_runner=mixture_runner, max_failures=max_failures,
@@ -156,18 +158,13 @@ def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner,
     threads = threads_per_worker(cfg, workers)
     started = time.monotonic()
     controller = None
-    if adaptive:
-        from planner.sweep.rounds import AdaptiveController
-
-        controller = AdaptiveController(cfg, ledger, settings, workers, worker_ids=lambda: set(), notify=notify)
+    if make_controller is not None:
+        controller = make_controller(ledger=ledger, settings=settings, workers=workers, worker_ids=lambda: set(),
+                                     notify=notify)
     dead = _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller, after,
                         slices)
-    points = points_of(ledger)
+    points = points_of(ledger.trials())
     export_runs(ledger, points, runs_csv)
-    if controller is not None:
-        from planner.sweep.rounds import export_choices
-
-        export_choices(cfg, ledger)
     trials = ledger.trials()
     statuses = point_statuses(points, trials, settings.session, data.by_language)
     failures = session_failures(trials, settings.session)
@@ -175,7 +172,7 @@ def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner,
         statuses=statuses, progress=summarize(statuses, time.time()), session=settings.session,
         failures=failures, stopped=bool(max_failures and len(failures) >= max_failures), dead_workers=dead,
         runs_csv=runs_csv, wall_seconds=time.monotonic() - started, workers=workers, threads=threads,
-        devices=slices, rerun_stale=stale, adaptive=None if controller is None else controller.summary(),
+        devices=slices, rerun_stale=stale, controller=None if controller is None else controller.summary(),
     )
 
 
@@ -212,9 +209,9 @@ class InterruptFlag:
 def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller=None,
                  after=None, slices: Sequence[str] = ()) -> list[str]:
     """Spawn the worker processes, draw one progress bar from the storage until they exit; on Ctrl-C
-    stop them (their runs are marked interrupted and retried by the next sweep) and re-raise. An adaptive
-    sweep's `controller` decides the next runs here, between looks at the study; its workers wait for
-    them while `more_coming` is set. Worker i owns the GPUs of `slices[i]` (none on the CPU)."""
+    stop them (their runs are marked interrupted and retried by the next sweep) and re-raise. A plugged-in
+    `controller` ticks here, between looks at the study; the workers wait for more points while
+    `more_coming` is set. Worker i owns the GPUs of `slices[i]` (none on the CPU)."""
     import multiprocessing
     import socket
     from multiprocessing import resource_tracker
@@ -239,12 +236,12 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progr
         for i in range(workers):
             log_path = log_dir / f"sweep-worker-{i}.log"
             own = replace(settings, devices=slices[i]) if slices else settings
-            p = ctx.Process(target=worker_process, args=(cfg, spec, own, threads, str(log_path), more_coming),
+            p = ctx.Process(target=worker_process, args=(cfg, spec, own, threads, str(log_path), points_of, more_coming),
                             name=f"sweep-worker-{i}")
             p.start()
             procs.append((p, log_path))
 
-    points = points_of(ledger)
+    points = points_of(ledger.trials())
     done0 = summarize(_statuses(ledger, points, settings.session), time.time()).done
     bar = tqdm(total=len(points), initial=done0, unit="run", desc="sweep", disable=not progress or None,
                dynamic_ncols=True)
@@ -256,11 +253,11 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progr
                     controller.tick()
                     if controller.finished:
                         more_coming.clear()
-                _update_bar(bar, ledger, points_of(ledger), settings.session, workers, after)
+                _update_bar(bar, ledger, points_of(ledger.trials()), settings.session, workers, after)
                 for p, _ in procs:
                     p.join(timeout=1.0 / len(procs))
             interrupted.check()  # a Ctrl-C lost inside a finalizer while the workers were stopping
-            _update_bar(bar, ledger, points_of(ledger), settings.session, workers, after)
+            _update_bar(bar, ledger, points_of(ledger.trials()), settings.session, workers, after)
     except BaseException:  # Ctrl-C, or a bug here: never leave workers running behind our back
         # The interrupt may have landed inside one of our storage transactions; SQLite transactions take
         # the write lock up front, so drop our connection first or the workers could not record
@@ -286,7 +283,7 @@ def _statuses(ledger: Ledger, points: Sequence[GridPoint], session: str | None =
 def _update_bar(bar, ledger: Ledger, points, session: str, workers: int, after=None) -> None:
     statuses = _statuses(ledger, points, session)
     prog = summarize(statuses, time.time(), workers)
-    bar.total = max(bar.total or 0, len(points))  # an adaptive sweep's points grow as it decides
+    bar.total = max(bar.total or 0, len(points))  # a controller's points may grow
     bar.n = prog.done
     whole = ""
     if after is not None and prog.remaining_seconds is not None:
@@ -303,10 +300,10 @@ class StatusView:
     spec: StorageSpec
     statuses: list[PointStatus]
     data: DataFingerprints
-    adaptive: dict | None = None  # strategy adaptive: see `chosen.adaptive_summary`
 
 
-def sweep_status(cfg: PlannerConfig, storage: str | None = None) -> StatusView:
+def sweep_status(cfg: PlannerConfig, storage: str | None = None,
+                 points: Callable[[Sequence[FrozenTrial]], list[GridPoint]] | None = None) -> StatusView:
     """Read-only: every grid point's status in the study (nothing is created), judged against the data
     as it is now (a language whose data cannot be read is not judged)."""
     spec = resolve_storage(cfg, storage)
@@ -314,10 +311,5 @@ def sweep_status(cfg: PlannerConfig, storage: str | None = None) -> StatusView:
         ledger = open_ledger(cfg, spec, create=False)
         data = data_fingerprints(cfg, strict=False)
         trials = ledger.trials()
-        points = points_source(cfg)(ledger)
-    adaptive = None
-    if cfg.sweep.strategy == "adaptive":
-        from planner.sweep.chosen import adaptive_summary
-
-        adaptive = adaptive_summary(trials)
-    return StatusView(spec, point_statuses(points, trials, fingerprints=data.by_language), data, adaptive)
+        points = (points or sweep_points(cfg))(trials)
+    return StatusView(spec, point_statuses(points, trials, fingerprints=data.by_language), data)

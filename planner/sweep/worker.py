@@ -223,19 +223,20 @@ def run_claimed(
 
 def worker_loop(
     ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: WorkerSettings,
-    points: Sequence[GridPoint] | None = None, on_finished: Callable[[], None] | None = None,
+    points: Sequence[GridPoint] | Callable | None = None, on_finished: Callable[[], None] | None = None,
     more_coming: Callable[[], bool] | None = None, mixture_runner: Runner | None = None,
 ) -> None:
     """Claim and run the sweep's points until they are complete (or only this session's failures are
     left), or this session's failures reach `max_failures`.
 
     When the queue is empty the worker re-enqueues missing points itself (lost runs) and, while other
-    workers' runs are RUNNING, waits: one of them may die, and its point must still be run. An adaptive
-    sweep's points grow as it decides (`chosen.points_source`); while `more_coming()` says its decisions
-    are not over, an idle worker waits for the next batch instead of exiting."""
-    from planner.sweep.chosen import points_source
+    workers' runs are RUNNING, waits: one of them may die, and its point must still be run. `points` is
+    the sweep's points, or a function of the study's trials (a controller's growing design,
+    `run_sweep`); while `more_coming()` says more may come, an idle worker waits instead of exiting."""
+    from planner.sweep.identity import sweep_points
 
-    current = (lambda _ledger: points) if points is not None else points_source(cfg)
+    source = sweep_points(cfg) if points is None else points if callable(points) else (lambda _t: list(points))
+    current = lambda ledger: source(ledger.trials())
     worker = f"{socket.gethostname()}:{os.getpid()}"
     while True:
         if settings.max_failures and len(session_failures(ledger.trials(), settings.session)) >= settings.max_failures:
@@ -263,9 +264,9 @@ def worker_loop(
 
 
 def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettings, threads: int,
-                   log_path: str, more_coming=None) -> None:
+                   log_path: str, points_of=None, more_coming=None) -> None:
     """Entry point of a local worker process (spawned: a fresh interpreter, torch not yet imported).
-    `more_coming`: an event the orchestrator keeps set while an adaptive sweep may still choose runs."""
+    `more_coming`: an event the orchestrator keeps set while a controller may still queue points."""
     if settings.devices:
         # First of all: CUDA reads this once, when it initialises, and nothing here has touched it yet.
         # A runner's own subprocesses inherit it.
@@ -294,12 +295,12 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
              threads, settings.runner, f", CUDA_VISIBLE_DEVICES={settings.devices}" if settings.devices else "")
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # this thread alone (see STOP_SIGNALS)
-        from planner.sweep.chosen import points_source
+        from planner.sweep.identity import sweep_points
 
         runner = resolve_runner(settings.runner)
         mixture_runner = resolve_runner(settings.mixture_runner) if cfg.sweep.has_mixture_runs else None
         ledger = open_ledger(cfg, spec, create=False, fingerprints=settings.fingerprints)
-        current = points_source(cfg)
+        current = points_of or sweep_points(cfg)
         waiting = None
         if more_coming is not None:
             import multiprocessing
@@ -307,8 +308,8 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
             parent = multiprocessing.parent_process()
             # An orchestrator killed outright never clears the event: its orphans must not wait forever.
             waiting = lambda: more_coming.is_set() and (parent is None or parent.is_alive())
-        worker_loop(ledger, cfg, runner, settings, more_coming=waiting, mixture_runner=mixture_runner,
-                    on_finished=lambda: export_runs(ledger, current(ledger), cfg.out / RUNS_CSV))
+        worker_loop(ledger, cfg, runner, settings, current, more_coming=waiting, mixture_runner=mixture_runner,
+                    on_finished=lambda: export_runs(ledger, current(ledger.trials()), cfg.out / RUNS_CSV))
     except KeyboardInterrupt:
         log.info("worker %d interrupted", os.getpid())
         sys.exit(130)

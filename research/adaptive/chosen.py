@@ -11,16 +11,16 @@ order, and any machine, or a sweep resumed after SIGKILL, reads the same list.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from core.config import PlannerConfig
-from planner.sweep.design import START_REASON, Decision, start_points
+from research.adaptive.design import START_REASON, Decision, start_points
 from planner.sweep.export import runs_table
-from planner.sweep.identity import A_LANGUAGE, A_PAIRS, A_SEED, GridPoint, grid_points, mixture_points, point_order
+from planner.sweep.identity import A_LANGUAGE, A_PAIRS, A_SEED, GridPoint, mixture_points
+from research.adaptive.settings import AdaptiveSettings
 from planner.sweep.state import PointStatus, by_point
 
 A_KIND = "kind"
@@ -44,29 +44,30 @@ def decisions(trials: Iterable[FrozenTrial]) -> list[tuple[FrozenTrial, Decision
     return [(t, Decision.from_record(t.user_attrs[A_DECISION])) for t in done]
 
 
-def adaptive_points(cfg: PlannerConfig, trials: Sequence[FrozenTrial]) -> list[GridPoint]:
+def adaptive_points(cfg: PlannerConfig, a: AdaptiveSettings, trials: Sequence[FrozenTrial]) -> list[GridPoint]:
     """The start design, every recorded batch in order, then any other point with a result in the study
     (e.g. from a grid run on it before): every result informs the fit and counts as spent. Points merely
     queued by another strategy are not taken over."""
-    out = list(start_points(cfg))
+    out = list(start_points(cfg, a))
     for _, decision in decisions(trials):
         out += [c.point for c in decision.choices]
     for ts in by_point(trials).values():
-        a = ts[0].user_attrs
-        if a.get(A_LANGUAGE) in cfg.languages and any(t.state == TrialState.COMPLETE for t in ts):
-            out.append(GridPoint(a[A_LANGUAGE], int(a[A_PAIRS]), int(a[A_SEED])))
+        at = ts[0].user_attrs
+        if at.get(A_LANGUAGE) in cfg.languages and any(t.state == TrialState.COMPLETE for t in ts):
+            out.append(GridPoint(at[A_LANGUAGE], int(at[A_PAIRS]), int(at[A_SEED])))
     return list(dict.fromkeys(out))
 
 
-def points_source(cfg: PlannerConfig) -> Callable[[Any], list[GridPoint]]:
-    """ledger → the sweep's points now: the fixed grid, or the adaptive sweep's growing list; either way
-    followed by the mixture proxy runs of `sweep.mixtures` (a fixed design: the adaptive decisions value
-    per-language runs only)."""
-    mixtures = mixture_points(cfg)
-    if cfg.sweep.strategy != "adaptive":
-        points = sorted(grid_points(cfg) + mixtures, key=lambda p: point_order(cfg, p))
-        return lambda ledger: points
-    return lambda ledger: adaptive_points(cfg, ledger.trials()) + mixtures
+class AdaptivePoints:
+    """trials → the sweep's points now: the adaptive sweep's growing list, then the mixture proxy runs of
+    `sweep.mixtures` (a fixed design: the decisions value per-language runs only). The `points` seam of
+    `planner.sweep.run_sweep`; picklable, so worker processes can take it."""
+
+    def __init__(self, cfg: PlannerConfig, a: AdaptiveSettings):
+        self.cfg, self.a, self.mixtures = cfg, a, mixture_points(cfg)
+
+    def __call__(self, trials: Sequence[FrozenTrial]) -> list[GridPoint]:
+        return adaptive_points(self.cfg, self.a, trials) + self.mixtures
 
 
 def results_frame(statuses: Sequence[PointStatus]) -> pd.DataFrame:
@@ -75,7 +76,7 @@ def results_frame(statuses: Sequence[PointStatus]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def choices_table(cfg: PlannerConfig, trials: Sequence[FrozenTrial], statuses: Sequence[PointStatus]) -> pd.DataFrame:
+def choices_table(cfg: PlannerConfig, a: AdaptiveSettings, trials: Sequence[FrozenTrial], statuses: Sequence[PointStatus]) -> pd.DataFrame:
     """sweep_choices.csv: every chosen run in the order it was chosen, what it was worth when chosen, and
     what came of it. The start design is round 0 (chosen by the config, not by value)."""
     state = {s.point: s for s in statuses}
@@ -95,7 +96,7 @@ def choices_table(cfg: PlannerConfig, trials: Sequence[FrozenTrial], statuses: S
             "decided_at": at,
         })
 
-    for p in start_points(cfg):
+    for p in start_points(cfg, a):
         add(p, 0, START_REASON)
     round_ = 0
     for trial, decision in decisions(trials):

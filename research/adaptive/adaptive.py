@@ -33,9 +33,10 @@ import pandas as pd
 
 from core.config import PlannerConfig
 from planner.allocation.problem import LanguageLimits, build_problem
-from planner.sweep.design import Choice, Decision, check_adaptive, default_ladder, start_points, trained_sizes
+from research.adaptive.design import Choice, Decision, check_adaptive, default_ladder, start_points, trained_sizes
 from planner.sweep.identity import GridPoint, grid_points
-from planner.sweep.voi import (
+from research.adaptive.settings import AdaptiveSettings
+from research.adaptive.voi import (
     Beliefs, Tables, believe, evsi, expected_values, first_draws, outcome_samples, regret_draws, solve_plan,
 )
 
@@ -93,13 +94,13 @@ class AdaptiveSpec:
 # ------------------------------------------------------------------------------------- from a config
 
 
-def spec_from_config(cfg: PlannerConfig, pools: Mapping[str, int | None]) -> AdaptiveSpec:
+def spec_from_config(cfg: PlannerConfig, a: AdaptiveSettings, pools: Mapping[str, int | None]) -> AdaptiveSpec:
     """The decision inputs of `planner sweep` (`pools`: training pairs per language, None when unknown)."""
-    check_adaptive(cfg)
+    check_adaptive(cfg, a)
     from planner.pipeline import allocation_limits  # the limits `planner run` allocates under
 
-    sizes = cfg.sweep.ladder or default_ladder(trained_sizes(cfg))
-    start = start_points(cfg)
+    sizes = a.ladder or default_ladder(trained_sizes(cfg))
+    start = start_points(cfg, a)
     ladder = {}
     for lang in cfg.languages:
         pool = pools.get(lang)
@@ -110,7 +111,7 @@ def spec_from_config(cfg: PlannerConfig, pools: Mapping[str, int | None]) -> Ada
         languages=tuple(cfg.languages), start=tuple(start), ladder=ladder, seeds=tuple(cfg.sweep.seeds),
         grid=tuple(grid_points(cfg)),
         compute=Compute(t.epochs, t.max_steps, t.batch_size, t.eval_size or cfg.data.test_size),
-        budget=cfg.sweep.budget, stop_interval=cfg.sweep.stop_when.value_interval,
+        budget=a.budget, stop_interval=a.value_interval,
         plan_budget=cfg.budget.total, plan_unit=cfg.budget.unit, limits=allocation_limits(cfg, dict(pools)),
         max_epochs=cfg.budget.max_epochs, metric=cfg.fit.metric, law=cfg.fit.law, x=cfg.fit.x,
         draws=cfg.fit.bootstrap, seed=cfg.seed,
@@ -165,11 +166,11 @@ def budget_tokens(spec: AdaptiveSpec, tpp: Mapping[str, float]) -> float:
 
 
 EXPERIMENTAL_NOTE = (
-    "sweep.strategy 'adaptive' is experimental: on its own benchmark (docs/results/adaptive-sweep.md; "
+    "the adaptive sweep is research code: on its own benchmark (docs/results/adaptive-sweep.md; "
     "docs/adaptive-sweep.md) it planned worse than the grid on 8 of 12 synthetic truth families when given "
     "half the grid's compute, and better on none; with the grid's compute it was better or tied on 10 of 12. "
-    "The grid (sweep.strategy: grid) is the default."
-)  # told once at the start of every adaptive sweep (planner.sweep.orchestrate)
+    "The planner runs the grid (`planner sweep`)."
+)  # told once at the start of every adaptive sweep (research.adaptive.__main__)
 
 
 def budget_note(budget: float, grid: float) -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """The report section of an adaptive sweep: which runs it chose, in what order, and what each was worth.
 
-Pure: `sweep_choices.csv` (written by `planner sweep`, one row per chosen run in the order chosen) in, the
+Pure: `sweep_choices.csv` (written by `python -m research.adaptive sweep`, one row per chosen run in the order chosen) in, the
 section's table, figure and one-paragraph summary out; nothing here reads files or knows the sweep.
 
 The figure has two panels over the same x axis, the training tokens committed so far:

@@ -1,6 +1,6 @@
 """The adaptive sweep on the ledger: who decides the next batch, and how a decision is recorded.
 
-Where decisions are made: in the orchestrating process of each `planner sweep` (the main process, which
+Where decisions are made: in the orchestrating process of each `python -m research.adaptive sweep` (the main process, which
 otherwise only draws the progress bar), never in a worker. A fit and a value-of-information pass take
 seconds; in a worker they would hold up a run and need the data, the fits and the config in every worker
 process. Any number of `planner sweep` invocations, on any machines, may share the study; each decides
@@ -39,9 +39,9 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from core.config import PlannerConfig
-from planner.sweep.adaptive import decide, spec_from_config
-from planner.sweep.design import Decision, start_points
-from planner.sweep.chosen import (
+from research.adaptive.adaptive import decide, spec_from_config
+from research.adaptive.design import Decision, start_points
+from research.adaptive.chosen import (
     A_DECIDED_AT, A_DECISION, A_KIND, CHOICES_CSV, KIND_DECISION, adaptive_points, adaptive_summary,
     choices_table, decisions, is_decision, results_frame,
 )
@@ -50,6 +50,7 @@ from planner.sweep.identity import A_ERROR, A_HEARTBEAT, A_INTERRUPTED, A_POINT,
 from planner.sweep.ledger import Ledger
 from planner.sweep.state import PointState, is_silent, point_statuses
 from planner.sweep.worker import WorkerSettings, _Heartbeat
+from research.adaptive.settings import AdaptiveSettings
 
 POLL_SECONDS = 1.0  # how often the orchestrator looks at the study (runs take minutes; a look costs reads)
 
@@ -69,12 +70,12 @@ def pool_sizes(cfg: PlannerConfig) -> dict[str, int | None]:
     return out
 
 
-def export_choices(cfg: PlannerConfig, ledger: Ledger, path: Path | None = None) -> Path:
+def export_choices(cfg: PlannerConfig, a: AdaptiveSettings, ledger: Ledger, path: Path | None = None) -> Path:
     """Rewrite sweep_choices.csv (atomically) from the study."""
     path = path or cfg.out / CHOICES_CSV
     trials = ledger.trials()
-    statuses = point_statuses(adaptive_points(cfg, trials), trials, fingerprints=ledger.fingerprints)
-    table = choices_table(cfg, trials, statuses)
+    statuses = point_statuses(adaptive_points(cfg, a, trials), trials, fingerprints=ledger.fingerprints)
+    table = choices_table(cfg, a, trials, statuses)
     write_csv_atomic(path, list(table.columns), table.astype(object).where(table.notna(), None).to_dict("records"))
     return path
 
@@ -82,12 +83,12 @@ def export_choices(cfg: PlannerConfig, ledger: Ledger, path: Path | None = None)
 class AdaptiveController:
     """The decision loop of one `planner sweep` invocation: `tick()` from the orchestrator's poll loop."""
 
-    def __init__(self, cfg: PlannerConfig, ledger: Ledger, settings: WorkerSettings, workers: int,
+    def __init__(self, cfg: PlannerConfig, a: AdaptiveSettings, ledger: Ledger, settings: WorkerSettings, workers: int,
                  worker_ids: Callable[[], set[str]], notify: Callable[[str], None] = lambda _: None):
-        self.cfg, self.ledger, self.settings, self.workers = cfg, ledger, settings, workers
+        self.cfg, self.a, self.ledger, self.settings, self.workers = cfg, a, ledger, settings, workers
         self.worker_ids, self.notify = worker_ids, notify
-        self.spec = spec_from_config(cfg, pool_sizes(cfg))
-        self.start_keys = {p.key for p in start_points(cfg)}
+        self.spec = spec_from_config(cfg, a, pool_sizes(cfg))
+        self.start_keys = {p.key for p in start_points(cfg, a)}
         self.finished = False
         self.last: Decision | None = None
         self._seen: tuple | None = None
@@ -98,7 +99,7 @@ class AdaptiveController:
         self._me = f"{socket.gethostname()}:{os.getpid()}"
 
     def points(self, trials: Sequence[FrozenTrial] | None = None):
-        return adaptive_points(self.cfg, self.ledger.trials() if trials is None else trials)
+        return adaptive_points(self.cfg, self.a, self.ledger.trials() if trials is None else trials)
 
     def tick(self) -> None:
         """Decide the next batch if it is this invocation's turn (module docstring); mark the decisions
@@ -195,7 +196,7 @@ class AdaptiveController:
             return None
         ledger.enqueue([c.point for c in decision.choices])
         self._note(decision, round_index)
-        export_choices(self.cfg, ledger)
+        export_choices(self.cfg, self.a, ledger)
         return decision
 
     def _note(self, d: Decision, round_index: int) -> None:

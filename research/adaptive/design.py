@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from core.config import PlannerConfig
 from core.errors import UserError
 from planner.sweep.identity import GridPoint
+from research.adaptive.settings import AdaptiveSettings
 
 START_REASON = "start design"
 MIN_DRAWS = 100  # fewer posterior draws cannot tell which curve is uncertain
@@ -59,12 +60,12 @@ class Decision:
                    tuple(body.get("notes") or ()))
 
 
-def zero_shot_enabled(cfg: PlannerConfig) -> bool:
+def zero_shot_enabled(cfg: PlannerConfig, a: AdaptiveSettings) -> bool:
     """A model trained from scratch scores nothing at 0 pairs, which says nothing about its curve (and would
     switch the fit to the offset law); a pretrained model's zero-shot score anchors it. A grid that lists
     0 among its sizes asks for it outright."""
-    if cfg.sweep.zero_shot is not None:
-        return cfg.sweep.zero_shot
+    if a.zero_shot is not None:
+        return a.zero_shot
     return 0 in cfg.sweep.sizes or cfg.model.name != "tiny"
 
 
@@ -88,10 +89,10 @@ def start_design(languages: Sequence[str], sizes: Sequence[int], seeds: Sequence
     return sorted(points, key=lambda p: (-p.n_pairs, order[p.language], p.seed))
 
 
-def start_points(cfg: PlannerConfig) -> list[GridPoint]:
+def start_points(cfg: PlannerConfig, a: AdaptiveSettings) -> list[GridPoint]:
     """The start design of a config: a pure function of it, so every machine sharing the study agrees."""
-    return start_design(cfg.languages, cfg.sweep.start_sizes or trained_sizes(cfg)[:2], cfg.sweep.seeds,
-                        zero_shot_enabled(cfg))
+    return start_design(cfg.languages, a.start_sizes or trained_sizes(cfg)[:2], cfg.sweep.seeds,
+                        zero_shot_enabled(cfg, a))
 
 
 def default_ladder(sizes: Sequence[int]) -> list[int]:
@@ -101,20 +102,20 @@ def default_ladder(sizes: Sequence[int]) -> list[int]:
     return sorted(set(sizes) | {2 * top, 4 * top})
 
 
-def check_adaptive(cfg: PlannerConfig) -> None:
+def check_adaptive(cfg: PlannerConfig, a: AdaptiveSettings) -> None:
     """What an adaptive sweep cannot work with, as user errors before any run."""
-    fix = "Use sweep.strategy: grid, or"
+    fix = "Run the grid (`planner sweep`), or"
     if cfg.fit.pooling != "population":
-        raise UserError("sweep.strategy 'adaptive' needs fit.pooling 'population': it starts from two sizes per "
+        raise UserError("the adaptive sweep needs fit.pooling 'population': it starts from two sizes per "
                         "language, where only the population fit has posterior draws to say how uncertain a "
                         "curve is.", f"{fix} set fit.pooling: population.")
     if cfg.fit.bootstrap < MIN_DRAWS:
-        raise UserError(f"sweep.strategy 'adaptive' values runs with the fit's posterior draws, and fit.bootstrap is "
+        raise UserError(f"the adaptive sweep values runs with the fit's posterior draws, and fit.bootstrap is "
                         f"{cfg.fit.bootstrap}.", f"{fix} set fit.bootstrap to {MIN_DRAWS} or more (default 1000).")
     if cfg.budget.objective != "sum":
-        raise UserError(f"sweep.strategy 'adaptive' chooses runs by how much they improve the sum objective's plan; "
+        raise UserError(f"the adaptive sweep chooses runs by how much they improve the sum objective's plan; "
                         f"budget.objective is '{cfg.budget.objective}'.", f"{fix} budget.objective: sum.")
-    start = cfg.sweep.start_sizes or trained_sizes(cfg)[:2]
-    if len(start) < 2 and not zero_shot_enabled(cfg):
-        raise UserError(f"sweep.start_sizes {start} gives each language one size, and a curve needs two.",
+    start = a.start_sizes or trained_sizes(cfg)[:2]
+    if len(start) < 2 and not zero_shot_enabled(cfg, a):
+        raise UserError(f"start_sizes {start} gives each language one size, and a curve needs two.",
                         "List at least two start sizes, or enable sweep.zero_shot for a pretrained model.")
