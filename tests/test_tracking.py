@@ -192,3 +192,29 @@ def test_an_offline_wandb_run_holds_the_config_losses_and_scores(tmp_path, monke
         if r.WhichOneof("record_type") == "summary":
             summary.update({(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in r.summary.update})
     assert {k: summary[k] for k in result.metrics} == pytest.approx(result.metrics)
+
+
+CREATE_STORE = """
+import sys
+from trainers.tracking import _mlflow_client
+client = _mlflow_client(sys.argv[1])
+print(len(client.search_experiments()))
+"""
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_sqlite_store_together_all_succeed(tmp_path):
+    """Sweep workers reporting their first runs at once: without the lock one of them fails creating the
+    store's tables (a duplicate column) and its run goes unreported."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    uri = f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [subprocess.Popen([sys.executable, "-c", CREATE_STORE, uri], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outcomes = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outcomes]
+    assert [out.strip() for out, _ in outcomes] == ["1", "1", "1"]  # the Default experiment, once

@@ -13,6 +13,7 @@ misconfigured sweep fails at its first run rather than after hours of unreported
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -92,13 +93,28 @@ def project(cfg: "PlannerConfig") -> str:
     return cfg.tracking.project or cfg.experiment
 
 
+@functools.lru_cache(maxsize=4)
+def _mlflow_client(uri: str):
+    """One client per store and process: opening a SQLite store checks its schema (seconds), and a sweep
+    worker reports many runs."""
+    from mlflow.tracking import MlflowClient
+
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    # The client opens the store at once, creating or migrating its tables; sweep workers that finish their
+    # first runs together would race at that (the loser fails on a duplicate column). A lock beside the
+    # database lets one create them, then the rest open it. filelock comes with torch.
+    from filelock import FileLock
+
+    with FileLock(uri.removeprefix("sqlite:///") + ".lock"):
+        return MlflowClient(tracking_uri=uri)
+
+
 class MlflowTracker(Tracker):
     # Through MlflowClient, not the fluent `mlflow.start_run`: no process-global active run to clash with a
     # caller's own MLflow run, and the URI is this config's, not the environment's.
     def __init__(self, uri: str, experiment: str):
-        from mlflow.tracking import MlflowClient
-
-        self.client, self.experiment, self.run_id = MlflowClient(tracking_uri=uri), experiment, None
+        self.client, self.experiment, self.run_id, self.pending = _mlflow_client(uri), experiment, None, []
 
     def _experiment_id(self) -> str:
         found = self.client.get_experiment_by_name(self.experiment)
@@ -120,16 +136,17 @@ class MlflowTracker(Tracker):
         for i in range(0, len(items), 100):  # MLflow takes at most 100 parameters per batch
             self.client.log_batch(self.run_id, params=items[i:i + 100])
 
-    def _log(self, metrics, step):
+    def log_step(self, step, metrics):
         from mlflow.entities import Metric
 
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), 0, step) for k, v in metrics.items()])
-
-    def log_step(self, step, metrics):
-        self._log(metrics, step)
+        # Buffered: one database write per thousand values, not one per step.
+        self.pending += [Metric(k, float(v), 0, step) for k, v in metrics.items()]
 
     def log_final(self, scores, step):
-        self._log(scores, step)
+        self.log_step(step, scores)
+        for i in range(0, len(self.pending), 1000):  # MLflow takes at most 1000 metrics per batch
+            self.client.log_batch(self.run_id, metrics=self.pending[i:i + 1000])
+        self.pending = []
 
     def end(self, failed=False):
         if self.run_id is not None:
