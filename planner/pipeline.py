@@ -31,6 +31,7 @@ import pandas as pd
 from core.config import PlannerConfig, config_hash, write_resolved
 from core.errors import UserError
 from core.files import atomic_write_text, check_output_dir
+from planner.budget import allocation_settings, check_budget_languages, check_pilot_data, targets_from_config
 from planner.estimate import launch_seconds, measured_rates
 from planner.target_check import TARGET_ALLOCATION, TARGETS_CSV, check_targets, target_summary, write_target_checks
 
@@ -106,7 +107,6 @@ def checked_datasets(cfg: PlannerConfig):
     """Every language's data, checked to hold the sweep's pilot data (its largest run; the test split is set
     aside first), after the budget's per-language settings (prices, floors within caps): UserError if not.
     Caps and floors may exceed the data held: the plan's pairs beyond it are bought."""
-    from planner.commands.data import check_budget_languages, check_pilot_data
     from trainers.data import load_languages
     from trainers.prompts import check_general_tasks
 
@@ -115,31 +115,6 @@ def checked_datasets(cfg: PlannerConfig):
     check_pilot_data(cfg, datasets)
     check_general_tasks(cfg.data, cfg.languages)
     return datasets
-
-
-def allocation_limits(cfg: PlannerConfig, pool_sizes: dict[str, int]):
-    """Per-language limits for the planner: the cap is budget.languages.<code>.max_pairs (default the
-    training pool; it may exceed the pool), the pairs held are the pool, plus floors, weights and prices."""
-    from planner.allocation import LanguageLimits
-    from planner.commands.data import check_budget_languages
-
-    check_budget_languages(cfg)
-    limits = {}
-    for lang in cfg.languages:
-        own = cfg.budget.languages.get(lang)
-        limits[lang] = LanguageLimits(
-            min_pairs=own.min_pairs if own else None,
-            max_pairs=(own.max_pairs if own and own.max_pairs is not None else pool_sizes[lang]),
-            weight=own.weight if own else None,
-            price_per_pair=own.price_per_pair if own else None,
-            held_pairs=pool_sizes[lang],
-        )
-    return limits
-
-
-def targets_from_config(cfg: PlannerConfig) -> dict[str, float] | None:
-    targets = {lang: b.target for lang, b in cfg.budget.languages.items() if b.target is not None}
-    return targets or None
 
 
 def fit_stage(cfg: PlannerConfig, runs_csv: Path, fits_json: Path):
@@ -167,11 +142,8 @@ def allocate_stage(cfg: PlannerConfig, fits_json: Path, data_stats: Path, alloca
 
     pools = pd.read_csv(data_stats, index_col="language")["train"].astype(int).to_dict()
     b = cfg.budget
-    fitset, targets = load_fits(fits_json), targets_from_config(cfg)
-    common = dict(budget=b.total, unit=b.unit, limits=allocation_limits(cfg, pools), max_epochs=b.max_epochs,
-                  targets=targets, risk=b.risk, solver=b.solver, seed=cfg.seed,
-                  smallest_run_floor=b.smallest_run_floor, target_confidence=b.target_confidence,
-                  currency=b.currency, price_key="budget.languages.<code>.price_per_pair")
+    fitset, common = load_fits(fits_json), allocation_settings(cfg, pools)
+    targets = common["targets"]
     plan = allocate(fitset, objective=b.objective, **common)
     write_allocation(plan, allocation_csv)
     if targets and b.objective != "target":

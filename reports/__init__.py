@@ -9,6 +9,7 @@ the figures embedded, or Markdown), and, for HTML, a Markdown summary of the sam
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,20 +46,23 @@ def build_document(inputs: ReportInputs, figures_dir: Path, level: float | None 
 
 
 def render_report(
-    output_dir: str | Path, out: str | Path | None = None, fmt: str = "html", level: float | None = None
+    output_dir: str | Path, out: str | Path | None = None, fmt: str = "html", level: float | None = None,
+    sources: Mapping[str, str | Path] | None = None,
 ) -> ReportResult:
-    """Render the report; `level` is the interval level (default: the allocation's, else 0.9)."""
+    """Render the report of `output_dir` (written there unless `out` says otherwise); `sources` names inputs
+    read from elsewhere (`reports.inputs.input_paths`); `level` is the interval level (default: the
+    allocation's, else 0.9)."""
     if fmt not in ("html", "md"):
         raise UserError(f"Unknown report format {fmt!r}.", "Use --format html or --format md.")
     if level is not None and not 0.0 < level < 1.0:
         raise UserError(f"Interval level {level} is not between 0 and 1.", "Pass e.g. --level 0.9.")
-    inputs = load_inputs(output_dir)
+    inputs = load_inputs(output_dir, sources)
     out = Path(out) if out is not None else Path(output_dir) / f"report.{fmt}"
     if fmt == "html" and out.suffix.lower() == ".md":
         raise UserError(f"--out {out} ends in .md but the format is html.", "Pass --format md, or an .html path.")
     if fmt == "md" and out.suffix.lower() != ".md":  # it would be written beside, under another name
         raise UserError(f"--out {out} does not end in .md but the format is md.", "Pass a path ending in .md.")
-    read = input_paths(Path(output_dir))
+    read = list(input_paths(Path(output_dir), sources).values())
     check_output_file(out, "The report (--out)", read)  # before any figure is drawn
     markdown_path = out.with_suffix(".md")
     figures_dir = out.parent / f"{out.stem}_figures"

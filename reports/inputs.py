@@ -8,6 +8,7 @@ Files from older planner versions read as they were (`reports.views` fills in wh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import yaml
 
 from fits import FitSet, load_fits
 from fits.data import OK_STATUSES, check_data_sizes
-from core.plan_files import read_allocation, read_summary
+from core.plan_files import read_allocation, read_summary, summary_path
 from core.errors import UserError
 from core.tables import read_csv
 
@@ -138,66 +139,85 @@ def _read_config(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def input_paths(root: Path) -> list[Path]:
-    """Every file of `root` a report reads: none of them may be the report's own output."""
-    return [root / name for name in (*ALL_INPUTS, *OPTIONAL_INPUTS)]
+def input_paths(root: Path, sources: Mapping[str, str | Path] | None = None) -> dict[str, Path]:
+    """Where each input of the report is read: `root`/<name>, unless `sources` names another file for
+    `runs`, `fits` or `allocation` (its summary beside it) or another directory for `final`."""
+    sources = {key: Path(value) for key, value in (sources or {}).items() if value is not None}
+    unknown = set(sources) - {"runs", "fits", "allocation", "final"}
+    if unknown:
+        raise ValueError(f"unknown report inputs {sorted(unknown)}")
+    paths = {name: root / name for name in (*ALL_INPUTS, *OPTIONAL_INPUTS)}
+    if "runs" in sources:
+        paths[RUNS] = sources["runs"]
+    if "fits" in sources:
+        paths[FITS] = sources["fits"]
+    if "allocation" in sources:
+        paths[ALLOCATION] = sources["allocation"]
+        paths[ALLOCATION_SUMMARY] = summary_path(sources["allocation"])
+    if "final" in sources:
+        for name in paths:
+            if name.startswith("final/"):
+                paths[name] = sources["final"] / name.removeprefix("final/")
+    return paths
 
 
-def load_inputs(output_dir: str | Path) -> ReportInputs:
-    """Read whatever the output directory holds; `missing` lists the inputs that were absent."""
+def load_inputs(output_dir: str | Path, sources: Mapping[str, str | Path] | None = None) -> ReportInputs:
+    """Read whatever the output directory holds (or `sources` names instead, `input_paths`); `missing` lists
+    the inputs that were absent."""
     root = Path(output_dir)
-    if not root.is_dir():
+    at = input_paths(root, sources)
+    if not root.is_dir() and not any(value is not None for value in (sources or {}).values()):
         raise UserError(
             f"Output directory {root} {'is a file, not a directory' if root.exists() else 'does not exist'}.",
             "Pass the directory a planner stage wrote (the one holding runs.csv, fits.json, allocation.csv).",
         )
     inputs = ReportInputs(output_dir=root)
     for name in ALL_INPUTS:
-        if (root / name).exists() and not (root / name).is_file():  # not "absent": the user put something there
-            raise UserError(f"{root / name} is not a file (a directory?), so the report cannot read it.",
+        if at[name].exists() and not at[name].is_file():  # not "absent": the user put something there
+            raise UserError(f"{at[name]} is not a file (a directory?), so the report cannot read it.",
                             f"Move it away, or replace it with the {name} a planner stage writes.")
-        if not (root / name).is_file():
+        if not at[name].is_file():
             inputs.missing.append(name)
     present = lambda name: name not in inputs.missing  # noqa: E731
 
     if present(RUNS):
-        runs = _read_table(root / RUNS, RUNS_REQUIRED, RUNS_NUMERIC)
-        check_data_sizes(runs, str(root / RUNS))
+        runs = _read_table(at[RUNS], RUNS_REQUIRED, RUNS_NUMERIC)
+        check_data_sizes(runs, str(at[RUNS]))
         inputs.runs = runs[runs["language"] != ""].reset_index(drop=True)  # the fit ignores them too
         inputs.runs["ok"] = _run_ok(inputs.runs)
     if present(FITS):
-        inputs.fits = load_fits(root / FITS)
+        inputs.fits = load_fits(at[FITS])
     if present(ALLOCATION):
-        inputs.allocation = read_allocation(root / ALLOCATION)
+        inputs.allocation = read_allocation(at[ALLOCATION])
     if present(ALLOCATION_SUMMARY):
-        inputs.allocation_summary = read_summary(root / ALLOCATION_SUMMARY)
+        inputs.allocation_summary = read_summary(at[ALLOCATION_SUMMARY])
     if present(FINAL_METRICS):
-        inputs.final_metrics = _read_table(root / FINAL_METRICS, FINAL_REQUIRED, FINAL_NUMERIC)
-        _refuse_repeats(inputs.final_metrics, ["mixture", "seed", "language"], root / FINAL_METRICS)
+        inputs.final_metrics = _read_table(at[FINAL_METRICS], FINAL_REQUIRED, FINAL_NUMERIC)
+        _refuse_repeats(inputs.final_metrics, ["mixture", "seed", "language"], at[FINAL_METRICS])
         if (inputs.final_metrics["pairs"] < 0).any():
             row = int(np.flatnonzero((inputs.final_metrics["pairs"] < 0).to_numpy())[0])
-            raise UserError(f"{root / FINAL_METRICS}, row {row + 2}: pairs is negative.",
+            raise UserError(f"{at[FINAL_METRICS]}, row {row + 2}: pairs is negative.",
                             "Regenerate it with `planner launch`.")
     if present(FINAL_OBJECTIVES):
         inputs.final_objectives = _read_table(
-            root / FINAL_OBJECTIVES, OBJECTIVES_REQUIRED, OBJECTIVES_REQUIRED[1:] + ["seed"]
+            at[FINAL_OBJECTIVES], OBJECTIVES_REQUIRED, OBJECTIVES_REQUIRED[1:] + ["seed"]
         )
     if present(FINAL_COMPARISON):
-        inputs.final_comparison = _read_comparison(root / FINAL_COMPARISON)
+        inputs.final_comparison = _read_comparison(at[FINAL_COMPARISON])
     if present(FINAL_CALIBRATION):
-        inputs.final_calibration = _read_table(root / FINAL_CALIBRATION, CALIBRATION_REQUIRED, CALIBRATION_REQUIRED[1:])
+        inputs.final_calibration = _read_table(at[FINAL_CALIBRATION], CALIBRATION_REQUIRED, CALIBRATION_REQUIRED[1:])
     if present(ALIGNMENT):
-        inputs.alignment = _read_table(root / ALIGNMENT, ALIGNMENT_REQUIRED, ALIGNMENT_NUMERIC)
+        inputs.alignment = _read_table(at[ALIGNMENT], ALIGNMENT_REQUIRED, ALIGNMENT_NUMERIC)
         inputs.alignment["stage"] = inputs.alignment["stage"].astype(str)
-        _refuse_repeats(inputs.alignment, ["stage", "language", "layer"], root / ALIGNMENT)
+        _refuse_repeats(inputs.alignment, ["stage", "language", "layer"], at[ALIGNMENT])
     if present(RESOLVED_CONFIG):
-        inputs.config = _read_config(root / RESOLVED_CONFIG)
-    if (root / FINAL_TARGETS).is_file():
-        inputs.final_targets = _read_table(root / FINAL_TARGETS, TARGETS_REQUIRED, TARGETS_REQUIRED[1:8])
+        inputs.config = _read_config(at[RESOLVED_CONFIG])
+    if at[FINAL_TARGETS].is_file():
+        inputs.final_targets = _read_table(at[FINAL_TARGETS], TARGETS_REQUIRED, TARGETS_REQUIRED[1:8])
 
     planned = (inputs.allocation_summary or {}).get("metric")
     if inputs.fits is not None and isinstance(planned, str) and inputs.fits.metric != planned:
-        raise UserError(f"{root / FITS} fits {inputs.fits.metric!r}, but {root / ALLOCATION_SUMMARY} was planned on "
+        raise UserError(f"{at[FITS]} fits {inputs.fits.metric!r}, but {at[ALLOCATION_SUMMARY]} was planned on "
                         f"{planned!r}: the report would label one metric's plan with the other's name.",
                         "Put the fits and the allocation of one metric in the directory (re-run `planner fit` or "
                         "`planner allocate`).")

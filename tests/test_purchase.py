@@ -190,7 +190,7 @@ def test_data_stats_names_the_key_that_asks(tmp_path, capsys):
 
 def test_the_pipeline_limits_hold_the_pool_and_price_the_rest(tmp_path):
     from core.config import PlannerConfig
-    from planner.pipeline import allocation_limits
+    from planner.budget import allocation_limits
 
     cfg = PlannerConfig.model_validate({"languages": ["de", "hi"], "budget": {"unit": "money", "languages": {
         "de": {"max_pairs": 20_000, "price_per_pair": 0.05}, "hi": {"price_per_pair": 0.1}}}})

@@ -13,10 +13,10 @@ import math
 
 from tqdm import tqdm
 
-from planner.commands import add_config_option, config_from_args
 from core.config import PlannerConfig
-from core.errors import UserError
 from core.units import amount, number
+from planner.budget import check_budget_languages, check_pilot_data, largest_run
+from planner.commands import add_config_option, config_from_args
 
 
 def add_parser(sub) -> None:
@@ -32,58 +32,6 @@ def add_parser(sub) -> None:
     add_config_option(p)
     p.add_argument("action", choices=["stats"], nargs="?", default="stats")
     p.set_defaults(func=run)
-
-
-def budget_key(code: str, field: str) -> str:
-    """The config key a per-language budget setting lives under, as error messages name it."""
-    return f"budget.languages.{code}.{field}"
-
-
-def largest_run(cfg: PlannerConfig) -> tuple[int, str]:
-    """The most pairs one proxy run takes from a language, and the sweep key that asks for it."""
-    sweep = cfg.sweep
-    for key, sizes in (("sweep.sizes", sweep.sizes), ("sweep.mixtures", sweep.mixtures),
-                       ("sweep.probes", [n for p in sweep.probes for n in p.values()])):
-        if sizes and max(sizes) == sweep.largest_pairs:
-            return sweep.largest_pairs, key
-    return sweep.largest_pairs, "sweep.sizes"
-
-
-def check_budget_languages(cfg: PlannerConfig) -> None:
-    """The per-language budget settings against each other, before any data is read: a price for every
-    language under a money budget, and no floor above its cap (UserError naming the key)."""
-    b = cfg.budget
-    if b.unit == "money":
-        missing = [code for code in cfg.languages if (b.languages.get(code) is None
-                                                      or b.languages[code].price_per_pair is None)]
-        if missing:
-            raise UserError(
-                f"budget.unit is money, but {', '.join(budget_key(c, 'price_per_pair') for c in missing)} "
-                f"{'is' if len(missing) == 1 else 'are'} not set.",
-                f"Give every language its price per pair in {b.currency}, or plan in budget.unit pairs or tokens.",
-            )
-    for code, limits in b.languages.items():
-        if limits.min_pairs and limits.max_pairs is not None and limits.min_pairs > limits.max_pairs * b.max_epochs:
-            raise UserError(
-                f"{budget_key(code, 'min_pairs')} is {limits.min_pairs:,}, above its cap: "
-                f"{budget_key(code, 'max_pairs')} {limits.max_pairs:,} × budget.max_epochs {b.max_epochs:g}.",
-                "Lower min_pairs, or raise max_pairs (it may exceed the data held: the rest is bought).",
-            )
-
-
-def check_pilot_data(cfg: PlannerConfig, datasets) -> None:
-    """Every training pool holds the sweep's largest run (its test split is already set aside)."""
-    largest, key = largest_run(cfg)
-    short = [f"{code} ({data.name}) has {len(data.train):,} but needs {largest:,}"
-             for code, data in datasets.items() if len(data.train) < largest]
-    if short:
-        raise UserError(
-            f"Not enough pilot data for the sweep: the largest run of {key} takes {largest:,} training pairs "
-            "(counted after setting aside each language's test split and dropping pairs that overlap it): "
-            + "; ".join(short) + ".",
-            f"Lower the largest size in {key}, lower data.test_size, add data for those languages, or remove "
-            "them from `languages`. (budget.languages.<code>.max_pairs and min_pairs may exceed the data held.)",
-        )
 
 
 def purchase_rows(cfg: PlannerConfig, datasets) -> list[dict]:

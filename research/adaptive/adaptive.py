@@ -33,6 +33,7 @@ import pandas as pd
 
 from core.config import PlannerConfig
 from planner.allocation.problem import LanguageLimits, build_problem
+from planner.budget import allocation_limits
 from research.adaptive.design import Choice, Decision, check_adaptive, default_ladder, start_points, trained_sizes
 from planner.sweep.identity import GridPoint, grid_points
 from research.adaptive.settings import AdaptiveSettings
@@ -97,7 +98,6 @@ class AdaptiveSpec:
 def spec_from_config(cfg: PlannerConfig, a: AdaptiveSettings, pools: Mapping[str, int | None]) -> AdaptiveSpec:
     """The decision inputs of `planner sweep` (`pools`: training pairs per language, None when unknown)."""
     check_adaptive(cfg, a)
-    from planner.pipeline import allocation_limits  # the limits `planner run` allocates under
 
     sizes = a.ladder or default_ladder(trained_sizes(cfg))
     start = start_points(cfg, a)
