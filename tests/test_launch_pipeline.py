@@ -75,6 +75,10 @@ def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys, 
     plan = json.loads((out / "final" / "plan" / "s0" / "metrics.json").read_text())
     assert plan["counts"] == {r.language: int(r.pairs) for r in allocation.itertuples()}
     assert sum(plan["counts"].values()) <= 100
+    # final runs always translate: every language's chrF and BLEU carry sacreBLEU's signature
+    assert set(plan["signatures"]) == set(plan["counts"]) and all(
+        s["chrf"].startswith("nrefs:1|") and "bleu" in s for s in plan["signatures"].values())
+    assert plan["base_model"] == {"model": "tiny"}
 
     metrics = pd.read_csv(out / "final" / "metrics.csv")
     assert list(metrics.columns) == METRICS_COLUMNS

@@ -127,6 +127,9 @@ def test_run_result_and_run_directory(scaling_runs):
     assert r.run_dir == str(run_dir)
     written = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
     assert written["metrics"] == r.metrics and written["n_tokens"] == r.n_tokens and "samples" not in written
+    # How each generated score was computed, as sacreBLEU states it; which base model it was.
+    assert written["signatures"]["chrf"].startswith("nrefs:1|") and "tok:13a" in written["signatures"]["bleu"]
+    assert written["base_model"] == {"model": "tiny"}
     assert yaml.safe_load((run_dir / RESOLVED_CONFIG_NAME).read_text(encoding="utf-8"))["train"]["epochs"] == 6
     samples = [json.loads(line) for line in (run_dir / SAMPLES_FILE).read_text(encoding="utf-8").splitlines()]
     assert samples == r.samples and len(samples) == 3 and set(samples[0]) == {"source", "reference", "hypothesis"}

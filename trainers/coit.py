@@ -47,6 +47,8 @@ class RunResult:
     steps: int
     samples: list[dict] = field(default_factory=list)
     train: dict = field(default_factory=dict)  # training statistics (losses, tokens, epochs, ...)
+    signatures: dict[str, str] = field(default_factory=dict)  # sacreBLEU's, per generated metric
+    base_model: dict = field(default_factory=dict)  # the base model's identity (a Hub id's resolved commit)
 
     def row(self) -> dict:
         """A flat record for a runs table (`runs.csv` columns)."""
@@ -116,7 +118,7 @@ def train_one(
     from trainers import data
     from trainers.align import alignment_loss
     from trainers.evaluate import run_evaluation
-    from trainers.model import build_model, load_tokenizer, save_checkpoint, set_threads
+    from trainers.model import build_model, load_tokenizer, model_provenance, save_checkpoint, set_threads
     from trainers.train import is_main_process, train_model, zero_shot_stats
     from trainers.tracking import proxy_record, require_backend, track
 
@@ -165,6 +167,8 @@ def train_one(
         steps=stats.steps,
         samples=evaluation.samples(cfg.train.samples),
         train=train_stats,
+        signatures=evaluation.signatures,
+        base_model=model_provenance(cfg.model),
     )
     if is_main_process():  # under a multi-process launch every process evaluates; one writes
         write_run(cfg, result)

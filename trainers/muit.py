@@ -34,6 +34,8 @@ class MixtureResult:
     run_dir: str
     train: dict = field(default_factory=dict)
     identity: str = ""  # the launcher's fingerprint of what the result depends on (reuse only if equal)
+    signatures: dict[str, dict[str, str]] = field(default_factory=dict)  # language -> sacreBLEU's, per metric
+    base_model: dict = field(default_factory=dict)  # the base model's identity (a Hub id's resolved commit)
 
 
 RESULT_FILE = "metrics.json"
@@ -101,7 +103,7 @@ def train_mixture(
     from trainers.align import alignment_loss
     from trainers.coit import eval_pairs, language_examples
     from trainers.evaluate import run_evaluation
-    from trainers.model import build_model, load_tokenizer, set_threads
+    from trainers.model import build_model, load_tokenizer, model_provenance, set_threads
     from trainers.resume import remove as remove_checkpoint
     from trainers.train import is_main_process, train_model, wait_for_everyone
     from trainers.tracking import mixture_record, require_backend, track
@@ -128,11 +130,12 @@ def train_mixture(
     # all in each forward pass, and otherwise they would only wait — and rank 0 writes. The others then
     # wait for its files at a barrier (within final.barrier_timeout_minutes), so that no process starts
     # the next run, or reads this one's result, before rank 0 has finished this one.
-    metrics, eval_seconds = {}, 0.0
+    metrics, signatures, eval_seconds = {}, {}, 0.0
     for lang in chosen:
         evaluation = run_evaluation(cfg, model, tokenizer, datasets[lang], eval_pairs(cfg, datasets[lang]),
                                     loss_pairs=datasets[lang].test, generate=generate)
         metrics[lang] = evaluation.metrics
+        signatures[lang] = evaluation.signatures
         eval_seconds += evaluation.seconds
     if not is_main_process():
         wait_for_everyone()
@@ -148,6 +151,8 @@ def train_mixture(
         run_dir=str(run_dir),
         train={k: v for k, v in asdict(stats).items() if k not in {"losses", "extra_losses"}},
         identity=identity,
+        signatures=signatures,
+        base_model=model_provenance(cfg.model),
     )
     atomic_write_text(Path(run_dir) / RESULT_FILE, json.dumps(asdict(result), indent=2) + "\n")
     remove_checkpoint(Path(run_dir) / CHECKPOINT_FILE)  # only now: a kill during evaluation resumes at the end
