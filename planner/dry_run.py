@@ -16,7 +16,7 @@ import pandas as pd
 
 from core.config import PlannerConfig
 from core.plan_files import RUNS_CSV
-from planner.estimate import RunCost, launch_seconds, measured_rates
+from planner.estimate import RunCost, final_pairs, launch_seconds, measured_rates
 from planner.sweep.identity import GridPoint, grid_points, mixture_points
 from planner.sweep.progress import format_duration
 
@@ -74,12 +74,7 @@ def plan_run(cfg: PlannerConfig, threads: int, workers: int) -> DryRun:
     if {"n_tokens", "n_pairs"} <= set(runs.columns) and (runs["n_pairs"] > 0).any():
         trained = runs[runs["n_pairs"] > 0]
         tokens_per_pair = float(trained["n_tokens"].sum() / trained["n_pairs"].sum())
-    if cfg.budget.unit == "pairs":
-        pairs = float(cfg.budget.total)
-    elif cfg.budget.unit == "tokens" and tokens_per_pair:
-        pairs = cfg.budget.total / tokens_per_pair
-    else:
-        pairs = None
+    pairs = final_pairs(cfg, tokens_per_pair) or None  # None: a token budget before any run measured its tokens
     targets = sum(1 for b in cfg.budget.languages.values() if b.target is not None) if cfg.final.target_check else 0
     mixtures = 1 + len(cfg.final.baselines) + int(cfg.final.reduced_budget)
     result = DryRun(points, done, sum(p.total_pairs for p in missing) * epochs, mixtures * len(cfg.final.seeds),

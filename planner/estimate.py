@@ -53,10 +53,15 @@ def measured_rates(costs: Sequence[RunCost], test_size: int) -> Rates | None:
 
 
 def final_pairs(cfg: PlannerConfig, tokens_per_pair: float | None) -> float:
-    """The pairs a final mixture trains: the budget in pairs (token budgets at the data's mean tokens per pair)."""
-    if cfg.budget.unit == "pairs":
-        return cfg.budget.total
-    return cfg.budget.total / tokens_per_pair if tokens_per_pair else 0.0
+    """The pairs a final mixture trains: the budget in pairs (token budgets at the data's mean tokens per
+    pair, money budgets at the languages' mean price: a guide, the plan's own mix differs)."""
+    b = cfg.budget
+    if b.unit == "pairs":
+        return b.total
+    if b.unit == "money":
+        prices = [own.price_per_pair for own in b.languages.values() if own.price_per_pair]
+        return b.total / (sum(prices) / len(prices)) if prices else 0.0
+    return b.total / tokens_per_pair if tokens_per_pair else 0.0
 
 
 def launch_seconds(cfg: PlannerConfig, rates: Rates, tokens_per_pair: float | None, threads: int) -> float:

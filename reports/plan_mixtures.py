@@ -60,14 +60,18 @@ def predictive_interval(b: ReportBuilder, lang: str, x: float) -> tuple[float, f
 
 
 def _costs(b: ReportBuilder, languages: list[str]) -> np.ndarray:
-    """Budget units per pair of each language (tokens per pair under a token budget)."""
+    """Budget units per pair of each language (tokens per pair under a token budget, its price under money)."""
+    if b.alloc.unit == "money":
+        return np.array([b.alloc.cost_per_pair(lang, 1.0) for lang in languages])
     if b.alloc.amount_unit == "pairs":
         return np.ones(len(languages))
     return np.array([_tokens_per_pair(b, lang) for lang in languages])
 
 
 def plan_spend(b: ReportBuilder) -> float:
-    return float(b.alloc.table[b.alloc.amount_unit].sum())
+    """What the plan spends, in the budget's unit."""
+    column = "cost" if b.alloc.unit == "money" and "cost" in b.alloc.table else b.alloc.amount_unit
+    return float(b.alloc.table[column].sum())
 
 
 def compare_at_plan_spend(b: ReportBuilder) -> bool:

@@ -30,7 +30,7 @@ def budget_saved_metric(a: AllocationView) -> Metric | None:
     fraction = a.reduced_fraction
     detail = f"the plan matches uniform's predicted objective at {fmt_pct(fraction, 0)} of the budget"
     if a.reduced_budget is not None and a.budget is not None:
-        detail += f" ({fmt_num(a.reduced_budget, 3)} of {fmt_num(a.budget)} {a.unit})"
+        detail += f" ({fmt_num(a.reduced_budget, 3)} of {a.budget_text()})"
     return Metric("Budget saved", fmt_pct(a.budget_saved, 0), detail, "good" if a.budget_saved > 0 else "")
 
 
@@ -105,12 +105,12 @@ def allocation_section(b: ReportBuilder) -> Section | None:
     s = Section("allocation", "The allocation and its baselines")
     names = ", ".join(base.name for base in a.baselines) or "none recorded"
     if compare_at_plan_spend(b):
-        spend = (f"Baselines ({names}) at the plan's spend, {fmt_num(plan_spend(b), 4)} of the "
-                 f"{fmt_num(a.budget, 4)} {a.unit} budget: a target plan spends only what its targets need, so "
+        spend = (f"Baselines ({names}) at the plan's spend, {a.budget_text(plan_spend(b))} of the "
+                 f"{a.budget_text()} budget: a target plan spends only what its targets need, so "
                  f"each recipe is shown with the same amount (the baseline table below lists them at the full budget).")
     else:
         spend = f"Baselines ({names}) at the same budget."
-    caption = (f"Top: {a.unit} each mixture gives each language (plan error bars: the {b.level:.0%} interval of "
+    caption = (f"Top: {a.amount_unit} each mixture gives each language (plan error bars: the {b.level:.0%} interval of "
                f"the allocation itself). Bottom: the predicted {b.metric_label} with its {b.level:.0%} predictive "
                f"interval, the same kind for every mixture: the fit's uncertainty at that amount, the law's "
                f"extrapolation error beyond the runs, and one run's noise (what one final run would score). {spend}")
@@ -119,7 +119,7 @@ def allocation_section(b: ReportBuilder) -> Section | None:
     def draw(page):
         series, dropped = mixtures(b, page)
         left_out.update(dropped)
-        return PF.allocation_figure(page, series, f"training {a.unit}", b.metric_label)
+        return PF.allocation_figure(page, series, f"training {a.amount_unit}", b.metric_label)
 
     s.blocks += b.paged(a.languages, F.languages_per_bar_page(1 + len(a.baselines)), draw, "allocation",
                         "Plan vs baselines", caption)
@@ -194,7 +194,7 @@ def marginal_line(b: ReportBuilder, language: str, lf) -> PF.MarginalLine:
     row = a.table.loc[language]
     tpp = as_float(row["tokens"] / row["pairs"]) if row["pairs"] > 0 else None
     tpp = tpp or as_float(lf.tokens_per_pair) or 1.0
-    cost = tpp if a.unit == "tokens" else 1.0
+    cost = a.cost_per_pair(language, tpp)
     x_per_budget = (tpp if b.fit_x == "tokens" else 1.0) / cost
     weight = as_float(row.get("weight")) if a.objective == "sum" else 1.0
     weight = 1.0 if weight is None else weight
@@ -249,7 +249,7 @@ def marginal_section(b: ReportBuilder) -> Section | None:
         return None
     lines = {lang: b.marginal_line(lang, b.fits[lang]) for lang in langs}
     s = Section("marginal", "Why the plan is what it is: marginal gain")
-    unit = a.unit[:-1] if a.unit.endswith("s") else a.unit
+    unit = {"pairs": "pair", "tokens": "token"}.get(a.unit, a.unit_label)
     if a.objective == "sum":
         s.blocks.append(Paragraph(
             f"The plan maximises the weighted sum of predicted scores. At the optimum every language not held "
@@ -262,13 +262,13 @@ def marginal_section(b: ReportBuilder) -> Section | None:
             f"one more {unit} would buy each language at its planned amount."))
     curve = ("the mean over the fit's draws, as the plan under risk 'expected' averages them" if a.risk == "expected"
              else "the point fit, which the plan under risk 'mean' optimises")
-    caption = (f"Gain in weighted utility per extra {unit} (log-log) against each language's {a.unit}, read from "
-               f"{curve}; points mark the plan. A language planned 0 {a.unit} sits at 0 (linear up to the dotted "
+    caption = (f"Gain in weighted utility per extra {unit} (log-log) against what each language's data costs "
+               f"({a.unit_label}), read from {curve}; points mark the plan. A language planned nothing sits at 0 (linear up to the dotted "
                f"line), at the gain the solver read there.")
 
     def xlabel(page) -> str:
         zero = any(lines[lang].plan_x == 0 for lang in page)
-        return f"training {a.unit} ({'0 = none planned; ' if zero else ''}log scale)"
+        return f"its data, in {a.unit_label} ({'0 = none planned; ' if zero else ''}log scale)"
 
     s.blocks += b.paged(
         langs, F.LINES_PER_CHART,

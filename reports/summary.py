@@ -85,7 +85,7 @@ def headline_metrics(b: ReportBuilder) -> list[Metric]:
             detail = f"objective {a.objective}" + (f" · λ {a.lam:.3g}" if a.lam is not None else "")
             if a.unused:
                 detail += f" · unused {fmt_num(a.unused)}"
-            metrics.append(Metric("Budget", f"{fmt_num(a.budget)} {a.unit}", detail))
+            metrics.append(Metric("Budget", a.budget_text(), detail))
     achieved = achieved_gain_metric(b)
     if achieved is not None:
         metrics.append(achieved)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from core.plan_files import PLAN, REDUCED, TRANSFER
+from core.units import amount, unit_name
 from fits.final_stats import OBJECTIVE_SCOPE, calibration_table, comparison_table
 
 # The mixtures `planner launch` compares against the baselines (every other mixture is a baseline).
@@ -72,6 +73,7 @@ class AllocationView:
     table: pd.DataFrame  # indexed by language
     budget: float | None = None
     unit: str = "pairs"
+    currency: str | None = None  # the money label under unit money
     objective: str = "sum"
     objective_label: str = ""
     objective_higher: bool = True
@@ -93,6 +95,26 @@ class AllocationView:
     @property
     def languages(self) -> list[str]:
         return list(self.table.index)
+
+    @property
+    def unit_label(self) -> str:
+        """What an amount of the budget is called: 'pairs', 'tokens' or the currency."""
+        return unit_name(self.unit, self.currency)
+
+    def budget_text(self, value: float | None = None) -> str:
+        """'16,000 tokens (English + target, model tokenizer)', '600.00 USD': the budget with its unit defined."""
+        return amount(self.budget if value is None else value, self.unit, self.currency)
+
+    def cost_per_pair(self, language: str, tokens_per_pair: float) -> float:
+        """What one pair of `language` costs in the budget's unit: 1, its tokens, or its price (cost / pairs)."""
+        if self.unit == "tokens":
+            return tokens_per_pair
+        if self.unit == "money":
+            row = self.table.loc[language]
+            cost, pairs = as_float(row.get("cost")), as_float(row.get("pairs"))
+            if cost is not None and pairs:
+                return cost / pairs
+        return 1.0
 
     @property
     def amount_unit(self) -> str:
@@ -136,6 +158,7 @@ def allocation_view(table: pd.DataFrame, summary: dict | None, higher_is_better:
         table=table.set_index("language", drop=False),
         budget=as_float(summary.get("budget")),
         unit=str(summary.get("unit") or "pairs"),
+        currency=summary.get("currency"),
         objective=str(summary.get("objective") or "sum"),
         objective_label=str(summary.get("objective_label") or ""),
         objective_higher=bool(summary.get("objective_higher_is_better", higher_is_better)),

@@ -41,3 +41,9 @@ def test_a_token_budget_is_priced_at_the_data_s_tokens_per_pair():
     cfg = _cfg(budget={"total": 16000, "unit": "tokens"})
     assert final_pairs(cfg, 40.0) == pytest.approx(400.0)
     assert final_pairs(_cfg(), None) == 400
+
+
+def test_a_money_budget_is_priced_at_the_languages_mean_price():
+    cfg = _cfg(budget={"total": 60, "unit": "money", "languages": {"de": {"price_per_pair": 0.1},
+                                                                   "es": {"price_per_pair": 0.2}}})
+    assert final_pairs(cfg, None) == pytest.approx(60 / 0.15)

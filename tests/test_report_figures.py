@@ -162,3 +162,23 @@ def test_a_flagged_parameter_carries_the_mark_and_its_reason(page):
     assert flags_text(flags).count(FLAG_MARK) == 2 and "not a measured rate" in flags_text(flags)
     table = page[page.index('<table id="fits">'):]
     assert ">flags</th>" in table[:table.index("</tr>")]
+
+
+def test_a_money_plan_is_drawn_and_named_in_money(tmp_path):
+    """Under a money budget a pair costs its language's price: the marginal gains per unit of money sit on
+    λ, and the report names the budget with its currency (not the bare word 'money')."""
+    laws = true_laws(["de", "fr", "ja"], seed=4)
+    runs = synthetic_runs(laws, seed=4)
+    fitset = fit_runs(runs, "chrf", bootstrap=100, seed=4)
+    prices = {"de": 0.05, "fr": 0.08, "ja": 0.20}
+    plan = allocate(fitset, 150.0, "money", currency="EUR",
+                    limits={lang: LanguageLimits(price_per_pair=p, max_pairs=50_000) for lang, p in prices.items()})
+    builder = _write(tmp_path / "money", runs, fitset, plan)
+    assert builder.alloc.budget_text() == "150.00 EUR"
+    for lang, price in prices.items():
+        assert builder.alloc.cost_per_pair(lang, 99.0) == pytest.approx(price)
+    lines, fig = _marginal(builder)
+    points = np.concatenate([c.get_offsets() for c in fig.axes[0].collections])
+    for p in (p for p in plan.languages if p.at_bound is None):
+        line = next(line for line in lines if line.language == p.language)
+        assert points[np.isclose(points[:, 0], line.plan_x)][0, 1] == pytest.approx(plan.lam, rel=1e-5)
