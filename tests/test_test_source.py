@@ -183,3 +183,15 @@ def test_generation_length_follows_the_references_unless_capped():
     assert new_token_budget([30, 120], None, 1000) == 184
     assert new_token_budget([30, 120], 64, 1000) == 64  # an explicit number still wins
     assert new_token_budget([30, 120], None, 50) == 50  # never past the context
+
+
+def test_data_stats_says_which_test_set_each_language_scores_on(flores, tmp_path, capsys):
+    from planner.cli import main
+
+    config = {"languages": ["de", "el"], "data": flores, "sweep": {"sizes": [5, 10]},
+              "output_dir": str(tmp_path / "out")}
+    (tmp_path / "c.yaml").write_text(json.dumps(config), encoding="utf-8")
+    assert main(["data", "stats", "--config", str(tmp_path / "c.yaml")]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert "test sets from data.test_source (de: " in head and "deu_Latn.devtest" in head and "ell_Grek" in head
+    assert "cut from the source" not in head and "overlaps test" in head

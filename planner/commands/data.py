@@ -125,7 +125,15 @@ def run(args) -> int:
         datasets[code] = load_language(cfg.data, code)
 
     source = "embedded demo corpus (LibreOffice UI translations)" if cfg.data.source == "demo" else cfg.data.source
-    print(f"source: {source}; test split {cfg.data.test_size} pairs per language, split_seed {cfg.data.split_seed}")
+    fixed = {code: data.test_origin for code, data in datasets.items() if data.test_origin}
+    cut = [code for code in datasets if code not in fixed]
+    test = "; ".join(
+        ([f"test sets from data.test_source ({', '.join(f'{c}: {o}' for c, o in fixed.items())}), up to "
+          f"{cfg.data.test_size} sentences each, every training pair sharing a side with one removed "
+          "('overlaps test')"] if fixed else [])
+        + ([f"test split of {', '.join(cut)} cut from the source: {cfg.data.test_size} pairs per language, "
+            f"split_seed {cfg.data.split_seed}"] if cut else []))
+    print(f"source: {source}; {test}")
     print(format_stats(corpus_stats(datasets)))
     print("(means over test + train pairs; words are whitespace-separated, so Chinese/Japanese count phrases)")
 
