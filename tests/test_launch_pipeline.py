@@ -20,8 +20,9 @@ def test_take_pairs_prefix_then_whole_epochs():
     assert take_pairs(pool, 4, 1.0, "xx") == take_pairs(pool, 7, 1.0, "xx")[:4]  # nested like the sweep
     assert take_pairs(pool, 23, 3.0, "xx") == pool + pool + [0, 1, 2]
     assert take_pairs(pool, 0, 1.0, "xx") == []
-    with pytest.raises(UserError, match="max_epochs"):
+    with pytest.raises(UserError, match="max_epochs") as refused:
         take_pairs(pool, 11, 1.0, "xx")
+    assert "add the bought pairs to the data source" in str(refused.value)  # a purchase plan's next step
 
 
 def test_launch_command_is_an_argv_list_for_each_launcher():

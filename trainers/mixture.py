@@ -22,9 +22,10 @@ def take_pairs(pool: Sequence, n: int, max_epochs: float, language: str) -> list
     size = len(pool)
     if n > size * max_epochs + 1e-9 or (n > 0 and size == 0):
         raise UserError(
-            f"Allocation gives {language} {n} pairs but only {size} are available and max_epochs is {max_epochs} "
-            f"(cap {int(size * max_epochs)}).",
-            "Re-run `planner allocate` with the same limits, or raise budget.max_epochs.",
+            f"Allocation gives {language} {n:,} pairs but its training pool holds {size:,} and max_epochs is "
+            f"{max_epochs:g} (at most {int(size * max_epochs):,} trainable).",
+            "If the plan buys data (allocation.csv's to_buy), add the bought pairs to the data source and run again; "
+            "otherwise re-run `planner allocate` with the pool as the cap, or raise budget.max_epochs.",
         )
     full, rest = divmod(n, size) if size else (0, 0)
     return list(pool) * full + list(pool[:rest])
