@@ -114,7 +114,8 @@ class SweepConfig(Strict):
         default_factory=ClusterConfig, description="`planner sweep --submit slurm|local`: the jobs the sweep is "
         "submitted as, and what each asks the scheduler for (docs/cluster.md).",
     )
-    heartbeat_seconds: int = Field(30, ge=1, description="How often a running proxy run records that it is alive.")
+    heartbeat_seconds: int = Field(30, ge=1, description="How often a running proxy run records that it is alive "
+                                   "(optuna's heartbeat, on database storages; a journal has none: docs/sweep.md).")
     grace_seconds: int | None = Field(
         None, ge=1, description="A run silent this long is declared lost and retried; default 4 × heartbeat_seconds."
     )

@@ -1,10 +1,12 @@
-"""The sweep's ledger on real optuna storages: grid, storage resolution, atomic claims, retry rules,
-stale detection, runs.csv export, ETA, and the worker loop run in-process with injected runners."""
+"""The sweep's ledger on real optuna storages: grid, storage resolution, optuna's atomic pop, the
+preparation lock (one process queues), optuna's heartbeat and retry, stale detection, runs.csv export, ETA,
+and the worker loop run in-process with injected runners."""
 
 from __future__ import annotations
 
 import csv
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,10 +20,10 @@ from planner.commands.status import format_status
 from core.config import config_from_dict
 from core.errors import UserError
 from planner.sweep import (
-    A_DATA, A_ERROR, A_HEARTBEAT, A_INTERRUPTED, A_SESSION, A_SUPERSEDED, MAX_LOST_PER_SESSION, GridPoint,
-    Ledger, PointState, StorageSpec, WorkerSettings, export_runs, run_claimed, grid_points, is_silent, open_ledger,
-    open_storage, point_statuses, points_to_enqueue, predict_seconds, resolve_runner, resolve_storage, runs_table,
-    session_failures, stale_notices, summarize, worker_loop, write_csv_atomic,
+    A_DATA, A_ERROR, A_INTERRUPTED, A_SESSION, A_WORKER, GridPoint, PointState, StorageSpec, WorkerSettings,
+    export_runs, grid_points, open_ledger, open_storage, point_statuses, points_to_enqueue, predict_seconds,
+    prepare, resolve_runner, resolve_storage, run_next, runs_table, session_failures, stale_notices, summarize,
+    sweep_points, worker_loop, write_csv_atomic,
 )
 
 
@@ -111,12 +113,16 @@ def test_reading_a_missing_storage_is_a_user_error_and_creates_nothing(tmp_path)
     assert not (tmp_path / "none.db").exists()
 
 
-def _pop_all(target: str, kind: str, keys: list[str], out) -> None:
-    storage = open_storage(StorageSpec(kind, target), create=False)
-    ledger = Ledger(storage, storage.get_study_id_from_name("race"), "race")
+def _pop_all(target: str, kind: str, out) -> None:
+    """optuna's own pop, as a worker's `Study.optimize` does it (`Study.ask` takes a WAITING trial)."""
+    study = optuna.load_study(study_name="race", storage=open_storage(StorageSpec(kind, target), create=False))
     got = []
-    while (t := ledger.pop(set(keys))) is not None:
-        got.append(t.number)
+    while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        t = study.ask()
+        if "point" in t.user_attrs:
+            got.append(t.number)
+        else:  # another process took the last one first; ask() made a fresh trial
+            study.tell(t, state=TrialState.PRUNED)
     out.put(got)
 
 
@@ -124,13 +130,12 @@ def _pop_all(target: str, kind: str, keys: list[str], out) -> None:
 def test_concurrent_pops_never_hand_out_a_trial_twice(tmp_path, kind):
     # Without BEGIN IMMEDIATE, three processes on SQLite popped 16 of 300 trials twice.
     target = f"sqlite:///{tmp_path / 'race.db'}" if kind == "rdb" else str(tmp_path / "race.log")
-    storage = open_storage(StorageSpec(kind, target), create=True)
-    study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "race")
-    points = [GridPoint("ar", n, 0) for n in range(1, 61)]
-    Ledger(storage, study_id, "race").enqueue(points)
+    study = optuna.create_study(study_name="race", storage=open_storage(StorageSpec(kind, target), create=True))
+    for n in range(1, 61):
+        study.enqueue_trial({}, user_attrs=GridPoint("ar", n, 0).user_attrs())
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_pop_all, args=(target, kind, [p.key for p in points], queue)) for _ in range(3)]
+    procs = [ctx.Process(target=_pop_all, args=(target, kind, queue)) for _ in range(3)]
     for p in procs:
         p.start()
     popped = [n for _ in procs for n in queue.get(timeout=120)]
@@ -139,64 +144,99 @@ def test_concurrent_pops_never_hand_out_a_trial_twice(tmp_path, kind):
     assert sorted(popped) == list(range(60))
 
 
+def _prepare_in_process(cfg, spec, out) -> None:
+    _, queued = prepare(cfg, spec, sweep_points(cfg), {})
+    out.put(queued)
+
+
+@pytest.mark.parametrize("kind", ["rdb", "journal"])
+def test_sweeps_preparing_at_once_queue_each_point_once(tmp_path, kind):
+    """Four processes prepare one new study at the same moment: the lock lets one queue the grid and the
+    others find it queued (no point twice, so no worker ever has to step aside)."""
+    cfg = make_cfg(tmp_path, sizes=[8, 16, 32, 64])
+    spec = resolve_storage(cfg, str(tmp_path / ("s.db" if kind == "rdb" else "s.log")))
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_prepare_in_process, args=(cfg, spec, queue)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    queued = sorted(queue.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join()
+    assert queued == [0, 0, 0, 8]
+    trials = open_ledger(cfg, spec, create=False).trials()
+    assert sorted(t.user_attrs["point"] for t in trials) == sorted(p.key for p in grid_points(cfg))
+
+
 @pytest.fixture
 def ledger(tmp_path):
     cfg = make_cfg(tmp_path)
     return open_ledger(cfg, resolve_storage(cfg), create=True)
 
 
-def test_claim_backs_off_from_a_point_running_or_done_elsewhere(ledger):
-    ledger.enqueue([P, P])  # e.g. two sweeps reconciled the grid at the same moment
-    first, second = ledger.pop({P.key}), ledger.pop({P.key})
-    assert first.number != second.number
-    assert ledger.claim(first, "s", "w1") is False  # sees `second` RUNNING
-    assert ledger.claim(second, "s", "w2") is True  # `first` has stepped aside
-    by_number = {t.number: t for t in ledger.trials()}
-    assert by_number[first.number].state == TrialState.PRUNED and A_SUPERSEDED in by_number[first.number].user_attrs
-    assert ledger.finish(second, TrialState.COMPLETE, 1.0)
+def test_workers_take_points_in_the_sweeps_order(tmp_path):
+    """prepare queues in the sweep's order (largest runs first) and optuna pops the oldest queued trial."""
+    cfg = make_cfg(tmp_path)
+    ledger, queued = prepare(cfg, resolve_storage(cfg), sweep_points(cfg), {})
+    calls: list[str] = []
+    while run_next(ledger, cfg, fake_runner(calls), _settings("s")) is not None:
+        pass
+    assert queued == 4 and calls == [p.key for p in grid_points(cfg)] == ["ar-32-s0", "el-32-s0", "ar-16-s0", "el-16-s0"]
+
+
+def test_a_silent_run_is_failed_once_retried_and_its_owner_cannot_complete_it(ledger):
+    """optuna's RDB heartbeat: a RUNNING trial whose heartbeat is older than the grace period (3 s) is failed
+    by `fail_lost` and re-queued by optuna's retry callback, once; the owner's late result is refused."""
     ledger.enqueue([P])
-    third = ledger.pop({P.key})
-    assert ledger.claim(third, "s", "w3") is False  # a finished point never reruns
-    assert ledger.pop({P.key}) is None
+    t = ledger.study.ask()
+    ledger.storage.record_heartbeat(t._trial_id)
+    ledger.fail_lost()
+    assert ledger.trials(states=(TrialState.FAIL,)) == []  # fresh heartbeat
+    time.sleep(4.0)
+    ledger.fail_lost()
+    ledger.fail_lost()  # failed once, not twice
+    states = [x.state for x in ledger.trials()]
+    assert states == [TrialState.FAIL, TrialState.WAITING]  # re-queued: the same point, a new trial
+    assert ledger.trials()[1].user_attrs["point"] == P.key
+    with pytest.raises(Exception):
+        ledger.study.tell(t, 1.0)  # the owner's late result is discarded
 
 
-def test_pop_follows_the_sweeps_order_not_the_queues(ledger):
-    """A point re-queued late (after a lost run) still runs before points that come after it in the
-    sweep's order, e.g. an adaptive start design before mixture runs queued earlier."""
-    mixture, start_a, start_b = GridPoint("", 150, 0, ("ar", "el")), GridPoint("ar", 150, 0), GridPoint("el", 50, 0)
-    ledger.enqueue([mixture, start_b])
-    ledger.enqueue([start_a])  # re-queued last
-    order = [start_a.key, start_b.key, mixture.key]
-    assert [ledger.pop(order).user_attrs["point"] for _ in range(3)] == order
-    assert ledger.pop(order) is None
+def test_a_journal_run_whose_worker_died_here_is_failed_and_retried(tmp_path):
+    """A journal has no heartbeat: a RUNNING trial whose worker process on this machine is gone is failed and
+    re-queued; a live worker's, or another machine's, is left alone."""
+    import socket
+    import subprocess
+    import sys
 
-
-def test_a_silent_run_is_failed_once_and_its_owner_cannot_complete_it(ledger):
-    ledger.enqueue([P])
-    t = ledger.pop({P.key})
-    ledger.claim(t, "s", "w")
-    assert ledger.fail_silent(grace_seconds=3) == []  # fresh heartbeat
-    ledger.set_attrs(t, {A_HEARTBEAT: time.time() - 10})
-    assert ledger.fail_silent(grace_seconds=3) == [t.number]
-    assert ledger.fail_silent(grace_seconds=3) == []  # failed once, not twice
-    assert ledger.finish(t, TrialState.COMPLETE, 1.0) is False  # the owner's late result is discarded
-    assert points_to_enqueue([P], ledger.trials(), "s") == [P]  # and the point is retried
+    cfg = make_cfg(tmp_path)
+    ledger = open_ledger(cfg, resolve_storage(cfg, str(tmp_path / "s.log")), create=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    here = socket.gethostname()
+    for worker in (f"{here}:{gone.stdout.strip()}", f"{here}:{os.getpid()}", "elsewhere:1"):
+        ledger.enqueue([P])
+        t = ledger.study.ask()
+        ledger.set_attrs(t._trial_id, {A_WORKER: worker})
+    ledger.fail_lost()
+    assert [x.state for x in ledger.trials()] == [TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING,
+                                                  TrialState.WAITING]
+    running = ledger.trials(states=(TrialState.RUNNING,))
+    assert [ledger.may_come_back(x) for x in running] == [True, False]  # never waited for from here
 
 
 def test_a_run_that_ends_after_being_declared_lost_is_discarded(tmp_path, ledger):
     cfg = make_cfg(tmp_path)
     ledger.enqueue([P])
-    t = ledger.pop({P.key})
-    ledger.claim(t, "s", "slow")
 
     def runner(*args, **kwargs):
-        assert ledger.finish(t, TrialState.FAIL)  # another worker gave up on us meanwhile
+        (mine,) = ledger.trials(states=(TrialState.RUNNING,))
+        ledger.storage.set_trial_state_values(mine._trial_id, TrialState.FAIL)  # another worker gave up on us
         return fake_runner([])(*args, **kwargs)
 
-    assert run_claimed(ledger, t, cfg, runner, heartbeat_seconds=1) == PointState.PENDING
+    assert run_next(ledger, cfg, runner, _settings("s")) == PointState.PENDING
     (after,) = ledger.trials()
     assert after.state == TrialState.FAIL and "metrics" not in after.user_attrs
-    assert points_to_enqueue([P], ledger.trials(), "s") == [P]
+    assert points_to_enqueue([P], ledger.trials()) == [P]
 
 
 def test_a_study_refuses_results_trained_under_other_settings(tmp_path):
@@ -219,17 +259,17 @@ def test_a_study_refuses_results_trained_under_other_settings(tmp_path):
     ([(TrialState.COMPLETE, {})], False),
     ([(TrialState.WAITING, {})], False),
     ([(TrialState.RUNNING, {})], False),
-    ([(TrialState.FAIL, {A_ERROR: "boom", A_SESSION: "now"})], False),  # raised in this sweep: not again
-    ([(TrialState.FAIL, {A_ERROR: "boom", A_SESSION: "before"})], True),  # a later sweep retries
-    ([(TrialState.FAIL, {A_SESSION: "now"})], True),  # lost (worker killed): retried
-    ([(TrialState.FAIL, {A_SESSION: "now"})] * MAX_LOST_PER_SESSION, False),  # …but not forever
+    ([(TrialState.FAIL, {A_ERROR: "boom", A_SESSION: "before"})], True),  # the next sweep retries a run that raised
+    ([(TrialState.FAIL, {A_SESSION: "before"})] * 3, True),  # lost (worker killed) too often last time: again
     ([(TrialState.FAIL, {A_INTERRUPTED: True, A_SESSION: "now"})] * 3, True),  # Ctrl-C is not the run's fault
-    ([(TrialState.PRUNED, {A_SUPERSEDED: "dup"})], True),  # a duplicate that never ran
+    ([(TrialState.PRUNED, {})], True),  # never ran
     ([(TrialState.FAIL, {A_ERROR: "boom", A_SESSION: "now"}), (TrialState.COMPLETE, {})], False),
 ])
 def test_which_points_are_enqueued(trials, expected):
+    """What a sweep queues when it starts (the only time it queues: a run that raises is not retried by the
+    sweep it raised in, and a lost one is re-queued by optuna's retry callback, a bounded number of times)."""
     ts = [trial(P, state, i, **attrs) for i, (state, attrs) in enumerate(trials)]
-    assert points_to_enqueue([P], ts, session="now") == ([P] if expected else [])
+    assert points_to_enqueue([P], ts) == ([P] if expected else [])
 
 
 def test_point_states_and_errors():
@@ -247,15 +287,6 @@ def test_point_states_and_errors():
         r: (PointState.PENDING, None), s: (PointState.RUNNING, None),
     }
     assert [t.number for t in session_failures(trials, "a")] == [0, 2]
-
-
-def test_silence_uses_the_heartbeat_else_the_start_time():
-    now = time.time()
-    assert not is_silent(trial(P, TrialState.RUNNING, **{A_HEARTBEAT: now - 2}), now, 3)
-    assert is_silent(trial(P, TrialState.RUNNING, **{A_HEARTBEAT: now - 4}), now, 3)
-    started = trial(P, TrialState.RUNNING)
-    started.datetime_start = datetime.now() - timedelta(seconds=10)
-    assert is_silent(started, now, 3) and not is_silent(started, now, 30)
 
 
 # ------------------------------------------------------------------------------ changed data (pure)
@@ -287,19 +318,18 @@ def test_a_result_on_other_data_is_stale(trials, fingerprints, state, result):
         assert status.outdated.number == 0
 
 
-def test_stale_points_are_rerun_once_per_session_and_left_out_of_runs_csv():
+def test_stale_points_are_rerun_and_left_out_of_runs_csv():
     q = GridPoint("el", 16, 0)
     trials = [trial(P, TrialState.COMPLETE, 0, metrics={"chrf": 1.0}, **{A_DATA: "old-data"}),
               trial(q, TrialState.COMPLETE, 1, metrics={"chrf": 2.0})]
     fingerprints = {"ar": "new-data", "el": "el-data"}
-    assert points_to_enqueue([P, q], trials, "s", fingerprints) == [P]  # el unchanged: not re-run
+    assert points_to_enqueue([P, q], trials, fingerprints=fingerprints) == [P]  # el unchanged: not re-run
     _, rows = runs_table(point_statuses([P, q], trials, fingerprints=fingerprints))
     assert [r["language"] for r in rows] == ["el"]  # the outdated Arabic result is not a result
-    # This session re-ran it, but the result is outdated again (another machine's data differs, or the
-    # file changed meanwhile): not re-run again by the same session, or machines could loop forever.
+    # A sweep queues only when it starts: a re-run whose result is outdated again (another machine's data
+    # differs, or the file changed meanwhile) waits for the next sweep, so machines cannot loop forever.
     rerun = trial(P, TrialState.COMPLETE, 2, **{A_DATA: "third-data", A_SESSION: "s"})
-    assert points_to_enqueue([P, q], [*trials, rerun], "s", fingerprints) == []
-    assert points_to_enqueue([P, q], [*trials, rerun], "next", fingerprints) == [P]
+    assert points_to_enqueue([P, q], [*trials, rerun], fingerprints=fingerprints) == [P]
 
 
 def test_stale_notice_names_the_language_the_runs_and_why():
@@ -309,21 +339,18 @@ def test_stale_notice_names_the_language_the_runs_and_why():
     assert stale_notices({}) == []
 
 
-def test_a_claim_does_not_back_off_from_an_outdated_result(tmp_path):
-    cfg = make_cfg(tmp_path)
+def test_a_point_whose_result_is_outdated_is_queued_and_run_on_the_new_data(tmp_path):
+    cfg = make_cfg(tmp_path, sizes=[16])
     spec = resolve_storage(cfg)
-    old = open_ledger(cfg, spec, create=True, fingerprints={"ar": "old-data"})
-    old.enqueue([P])
-    first = old.pop({P.key})
-    assert first.user_attrs[A_DATA] == "old-data"  # recorded when queued…
-    assert old.claim(first, "s1", "w") and old.finish(first, TrialState.COMPLETE, 1.0)
-    new = open_ledger(cfg, spec, create=True, fingerprints={"ar": "new-data"})
-    assert points_to_enqueue([P], new.trials(), "s2", new.fingerprints) == [P]
-    new.enqueue([P])
-    second = new.pop({P.key})
-    assert new.claim(second, "s2", "w") is True  # the done trial is on other data: not a reason to step aside
-    (claimed,) = [t for t in new.trials() if t.number == second.number]
-    assert claimed.user_attrs[A_DATA] == "new-data"  # …and again by the worker that claims it
+    old, _ = prepare(cfg, spec, sweep_points(cfg), {"ar": "old-data"})
+    assert {t.user_attrs.get(A_DATA) for t in old.trials() if t.user_attrs["language"] == "ar"} == {"old-data"}
+    worker_loop(old, cfg, fake_runner([]), _settings("s1"))  # recorded when queued, and by the worker
+    new, queued = prepare(cfg, spec, sweep_points(cfg), {"ar": "new-data"})
+    assert queued == 1  # only ar's result is outdated
+    calls: list[str] = []
+    worker_loop(new, cfg, fake_runner(calls), _settings("s2"))
+    (latest,) = [t for t in new.trials() if t.user_attrs["point"] == P.key][-1:]
+    assert calls == [P.key] and latest.user_attrs[A_DATA] == "new-data" and latest.state == TrialState.COMPLETE
 
 
 # ------------------------------------------------------------------------------------------ runs.csv
@@ -396,14 +423,20 @@ def test_resolve_runner(tmp_path):
 
 
 def _settings(session: str, max_failures: int | None = None) -> WorkerSettings:
-    return WorkerSettings(session=session, max_failures=max_failures, heartbeat_seconds=1, grace_seconds=3)
+    return WorkerSettings(session=session, max_failures=max_failures, poll_seconds=0.2)
+
+
+def _sweep(cfg, ledger, runner, session: str, max_failures: int | None = None) -> None:
+    """What one `planner sweep` does in-process: prepare (queue the missing points), then one worker."""
+    prepare(cfg, resolve_storage(cfg), sweep_points(cfg), ledger.fingerprints)
+    worker_loop(ledger, cfg, runner, _settings(session, max_failures))
 
 
 def test_worker_loop_completes_the_grid_once_and_records_failures(tmp_path, ledger):
     cfg = make_cfg(tmp_path)
     points = grid_points(cfg)
     calls: list[str] = []
-    worker_loop(ledger, cfg, fake_runner(calls, fail={"el-16-s0"}), _settings("one"))
+    _sweep(cfg, ledger, fake_runner(calls, fail={"el-16-s0"}), "one")
     assert sorted(calls) == sorted(p.key for p in points)  # each point once; the failure not retried
     statuses = {s.point.key: s for s in point_statuses(points, ledger.trials())}
     assert statuses["el-16-s0"].state == PointState.FAILED
@@ -420,7 +453,7 @@ def test_worker_loop_completes_the_grid_once_and_records_failures(tmp_path, ledg
     assert all(float(r["chrf"]) == pytest.approx(chrf_law(int(r["n_pairs"]))) for r in rows)
 
     calls.clear()  # a later sweep retries only the failed point
-    worker_loop(ledger, cfg, fake_runner(calls), _settings("two"))
+    _sweep(cfg, ledger, fake_runner(calls), "two")
     assert calls == ["el-16-s0"]
     assert all(s.state == PointState.DONE for s in point_statuses(points, ledger.trials()))
 
@@ -429,30 +462,28 @@ def test_max_failures_stops_the_sweep(tmp_path, ledger):
     cfg = make_cfg(tmp_path)
     calls: list[str] = []
     everything = {p.key for p in grid_points(cfg)}
-    worker_loop(ledger, cfg, fake_runner(calls, fail=everything), _settings("s", max_failures=2))
+    _sweep(cfg, ledger, fake_runner(calls, fail=everything), "s", max_failures=2)
     assert len(calls) == 2 and len(session_failures(ledger.trials(), "s")) == 2
 
 
-def test_worker_waits_for_a_lost_run_and_retries_it(tmp_path, ledger):
+def test_worker_waits_for_a_lost_run_and_retries_it(tmp_path):
     cfg = make_cfg(tmp_path, sizes=[16])
-    points = grid_points(cfg)
-    # A run claimed by a worker that then died: RUNNING, heartbeat already 2 s old.
-    ledger.enqueue(points[:1])
-    dead = ledger.pop({points[0].key})
-    ledger.claim(dead, "old", "gone:1")
-    ledger.set_attrs(dead, {A_HEARTBEAT: time.time() - 2})
+    ledger, _ = prepare(cfg, resolve_storage(cfg), sweep_points(cfg), {})
+    # A run taken by a worker that then died: RUNNING, its heartbeat stopped.
+    dead = ledger.study.ask()
+    ledger.storage.record_heartbeat(dead._trial_id)
     calls: list[str] = []
     started = time.monotonic()
     worker_loop(ledger, cfg, fake_runner(calls), _settings("new"))
-    assert sorted(calls) == sorted(p.key for p in points)  # the lost point ran once, after the grace
-    assert time.monotonic() - started >= 0.9
-    states = [t.state for t in ledger.trials() if t.user_attrs["point"] == points[0].key]
+    assert sorted(calls) == sorted(p.key for p in grid_points(cfg))  # the lost point ran once, after the grace
+    assert time.monotonic() - started >= 2.5
+    states = [t.state for t in ledger.trials() if t.user_attrs["point"] == dead.user_attrs["point"]]
     assert states == [TrialState.FAIL, TrialState.COMPLETE]
 
 
 def test_status_table(tmp_path, ledger):
     cfg = make_cfg(tmp_path)
-    worker_loop(ledger, cfg, fake_runner([], fail={"el-16-s0"}), _settings("s"))
+    _sweep(cfg, ledger, fake_runner([], fail={"el-16-s0"}), "s")
     text = format_status(point_statuses(grid_points(cfg), ledger.trials()), time.time())
     lines = text.splitlines()
     assert lines[0].split() == ["language", "pairs", "done", "running", "failed", "pending", "stale", "mean", "run"]

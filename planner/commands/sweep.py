@@ -15,7 +15,8 @@ The grid is an optuna study (the run ledger): by default an SQLite file in the o
 several machines at one study (--storage postgresql://…, mysql+pymysql://…, or a shared journal file
 ending in .log) and each `planner sweep` takes points the others have not: no point runs twice at once
 and a finished point never reruns. They may all start at the same moment, on a new storage too. A worker
-that dies stops sending heartbeats; after sweep.grace_seconds its point is retried. A run that raises is
+that dies stops sending heartbeats; after sweep.grace_seconds optuna fails its run and queues it again
+(a journal has no heartbeat: a run lost on a machine is retried by the next `planner sweep` there). A run that raises is
 recorded as failed with its error (see `planner status`) and the sweep goes on; it is not retried by the
 same invocation, but running `planner sweep` again retries failed points and completes exactly the
 missing ones. Ctrl-C stops the workers; their interrupted runs are retried by the next `planner sweep`.

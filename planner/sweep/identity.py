@@ -25,13 +25,13 @@ from core.errors import UserError
 
 # Trial user attributes (the trial's record; shown as-is by optuna-dashboard).
 A_POINT, A_LANGUAGE, A_PAIRS, A_SEED = "point", "language", "n_pairs", "seed"
-A_SESSION, A_WORKER, A_HEARTBEAT = "session", "worker", "heartbeat"
+A_SESSION, A_WORKER = "session", "worker"
 # The GPUs the claiming worker owned, as its CUDA_VISIBLE_DEVICES ("2,3"); absent when it ran on the CPU.
 A_DEVICES = "devices"
 A_METRICS, A_TOKENS, A_TRAIN_S, A_EVAL_S, A_STEPS, A_RUN_DIR = (
     "metrics", "n_tokens", "train_seconds", "eval_seconds", "steps", "run_dir",
 )
-A_ERROR, A_TRACEBACK, A_INTERRUPTED, A_SUPERSEDED = "error", "traceback", "interrupted", "superseded"
+A_ERROR, A_TRACEBACK, A_INTERRUPTED = "error", "traceback", "interrupted"
 # The fingerprint of the language's data (training pool + test split) the trial was queued for or ran on.
 A_DATA = "data_fingerprint"
 # A mixture point's languages (a list; absent on a per-language point), its left-out language ("" if none)

@@ -1,186 +1,184 @@
-"""The ledger: one study in one storage, read and written through the public `BaseStorage` API.
+"""The ledger: one optuna study, used as optuna intends (docs/sweep.md).
 
-Trials move WAITING (queued) → RUNNING (claimed by one worker) → COMPLETE / FAIL / PRUNED; the package
-docstring (`planner.sweep`) argues why no point runs twice and none is lost.
+One process at a time prepares the study (`prepare`, under the storage's lock): creates or loads it,
+records or checks the settings hash, fails runs whose workers died, and enqueues every point without a
+current result. Workers only take queued trials (`Study.optimize` pops WAITING trials; `worker`).
 """
 
 from __future__ import annotations
 
-import time
+import logging
+import os
+import socket
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
-from optuna.storages import BaseStorage
-from optuna.study import StudyDirection
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from core.config import PlannerConfig
 from core.errors import UserError
-from planner.sweep.identity import (
-    A_DATA, A_DEVICES, A_HEARTBEAT, A_POINT, A_SESSION, A_SUPERSEDED, A_WORKER, S_RUN_HASH, GridPoint,
-    point_fingerprint, run_config_hash,
-)
-from planner.sweep.state import is_current_result, is_silent, is_superseded
-from planner.sweep.storage import StorageSpec, open_storage, retry_creation_race
+from planner.sweep.identity import A_DATA, A_WORKER, S_RUN_HASH, GridPoint, point_fingerprint, run_config_hash
+from planner.sweep.state import MAX_LOST_PER_SESSION
+from planner.sweep.storage import StorageSpec, exclusive, open_storage
+
+log = logging.getLogger(__name__)
+
+# A run lost (its worker killed) is re-queued by optuna's retry callback at most this often; the next
+# `planner sweep` queues it afresh. A run that always kills its worker (out of memory) does not loop.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ExperimentalWarning)
+    RETRY = RetryHeartbeatStaleTrialCallback(max_retry=MAX_LOST_PER_SESSION)
 
 
-# A sweep that finds a study without its settings record waits this long for the study's creator to write it.
-SETTINGS_WAIT_S = 5.0
+def this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _trial_id(trial: FrozenTrial) -> int:
-    # Storage calls take the storage-wide id; FrozenTrial exposes it only under this name.
-    return trial._trial_id
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        pass
+    return True
+
+
+def _dead_here(trial: FrozenTrial) -> bool:
+    """A RUNNING trial whose worker ran on this machine and is gone (a journal has no heartbeat)."""
+    host, _, pid = str(trial.user_attrs.get(A_WORKER, "")).rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
 
 
 @dataclass
 class Ledger:
-    """One study in one storage. `fingerprints` (language → data fingerprint) is the data this process
-    sees: recorded on the trials it queues and claims, and a result on other data does not count as done."""
+    """One study. `fingerprints` (language → data fingerprint) is the data this process sees: recorded on
+    the trials it queues and runs, and a result on other data does not count as done."""
 
-    storage: BaseStorage
-    study_id: int
-    study_name: str
+    study: optuna.Study
     fingerprints: Mapping[str, str] = field(default_factory=dict)
+    spec: StorageSpec | None = None
+
+    @property
+    def storage(self):
+        return self.study._storage
+
+    @property
+    def study_name(self) -> str:
+        return self.study.study_name
+
+    @property
+    def heartbeat(self) -> bool:
+        """Whether the storage fails silent runs itself (optuna's RDB heartbeat); a journal has none."""
+        return self.spec is None or self.spec.kind == "rdb"
 
     def trials(self, states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
-        return self.storage.get_all_trials(self.study_id, deepcopy=False, states=states)
+        return self.study.get_trials(deepcopy=False, states=states)
 
-    def _data_attrs(self, point: GridPoint) -> dict[str, Any]:
+    def data_attrs(self, point: GridPoint) -> dict[str, Any]:
         fingerprint = point_fingerprint(point, self.fingerprints)
         return {} if fingerprint is None else {A_DATA: fingerprint}
 
     def enqueue(self, points: Iterable[GridPoint]) -> int:
         n = 0
         for point in points:
-            attrs = {**point.user_attrs(), **self._data_attrs(point)}
-            template = optuna.trial.create_trial(state=TrialState.WAITING, user_attrs=attrs)
-            self.storage.create_new_trial(self.study_id, template_trial=template)
+            self.study.enqueue_trial({}, user_attrs={**point.user_attrs(), **self.data_attrs(point)})
             n += 1
         return n
 
-    def pop(self, keys: Iterable[str]) -> FrozenTrial | None:
-        """Claim a WAITING trial of one of these points (compare-and-set WAITING → RUNNING): of the point
-        that comes first in `keys`, the oldest. The sweep's order, not the queue's, decides what runs next:
-        a point re-queued after a lost run (or a resumed sweep) keeps its place, so an adaptive sweep's
-        start design never waits behind mixture runs queued before it was re-queued."""
-        rank = {key: i for i, key in enumerate(keys)}
-        waiting = [t for t in self.trials(states=(TrialState.WAITING,)) if t.user_attrs.get(A_POINT) in rank]
-        for trial in sorted(waiting, key=lambda t: (rank[t.user_attrs[A_POINT]], t.number)):
-            try:
-                if self.storage.set_trial_state_values(_trial_id(trial), state=TrialState.RUNNING):
-                    return trial
-            except UpdateFinishedTrialError:
-                continue
-        return None
-
-    def set_attrs(self, trial: FrozenTrial, attrs: dict[str, Any]) -> None:
+    def set_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
         for key, value in attrs.items():
-            self.storage.set_trial_user_attr(_trial_id(trial), key, value)
+            self.storage.set_trial_user_attr(trial_id, key, value)
 
-    def claim(self, trial: FrozenTrial, session: str, worker: str, devices: str = "") -> bool:
-        """Own a popped trial, unless its point is already running or done (on current data) elsewhere
-        (see the package docstring, 1b). Records the data this worker will train on, and the GPUs it owns
-        (`devices`, its CUDA_VISIBLE_DEVICES; "" on the CPU, not recorded)."""
-        self.set_attrs(trial, {A_SESSION: session, A_WORKER: worker, A_HEARTBEAT: time.time(),
-                               **({A_DEVICES: devices} if devices else {}),
-                               **self._data_attrs(GridPoint.from_attrs(trial.user_attrs))})
-        key = trial.user_attrs[A_POINT]
-        for other in self.trials():
-            if other.number == trial.number or other.user_attrs.get(A_POINT) != key or is_superseded(other):
-                continue
-            if other.state == TrialState.RUNNING or is_current_result(other, self.fingerprints):
-                reason = f"trial {other.number} is {other.state.name.lower()} for the same point"
-                self.set_attrs(trial, {A_SUPERSEDED: reason})
-                self.finish(trial, TrialState.PRUNED)
-                return False
-        return True
+    def fail_lost(self) -> None:
+        """Fail the runs whose workers are gone and re-queue them (optuna's retry callback). On an RDB
+        storage that is optuna's own heartbeat check; a journal has none, so a run is judged by its worker's
+        process, on this machine only (docs/sweep.md: a run lost on another machine waits for the next
+        `planner sweep` there, or on any machine once the trial is failed by hand)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            if self.heartbeat:
+                fail_stale_trials(self.study)
+                return
+            for trial in self.trials(states=(TrialState.RUNNING,)):
+                if _dead_here(trial):
+                    try:
+                        if self.storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                            RETRY(self.study, self.storage.get_trial(trial._trial_id))
+                    except UpdateFinishedTrialError:
+                        pass
 
-    def finish(self, trial: FrozenTrial, state: TrialState, value: float | None = None) -> bool:
-        """Finish a trial; False when someone else finished it first (it was declared lost)."""
-        try:
-            values = None if value is None else [value]
-            self.storage.set_trial_state_values(_trial_id(trial), state=state, values=values)
+    def fail_silent(self, grace_seconds: float | None = None) -> None:
+        """`fail_lost` under its former name (`planner.sweep.submit` calls it; the grace is the storage's)."""
+        self.fail_lost()
+
+    def may_come_back(self, trial: FrozenTrial) -> bool:
+        """A RUNNING trial a worker should wait for before it exits: it may finish, or be failed and
+        re-queued. On a journal, only this machine's (others' could never be judged from here)."""
+        if self.heartbeat:
             return True
-        except UpdateFinishedTrialError:
-            return False
-
-    def fail_silent(self, grace_seconds: float, now: float | None = None) -> list[int]:
-        """Fail RUNNING trials whose heartbeat is older than the grace period; return their numbers."""
-        now = time.time() if now is None else now
-        lost = []
-        for trial in self.trials(states=(TrialState.RUNNING,)):
-            if is_silent(trial, now, grace_seconds) and self.finish(trial, TrialState.FAIL):
-                lost.append(trial.number)
-        return lost
+        host = str(trial.user_attrs.get(A_WORKER, "")).rpartition(":")[0]
+        return host in ("", socket.gethostname())
 
 
-def _get_or_create_study(storage: BaseStorage, name: str, create: bool, spec: StorageSpec) -> tuple[int, bool]:
-    """The study's id, and whether this call created it."""
-    try:
-        return storage.get_study_id_from_name(name), False
-    except KeyError:
-        if not create:
-            raise UserError(
-                f"The storage {spec.display} holds no sweep for experiment '{name}'.",
-                "Run `planner sweep` first, or check `experiment` and --storage.",
-            ) from None
-    try:
-        # The value is a run's wall seconds: a grid has nothing to optimise, but a COMPLETE trial
-        # needs a finite value, and a run whose metric came out NaN is still a result for `fit`.
-        return storage.create_new_study([StudyDirection.MINIMIZE], study_name=name), True
-    except DuplicatedStudyError:  # another sweep created it a moment ago
-        return storage.get_study_id_from_name(name), False
+def _check_run_hash(study: optuna.Study, cfg: PlannerConfig, spec: StorageSpec) -> None:
+    """Record this config's settings hash on a study without one, or refuse a study recorded under
+    another (under the lock, so of two configs started together the first stands)."""
+    want = run_config_hash(cfg)
+    have = study.user_attrs.get(S_RUN_HASH)
+    if have is None:
+        study.set_user_attr(S_RUN_HASH, want)
+    elif have != want:
+        raise UserError(
+            f"The sweep '{study.study_name}' in {spec.display} was run with different data/model/train "
+            f"settings (settings hash {have}, this config {want}); mixing their results would be wrong.",
+            "Give this config a new `experiment` name (or output_dir for the default storage), or restore "
+            "the settings it was run with.",
+        )
 
 
 def open_ledger(
     cfg: PlannerConfig, spec: StorageSpec, create: bool, fingerprints: Mapping[str, str] | None = None,
 ) -> Ledger:
-    """The study named after `experiment`, created when asked; refuses a study trained under other settings."""
+    """The study named after `experiment`. `create`: create it if missing (call under `exclusive`, as
+    `prepare` does) and check its settings; else a missing study is a user error. Workers open it with
+    the heartbeat on (`create` or not, `heartbeat` from the config)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports the study itself; no INFO chatter
-    storage = open_storage(spec, create=create)
+    storage = open_storage(spec, create=create, heartbeat=(cfg.sweep.heartbeat_seconds, grace_seconds(cfg), RETRY))
     name = cfg.experiment
-    study_id, created = retry_creation_race(lambda: _get_or_create_study(storage, name, create, spec),
-                                            f"opening study '{name}' in {spec.display}")
-    ledger = Ledger(storage, study_id, name, dict(fingerprints or {}))
     if create:
-        retry_creation_race(lambda: check_run_hash(ledger, cfg, spec, created),
-                            f"recording the settings of '{name}'")
-    return ledger
+        study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True)
+        _check_run_hash(study, cfg, spec)
+    else:
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            raise UserError(
+                f"The storage {spec.display} holds no sweep for experiment '{name}'.",
+                "Run `planner sweep` first, or check `experiment` and --storage.",
+            ) from None
+    return Ledger(study, dict(fingerprints or {}), spec)
 
 
-def _recorded_hash(ledger: Ledger) -> str | None:
-    return ledger.storage.get_study_user_attrs(ledger.study_id).get(S_RUN_HASH)
+def grace_seconds(cfg: PlannerConfig) -> int:
+    return cfg.sweep.grace_seconds or 4 * cfg.sweep.heartbeat_seconds
 
 
-def check_run_hash(
-    ledger: Ledger, cfg: PlannerConfig, spec: StorageSpec, created: bool = False, wait_s: float = SETTINGS_WAIT_S,
-) -> None:
-    """Record this config's settings hash on the study it created, or refuse a study recorded under
-    another one.
+def prepare(cfg: PlannerConfig, spec: StorageSpec, points_of, fingerprints: Mapping[str, str]) -> tuple[Ledger, int]:
+    """What one `planner sweep` does before its workers start, alone (the storage's lock): open or create
+    the study, check its settings, fail lost runs, and queue every point (`points_of`: the study's trials
+    → the sweep's points) without a current result or a queued or running trial. Returns the ledger and
+    how many points were queued."""
+    from planner.sweep.state import points_to_enqueue
 
-    Only the creator writes: two sweeps that start together on a new storage would otherwise both find
-    the record missing and both write it, and on a journal file (last write wins) each could read back
-    its own. The others wait for the creator's record. If none appears (the creator died in between,
-    or the study came from elsewhere) they write it themselves and read it back, so that at worst the
-    first stored record stands on SQL storages (a second insert of the key is dropped)."""
-    want = run_config_hash(cfg)
-    if created:
-        ledger.storage.set_study_user_attr(ledger.study_id, S_RUN_HASH, want)
-        return
-    deadline = time.monotonic() + wait_s
-    while (have := _recorded_hash(ledger)) is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if have is None:
-        ledger.storage.set_study_user_attr(ledger.study_id, S_RUN_HASH, want)
-        have = _recorded_hash(ledger)
-    if have != want:
-        raise UserError(
-            f"The sweep '{ledger.study_name}' in {spec.display} was run with different data/model/train "
-            f"settings (settings hash {have}, this config {want}); mixing their results would be wrong.",
-            "Give this config a new `experiment` name (or output_dir for the default storage), or restore "
-            "the settings it was run with.",
-        )
+    with exclusive(spec, cfg.experiment):
+        ledger = open_ledger(cfg, spec, create=True, fingerprints=fingerprints)
+        ledger.fail_lost()
+        trials = ledger.trials()
+        queued = ledger.enqueue(points_to_enqueue(points_of(trials), trials, fingerprints=fingerprints))
+    return ledger, queued

@@ -21,10 +21,10 @@ from core.files import check_output_dir
 from planner.sweep.devices import device_slices, local_workers
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import DataFingerprints, GridPoint, data_fingerprints, sweep_points
-from planner.sweep.ledger import Ledger, open_ledger
+from planner.sweep.ledger import Ledger, open_ledger, prepare
 from planner.estimate import RunCost
 from planner.sweep.progress import Progress, finished_costs, format_duration, summarize
-from planner.sweep.state import PointStatus, point_statuses, points_to_enqueue, session_failures, stale_by_language
+from planner.sweep.state import PointStatus, point_statuses, session_failures, stale_by_language
 from planner.sweep.storage import StorageSpec, release_connections, resolve_storage, storage_failures
 from planner.sweep.worker import (
     DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, WorkerSettings, blocked_stop_signals, resolve_runner, worker_process,
@@ -137,21 +137,18 @@ def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner,
         resolve_runner(mixture_runner)
     if note := data.note():
         notify(note)
-    ledger = open_ledger(cfg, spec, create=True, fingerprints=data.by_language)
+    # The points are a function of the study (a controller's design grows with its results); the grid's are fixed.
+    ledger, _ = prepare(cfg, spec, points_of, data.by_language)
     write_resolved(cfg, cfg.out)  # only now: a storage that cannot be opened leaves no output behind
     points = points_of(ledger.trials())
-    heartbeat = float(cfg.sweep.heartbeat_seconds)
     settings = WorkerSettings(
         session=uuid.uuid4().hex[:12], runner=runner, mixture_runner=mixture_runner, max_failures=max_failures,
-        heartbeat_seconds=heartbeat, grace_seconds=float(cfg.sweep.grace_seconds or 4 * heartbeat),
-        fingerprints=data.by_language,
+        poll_seconds=min(float(cfg.sweep.heartbeat_seconds), 1.0), fingerprints=data.by_language,
     )
-    ledger.fail_silent(settings.grace_seconds)
     trials = ledger.trials()
     stale = stale_by_language(point_statuses(points, trials, settings.session, data.by_language))
     for line in stale_notices(stale):
         notify(line)
-    ledger.enqueue(points_to_enqueue(points, trials, settings.session, data.by_language))
     runs_csv = cfg.out / RUNS_CSV
     if stale:
         export_runs(ledger, points, runs_csv)  # outdated rows leave runs.csv now, not after the first run

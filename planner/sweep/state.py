@@ -14,11 +14,9 @@ from enum import Enum
 
 from optuna.trial import FrozenTrial, TrialState
 
-from planner.sweep.identity import (
-    A_DATA, A_ERROR, A_HEARTBEAT, A_INTERRUPTED, A_POINT, A_SESSION, A_SUPERSEDED, A_WORKER, GridPoint,
-    point_fingerprint,
-)
+from planner.sweep.identity import A_DATA, A_ERROR, A_INTERRUPTED, A_POINT, A_SESSION, A_WORKER, GridPoint, point_fingerprint
 
+# A point lost this often in one sweep (its worker killed each time) is FAILED, not retried again by it.
 MAX_LOST_PER_SESSION = 2
 
 
@@ -34,14 +32,10 @@ class PointState(str, Enum):
 class PointStatus:
     point: GridPoint
     state: PointState
-    trials: tuple[FrozenTrial, ...]  # this point's trials, oldest first, duplicates left out
+    trials: tuple[FrozenTrial, ...]  # this point's trials, oldest first
     error: str | None = None  # the latest failure's message when FAILED
     result: FrozenTrial | None = None  # the latest COMPLETE trial on current data: the point's result
     outdated: FrozenTrial | None = None  # when STALE: the latest result, trained on other data
-
-
-def is_superseded(trial: FrozenTrial) -> bool:
-    return A_SUPERSEDED in trial.user_attrs
 
 
 def is_error(trial: FrozenTrial) -> bool:
@@ -51,14 +45,6 @@ def is_error(trial: FrozenTrial) -> bool:
 
 def is_lost(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and A_ERROR not in trial.user_attrs and A_INTERRUPTED not in trial.user_attrs
-
-
-def is_silent(trial: FrozenTrial, now: float, grace_seconds: float) -> bool:
-    """A RUNNING trial whose last sign of life (heartbeat, else its start) is older than the grace period."""
-    last = trial.user_attrs.get(A_HEARTBEAT)
-    if last is None and trial.datetime_start is not None:
-        last = trial.datetime_start.timestamp()
-    return last is not None and now - float(last) > grace_seconds
 
 
 def is_outdated(trial: FrozenTrial, fingerprints: Mapping[str, str]) -> bool:
@@ -79,7 +65,7 @@ def is_current_result(trial: FrozenTrial, fingerprints: Mapping[str, str]) -> bo
 def by_point(trials: Iterable[FrozenTrial]) -> dict[str, list[FrozenTrial]]:
     groups: dict[str, list[FrozenTrial]] = defaultdict(list)
     for t in sorted(trials, key=lambda t: t.number):
-        if A_POINT in t.user_attrs and not is_superseded(t):
+        if A_POINT in t.user_attrs:
             groups[t.user_attrs[A_POINT]].append(t)
     return groups
 
@@ -87,10 +73,6 @@ def by_point(trials: Iterable[FrozenTrial]) -> dict[str, list[FrozenTrial]]:
 def _failed_this_session(trials: Sequence[FrozenTrial], session: str | None) -> bool:
     mine = [t for t in trials if session is not None and t.user_attrs.get(A_SESSION) == session]
     return any(map(is_error, mine)) or sum(map(is_lost, mine)) >= MAX_LOST_PER_SESSION
-
-
-def _completed_this_session(trials: Sequence[FrozenTrial], session: str) -> bool:
-    return any(t.state == TrialState.COMPLETE and t.user_attrs.get(A_SESSION) == session for t in trials)
 
 
 def _failure_message(trial: FrozenTrial) -> str:
@@ -134,23 +116,17 @@ def point_statuses(
 
 
 def points_to_enqueue(
-    points: Sequence[GridPoint], trials: Iterable[FrozenTrial], session: str,
+    points: Sequence[GridPoint], trials: Iterable[FrozenTrial], session: str | None = None,
     fingerprints: Mapping[str, str] | None = None,
 ) -> list[GridPoint]:
-    """Points with no current result and no RUNNING or WAITING trial, except those that failed in this
-    session. A point that failed in an earlier session is retried; one that raised in this session is not.
-    An outdated result is re-run, but at most once per session: if machines disagree about the data, each
-    would otherwise keep re-running the other's results."""
+    """Points with no current result and no RUNNING or WAITING trial: what a sweep queues when it starts
+    (and only then, so a run that raised, or an outdated result re-run, is retried once per invocation:
+    a deterministic bug does not loop, and machines that disagree about the data cannot re-run each
+    other's results forever). `session` is not used (it once was; `planner.sweep.submit` still passes it)."""
     fingerprints = fingerprints or {}
     groups = by_point(trials)
-    todo = []
-    for point in points:
-        ts = groups.get(point.key, [])
-        active = any(t.state in (TrialState.RUNNING, TrialState.WAITING) or is_current_result(t, fingerprints)
-                     for t in ts)
-        if not active and not _failed_this_session(ts, session) and not _completed_this_session(ts, session):
-            todo.append(point)
-    return todo
+    return [p for p in points if not any(t.state in (TrialState.RUNNING, TrialState.WAITING)
+                                         or is_current_result(t, fingerprints) for t in groups.get(p.key, []))]
 
 
 def session_failures(trials: Iterable[FrozenTrial], session: str) -> list[FrozenTrial]:

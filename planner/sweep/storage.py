@@ -1,27 +1,26 @@
-"""Where the study lives: resolving `--storage`, and opening it so that many processes may do so at once.
+"""Where the study lives: resolving `--storage`, opening it, and the lock under which one process at a time
+prepares the study (creates it, checks its settings, queues points).
 
-Every `planner sweep` opens (and, the first time, creates) the storage; on a new storage any number of
-them may start at the same instant. The first creator's schema, study and settings record then race the
-others': SQL storages create tables and stamp the schema version (a second creator hits a unique key or
-"already exists"), SQLite may answer "database is locked" to one of two writers that both began deferred
-transactions. None of that means the storage is unusable, only that someone else got there first, so
-those errors are retried after a short backoff, re-opening from scratch (by then the schema exists and
-creation is skipped). Everything else (a wrong URL, a refused password, no permission, a missing
-driver) is not retried: it is a user error at once.
+The lock is what makes "one process enqueues" hold when several `planner sweep` start together, on a new
+storage too: on a file storage (SQLite, journal) a POSIX lock on a file beside it (NFS-safe); on a database
+server an advisory lock of the database (PostgreSQL `pg_advisory_lock`, MySQL `GET_LOCK`). Each is freed
+by the operating system or the server when its holder dies, so a killed sweep never leaves it taken.
+Creating optuna's tables happens under it too, so concurrent creators never race.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
-import random
-import time
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage
 
 from core.config import PlannerConfig
@@ -29,24 +28,11 @@ from core.errors import Failure, UserError
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 DEFAULT_DB_NAME = "sweep.db"
 JOURNAL_SUFFIXES = (".log", ".journal")
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 # SQLite waits this long for the write lock before giving up; workers only hold it for milliseconds.
 SQLITE_LOCK_TIMEOUT_S = 120
-# A concurrent creator finishes its tables in well under a second; retry for much longer than that, with
-# jittered exponential backoff so that the retrying processes do not collide again in lockstep.
-CREATE_RETRY_SECONDS = 30.0
-CREATE_BACKOFF_FIRST_S = 0.05
-CREATE_BACKOFF_MAX_S = 2.0
-
-# SQLSTATEs (PostgreSQL) and error numbers (MySQL) of a concurrent creator: unique violation, table/object
-# already exists, serialization failure, deadlock; MySQL: table exists, duplicate entry, deadlock, lock wait.
-_PG_RACE_CODES = {"23505", "42P07", "42710", "40001", "40P01"}
-_MYSQL_RACE_CODES = {1050, 1062, 1213, 1205}
-_SQLITE_RACE_TEXT = ("already exists", "database is locked", "unique constraint failed")
 
 
 @dataclass(frozen=True)
@@ -103,9 +89,6 @@ def resolve_storage(cfg: PlannerConfig, override: str | None = None) -> StorageS
     )
 
 
-# ------------------------------------------------------------------------------- concurrent creation
-
-
 def _error_chain(err: BaseException):
     seen = set()
     while err is not None and id(err) not in seen:
@@ -114,48 +97,38 @@ def _error_chain(err: BaseException):
         err = err.__cause__ or err.__context__
 
 
-def is_creation_race(err: BaseException) -> bool:
-    """Did this error come from another process creating the same storage, study or record at the same
-    moment (so that retrying will find it created)? Pure: looks at the error chain only."""
-    from sqlalchemy import exc
+@contextmanager
+def exclusive(spec: StorageSpec, name: str) -> Iterator[None]:
+    """Hold the study's preparation lock for the block (see the module docstring)."""
+    local = spec.local_file
+    if local is not None:
+        with _opening(spec):
+            local.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(f"{local}.prepare-lock", "a")
+        with handle:
+            fcntl.lockf(handle, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            yield
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
 
-    for e in _error_chain(err):
-        if isinstance(e, exc.IntegrityError):
-            return True  # a unique key someone else has just inserted (schema version, study, attribute)
-        if not isinstance(e, exc.DBAPIError):
-            continue
-        orig = e.orig
-        if getattr(orig, "pgcode", None) in _PG_RACE_CODES:
-            return True
-        args = getattr(orig, "args", ())
-        if args and args[0] in _MYSQL_RACE_CODES:
-            return True
-        if type(orig).__module__.startswith("sqlite3") and any(t in str(orig).lower() for t in _SQLITE_RACE_TEXT):
-            return True
-    return False
-
-
-def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
-    """Jittered exponential backoff: attempt 0 waits about CREATE_BACKOFF_FIRST_S, doubling to a cap."""
-    base = min(CREATE_BACKOFF_MAX_S, CREATE_BACKOFF_FIRST_S * 2 ** attempt)
-    return base * (0.5 + (rng or random).random())
-
-
-def retry_creation_race(action: Callable[[], T], what: str, budget_s: float = CREATE_RETRY_SECONDS) -> T:
-    """Run `action`, retrying it while it fails with a concurrent creator's error (`is_creation_race`) and
-    the time budget lasts; any other error, or the last one, propagates unchanged."""
-    deadline = time.monotonic() + budget_s
-    attempt = 0
-    while True:
-        try:
-            return action()
-        except Exception as err:
-            wait = backoff_seconds(attempt)
-            if not is_creation_race(err) or time.monotonic() + wait > deadline:
-                raise
-            log.info("%s: another process is creating it too (%s); retrying", what, str(err).splitlines()[0])
-            time.sleep(wait)
-            attempt += 1
+    key = int.from_bytes(hashlib.sha256(f"planner-sweep:{name}".encode()).digest()[:8], "big", signed=True)
+    with _opening(spec):
+        engine = create_engine(spec.target, poolclass=NullPool)
+        conn = engine.connect()
+    try:
+        dialect = engine.dialect.name
+        if dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        elif dialect in ("mysql", "mariadb"):
+            conn.execute(text("SELECT GET_LOCK(:k, -1)"), {"k": f"planner-sweep:{name}"[:64]})
+        else:  # another database: no lock, so sweeps started together may queue a point twice
+            log.warning("no preparation lock on %s databases: start one `planner sweep` first", dialect)
+        conn.commit()
+        yield
+    finally:
+        conn.close()  # ends the session, and with it the lock
+        engine.dispose()
 
 
 # ---------------------------------------------------------------------------------------------- open
@@ -179,22 +152,24 @@ def _serialize_sqlite(engine) -> None:
     engine.dispose()
 
 
-def _open_rdb(spec: StorageSpec) -> BaseStorage:
+def _open_rdb(spec: StorageSpec, heartbeat: tuple | None) -> BaseStorage:
     is_sqlite = spec.target.startswith("sqlite")
     engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if is_sqlite else {}
-
-    def attempt() -> BaseStorage:
-        # Creates the tables and stamps the schema version when they are missing: the racy part.
-        return optuna.storages.RDBStorage(spec.target, engine_kwargs=engine_kwargs)
-
-    storage = retry_creation_race(attempt, f"opening {spec.display}")
+    beat = {}
+    if heartbeat is not None:  # optuna fails a run silent for the grace period and calls the retry callback
+        interval, grace, callback = heartbeat
+        beat = dict(heartbeat_interval=int(interval), grace_period=int(grace), heartbeat_stale_trial_callback=callback)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(spec.target, engine_kwargs=engine_kwargs, **beat)
     if is_sqlite:
         _serialize_sqlite(storage.engine)
     return storage
 
 
-def open_storage(spec: StorageSpec, create: bool) -> BaseStorage:
-    """Open the storage; with `create=False` a missing SQLite/journal file is a user error, not a new file."""
+def open_storage(spec: StorageSpec, create: bool, heartbeat: tuple | None = None) -> BaseStorage:
+    """Open the storage; with `create=False` a missing SQLite/journal file is a user error, not a new file.
+    `heartbeat`: (interval, grace, callback) for an RDB storage's heartbeat; a journal has none."""
     local = spec.local_file
     if local is not None:
         if not create and not local.is_file():
@@ -227,11 +202,19 @@ def open_storage(spec: StorageSpec, create: bool) -> BaseStorage:
                 "Pass the journal `planner sweep` wrote, or a new file name to start a new sweep.",
             ) from None
 
+    with _opening(spec):
+        return _open_rdb(spec, heartbeat)
+
+
+@contextmanager
+def _opening(spec: StorageSpec) -> Iterator[None]:
+    """A storage that cannot be opened (a wrong URL, a refused password, no permission, a missing driver) is
+    a user error at once."""
     from optuna.exceptions import StorageInternalError
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        return _open_rdb(spec)
+        yield
     except ImportError as err:
         # optuna re-raises the driver's ModuleNotFoundError as a bare ImportError; the name is in the chain.
         missing = next((e.name for e in _error_chain(err) if isinstance(e, ModuleNotFoundError)), None)
@@ -241,6 +224,11 @@ def open_storage(spec: StorageSpec, create: bool) -> BaseStorage:
             f"The storage {spec.display} needs the Python package '{missing}', which is not installed.",
             "Install the database driver (e.g. `pip install psycopg2-binary` for PostgreSQL, "
             "`pip install pymysql` with a mysql+pymysql:// URL for MySQL).",
+        ) from None
+    except OSError as err:
+        raise UserError(
+            f"Cannot open the sweep storage {spec.display}: {err.strerror or err} ({err.filename or spec.display}).",
+            "Choose a storage path in a directory you may write to.",
         ) from None
     except (SQLAlchemyError, StorageInternalError, ValueError) as err:
         cause = next((e for e in _error_chain(err) if isinstance(e, SQLAlchemyError)), err)
@@ -271,6 +259,7 @@ def first_line(err: BaseException) -> str:
 
 def release_connections(storage: BaseStorage) -> None:
     """Close an RDB storage's pooled connections (and with them any lock they hold); journals hold none."""
+    storage = getattr(storage, "_backend", storage)  # optuna's cache in front of an RDB storage
     engine = getattr(storage, "engine", None)
     if engine is not None:
         storage.remove_session()

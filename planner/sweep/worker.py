@@ -1,7 +1,9 @@
-"""Workers: claim a grid point, run it under a heartbeat, record the outcome; and the runner plug-in seam.
+"""Workers: take a queued point the way optuna does, run it, record the outcome; and the runner plug-in seam.
 
-`worker_loop` is the whole protocol of one worker against the ledger; `worker_process` is what a local
-worker process runs (its own log file, its own torch threads, Ctrl-C recorded as "interrupted").
+`worker_loop` is the whole protocol of one worker: `Study.optimize(n_trials=1)` pops a WAITING trial
+atomically, runs it under optuna's heartbeat (RDB storages) and records COMPLETE or FAIL. `worker_process`
+is what a local worker process runs (its own log file, its own torch threads, Ctrl-C recorded as
+"interrupted").
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ import importlib.util
 import logging
 import os
 import signal
-import socket
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -24,18 +24,18 @@ from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from core.config import PlannerConfig
 from core.errors import UserError
 from core.files import not_a_file
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import (
-    A_ERROR, A_EVAL_S, A_HEARTBEAT, A_INTERRUPTED, A_METRICS, A_POINT, A_RUN_DIR, A_STEPS, A_TOKENS,
-    A_TRACEBACK, A_TRAIN_S, GridPoint, run_dir_for,
+    A_DEVICES, A_ERROR, A_EVAL_S, A_INTERRUPTED, A_METRICS, A_POINT, A_RUN_DIR, A_SESSION, A_STEPS, A_TOKENS,
+    A_TRACEBACK, A_TRAIN_S, A_WORKER, GridPoint, run_dir_for,
 )
-from planner.sweep.ledger import Ledger, open_ledger
-from planner.sweep.state import PointState, points_to_enqueue, session_failures
+from planner.sweep.ledger import Ledger, open_ledger, this_worker
+from planner.sweep.state import PointState, session_failures
 from planner.sweep.storage import StorageSpec
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 DEFAULT_RUNNER = "trainers.coit:train_one"
 DEFAULT_MIXTURE_RUNNER = "trainers.muit:train_mixture_proxy"
 # Ctrl-C and termination must reach a worker's main thread. Python runs signal handlers there, but the
-# kernel delivers a process-wide signal to any thread that does not block it (library thread pools, our
+# kernel delivers a process-wide signal to any thread that does not block it (library thread pools, optuna's
 # heartbeat), and then the main thread's blocking call (a runner waiting in sleep or I/O) is not
 # interrupted: the run goes on and is never recorded as interrupted. So workers are started with these
 # blocked (`blocked_stop_signals`; every thread inherits the mask) and only the main thread unblocks them.
@@ -93,16 +93,11 @@ class WorkerSettings:
     runner: str = DEFAULT_RUNNER
     mixture_runner: str = DEFAULT_MIXTURE_RUNNER
     max_failures: int | None = None
-    heartbeat_seconds: float = 30.0
-    grace_seconds: float = 120.0
+    poll_seconds: float = 1.0  # how often an idle worker looks at the study while others' runs go on
     # language → fingerprint of the data the orchestrator saw; recorded on every trial this worker claims.
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     # The GPUs this worker owns, as its CUDA_VISIBLE_DEVICES ("2,3"); "" on the CPU (planner.sweep.devices).
     devices: str = ""
-
-    @property
-    def poll_seconds(self) -> float:
-        return min(self.heartbeat_seconds, 5.0)
 
 
 @contextmanager
@@ -114,36 +109,6 @@ def blocked_stop_signals():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-class _Heartbeat:
-    """Records `heartbeat = time.time()` on a trial every interval until stopped or the trial is finished
-    by someone else (declared lost), which `lost` then reports."""
-
-    def __init__(self, ledger: Ledger, trial: FrozenTrial, interval: float):
-        self._ledger, self._trial, self._interval = ledger, trial, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial.number}", daemon=True)
-        self.lost = False
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._ledger.set_attrs(self._trial, {A_HEARTBEAT: time.time()})
-            except UpdateFinishedTrialError:
-                self.lost = True
-                return
-            except Exception as err:  # a storage hiccup: the next beat may succeed, the grace covers it
-                log.warning("heartbeat of trial %d failed: %s", self._trial.number, err)
-
-    def __enter__(self) -> "_Heartbeat":
-        with blocked_stop_signals():  # see STOP_SIGNALS
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _metrics_attr(metrics: Any, what: str) -> dict[str, float]:
@@ -182,84 +147,91 @@ def _error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"
 
 
-def run_claimed(
-    ledger: Ledger, trial: FrozenTrial, cfg: PlannerConfig, runner: Runner, heartbeat_seconds: float,
-    mixture_runner: Runner | None = None,
-) -> PointState:
-    """Run one claimed trial's grid point (a mixture point with `mixture_runner`) and record the outcome."""
-    point = GridPoint.from_attrs(trial.user_attrs)
-    run_dir = run_dir_for(cfg, point)
-    started = time.monotonic()
-    with _Heartbeat(ledger, trial, heartbeat_seconds) as beat:
+class RunFailed(Exception):
+    """The runner raised: its trial is FAIL with the error recorded (optuna's `catch`)."""
+
+
+def _objective(ledger: Ledger, cfg: PlannerConfig, runner: Runner, mixture_runner: Runner | None,
+               settings: WorkerSettings, outcome: dict):
+    def objective(trial: optuna.Trial) -> float:
+        outcome["trial"] = trial._trial_id
+        attrs = trial.user_attrs
+        if A_POINT not in attrs:  # another worker took the last queued trial first; optuna made a new one
+            outcome["state"] = None
+            raise optuna.TrialPruned("nothing was queued")
+        point = GridPoint.from_attrs(attrs)
+        ledger.set_attrs(trial._trial_id, {A_SESSION: settings.session, A_WORKER: this_worker(),
+                                           **({A_DEVICES: settings.devices} if settings.devices else {}),
+                                           **ledger.data_attrs(point)})
+        started = time.monotonic()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # the main thread only (see STOP_SIGNALS)
         try:
             if point.mixture:
                 if mixture_runner is None:
-                    raise RuntimeError("a mixture point was claimed by a worker without a mixture runner")
-                result = mixture_runner(cfg, point.pairs, point.seed, run_dir=run_dir, progress=False)
+                    raise RuntimeError("a mixture point was queued, and this sweep has no mixture runs configured")
+                result = mixture_runner(cfg, point.pairs, point.seed, run_dir=run_dir_for(cfg, point), progress=False)
             else:
-                result = runner(cfg, point.language, point.n_pairs, point.seed, run_dir=run_dir, progress=False)
+                result = runner(cfg, point.language, point.n_pairs, point.seed, run_dir=run_dir_for(cfg, point),
+                                progress=False)
             record = _result_attrs(result, point)
         except (Exception, SystemExit) as err:  # `sys.exit()` in a plug-in's code ends the run, not the worker
             log.error("run %s failed:\n%s", point.key, traceback.format_exc())
-            record = {A_ERROR: _error_text(err), A_TRACEBACK: traceback.format_exc()[-4000:]}
-        except BaseException:  # Ctrl-C / termination: not the run's fault, so retry it
-            ledger.set_attrs(trial, {A_INTERRUPTED: True})
-            ledger.finish(trial, TrialState.FAIL)
+            ledger.set_attrs(trial._trial_id, {A_ERROR: _error_text(err), A_TRACEBACK: traceback.format_exc()[-4000:]})
+            outcome["state"] = PointState.FAILED
+            raise RunFailed(point.key) from None
+        except BaseException:  # Ctrl-C / termination: not the run's fault, so the next sweep retries it
+            ledger.set_attrs(trial._trial_id, {A_INTERRUPTED: True})
             raise
-    try:
-        ledger.set_attrs(trial, record)
-    except UpdateFinishedTrialError:
-        beat.lost = True
-    if not beat.lost:
-        if A_ERROR in record:
-            if ledger.finish(trial, TrialState.FAIL):
-                return PointState.FAILED
-        elif ledger.finish(trial, TrialState.COMPLETE, time.monotonic() - started):
-            return PointState.DONE
-    log.warning("run %s ended after it was declared lost (no heartbeat for the grace period); its outcome "
-                "is discarded and the point retried", point.key)
-    return PointState.PENDING
+        ledger.set_attrs(trial._trial_id, record)
+        outcome["state"] = PointState.DONE
+        # The value is a run's wall seconds: a grid has nothing to optimise, but a COMPLETE trial needs a
+        # finite value, and a run whose metric came out NaN is still a result for `fit`.
+        return time.monotonic() - started
+
+    return objective
+
+
+def run_next(ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: WorkerSettings,
+             mixture_runner: Runner | None = None) -> PointState | None:
+    """Take the next queued trial and run it (optuna's pop, heartbeat and tell): DONE, FAILED, PENDING
+    when the run was declared lost meanwhile (its outcome is discarded: finishing is first-writer-wins),
+    or None when nothing was queued."""
+    outcome: dict = {}
+    with blocked_stop_signals():  # optuna's heartbeat thread is born blocked; the objective unblocks
+        try:
+            ledger.study.optimize(_objective(ledger, cfg, runner, mixture_runner, settings, outcome), n_trials=1,
+                                  catch=(RunFailed,), gc_after_trial=False)
+        except (UpdateFinishedTrialError, ValueError):
+            if "trial" not in outcome or ledger.storage.get_trial(outcome["trial"]).state == TrialState.RUNNING:
+                raise
+            log.warning("a run ended after it was declared lost (no heartbeat for the grace period); its "
+                        "outcome is discarded and the point retried")
+            return PointState.PENDING
+    return outcome.get("state")
 
 
 def worker_loop(
     ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: WorkerSettings,
-    points: Sequence[GridPoint] | Callable | None = None, on_finished: Callable[[], None] | None = None,
-    more_coming: Callable[[], bool] | None = None, mixture_runner: Runner | None = None,
+    on_finished: Callable[[], None] | None = None, more_coming: Callable[[], bool] | None = None,
+    mixture_runner: Runner | None = None,
 ) -> None:
-    """Claim and run the sweep's points until they are complete (or only this session's failures are
-    left), or this session's failures reach `max_failures`.
-
-    When the queue is empty the worker re-enqueues missing points itself (lost runs) and, while other
-    workers' runs are RUNNING, waits: one of them may die, and its point must still be run. `points` is
-    the sweep's points, or a function of the study's trials (a controller's growing design,
-    `run_sweep`); while `more_coming()` says more may come, an idle worker waits instead of exiting."""
-    from planner.sweep.identity import sweep_points
-
-    source = sweep_points(cfg) if points is None else points if callable(points) else (lambda _t: list(points))
-    current = lambda ledger: source(ledger.trials())
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    """Run queued points until none is queued and none is running that could come back (a run whose
+    worker dies is failed and re-queued: `Ledger.fail_lost`), or this session's failures reach
+    `max_failures`. While `more_coming()` says a controller may queue more, an idle worker waits."""
     while True:
-        if settings.max_failures and len(session_failures(ledger.trials(), settings.session)) >= settings.max_failures:
+        trials = ledger.trials()
+        if settings.max_failures and len(session_failures(trials, settings.session)) >= settings.max_failures:
             return
-        ledger.fail_silent(settings.grace_seconds)
-        todo = current(ledger)
-        keys = [p.key for p in todo]  # in the sweep's order: what runs next
-        trial = ledger.pop(keys)
-        if trial is None:
+        if not any(t.state == TrialState.WAITING for t in trials):
+            ledger.fail_lost()
             trials = ledger.trials()
-            if ledger.enqueue(points_to_enqueue(todo, trials, settings.session, ledger.fingerprints)):
-                continue
-            if any(t.state == TrialState.RUNNING and t.user_attrs.get(A_POINT) in keys for t in trials):
+        if not any(t.state == TrialState.WAITING for t in trials):
+            if any(t.state == TrialState.RUNNING and ledger.may_come_back(t) for t in trials) or (
+                    more_coming is not None and more_coming()):
                 time.sleep(settings.poll_seconds)
                 continue
-            if more_coming is not None and more_coming():
-                time.sleep(min(settings.poll_seconds, 1.0))
-                continue
             return
-        if not ledger.claim(trial, settings.session, worker, devices=settings.devices):
-            continue
-        run_claimed(ledger, trial, cfg, runner, settings.heartbeat_seconds, mixture_runner)
-        if on_finished is not None:
+        if run_next(ledger, cfg, runner, settings, mixture_runner) is not None and on_finished is not None:
             on_finished()
 
 
@@ -308,7 +280,7 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
             parent = multiprocessing.parent_process()
             # An orchestrator killed outright never clears the event: its orphans must not wait forever.
             waiting = lambda: more_coming.is_set() and (parent is None or parent.is_alive())
-        worker_loop(ledger, cfg, runner, settings, current, more_coming=waiting, mixture_runner=mixture_runner,
+        worker_loop(ledger, cfg, runner, settings, more_coming=waiting, mixture_runner=mixture_runner,
                     on_finished=lambda: export_runs(ledger, current(ledger.trials()), cfg.out / RUNS_CSV))
     except KeyboardInterrupt:
         log.info("worker %d interrupted", os.getpid())

@@ -1,23 +1,17 @@
 """The adaptive sweep on the ledger: who decides the next batch, and how a decision is recorded.
 
-Where decisions are made: in the orchestrating process of each `python -m research.adaptive sweep` (the main process, which
-otherwise only draws the progress bar), never in a worker. A fit and a value-of-information pass take
-seconds; in a worker they would hold up a run and need the data, the fits and the config in every worker
-process. Any number of `planner sweep` invocations, on any machines, may share the study; each decides
-only when (a) the queue of chosen runs is empty, (b) at least one of its own workers is idle (the batch
-is the number of idle local workers: batches follow the workers), (c) something happened since its last
-look (a run finished or failed, or someone else decided) and (d) nobody else is deciding.
+Decisions are made in the orchestrating process of each `python -m research.adaptive sweep` (never in a
+worker: a fit and a value-of-information pass take seconds, and would need the data and fits in every
+worker). Any number of them may share the study; each decides only when (a) no chosen run is queued,
+(b) at least one of its own workers is idle (the batch is the number of idle local workers), (c)
+something happened since its last look (a run finished or failed, or someone else decided).
 
-Mutual exclusion reuses the ledger's own primitives, as claiming a run does (package docstring, 1a/1b):
-the decider creates a decision trial, moves it WAITING → RUNNING by compare-and-set, writes its claim and
-only then reads the other decision trials; if any other is RUNNING it backs off (PRUNED). Of two deciders,
-the later reader sees the other, so at most one proceeds (both may back off; each retries after a
-jittered pause). While deciding, the decision trial sends the same heartbeat as a run; a decider killed
-mid-decision falls silent, any worker's `fail_silent` fails its trial after the grace period, and the next
-decider takes over. A decision is recorded on its trial (then COMPLETE) *before* its runs are queued: if
-the decider dies in between, the recorded points are missing from the queue and any worker's
-reconciliation queues them, exactly like lost grid points. A decider declared lost while still working
-cannot record (finishing is first-writer-wins) and its decision is dropped, never half-applied.
+Mutual exclusion is the planner's own preparation lock (`planner.sweep.exclusive`): a decider takes it,
+checks that nobody decided since it looked, decides, records the decision as a COMPLETE trial of its own
+(`kind: adaptive decision`, no `point`: no worker ever runs it) and queues the batch, then lets go. A
+decider killed while holding it records nothing (the lock dies with it); one killed between recording
+and queueing leaves recorded points without trials, which the next decider (or the next sweep's
+preparation) queues.
 
 When a decision stops (budget spent, value interval narrow enough, nothing left worth running) and no run
 is under way anywhere, this invocation's decisions are over: its workers drain the queue and exit.
@@ -26,16 +20,11 @@ is under way anywhere, this invocation's decisions are over: its workers drain t
 from __future__ import annotations
 
 import math
-import os
-import random
-import socket
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from core.config import PlannerConfig
@@ -43,13 +32,14 @@ from research.adaptive.adaptive import decide, spec_from_config
 from research.adaptive.design import Decision, start_points
 from research.adaptive.chosen import (
     A_DECIDED_AT, A_DECISION, A_KIND, CHOICES_CSV, KIND_DECISION, adaptive_points, adaptive_summary,
-    choices_table, decisions, is_decision, results_frame,
+    choices_table, decisions, results_frame,
 )
 from planner.sweep.export import write_csv_atomic
-from planner.sweep.identity import A_ERROR, A_HEARTBEAT, A_INTERRUPTED, A_POINT, A_SESSION, A_WORKER
+from planner.sweep.identity import A_POINT, A_WORKER
 from planner.sweep.ledger import Ledger
-from planner.sweep.state import PointState, is_silent, point_statuses
-from planner.sweep.worker import WorkerSettings, _Heartbeat
+from planner.sweep.state import PointState, by_point, point_statuses
+from planner.sweep.storage import exclusive
+from planner.sweep.worker import WorkerSettings
 from research.adaptive.settings import AdaptiveSettings
 
 POLL_SECONDS = 1.0  # how often the orchestrator looks at the study (runs take minutes; a look costs reads)
@@ -93,10 +83,8 @@ class AdaptiveController:
         self.last: Decision | None = None
         self._seen: tuple | None = None
         self._next = 0.0
-        self._rng = random.Random(settings.session)
         self._told: str | None = None
         self._notes_told: set[str] = set()
-        self._me = f"{socket.gethostname()}:{os.getpid()}"
 
     def points(self, trials: Sequence[FrozenTrial] | None = None):
         return adaptive_points(self.cfg, self.a, self.ledger.trials() if trials is None else trials)
@@ -108,7 +96,6 @@ class AdaptiveController:
         if self.finished or now < self._next:
             return
         self._next = now + POLL_SECONDS
-        self.ledger.fail_silent(self.settings.grace_seconds)  # a dead decider's trial too, not only runs
         trials = self.ledger.trials()
         points = self.points(trials)
         keys = {p.key for p in points}
@@ -136,68 +123,39 @@ class AdaptiveController:
             if self.last is not None and self.last.stop and not underway:
                 self.finished = True
             return
-        if any(is_decision(t) and t.state == TrialState.RUNNING for t in trials):
-            return  # someone is deciding; their batch will show in the queue
-        marker = self._claim()
-        if marker is None:
-            self._next = time.monotonic() + POLL_SECONDS * (1 + 2 * self._rng.random())  # jitter: no lockstep
-            return
-        decision = self._decide(marker, trials, statuses, idle)
+        with exclusive(self.ledger.spec, self.cfg.experiment):
+            now_trials = self.ledger.trials()
+            if len(decisions(now_trials)) != len(decisions(trials)):
+                return  # someone decided since this look; look again
+            decision = self._decide(trials, statuses, idle)
         self._seen = seen
-        if decision is None:
-            return
         self.last = decision
         if decision.stop and not decision.choices and not underway:
             self.finished = True
 
-    # ------------------------------------------------------------------------------------ claiming
-
-    def _claim(self) -> FrozenTrial | None:
+    def _decide(self, trials, statuses, idle: int) -> Decision:
+        """Decide, record the decision, queue its batch (under the lock: module docstring)."""
         ledger = self.ledger
-        template = optuna.trial.create_trial(state=TrialState.WAITING, user_attrs={A_KIND: KIND_DECISION})
-        trial_id = ledger.storage.create_new_trial(ledger.study_id, template_trial=template)
-        if not ledger.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
-            return None
-        marker = ledger.storage.get_trial(trial_id)
-        ledger.set_attrs(marker, {A_SESSION: self.settings.session, A_WORKER: self._me, A_HEARTBEAT: time.time()})
-        now = time.time()
-        for other in ledger.trials(states=(TrialState.RUNNING,)):
-            if other._trial_id != trial_id and is_decision(other) and not is_silent(
-                    other, now, self.settings.grace_seconds):
-                ledger.finish(marker, TrialState.PRUNED)
-                return None
-        return marker
-
-    def _decide(self, marker: FrozenTrial, trials, statuses, idle: int) -> Decision | None:
-        """Decide under a heartbeat, record on the marker, then queue the batch (module docstring)."""
-        ledger = self.ledger
+        known = by_point(trials)  # recorded points of a decider killed before it queued them
+        ledger.enqueue([p for p in self.points(trials) if p.key not in known and p.key in self._chosen_keys(trials)])
         done = {s.point for s in statuses if s.state == PointState.DONE}
         committed = [s.point for s in statuses if s.point not in done]
         pending = [s.point for s in statuses if s.state in (PointState.RUNNING, PointState.PENDING)]
         round_index = 1 + sum(1 for _, d in decisions(trials) if d.choices)
         started = time.monotonic()
-        try:
-            with _Heartbeat(ledger, marker, self.settings.heartbeat_seconds):
-                decision = decide(self.spec, results_frame(statuses), committed, pending, idle, round_index)
-        except BaseException as err:  # a user error in the config, a bug, Ctrl-C: never leave the marker running
-            key = A_INTERRUPTED if not isinstance(err, Exception) else A_ERROR
-            try:
-                ledger.set_attrs(marker, {key: True if key == A_INTERRUPTED else
-                                          f"{type(err).__name__}: {err}"[:2000] + "\n" + traceback.format_exc()[-2000:]})
-            finally:
-                ledger.finish(marker, TrialState.FAIL)
-            raise
+        decision = decide(self.spec, results_frame(statuses), committed, pending, idle, round_index)
         record = {**decision.record(), "round": round_index if decision.choices else None}
-        try:
-            ledger.set_attrs(marker, {A_DECISION: record, A_DECIDED_AT: time.time()})
-        except UpdateFinishedTrialError:
-            return None  # declared lost while deciding: someone else decides instead
-        if not ledger.finish(marker, TrialState.COMPLETE, time.monotonic() - started):
-            return None
+        ledger.study.add_trial(optuna.trial.create_trial(
+            state=TrialState.COMPLETE, value=time.monotonic() - started,
+            user_attrs={A_KIND: KIND_DECISION, A_DECISION: record, A_DECIDED_AT: time.time()}))
         ledger.enqueue([c.point for c in decision.choices])
         self._note(decision, round_index)
         export_choices(self.cfg, self.a, ledger)
         return decision
+
+    @staticmethod
+    def _chosen_keys(trials) -> set[str]:
+        return {c.point.key for _, d in decisions(trials) for c in d.choices}
 
     def _note(self, d: Decision, round_index: int) -> None:
         for note in d.notes:  # once per sweep: every decision repeats its notes
