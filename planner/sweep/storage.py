@@ -2,7 +2,8 @@
 prepares the study (creates it, checks its settings, queues points).
 
 The lock is what makes "one process enqueues" hold when several `planner sweep` start together, on a new
-storage too: on a file storage (SQLite, journal) a POSIX lock on a file beside it (NFS-safe); on a database
+storage too: on a file storage (SQLite, journal) an flock of the file itself (over NFS, Linux maps it to a
+POSIX lock the server keeps); on a database
 server an advisory lock of the database (PostgreSQL `pg_advisory_lock`, MySQL `GET_LOCK`). Each is freed
 by the operating system or the server when its holder dies, so a killed sweep never leaves it taken.
 Creating optuna's tables happens under it too, so concurrent creators never race.
@@ -104,9 +105,11 @@ def exclusive(spec: StorageSpec, name: str) -> Iterator[None]:
     if local is not None:
         with _opening(spec):
             local.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(f"{local}.prepare-lock", "a")
+            handle = open(local, "a")  # creates nothing but an empty storage, which SQLite and optuna would too
         with handle:
-            fcntl.lockf(handle, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            # flock, on the storage file itself: no file of our own left behind, and a kind of lock that
+            # SQLite's (POSIX byte ranges) and optuna's journal lock (a symlink) never contend with.
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or the process dies
             yield
         return
     from sqlalchemy import create_engine, text
