@@ -395,7 +395,10 @@ def run_under_launcher(cfg, allocation_csv, fits_json=None) -> Path:
     import subprocess
 
     from core.config import RESOLVED_CONFIG_NAME, write_resolved
+    from trainers.scale import batch_layout
 
+    # A global batch the processes cannot split is refused here, not by every process after it started.
+    batch_layout(cfg.train.batch_size, cfg.final.num_processes, cfg.train.micro_batch_size)
     final_dir = check_output_dir(cfg.out / "final", "The final runs' directory")
     cmd = launcher_argv(cfg, allocation_csv, fits_json, final_dir / RESOLVED_CONFIG_NAME)
     program = which(cmd[0])  # a launcher that is not installed: refused before anything is written

@@ -181,3 +181,15 @@ def test_a_sharded_final_run_is_evaluated_by_every_process(tmp_path, monkeypatch
     for lang in ("de", "es"):
         assert sharded.metrics[lang]["loss"] == pytest.approx(single.metrics[lang]["loss"], abs=1e-3)
         assert np.isfinite(sharded.metrics[lang]["chrf"])
+
+
+def test_a_launch_whose_processes_cannot_split_the_batch_is_refused_before_it_starts(tmp_path, monkeypatch):
+    import planner.launch as launch
+
+    started = []
+    monkeypatch.setattr(launch, "which", lambda program: started.append(program) or program)
+    cfg = PlannerConfig.model_validate({"output_dir": str(tmp_path), "train": {"batch_size": 8},
+                                        "final": {"launcher": "torchrun", "num_processes": 3}})
+    with pytest.raises(UserError, match="3 processes"):
+        launch.run_under_launcher(cfg, tmp_path / "allocation.csv")
+    assert not started and not (tmp_path / "final").exists()
