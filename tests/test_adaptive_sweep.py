@@ -178,7 +178,7 @@ def _run(point: GridPoint, noise: float = 0.5) -> dict:
             "seed": point.seed, "chrf": y}
 
 
-def test_runs_go_where_the_plan_is_uncertain_never_to_a_pinned_language():
+def test_runs_go_where_the_plan_is_uncertain_not_to_a_pinned_language():
     """'pin' is measured at every ladder size with two seeds: its curve is known. It is also 40× cheaper
     per pair than the others, so a rule that favoured cheap runs would pick it first. The others have
     only the start design."""
@@ -188,8 +188,13 @@ def test_runs_go_where_the_plan_is_uncertain_never_to_a_pinned_language():
     points += [GridPoint("pin", n, s) for n in spec.ladder["pin"] for s in (0, 1)]
     decision = decide(spec, pd.DataFrame([_run(p) for p in points]), batch=4)
     assert decision.stop is None and len(decision.choices) == 4
-    assert {c.point.language for c in decision.choices} <= {"u1", "u2", "u3"}
+    uncertain = [c for c in decision.choices if c.point.language != "pin"]
+    # The uncertain languages come first, each of them. Once the fit keeps every draw's ceiling within the
+    # metric's bound (fits/bayes.py), the known curve's run far beyond its ladder is worth a little too,
+    # and may fill the batch's last place: worth a tenth of any uncertain run at most.
+    assert {c.point.language for c in decision.choices[:3]} == {"u1", "u2", "u3"}
     assert all(c.value > 0 for c in decision.choices)
+    assert all(c.value < 0.1 * min(u.value for u in uncertain) for c in decision.choices if c.point.language == "pin")
     assert decision.value_interval > 0 and decision.expected_regret > 0
 
 
