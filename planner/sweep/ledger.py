@@ -113,10 +113,6 @@ class Ledger:
                     except UpdateFinishedTrialError:
                         pass
 
-    def fail_silent(self, grace_seconds: float | None = None) -> None:
-        """`fail_lost` under its former name (`planner.sweep.submit` calls it; the grace is the storage's)."""
-        self.fail_lost()
-
     def may_come_back(self, trial: FrozenTrial) -> bool:
         """A RUNNING trial a worker should wait for before it exits: it may finish, or be failed and
         re-queued. On a journal, only this machine's (others' could never be judged from here)."""

@@ -116,13 +116,12 @@ def point_statuses(
 
 
 def points_to_enqueue(
-    points: Sequence[GridPoint], trials: Iterable[FrozenTrial], session: str | None = None,
-    fingerprints: Mapping[str, str] | None = None,
+    points: Sequence[GridPoint], trials: Iterable[FrozenTrial], fingerprints: Mapping[str, str] | None = None,
 ) -> list[GridPoint]:
     """Points with no current result and no RUNNING or WAITING trial: what a sweep queues when it starts
     (and only then, so a run that raised, or an outdated result re-run, is retried once per invocation:
     a deterministic bug does not loop, and machines that disagree about the data cannot re-run each
-    other's results forever). `session` is not used (it once was; `planner.sweep.submit` still passes it)."""
+    other's results forever)."""
     fingerprints = fingerprints or {}
     groups = by_point(trials)
     return [p for p in points if not any(t.state in (TrialState.RUNNING, TrialState.WAITING)

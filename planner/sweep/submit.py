@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,13 @@ import submitit
 from core.config import PlannerConfig, write_resolved
 from core.errors import UserError
 from planner.sweep.devices import VISIBLE, device_slices
+from planner.sweep.identity import GridPoint, data_fingerprints, grid_points, mixture_points, sweep_points
+from planner.sweep.ledger import prepare
+from planner.sweep.orchestrate import available_cores, preflight_data, run_sweep, sweep_status
+from planner.sweep.progress import format_duration, summarize
+from planner.sweep.state import PointState, PointStatus
 from planner.sweep.storage import StorageSpec, resolve_storage, storage_failures
+from planner.sweep.worker import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, resolve_runner
 
 MODES = ("slurm", "local")
 JOBS_DIR = "jobs"  # default log folder, under output_dir
@@ -56,8 +61,6 @@ class SweepJob(submitit.helpers.Checkpointable):
     def __call__(self, job: JobSpec) -> dict[str, Any]:
         if job.devices is not None:
             os.environ[VISIBLE] = job.devices  # before anything initialises CUDA
-        from planner.sweep.orchestrate import run_sweep
-
         report = run_sweep(job.cfg, storage=job.storage, runner=job.runner, mixture_runner=job.mixture_runner,
                            max_failures=job.max_failures, progress=False, notify=lambda line: print(line, flush=True))
         prog = report.progress
@@ -167,8 +170,6 @@ def plan_submission(cfg: PlannerConfig, mode: str, storage: str | None, jobs: in
 
 def _read_ledger(cfg: PlannerConfig, spec: StorageSpec):
     """The points' statuses, read-only; on a storage without this sweep yet, every point pending."""
-    from planner.sweep import GridPoint, PointState, PointStatus, grid_points, mixture_points, sweep_status
-
     local = spec.local_file
     if local is None or local.is_file():
         try:
@@ -181,16 +182,9 @@ def _read_ledger(cfg: PlannerConfig, spec: StorageSpec):
 
 
 def queue_points(cfg: PlannerConfig, spec: StorageSpec, runner: str, mixture_runner: str) -> int:
-    """Check the data and runners, create the study (or check its settings), fail silent runs and queue every
-    point without a result, once, before any job starts; the number queued.
-
-    The same steps `run_sweep` takes before its workers start (each job repeats them, finding nothing left to
-    queue). Kept to the sweep package's exported names so that it follows the sweep's internals."""
-    from planner.sweep import (
-        DEFAULT_RUNNER, data_fingerprints, grid_points, mixture_points, open_ledger, points_to_enqueue, preflight_data,
-        resolve_runner,
-    )
-
+    """Check the data and runners, then prepare the study as `run_sweep` does before its workers start, under
+    the storage's lock (create it or check its settings, fail lost runs, queue every point without a
+    result, once); the number queued. Each job's own `run_sweep` then finds nothing left to queue."""
     own = runner == DEFAULT_RUNNER
     if own:
         preflight_data(cfg)
@@ -199,12 +193,7 @@ def queue_points(cfg: PlannerConfig, spec: StorageSpec, runner: str, mixture_run
     if cfg.sweep.has_mixture_runs:
         resolve_runner(mixture_runner)
     with storage_failures(spec):
-        ledger = open_ledger(cfg, spec, create=True, fingerprints=data.by_language)
-        points = grid_points(cfg) + mixture_points(cfg)  # the workers take them in the sweep's own order
-        heartbeat = float(cfg.sweep.heartbeat_seconds)
-        ledger.fail_silent(float(cfg.sweep.grace_seconds or 4 * heartbeat))
-        session = uuid.uuid4().hex[:12]
-        queued = ledger.enqueue(points_to_enqueue(points, ledger.trials(), session, data.by_language))
+        _, queued = prepare(cfg, spec, sweep_points(cfg), data.by_language)
     write_resolved(cfg, cfg.out)
     return queued
 
@@ -214,8 +203,6 @@ def job_config(cfg: PlannerConfig, plan: SubmitPlan) -> PlannerConfig:
     CUDA_VISIBLE_DEVICES) and its workers one per slice of them. Local jobs share this machine's cores, so
     unless model.threads is set each worker gets its share of all the jobs' workers, not of every core.
     None of these is part of a run's identity."""
-    from planner.sweep import available_cores
-
     sweep = cfg.sweep.model_copy(update={"devices": "auto", "workers": None})
     model = cfg.model
     if plan.mode == "local" and model.threads is None:
@@ -263,8 +250,6 @@ def wait_for(jobs: Sequence, cfg: PlannerConfig, storage: str, say: Callable[[st
              poll_seconds: float | None = None) -> list[str]:
     """Until every job has ended: a progress line from the ledger whenever it changes. Returns one line
     per job that failed (its error and log), empty when all ended normally."""
-    from planner.sweep import format_duration, summarize, sweep_status
-
     poll = POLL_SECONDS if poll_seconds is None else poll_seconds
     last = None
     started = time.monotonic()
@@ -294,8 +279,6 @@ def submit_sweep(cfg: PlannerConfig, mode: str, storage: str | None = None, jobs
                  wait: bool = False, dry_run: bool = False, say: Callable[[str], None] = print) -> int:
     """`planner sweep --submit`: plan, then (unless a dry run) queue and submit, then (with `wait`) follow the
     jobs to their end. The exit code: 0 submitted (or, waited for, the grid complete), 1 not complete."""
-    from planner.sweep import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER
-
     runner, mixture_runner = runner or DEFAULT_RUNNER, mixture_runner or DEFAULT_MIXTURE_RUNNER
     plan = plan_submission(cfg, mode, storage, jobs)
     for line in plan.describe(cfg):
@@ -319,8 +302,6 @@ def submit_sweep(cfg: PlannerConfig, mode: str, storage: str | None = None, jobs
         raise
     for line in failed_jobs:
         say(f"  job failed: {line}")
-    from planner.sweep import summarize, sweep_status
-
     prog = summarize(sweep_status(cfg, plan.storage.target).statuses, time.time())
     if prog.done == prog.total:
         say(f"sweep: {prog.done}/{prog.total} points done; {cfg.out / 'runs.csv'}")
