@@ -242,12 +242,14 @@ def test_a_damaged_sqlite_ledger_is_one_paragraph(tmp_path, env):
 
 
 def test_a_full_disk_under_the_sweep_storage_is_one_paragraph(tmp_path, env):
-    """sweep.db cannot grow: the sweep process itself used to end in a traceback. The runs recorded
-    before are kept, and once there is room the same command completes the grid."""
+    """sweep.db cannot grow: the sweep process itself used to end in a traceback, and when the queue still
+    fitted, a worker died with one in its log and the sweep said only "worker stopped abnormally". Either
+    way one paragraph names the storage. The runs recorded before are kept, and once there is room the
+    same command completes the grid."""
     cfg = write_config(tmp_path, sizes=(8, 16))
     runner = f"--runner={THIS}:good_runner"
     assert planner("sweep", "--config", cfg, "--no-progress", runner, env=env).returncode == 0
-    size = (tmp_path / "out" / "sweep.db").stat().st_size
+    size = (tmp_path / "out" / "sweep.db").stat().st_size  # whether queueing or a worker's first record hits it
     bigger = write_config(tmp_path, sizes=tuple(range(8, 20)))  # 20 more points to queue: the file must grow
     full = planner("sweep", "--config", bigger, "--no-progress", runner, env=env, limit=size)
     assert_one_paragraph(full, 1, "The sweep storage", "disk I/O error", "finished runs are kept")

@@ -17,6 +17,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from core.config import PlannerConfig, write_resolved
+from core.errors import Failure
 from core.files import check_output_dir
 from planner.sweep.devices import device_slices, local_workers
 from planner.sweep.export import RUNS_CSV, export_runs
@@ -27,7 +28,8 @@ from planner.sweep.progress import Progress, finished_costs, format_duration, su
 from planner.sweep.state import PointStatus, point_statuses, session_failures, stale_by_language
 from planner.sweep.storage import StorageSpec, release_connections, resolve_storage, storage_failures
 from planner.sweep.worker import (
-    DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, WorkerSettings, blocked_stop_signals, resolve_runner, worker_process,
+    DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, STORAGE_FAILED, WorkerSettings, blocked_stop_signals, resolve_runner,
+    storage_failure, worker_process,
 )
 
 
@@ -270,6 +272,10 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progr
         raise
     finally:
         bar.close()
+    for p, log in procs:
+        if p.exitcode == STORAGE_FAILED and (problem := storage_failure(log)):
+            raise Failure(problem, "If the disk is full or the database server was unreachable, fix that and run the "
+                          "command again: finished runs are kept.")
     return [f"{p.name} (exit code {p.exitcode}; log: {log})" for p, log in procs if p.exitcode != 0]
 
 

@@ -27,7 +27,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from core.config import PlannerConfig
-from core.errors import UserError
+from core.errors import Failure, UserError
 from core.files import not_a_file
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import (
@@ -36,7 +36,7 @@ from planner.sweep.identity import (
 )
 from planner.sweep.ledger import Ledger, open_ledger, this_worker
 from planner.sweep.state import PointState, session_failures
-from planner.sweep.storage import StorageSpec
+from planner.sweep.storage import StorageSpec, storage_failures
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,21 @@ def worker_loop(
             on_finished()
 
 
+# A worker whose storage failed under it (a full disk, a server gone) exits with this code (EX_TEMPFAIL) after
+# logging a line that starts with STORAGE_FAILURE; the orchestrator turns it into one paragraph.
+STORAGE_FAILED = 75
+STORAGE_FAILURE = "storage failure: "
+
+
+def storage_failure(log_path: str) -> str | None:
+    """The storage failure a worker logged last, or None."""
+    try:
+        lines = Path(log_path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    return next((line.split(STORAGE_FAILURE, 1)[1] for line in reversed(lines) if STORAGE_FAILURE in line), None)
+
+
 def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettings, threads: int,
                    log_path: str, points_of=None, more_coming=None) -> None:
     """Entry point of a local worker process (spawned: a fresh interpreter, torch not yet imported).
@@ -280,9 +295,13 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
             parent = multiprocessing.parent_process()
             # An orchestrator killed outright never clears the event: its orphans must not wait forever.
             waiting = lambda: more_coming.is_set() and (parent is None or parent.is_alive())
-        worker_loop(ledger, cfg, runner, settings, more_coming=waiting, mixture_runner=mixture_runner,
-                    on_finished=lambda: export_runs(ledger, current(ledger.trials()), cfg.out / RUNS_CSV))
+        with storage_failures(spec):
+            worker_loop(ledger, cfg, runner, settings, more_coming=waiting, mixture_runner=mixture_runner,
+                        on_finished=lambda: export_runs(ledger, current(ledger.trials()), cfg.out / RUNS_CSV))
     except KeyboardInterrupt:
         log.info("worker %d interrupted", os.getpid())
         sys.exit(130)
+    except Failure as err:  # the storage failed under this worker (a full disk): the orchestrator says so
+        log.error("%s%s", STORAGE_FAILURE, err.problem)
+        sys.exit(STORAGE_FAILED)
     log.info("worker %d finished", os.getpid())
