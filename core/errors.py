@@ -20,8 +20,12 @@ class Reported(Exception):
         super().__init__(problem if not fix else f"{problem} {fix}")
 
 
-class UserError(Reported):
-    """A mistake in the user's input. The message names the file/field/row and how to fix it."""
+class UserError(Reported, ValueError):
+    """A mistake in the user's input. The message names the file/field/row and how to fix it.
+
+    It is a `ValueError` too: the math and I/O libraries (fits/, planner/allocation/, trainers/) raise it
+    for bad values, and a caller that uses them as a library catches it as the ValueError it is; only the
+    CLI gives it its exit code 2 and one-paragraph form."""
 
     exit_code = 2
 

@@ -255,6 +255,8 @@ def _mixtures(cfg, allocation: pd.DataFrame, summary: dict, fits, baselines: Seq
     try:
         level = float(summary.get("interval_level", 0.9))
         mixtures = mixtures_from_allocation(allocation, summary, wanted, fits, level)
+    except UserError:  # already says what is wrong (a UserError is also a ValueError: not re-worded below)
+        raise
     except (TypeError, LookupError, ValueError, AttributeError) as err:  # a summary of another shape
         raise UserError(f"{source} is malformed ({type(err).__name__}: {err}).", fix) from None
     if not 0 < level < 1:

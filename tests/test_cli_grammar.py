@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from fits import load_fits
 from planner.cli import EXIT_CODES, VERBS, build_parser, main
@@ -89,3 +91,19 @@ def test_report_reads_inputs_named_elsewhere(tmp_path, capsys):
                  "--allocation", str(tmp_path / "maxmin.csv"), "--format", "md"]) == 0
     text = (report_dir / "report.md").read_text(encoding="utf-8")
     assert "maxmin" in text.lower() and not (tmp_path / "report.md").exists()
+
+
+def test_the_libraries_raise_value_errors_the_cli_turns_into_exit_2(tmp_path, capsys):
+    """A bad input to the math is an ordinary ValueError for a caller using the packages as a library; only
+    the CLI gives it its exit code and one paragraph."""
+    from fits import fit_runs
+    from planner.allocation import allocate
+
+    runs = pd.read_csv(_runs(tmp_path / "runs.csv"))
+    with pytest.raises(ValueError, match="no such metric column"):
+        fit_runs(runs, "chrf")
+    fitset = fit_runs(runs, "bpb", bootstrap=20)
+    with pytest.raises(ValueError, match="budget"):
+        allocate(fitset, budget=-5, unit="pairs")
+    assert main(["fit", str(tmp_path / "runs.csv"), "--metric", "chrf"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

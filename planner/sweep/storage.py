@@ -218,6 +218,8 @@ def _opening(spec: StorageSpec) -> Iterator[None]:
 
     try:
         yield
+    except UserError:  # already says what is wrong (a UserError is also a ValueError: not re-worded below)
+        raise
     except ImportError as err:
         # optuna re-raises the driver's ModuleNotFoundError as a bare ImportError; the name is in the chain.
         missing = next((e.name for e in _error_chain(err) if isinstance(e, ModuleNotFoundError)), None)
