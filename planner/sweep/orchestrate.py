@@ -77,6 +77,20 @@ def preflight_data(cfg: PlannerConfig) -> None:
     check_general_tasks(cfg.data, cfg.languages)
 
 
+def checked_inputs(cfg: PlannerConfig, runner: str, mixture_runner: str) -> DataFingerprints:
+    """The data and the runners checked before any run (exit 2 now, not in every worker); the data's
+    fingerprints. Our trainer reads exactly cfg.data, so unreadable data is an error; a plug-in may bring
+    its own."""
+    own_trainer = runner == DEFAULT_RUNNER
+    if own_trainer:
+        preflight_data(cfg)
+    data = data_fingerprints(cfg, strict=own_trainer)
+    resolve_runner(runner)
+    if cfg.sweep.has_mixture_runs:
+        resolve_runner(mixture_runner)
+    return data
+
+
 def stale_notices(stale: dict[str, list[GridPoint]]) -> list[str]:
     """One line per language whose results are re-run because its data changed: what and why."""
     lines = []
@@ -129,14 +143,7 @@ def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner,
     slices = slices[:workers]  # fewer workers than slices leave the rest idle
     max_failures = max_failures or cfg.sweep.max_failures
     check_output_dir(cfg.out, "output_dir")
-    own_trainer = runner == DEFAULT_RUNNER
-    if own_trainer:
-        preflight_data(cfg)
-    # Our trainer reads exactly cfg.data, so unreadable data is an error; a plug-in may bring its own.
-    data = data_fingerprints(cfg, strict=own_trainer)
-    resolve_runner(runner)  # a bad --runner is an error now, not in every worker
-    if cfg.sweep.has_mixture_runs:
-        resolve_runner(mixture_runner)
+    data = checked_inputs(cfg, runner, mixture_runner)
     if note := data.note():
         notify(note)
     # The points are a function of the study (a controller's design grows with its results); the grid's are fixed.

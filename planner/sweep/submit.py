@@ -26,13 +26,13 @@ import submitit
 from core.config import PlannerConfig, write_resolved
 from core.errors import UserError
 from planner.sweep.devices import VISIBLE, device_slices
-from planner.sweep.identity import GridPoint, data_fingerprints, grid_points, mixture_points, sweep_points
+from planner.sweep.identity import GridPoint, grid_points, mixture_points, sweep_points
 from planner.sweep.ledger import prepare
-from planner.sweep.orchestrate import available_cores, preflight_data, run_sweep, sweep_status
+from planner.sweep.orchestrate import available_cores, checked_inputs, run_sweep, sweep_status
 from planner.sweep.progress import format_duration, summarize
 from planner.sweep.state import PointState, PointStatus
 from planner.sweep.storage import StorageSpec, resolve_storage, storage_failures
-from planner.sweep.worker import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, resolve_runner
+from planner.sweep.worker import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER
 
 MODES = ("slurm", "local")
 JOBS_DIR = "jobs"  # default log folder, under output_dir
@@ -185,13 +185,7 @@ def queue_points(cfg: PlannerConfig, spec: StorageSpec, runner: str, mixture_run
     """Check the data and runners, then prepare the study as `run_sweep` does before its workers start, under
     the storage's lock (create it or check its settings, fail lost runs, queue every point without a
     result, once); the number queued. Each job's own `run_sweep` then finds nothing left to queue."""
-    own = runner == DEFAULT_RUNNER
-    if own:
-        preflight_data(cfg)
-    data = data_fingerprints(cfg, strict=own)
-    resolve_runner(runner)  # a bad --runner is an error here, not in every job
-    if cfg.sweep.has_mixture_runs:
-        resolve_runner(mixture_runner)
+    data = checked_inputs(cfg, runner, mixture_runner)  # a mistake is an error here, not in every job
     with storage_failures(spec):
         _, queued = prepare(cfg, spec, sweep_points(cfg), data.by_language)
     write_resolved(cfg, cfg.out)
