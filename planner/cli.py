@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _print_user_error(err: Reported) -> None:
     text = " ".join(str(err).split())
-    print(textwrap.fill(f"error: {text}", width=100), file=sys.stderr)
+    # Never break inside a flag or a path (`--save-model` must stay searchable and copyable).
+    print(textwrap.fill(f"error: {text}", width=100, break_on_hyphens=False, break_long_words=False), file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
