@@ -6,7 +6,8 @@ and held-out scoring seconds per test sentence. A final run trains the budget's 
 and seed, scores every language's test split, and also translates `train.eval_size` sentences per
 language, which a proxy run fitting bits per byte never does: greedy decoding costs about
 `GENERATION_COST` teacher-forced sentences per translated sentence (measured on the embedded default,
-2 CPU cores: 30–45 s to translate 40 sentences against 12–25 s to score 100). The launch runs one process
+2 CPU cores, generating up to 1.5× the longest reference as `train.max_new_tokens: null` does: the launch
+took 694 s where 11 puts it; with the earlier fixed 64 new tokens it was 6). The launch runs one process
 with every core; `THREAD_GAIN` is what each extra thread adds to one thread's speed (a small CPU gets
 about 1.6× from two threads; a GPU makes all of this moot: the estimate is then only a guide).
 """
@@ -19,7 +20,7 @@ from typing import Sequence
 
 from core.config import PlannerConfig
 
-GENERATION_COST = 6.0
+GENERATION_COST = 11.0
 THREAD_GAIN = 0.6
 
 
