@@ -17,6 +17,7 @@ import pandas as pd
 from core.config import PlannerConfig
 from core.plan_files import RUNS_CSV
 from planner.estimate import RunCost, final_pairs, launch_seconds, measured_rates
+from planner.pipeline import build_stages, up_to_date
 from planner.sweep.identity import GridPoint, grid_points, mixture_points
 from planner.sweep.progress import format_duration
 
@@ -69,7 +70,8 @@ def plan_run(cfg: PlannerConfig, threads: int, workers: int) -> DryRun:
     points = grid_points(cfg) + mixture_points(cfg)
     done = _done_keys(runs)
     missing = [p for p in points if p.key not in done]
-    epochs = cfg.train.epochs if cfg.train.max_steps is None else math.nan
+    fixed_steps = cfg.train.max_steps is not None  # a run then takes max_steps, not epochs of its pairs
+    epochs = 1.0 if fixed_steps else cfg.train.epochs
     tokens_per_pair = None
     if {"n_tokens", "n_pairs"} <= set(runs.columns) and (runs["n_pairs"] > 0).any():
         trained = runs[runs["n_pairs"] > 0]
@@ -77,17 +79,18 @@ def plan_run(cfg: PlannerConfig, threads: int, workers: int) -> DryRun:
     pairs = final_pairs(cfg, tokens_per_pair) or None  # None: a token budget before any run measured its tokens
     targets = sum(1 for b in cfg.budget.languages.values() if b.target is not None) if cfg.final.target_check else 0
     mixtures = 1 + len(cfg.final.baselines) + int(cfg.final.reduced_budget)
-    result = DryRun(points, done, sum(p.total_pairs for p in missing) * epochs, mixtures * len(cfg.final.seeds),
-                    pairs, targets)
-    if cfg.train.max_steps is not None:
+    examples = math.nan if fixed_steps else sum(p.total_pairs for p in missing) * epochs
+    result = DryRun(points, done, examples, mixtures * len(cfg.final.seeds), pairs, targets)
+    if fixed_steps:
         result.notes.append(f"train.max_steps {cfg.train.max_steps}: every run takes that many steps")
-    rates = measured_rates(_costs(runs), cfg.data.test_size)
+    costs = _costs(runs)
+    rates = measured_rates(costs, cfg.data.test_size)
     if rates is None:
         result.notes.append("no proxy run has finished in this output directory, so nothing has timed this machine: "
                             "the sweep's progress bar prices the whole run once its first runs are done")
         return result
-    result.rates_from = len(_costs(runs))
-    per_run = [rates.overhead + p.total_pairs * rates.per_pair * (epochs if epochs == epochs else 1.0)
+    result.rates_from = len(costs)
+    per_run = [rates.overhead + p.total_pairs * rates.per_pair * epochs
                + len(p.languages) * cfg.data.test_size * rates.per_sentence for p in missing]
     result.sweep_seconds = sum(per_run) / max(1, workers)
     result.launch_seconds = launch_seconds(cfg, rates, tokens_per_pair, threads)
@@ -126,12 +129,9 @@ def _count(n: float, noun: str) -> str:
 def stage_states(cfg: PlannerConfig) -> list[tuple[str, bool]]:
     """Each stage of `planner run` and whether it is up to date (run_pipeline's rule); once one stage would
     run, every later one would too: its inputs are about to change."""
-    from planner.pipeline import _read_stamps, build_stages, code_digest
-
-    stamps, states, stale = _read_stamps(cfg.out), [], False
+    states, stale = [], False
     for stage in build_stages(cfg, progress=False):
-        fresh = (not stale and all(p.is_file() for p in stage.outputs)
-                 and stamps.get(stage.name) == stage.fingerprint() + code_digest())
+        fresh = not stale and up_to_date(stage, cfg.out)
         stale = stale or not fresh
         states.append((stage.name, fresh))
     return states

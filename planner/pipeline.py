@@ -281,6 +281,12 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
     ]
 
 
+def up_to_date(stage: Stage, out: Path) -> bool:
+    """Its outputs exist and were written for what its fingerprint covers now (and by this code)."""
+    return (all(p.is_file() for p in stage.outputs)
+            and _read_stamps(out).get(stage.name) == stage.fingerprint() + code_digest())
+
+
 def run_pipeline(cfg: PlannerConfig, progress: bool = True, log=print) -> PipelineResult:
     """Run every stage whose outputs are missing or out of date; see the module docstring."""
     out = check_output_dir(cfg.out, "output_dir")
@@ -292,8 +298,7 @@ def run_pipeline(cfg: PlannerConfig, progress: bool = True, log=print) -> Pipeli
     stages = build_stages(cfg, progress)
     for i, stage in enumerate(stages, 1):
         head = f"[{i}/{len(stages)}] {stage.name}"
-        fingerprint = stage.fingerprint() + code_digest()
-        if all(p.is_file() for p in stage.outputs) and _read_stamps(out).get(stage.name) == fingerprint:
+        if up_to_date(stage, out):
             stage.skipped, stage.summary = True, "up to date"
             log(f"{head}: up to date, skipped")
         else:

@@ -134,10 +134,9 @@ def run(args) -> int:
 def config_settings(cfg, explicit: bool) -> dict:
     """The config's allocation settings. Its per-language ones (limits, targets) and the pools the data stage
     recorded only from a config the user named: the demo preset's belong to the demo's languages and metric."""
-    pools_csv = Path(cfg.output_dir) / "data_stats.csv"
     if not explicit:
-        return {**allocation_settings(cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"languages": {}})}),
-                                      None), "limits": None, "targets": None}
+        return allocation_settings(cfg, None) | {"limits": None, "targets": None}
+    pools_csv = Path(cfg.output_dir) / "data_stats.csv"
     pools = (pd.read_csv(pools_csv, index_col="language")["train"].astype(int).to_dict()
              if pools_csv.is_file() else None)
     return allocation_settings(cfg, pools)
