@@ -120,8 +120,17 @@ def hub_dataset_frame(source: str, config: str | None, split: str | None) -> pd.
                         "Set data.dataset_config and data.split to ones the dataset has.") from None
     except Exception as err:  # the Hub's own errors (not found, gated) have no common base besides this
         raise UserError(f"{what} cannot be loaded: {_first_line(err)}", "Check the dataset name.") from None
+    return pooled_frame(loaded)
+
+
+def pooled_frame(loaded) -> pd.DataFrame:
+    """A `datasets` Dataset, or a DatasetDict's splits pooled in name order (the planner makes its own test
+    split), as one frame with rows numbered from 1. Each split is read alone: `concatenate_datasets` refuses
+    splits whose columns differ (one in the `translation` form, another with a column per language)."""
+    import datasets
+
     if isinstance(loaded, datasets.DatasetDict):
-        frames = [loaded[key].to_pandas() for key in sorted(loaded)]
+        frames = [loaded[name].to_pandas() for name in sorted(loaded)]
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     else:
         frame = loaded.to_pandas()

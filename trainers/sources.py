@@ -28,6 +28,7 @@ import pandas as pd
 
 from core.config import DataConfig
 from core.errors import UserError
+from trainers.hub import hub_dataset_frame, pooled_frame
 from trainers.languages import LANGUAGE_NAMES
 
 # Column names of the "long" table form: one row per pair, {"source", "target", "language"}.
@@ -250,16 +251,7 @@ def _read_hf(path: Path) -> _Table:
             f"{path} cannot be read with datasets.load_from_disk: {err}.",
             "Point data.source at a directory written by Dataset.save_to_disk or DatasetDict.save_to_disk.",
         ) from None
-    if isinstance(loaded, datasets.DatasetDict):
-        # We make our own test split, so a DatasetDict's splits are pooled (in name order); each split is
-        # read alone, since `concatenate_datasets` refuses splits whose columns differ (one split in the
-        # `translation` form, another with a column per language).
-        frames = [loaded[name].to_pandas() for name in sorted(loaded)]
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    else:
-        frame = loaded.to_pandas()
-    frame.index = range(1, len(frame) + 1)
-    return _Table(frame, str(path), "row")
+    return _Table(pooled_frame(loaded), str(path), "row")
 
 
 _TABLE_READERS: dict[str, Callable[[Path], _Table]] = {
@@ -312,8 +304,6 @@ def _finish(table: _Table) -> _Table:
 def hub_table(source: str, config: str | None, split: str | None) -> _Table:
     """A `hf:org/name` dataset from the local `datasets` cache as a table (trainers.hub). Keyed by name,
     config and split only: a cached Hub dataset changes only when it is downloaded again."""
-    from trainers.hub import hub_dataset_frame
-
     return _finish(_Table(hub_dataset_frame(source, config, split), source, "row"))
 
 
