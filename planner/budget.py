@@ -12,7 +12,6 @@ from collections.abc import Mapping
 
 from core.config import PlannerConfig
 from core.errors import UserError
-from planner.allocation import LanguageLimits
 
 
 def budget_key(code: str, field: str) -> str:
@@ -72,6 +71,9 @@ def allocation_limits(cfg: PlannerConfig, pool_sizes: Mapping[str, int] | None):
     training pool; it may exceed the pool), the pairs held are the pool, plus floors, weights and prices.
     Without the pools (a fits file planned outside `planner run`) only the languages the budget section
     names get limits, from their settings alone."""
+    # Here, not at the top: the CLI verbs import this module, and `planner --help` must not pay for scipy.
+    from planner.allocation import LanguageLimits
+
     check_budget_languages(cfg)
     limits = {}
     for lang in cfg.languages if pool_sizes is not None else cfg.budget.languages:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from core.errors import UserError
-from core.plan_files import ALLOCATION_CSV, FITS_JSON
 from core.units import UNITS
-from planner.budget import allocation_settings
 from planner.commands import add_config_option, config_from_args
 
 DESCRIPTION = """\
@@ -97,7 +93,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    # Imported here so `planner --help` and the other verbs do not pay for scipy or pandas.
     from core.files import check_output_file
+    from core.plan_files import ALLOCATION_CSV, FITS_JSON
     from fits import load_fits
     from planner.allocation import allocate, format_result, read_limits, read_targets, summary_path, write_allocation
 
@@ -134,6 +132,10 @@ def run(args) -> int:
 def config_settings(cfg, explicit: bool) -> dict:
     """The config's allocation settings. Its per-language ones (limits, targets) and the pools the data stage
     recorded only from a config the user named: the demo preset's belong to the demo's languages and metric."""
+    import pandas as pd
+
+    from planner.budget import allocation_settings
+
     if not explicit:
         return allocation_settings(cfg, None) | {"limits": None, "targets": None}
     pools_csv = Path(cfg.output_dir) / "data_stats.csv"

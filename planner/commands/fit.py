@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.plan_files import FITS_JSON, RUNS_CSV
 from planner.commands import add_config_option, config_from_args
 
 
@@ -61,7 +60,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    # Imported here so `planner --help` and the other verbs do not pay for scipy.
+    # Imported here so `planner --help` and the other verbs do not pay for scipy (or pandas).
+    from core.plan_files import FITS_JSON, RUNS_CSV
     from fits import fit_runs, read_runs_csv, save_fits
     from fits.summary import format_fit_table
 
