@@ -116,8 +116,11 @@ def format_dry_run(cfg: PlannerConfig, dry: DryRun, stages: list[tuple[str, bool
                  + f"; {_count(len(cfg.final.seeds), 'seed')}), each {pairs}"
                  + (f"; {_count(dry.target_runs, 'target check')} (one language alone at its need)" if dry.target_runs else ""))
     if dry.sweep_seconds is not None:
-        lines.append(f"time on this machine (rates from {dry.rates_from} finished runs): sweep "
-                     f"~{format_duration(dry.sweep_seconds)}, launch ~{format_duration(dry.launch_seconds)}")
+        fresh = dict(stages)  # a stage that is up to date costs nothing
+        timed = [f"{name} ~{format_duration(seconds)}" for name, seconds in
+                 (("sweep", dry.sweep_seconds), ("launch", dry.launch_seconds)) if not fresh.get(name)]
+        lines.append(f"time on this machine (rates from {dry.rates_from} finished runs): "
+                     + (", ".join(timed) or "nothing to train"))
     lines += [f"note: {n}" for n in dry.notes]
     return "\n".join(lines)
 

@@ -36,3 +36,16 @@ def test_finished_runs_are_counted_and_time_the_rest(tmp_path):
     assert dry.rates_from == 2 and dry.sweep_seconds == pytest.approx(expected)
     assert dry.final_pairs == pytest.approx(cfg.budget.total / 50)  # a token budget at the runs' 50 tokens per pair
     assert dry.launch_seconds > 0
+
+
+def test_a_stage_that_is_up_to_date_is_not_priced(tmp_path):
+    from planner.dry_run import format_dry_run
+
+    cfg = load_config(None).model_copy(update={"output_dir": str(tmp_path)})
+    rows = [{"language": "el", "n_pairs": n, "seed": 0, "n_tokens": 50 * n, "bpb": 1.5, "status": "complete",
+             "train_seconds": 0.5 * n, "eval_seconds": 10.0} for n in (20, 60)]
+    pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
+    dry = plan_run(cfg, threads=2, workers=1)
+    stages = [("sweep", True), ("launch", False)]
+    assert "sweep ~" not in format_dry_run(cfg, dry, stages) and "launch ~" in format_dry_run(cfg, dry, stages)
+    assert "nothing to train" in format_dry_run(cfg, dry, [("sweep", True), ("launch", True)])
