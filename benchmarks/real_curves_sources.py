@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -96,6 +98,35 @@ def read_goldfish(path: Path) -> list[Curve]:
     return _curves(pd.DataFrame(rows, columns=["series", "x", "y"]))
 
 
+GADRE_EVAL = "c4_val"  # the paper's main next-token loss evaluation (C4 validation shards)
+
+
+def read_gadre(path: Path) -> list[Curve]:
+    """Gadre et al.'s runs (the shipped extract, `extract_gadre`): one series per training set × model
+    configuration, x = training tokens, y = the C4 validation loss. Each token budget is its own run (its own
+    learning-rate schedule), so a series is a data-scaling curve of one model, not one run's learning curve.
+    The 1.4B and 6.9B models (one or two budgets each) leave fewer than three sizes and drop out in the split."""
+    df = pd.read_csv(path)
+    df = df[df["val_data"].str.contains(GADRE_EVAL, regex=False)]
+    series = df["dataset"] + " " + df["model"] + " (" + (df["params"] / 1e6).round().astype(int).astype(str) + "M)"
+    return _curves(pd.DataFrame({"series": series, "x": df["tokens"], "y": df["loss"]}))
+
+
+def extract_gadre(models_dir: Path) -> pd.DataFrame:
+    """The shipped extract from the repository's exp_data/models/*.json: one row per run × loss evaluation,
+    values copied unchanged (the evaluation's data path shortened to its directory)."""
+    rows = []
+    for f in sorted(Path(models_dir).glob("*.json")):
+        run = json.loads(f.read_text(encoding="utf-8"))
+        hp = run["hyperparameters"]
+        for r in run["results"]:
+            rows.append({"run": run["name"], "dataset": run["dataset_name"], "model": r["model"],
+                         "params": hp["params"], "tokens": hp["tokens"],
+                         "chinchilla_multiplier": hp["chinchilla_multiplier"],
+                         "val_data": "/".join(r["val_data"][0].split("/")[:-1]), "loss": r["loss"]})
+    return pd.DataFrame(rows)
+
+
 GORDON = ("Gordon, Duh & Kaplan 2021, 'Data and parameter scaling laws for neural machine translation': "
           "fetched from github.com/mitchellgordon95/mt-scaling at commit "
           "cb9600d7db86843ffec71c8f1d90e759b17cf9d8, summaries/data_scaling.0126.summary; "
@@ -127,4 +158,12 @@ SOURCES: tuple[Source, ...] = (
                    "languages': fetched from github.com/tylerachang/goldfish at commit "
                    "f0e932209dcf12c7defe4916523dc78c9e29bf28, data/flores_logperplexities.tsv; no licence "
                    "file in the repository, so not redistributed"),
+    Source(
+        name="gadre-lm", study="Gadre et al. 2024, over-trained language models",
+        metric="c4_loss", higher_is_better=False, unit="training tokens", file="gadre_scaling_runs.csv",
+        shipped=True, read=read_gadre,
+        provenance="Gadre et al. 2024, 'Language models scale reliably with over-training and on downstream "
+                   "tasks': extracted from github.com/mlfoundations/scaling at commit "
+                   "a003c4913793ac2ae7ef87b28ecb562955d026d5, exp_data/models/*.json (loss evaluations of "
+                   "the 104 runs); MIT licence, the repository's"),
 )

@@ -12,7 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from real_curves import careful_fit, evaluate, split_curve  # noqa: E402
-from real_curves_sources import SHIPPED, SOURCES, Curve, read_goldfish, read_gordon, read_revisiting_nmt  # noqa: E402
+from real_curves_sources import (SHIPPED, SOURCES, Curve, read_gadre, read_goldfish, read_gordon,  # noqa: E402
+                                 read_revisiting_nmt)
 
 
 def offset_law(x, c, a, alpha, x0, sign):
@@ -49,6 +50,19 @@ def test_the_shipped_nmt_table_parses():
     six = curves["6 Enc, 6 Dec"]
     assert six.x[0] == 5e5 and six.x[-1] == 5.12e8 and six.y[0] == pytest.approx(0.9311752923076924)
     assert all(np.all(np.diff(c.x) > 0) and np.all((c.y > 0.29) & (c.y < 1.0)) for c in curves.values())
+
+
+def test_the_shipped_language_model_runs_parse():
+    """Gadre et al.'s runs: one series per training set × model, the C4 validation loss (not the other
+    seven evaluations of the same run), x = the run's training tokens."""
+    source = next(s for s in SOURCES if s.name == "gadre-lm")
+    assert source.path(None) == SHIPPED / "gadre_scaling_runs.csv"
+    curves = {c.series: c for c in read_gadre(source.path(None))}
+    assert len(curves) == 18 and sum(len(c.x) > 2 for c in curves.values()) == 12
+    small = curves["rpj d=96_l=8_h=4 (11M)"]
+    assert len(small.x) == 8 and small.x[0] == 52846560 and small.x[-1] == 128 * small.x[0]
+    assert small.y[0] == pytest.approx(6.123879526201114) and np.all(np.diff(small.y) < 0)
+    assert len(curves["c4_original d=1024_l=24_h=8 (412M)"].x) == 7
 
 
 def test_the_fetch_only_formats_parse(tmp_path):
