@@ -105,3 +105,21 @@ def test_held_out_values_reach_neither_fit():
     assert len(clean) == 9 and [p.x for p in clean] == [p.x for p in dirty]
     assert [(p.default, p.lo, p.hi, p.careful) for p in clean] == [(p.default, p.lo, p.hi, p.careful) for p in dirty]
     assert all(p.actual == 1e6 for p in dirty)
+
+
+def test_the_variants_score_intervals_properly_and_scale_languages_by_their_own_backtest():
+    """benchmarks/real_curves_variants.py: the interval score charges 20x a miss at 90%, and the
+    hierarchical rule gives a language whose backtest erred more a wider predictive scale."""
+    from real_curves_variants import Case, hierarchical, interval_score
+
+    lo, hi = np.array([0.0, 0.0]), np.array([1.0, 1.0])
+    np.testing.assert_allclose(interval_score(lo, hi, np.array([0.5, 1.5])), [1.0, 1.0 + 20 * 0.5])
+    rng = np.random.default_rng(0)
+    cases = [Case(f"l{i}", float(e), 1.0, 0.0) for i, e in enumerate(rng.standard_normal(30))]
+    cases.append(Case("wild", 6.0, 1.0, 0.0))
+    scales = hierarchical(cases)
+    assert set(scales) == {c.language for c in cases}
+    calm = min(cases[:-1], key=lambda c: abs(c.error)).language
+    assert scales["wild"].scale > 1.5 * scales[calm].scale
+    assert all(e.languages == scales["wild"].languages for e in scales.values())  # one population's dof
+
