@@ -26,10 +26,10 @@ from typing import Callable, Literal, Mapping
 import numpy as np
 
 from fits import FitSet
+from planner.allocation.assemble import Comparison, PlanSetup, SolvedPlan, assemble_result, bounds_from_pairs
 from planner.allocation.baselines import BASELINES, BaselineUnavailable, baseline_pairs, recipe_budget_to_reach
 from planner.allocation.blackbox import load_objective, search_allocation, wrap_user_objective
-from planner.allocation.explain import explain
-from planner.allocation.saved import budget_saved
+from planner.allocation.saved import BudgetSaved, budget_saved
 from planner.allocation.transfer import transfer_plan
 from planner.allocation.problem import (
     AllocationProblem,
@@ -39,16 +39,13 @@ from planner.allocation.problem import (
     build_problem,
 )
 from planner.allocation.floors import SmallestRunFloor, floored_objective, measured_floors
-from planner.allocation.notes import plan_notes, probe_notes, reach_notes, starved_notes
 from planner.allocation.risk import bootstrap_intervals
-from planner.allocation.solver import CAP, FLOOR, Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
+from planner.allocation.solver import Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
 from planner.allocation.targets import (
     DEFAULT_CONFIDENCE,
     check_confidence,
-    reach_probability,
     target_array,
     target_needs,
-    target_why,
 )
 from core.plan_files import CONTRACT_COLUMNS  # noqa: F401  (re-exported)
 from planner.allocation.result import (  # noqa: F401  (re-exported: the plan's data types)
@@ -115,12 +112,14 @@ def _check_choices(objective: str, risk: str, solver: str, targets: np.ndarray, 
         )
 
 
-def _bounds_from_pairs(pairs: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    tol = 1e-6 * np.maximum(1.0, pairs)
-    out = np.full(pairs.shape, None, dtype=object)
-    out[pairs >= hi - tol] = CAP
-    out[pairs <= lo + tol] = FLOOR
-    return out
+def _check_maxmin_affordable(problem: AllocationProblem, objective: str, objective_fn: str | None) -> None:
+    dear = [lang for lang, c in zip(problem.languages, problem.cost) if c > problem.budget]
+    if objective == "maxmin" and dear and not objective_fn:  # the worst language could never be raised
+        raise UserError(
+            f"--objective maxmin raises the worst language, but the budget of {problem.budget:g} {unit_name(problem.unit, problem.currency)} "
+            f"cannot buy one pair of {', '.join(dear)}.",
+            "Raise --budget, or use --objective sum (which gives such a language nothing).",
+        )
 
 
 def _solve_exact(problem: AllocationProblem, objective: str, curves, target_utility: np.ndarray,
@@ -212,6 +211,22 @@ def allocate(
 `price_per_pair` (`currency` labels it; `price_key` names where a missing price is given). Raises
 `UserError` for anything the user can fix.
     """
+    # The steps, in order: check and build the problem, fix the question, solve and round, score against
+    # the baselines, the bootstrap intervals, the sum objective's extras, then the result.
+    problem, risk = _checked_problem(fitset, budget, unit, limits, max_epochs, risk, interval, seed, currency, price_key)
+    setup = _set_up(fitset, problem, objective, targets, risk, solver, objective_fn, smallest_run_floor,
+                    target_confidence, interval, seed)
+    plan = _solve(setup, trials)
+    comparison = _compare_with_baselines(setup, plan)
+    intervals = bootstrap_intervals(setup.problem, plan.pairs, None if setup.objective == "custom" else setup.objective,
+                                    interval, setup.target_utility, seed)
+    saved, with_transfer = _savings_and_transfer(fitset, setup, plan, comparison.baselines)
+    return assemble_result(fitset, setup, plan, comparison, intervals, saved, with_transfer)
+
+
+def _checked_problem(fitset: FitSet, budget: float, unit: Unit, limits, max_epochs: float, risk: str, interval: float,
+                     seed: int, currency: str | None, price_key: str) -> tuple[AllocationProblem, str]:
+    """Check the interval and seed, build the problem, and the risk it can take."""
     if not 0 < interval < 1:
         raise UserError(f"The interval level must be between 0 and 1; got {interval}.", "Use e.g. 0.9 for a 90% interval.")
     check_seed_flag(seed)
@@ -222,17 +237,19 @@ def allocate(
         risk = "mean"
         problem = replace(problem, notes=problem.notes + (
             "risk expected: the fits have no draws (--bootstrap 0), so the plan uses the point fits (risk mean)",))
+    return problem, risk
+
+
+def _set_up(fitset: FitSet, problem: AllocationProblem, objective: str, targets: Mapping[str, float] | None, risk: str,
+            solver: str, objective_fn: str | None, smallest_run_floor: SmallestRunFloor, target_confidence: float,
+            interval: float, seed: int) -> PlanSetup:
+    """Check the choices against the problem, then fix the targets, the confidence, the plan's floors, the
+    curves it optimises and a user objective's score (which makes the objective "custom")."""
     target = target_array(problem, targets)
     _check_choices(objective, risk, solver, target, objective_fn)
     targeted = objective == "target" and not objective_fn
     confidence = check_confidence(target_confidence, risk if targeted else "expected", problem.draws is not None)
-    dear = [lang for lang, c in zip(problem.languages, problem.cost) if c > problem.budget]
-    if objective == "maxmin" and dear and not objective_fn:  # the worst language could never be raised
-        raise UserError(
-            f"--objective maxmin raises the worst language, but the budget of {problem.budget:g} {unit_name(problem.unit, problem.currency)} "
-            f"cannot buy one pair of {', '.join(dear)}.",
-            "Raise --budget, or use --objective sum (which gives such a language nothing).",
-        )
+    _check_maxmin_affordable(problem, objective, objective_fn)
     target_utility = problem.sign * target
     baseline_problem = problem  # baselines are recipes: the measured floors below are the plan's, not theirs
     if floored_objective(smallest_run_floor, objective, objective_fn):
@@ -242,129 +259,62 @@ def allocate(
     if objective_fn:
         objective = "custom"
         user_score = wrap_user_objective(load_objective(objective_fn), problem, objective_fn)
+    return PlanSetup(problem, baseline_problem, objective, risk, solver, target, target_utility, confidence, curves,
+                     user_score, objective_fn or "", interval, seed)
 
+
+def _solve(setup: PlanSetup, trials: int) -> SolvedPlan:
+    """The exact solve (or the optuna search), rounded to whole pairs and predicted there."""
+    problem, objective, curves = setup.problem, setup.objective, setup.curves
     solution = None
-    target_need = target_needs(curves, target_utility, confidence) if objective == "target" else None
-    if solver == "exact":
-        solution = _solve_exact(problem, objective, curves, target_utility, target_need)
+    target_need = target_needs(curves, setup.target_utility, setup.confidence) if objective == "target" else None
+    if setup.solver == "exact":
+        solution = _solve_exact(problem, objective, curves, setup.target_utility, target_need)
         exact, bound = solution.pairs, solution.bound
     else:
-        score = user_score or _builtin_score(problem, objective, curves)
-        exact = search_allocation(problem, score, trials=trials, seed=seed).pairs
-        bound = _bounds_from_pairs(exact, problem.lo, problem.hi)
+        score = setup.user_score or _builtin_score(problem, objective, curves)
+        exact = search_allocation(problem, score, trials=trials, seed=setup.seed).pairs
+        bound = bounds_from_pairs(exact, problem.lo, problem.hi)
     pairs = _round(problem, exact, objective)
-    predicted = problem.predict(pairs, risk)
+    return SolvedPlan(solution, target_need, exact, bound, pairs, problem.predict(pairs, setup.risk),
+                      float(spend(pairs, problem.cost)))
 
-    need = np.full(len(problem.languages), np.nan)
-    if objective == "target":
-        need = np.where(solution.reachable & np.isfinite(target), target_need, np.nan)
-    scoring = _scoring(problem, objective, need, user_score, objective_fn or "")
-    value = scoring.of_plan(pairs, predicted)
-    baselines, unavailable = _evaluate_baselines(baseline_problem, risk, scoring)
+
+def _compare_with_baselines(setup: PlanSetup, plan: SolvedPlan) -> Comparison:
+    """Score the plan and every baseline the same way; the best baseline, the gain over it, the verdicts."""
+    need = np.full(len(setup.problem.languages), np.nan)
+    if setup.objective == "target":
+        need = np.where(plan.solution.reachable & np.isfinite(setup.target), plan.target_need, np.nan)
+    scoring = _scoring(setup.problem, setup.objective, need, setup.user_score, setup.user_spec)
+    value = scoring.of_plan(plan.pairs, plan.predicted)
+    baselines, unavailable = _evaluate_baselines(setup.baseline_problem, setup.risk, scoring)
     direction = 1.0 if scoring.higher_is_better else -1.0
     best = max(baselines, key=lambda n: direction * baselines[n].objective_value) if baselines else None
     gain = None if best is None else direction * (value - baselines[best].objective_value)
-    intervals = bootstrap_intervals(problem, pairs, None if objective == "custom" else objective, interval, target_utility, seed)
+    return Comparison(scoring.label, scoring.higher_is_better, value, baselines, unavailable, best, gain,
+                      _verdicts(setup, plan.pairs, baselines, best))
+
+
+def _verdicts(setup: PlanSetup, pairs: np.ndarray, baselines: dict[str, BaselineResult], best: str | None) -> dict[str, dict]:
+    """The plan against uniform and against the best baseline (once when they are the same)."""
     verdicts = {}
     for name in dict.fromkeys(n for n in ("uniform", best) if n in baselines):
-        other = np.array([baselines[name].pairs[lang] for lang in problem.languages])
-        v = verdict(baseline_problem, objective, pairs, name, other, interval, seed)
+        other = np.array([baselines[name].pairs[lang] for lang in setup.problem.languages])
+        v = verdict(setup.baseline_problem, setup.objective, pairs, name, other, setup.interval, setup.seed)
         if v is not None:
             verdicts[name] = v.as_dict()
-
-    weight_scale = problem.weights if objective == "sum" else np.ones_like(problem.weights)
-    marginal = weight_scale * curves.marginal(exact) / problem.cost
-    spent = float(spend(pairs, problem.cost))
-    share = pairs * problem.cost / spent if spent > 0 else np.zeros_like(pairs)
-    unused = float(problem.budget - spent)
-    tokens = problem.tokens(pairs)
-    to_buy = problem.to_buy(pairs)
-    to_buy_cost = problem.money(to_buy)
-    prices = problem.money(np.ones(len(pairs)))
-    p_reach = reach_probability(curves, pairs, target_utility) if objective == "target" else np.full(len(pairs), np.nan)
-    if objective == "target":  # the budget is a ceiling: compare with an equal split of what the plan spends
-        uniform = baseline_pairs("uniform", replace(baseline_problem, budget=spent)) if spent > 0 else 0 * pairs
-        why = target_why(problem, curves, pairs, uniform, target, solution.reachable, confidence, target_need)
-    else:
-        level_now = None if solution is None else solution.level
-        why = explain(problem, curves, pairs, baseline_pairs("uniform", baseline_problem),
-                      _bounds_from_pairs(pairs, problem.lo, problem.hi), objective, level_now)
-    rows = tuple(
-        LanguagePlan(
-            language=lang,
-            pairs=float(pairs[i]),
-            tokens=float(tokens[i]),
-            share=float(share[i]),
-            predicted=float(predicted[i]),
-            predicted_low=float(intervals.predicted_low[i]),
-            predicted_high=float(intervals.predicted_high[i]),
-            pairs_exact=float(exact[i]),
-            pairs_low=float(intervals.pairs_low[i]),
-            pairs_high=float(intervals.pairs_high[i]),
-            marginal_gain=float(marginal[i]),
-            at_bound=bound[i],
-            weight=float(problem.weights[i]),
-            target=None if not np.isfinite(target[i]) else float(target[i]),
-            why=why[i],
-            p_reach=float(p_reach[i]),
-            cost=float(pairs[i] * problem.cost[i]),
-            to_buy=float(to_buy[i]),
-            to_buy_cost=float(to_buy_cost[i]),
-            price_per_pair=float(prices[i]),
-        )
-        for i, lang in enumerate(problem.languages)
-    )
-    saved = with_transfer = None
-    if objective == "sum" and "uniform" in baselines:
-        uniform_pairs = np.array([baselines["uniform"].pairs[lang] for lang in problem.languages])
-        saved = budget_saved(problem, curves, uniform_pairs, None if solution is None else solution.lam)
-        # The transfer-aware plan sets its own floors where its model was measured (`design_floors`), and
-        # starts from the plan without the per-language floors, so they do not change it.
-        start = exact if problem is baseline_problem else _solve_exact(baseline_problem, objective, curves, target_utility).pairs
-        with_transfer = transfer_plan(baseline_problem, fitset, risk, start, uniform_pairs, interval)
-    level = None
-    if solution is not None and solution.level is not None and np.isfinite(solution.level):
-        level = float(problem.sign * solution.level)
-    return AllocationResult(
-        metric=problem.metric,
-        higher_is_better=problem.higher_is_better,
-        objective=objective,
-        objective_label=scoring.label,
-        objective_higher_is_better=scoring.higher_is_better,
-        risk=risk,
-        solver=solver,
-        unit=problem.unit,
-        budget=problem.budget,
-        spent=spent,
-        unused_budget=unused,
-        lam=None if solution is None or solution.lam is None else float(solution.lam),
-        level=level,
-        objective_value=value,
-        languages=rows,
-        baselines=baselines,
-        unavailable_baselines=unavailable,
-        best_baseline=best,
-        gain_over_best_baseline=gain,
-        interval_level=interval,
-        bootstrap_draws=intervals.draws,
-        seed=seed,
-        warnings=tuple(plan_notes(problem, objective, pairs, solution, target, unused, curves, confidence, target_need)
-                       + starved_notes(fitset, problem, pairs, with_transfer)
-                       + reach_notes(fitset, problem, pairs, with_transfer)
-                       + probe_notes(fitset, problem, with_transfer)),
-        budget_saved=None if saved is None else saved.saved,
-        reduced_budget=None if saved is None else saved.budget,
-        reduced_pairs=None if saved is None else dict(zip(problem.languages, map(float, saved.pairs))),
-        transfer=with_transfer,
-        target_confidence=confidence if objective == "target" else None,
-        verdicts=verdicts,
-        currency=problem.currency,
-        to_buy=_total(to_buy),
-        to_buy_cost=_total(to_buy_cost),
-    )
+    return verdicts
 
 
-def _total(values: np.ndarray) -> float | None:
-    """The sum over the languages where it is known; None where it is known for none."""
-    known = np.isfinite(values)
-    return float(values[known].sum()) if known.any() else None
+def _savings_and_transfer(fitset: FitSet, setup: PlanSetup, plan: SolvedPlan,
+                          baselines: dict[str, BaselineResult]) -> tuple[BudgetSaved | None, dict | None]:
+    """Sum objective: the budget at which the plan matches uniform, and the transfer-aware plan."""
+    if setup.objective != "sum" or "uniform" not in baselines:
+        return None, None
+    problem, base, solution = setup.problem, setup.baseline_problem, plan.solution
+    uniform_pairs = np.array([baselines["uniform"].pairs[lang] for lang in problem.languages])
+    saved = budget_saved(problem, setup.curves, uniform_pairs, None if solution is None else solution.lam)
+    # The transfer-aware plan sets its own floors where its model was measured (`design_floors`), and
+    # starts from the plan without the per-language floors, so they do not change it.
+    start = plan.exact if problem is base else _solve_exact(base, setup.objective, setup.curves, setup.target_utility).pairs
+    return saved, transfer_plan(base, fitset, setup.risk, start, uniform_pairs, setup.interval)
