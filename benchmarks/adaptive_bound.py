@@ -57,7 +57,7 @@ import pandas as pd  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `research` is not installed
 from adaptive_sweep import RESULTS, Instance, merge_tables, paired_difference, run_instances  # noqa: E402
-from planner.sweep.identity import GridPoint  # noqa: E402
+from planner.sweep.identity import GridPoint
 from research.truths import FAMILIES  # noqa: E402
 
 SHARE = 0.5

@@ -60,7 +60,7 @@ from planner.allocation.problem import LanguageLimits, build_problem  # noqa: E4
 from planner.allocation.solver import solve_sum  # noqa: E402
 from research.adaptive.adaptive import AdaptiveSpec, Compute, decide  # noqa: E402
 from research.adaptive.design import default_ladder, start_design  # noqa: E402  # noqa: E402
-from planner.sweep.identity import GridPoint  # noqa: E402
+from planner.sweep.identity import GridPoint
 from research.truths import FAMILIES, METRIC, World  # noqa: E402
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)

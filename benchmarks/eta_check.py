@@ -1,7 +1,7 @@
 """How good was the whole-run ETA of a finished `planner run`? Reconstructed from its ledger.
 
 The sweep's progress bar shows "est. left X (whole run ~Y)": Y is the sweep's time left (each pending
-run priced by `planner.sweep.progress.predict_seconds` from the runs finished so far, divided by the
+run priced by `planner.estimate.predict_seconds` from the runs finished so far, divided by the
 workers) plus the launch stage priced by `planner.estimate` from the same finished runs. Both are
 functions of the ledger at that moment, so they can be recomputed after the fact at any point of the run
 from the trials' start and end times and their recorded training and scoring seconds. This script does
@@ -24,10 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.config import load_config  # noqa: E402
-from planner.estimate import RunCost, launch_seconds, measured_rates  # noqa: E402
+from planner.estimate import RunCost, launch_seconds, measured_rates, predict_seconds  # noqa: E402
 from planner.pipeline import launch_estimator  # noqa: E402
 from planner.sweep.identity import A_EVAL_S, A_PAIRS, A_TRAIN_S  # noqa: E402
-from planner.sweep.progress import predict_seconds  # noqa: E402
 
 
 def trials(out: Path) -> list[optuna.trial.FrozenTrial]:

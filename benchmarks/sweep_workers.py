@@ -27,7 +27,8 @@ from pathlib import Path
 import optuna
 
 from core.config import load_config
-from planner.sweep import available_cores, run_sweep
+from planner.resources import available_cores
+from planner.sweep import run_sweep
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -36,3 +36,8 @@ class Failure(Reported):
     failed, what was kept, how to go on) and exits with code 1."""
 
     exit_code = 1
+
+
+def first_line(err: BaseException) -> str:
+    """An error's first line, for one-paragraph messages (SQLAlchemy and the Hub append detail below it)."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]

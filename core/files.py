@@ -16,14 +16,16 @@ replaced: renaming over it would, for /dev/null run as root, break the machine.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from core.errors import Failure, UserError
 
@@ -117,6 +119,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_file(path, binary=True) as f:
         f.write(data)
     return Path(path)
+
+
+def write_csv_atomic(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Render the table in memory, then write it atomically: readers see the old or the new file, never
+    half of one, and a row that does not fit the columns leaves the old file untouched."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def atomic_write_texts(files: Mapping[str | Path, str]) -> list[Path]:

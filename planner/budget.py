@@ -1,5 +1,6 @@
-"""The budget section of the config as the allocation's inputs, and the data rules it sets — in one place,
-for `planner data stats`, the pipeline's data and allocate stages and `planner allocate --config`.
+"""The budget section of the config as the allocation's inputs, and the data rules — in one place, for
+`planner data stats`, the sweep's checks before its first run, the pipeline's data and allocate stages and
+`planner allocate --config`.
 
 Only the sweep needs data held: its pilot data, the largest proxy run plus the test split. The budget's caps
 and floors (`budget.languages.<code>.max_pairs`, `min_pairs`) may exceed the pool: the plan's pairs beyond
@@ -9,6 +10,7 @@ it are bought.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from core.config import PlannerConfig
 from core.errors import UserError
@@ -102,3 +104,49 @@ def allocation_settings(cfg: PlannerConfig, pool_sizes: Mapping[str, int] | None
 def targets_from_config(cfg: PlannerConfig) -> dict[str, float] | None:
     targets = {lang: b.target for lang, b in cfg.budget.languages.items() if b.target is not None}
     return targets or None
+
+
+def preflight_data(cfg: PlannerConfig) -> None:
+    """Fail before the first run (exit 2) if a language has fewer training pairs than the largest size."""
+    # The data loader brings pandas: imported here, as in every rule below, so the CLI verbs stay quick to start.
+    from trainers.data import check_capacity, load_languages
+    from trainers.prompts import check_general_tasks
+
+    check_capacity(load_languages(cfg.data, cfg.languages), cfg.sweep.largest_pairs)
+    check_general_tasks(cfg.data, cfg.languages)
+
+
+@dataclass(frozen=True)
+class DataFingerprints:
+    """The current data of each language, as far as the planner's data loader can read it."""
+
+    by_language: dict[str, str] = field(default_factory=dict)  # language → fingerprint
+    untracked: dict[str, str] = field(default_factory=dict)  # language → why it has none
+
+    def note(self) -> str | None:
+        """One line naming the languages whose results cannot be checked against their data, or None."""
+        if not self.untracked:
+            return None
+        reasons = sorted(set(self.untracked.values()))
+        why = reasons[0] if len(reasons) == 1 else "; ".join(f"{k}: {v}" for k, v in self.untracked.items())
+        return (f"note: results of {', '.join(self.untracked)} are not checked for changed data, because "
+                f"the configured data source cannot be read for them ({why})")
+
+
+def data_fingerprints(cfg: PlannerConfig, strict: bool) -> DataFingerprints:
+    """Fingerprint each configured language's training pool and test split (cached by the data loader).
+
+    `strict` (the default trainer, which reads exactly this data): a language that cannot be loaded is
+    the user's mistake and raises. Otherwise (a plug-in runner may bring its own data) such a language
+    is left untracked: its results are never judged outdated, since the planner cannot see their data."""
+    from trainers.data import data_fingerprint, load_language
+
+    found, untracked = {}, {}
+    for language in cfg.languages:
+        try:
+            found[language] = data_fingerprint(load_language(cfg.data, language))
+        except UserError as err:
+            if strict:
+                raise
+            untracked[language] = err.problem
+    return DataFingerprints(found, untracked)

@@ -1,5 +1,6 @@
-"""How long the rest of `planner run` will take once the sweep is under way: the final runs and the target
-checks, priced by the proxy runs already finished on this machine.
+"""How long the work left will take, priced by the proxy runs already finished on this machine: a proxy
+run's wall time (the sweep's ETA, `predict_seconds`) and the rest of `planner run` once the sweep is under
+way (the final runs and the target checks, `launch_seconds`); and how a duration is shown.
 
 A proxy run measures this machine's two rates: training seconds per pair (one thread, the proxy epochs)
 and held-out scoring seconds per test sentence. A final run trains the budget's pairs once per mixture
@@ -14,6 +15,7 @@ about 1.6× from two threads; a GPU makes all of this moot: the estimate is then
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from statistics import median
 from typing import Sequence
@@ -80,3 +82,31 @@ def launch_seconds(cfg: PlannerConfig, rates: Rates, tokens_per_pair: float | No
         # one run per language at its need: about the budget's pairs in all (a guide, not the plan)
         seconds += languages * (rates.overhead + test * rates.per_sentence) + pairs * rates.per_pair
     return seconds / speed
+
+
+def predict_seconds(done: Sequence[tuple[int, float]], n_pairs: int) -> float | None:
+    """Predict a run's wall time from finished runs' (n_pairs, seconds): least squares of
+    seconds = a + b·pairs (a = evaluation and start-up, b = training per pair at fixed epochs) when the
+    finished runs span two sizes, else their mean scaled by size; None before any run finished."""
+    if not done:
+        return None
+    xs, ys = [float(x) for x, _ in done], [float(y) for _, y in done]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx > 0:
+        b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+        a = my - b * mx
+        if b >= 0:
+            return max(0.0, a + b * n_pairs)
+    return my * n_pairs / mx
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"

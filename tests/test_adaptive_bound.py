@@ -12,7 +12,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import adaptive_bound  # noqa: E402
 from adaptive_sweep import Instance  # noqa: E402
-from planner.sweep.identity import GridPoint  # noqa: E402
+from planner.sweep.identity import GridPoint
 from research.truths import GRID4, World, power  # noqa: E402
 
 

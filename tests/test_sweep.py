@@ -19,12 +19,19 @@ from optuna.trial import TrialState, create_trial
 from planner.commands.status import format_status
 from core.config import config_from_dict
 from core.errors import UserError
-from planner.sweep import (
-    A_DATA, A_ERROR, A_INTERRUPTED, A_SESSION, A_WORKER, GridPoint, PointState, StorageSpec, WorkerSettings,
-    export_runs, grid_points, open_ledger, open_storage, point_statuses, points_to_enqueue, predict_seconds,
-    prepare, resolve_runner, resolve_storage, run_next, runs_table, session_failures, stale_notices, summarize,
-    sweep_points, worker_loop, write_csv_atomic,
+from planner.sweep.identity import (
+    A_DATA, A_ERROR, A_INTERRUPTED, A_SESSION, A_WORKER, GridPoint, grid_points, sweep_points,
 )
+from planner.sweep.state import PointState, point_statuses, points_to_enqueue, session_failures
+from planner.sweep.storage import StorageSpec, open_storage, resolve_storage
+from planner.sweep.worker import WorkerSettings, run_next, worker_loop
+from core.files import write_csv_atomic
+from planner.sweep.export import export_runs, runs_table
+from planner.sweep.ledger import open_ledger, prepare
+from planner.estimate import predict_seconds
+from planner.runners import resolve_runner
+from planner.sweep.orchestrate import stale_notices
+from planner.sweep.progress import summarize
 
 
 def make_cfg(tmp_path: Path, **sweep) -> object:
@@ -413,7 +420,7 @@ def test_summary_counts_elapsed_and_remaining():
 
 
 def test_resolve_runner(tmp_path):
-    assert resolve_runner("planner.sweep:grid_points") is grid_points
+    assert resolve_runner("planner.sweep.identity:grid_points") is grid_points
     plugin = tmp_path / "my_trainer.py"
     plugin.write_text("def train(cfg, language, n_pairs, seed, run_dir=None, progress=True):\n    return 1\n")
     assert resolve_runner(f"{plugin}:train")(None, "ar", 1, 0) == 1

@@ -95,7 +95,7 @@ def _sweep_config(**sweep):
 
 
 def test_auto_without_gpus_is_todays_sweep():
-    from planner.sweep.devices import device_slices, local_workers
+    from planner.resources import device_slices, local_workers
 
     for workers in (None, 3):
         sweep = _sweep_config(**({} if workers is None else {"workers": workers}))
@@ -105,7 +105,7 @@ def test_auto_without_gpus_is_todays_sweep():
 
 
 def test_slices_and_the_workers_they_default_to():
-    from planner.sweep.devices import device_slices, local_workers
+    from planner.resources import device_slices, local_workers
 
     sweep = _sweep_config(gpus_per_run=2)
     assert device_slices(sweep, env={}, count=lambda: 4) == ["0,1", "2,3"]
@@ -120,7 +120,7 @@ def test_slices_and_the_workers_they_default_to():
 
 def test_devices_that_cannot_be_shared_out_are_user_errors():
     from core.errors import UserError
-    from planner.sweep.devices import device_slices, local_workers
+    from planner.resources import device_slices, local_workers
 
     with pytest.raises(UserError, match="sweep.gpus_per_run is 2, but sweep.devices: auto finds 1 GPU"):
         device_slices(_sweep_config(gpus_per_run=2), env={}, count=lambda: 1)
@@ -163,7 +163,8 @@ def test_status_shows_where_a_running_run_is(tmp_path):
     from optuna.trial import TrialState, create_trial
 
     from planner.commands.status import format_status
-    from planner.sweep import A_DEVICES, GridPoint, point_statuses
+    from planner.sweep.identity import A_DEVICES, GridPoint
+    from planner.sweep.state import point_statuses
 
     point = GridPoint("ar", 16, 0)
     running = create_trial(state=TrialState.RUNNING, user_attrs={**point.user_attrs(), A_DEVICES: "2,3"})

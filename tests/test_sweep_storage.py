@@ -12,7 +12,9 @@ import pytest
 
 from core.config import config_from_dict
 from core.errors import UserError
-from planner.sweep import S_RUN_HASH, StorageSpec, open_ledger, open_storage, resolve_storage, run_config_hash
+from planner.sweep.identity import S_RUN_HASH, run_config_hash
+from planner.sweep.storage import StorageSpec, open_storage, resolve_storage
+from planner.sweep.ledger import open_ledger
 from trainers.data import Pair, build_language_data, data_fingerprint
 
 

@@ -93,7 +93,7 @@ def log(tmp_path, monkeypatch):
     path = tmp_path / "calls.log"
     monkeypatch.setenv(LOG_ENV, str(path))  # the jobs inherit the environment, as sbatch --export=ALL does
     monkeypatch.setenv("PLANNER_CACHE_DIR", str(tmp_path / "cache"))
-    import planner.sweep.submit as submit
+    import planner.cluster as submit
 
     monkeypatch.setattr(submit, "POLL_SECONDS", 0.5)
     return path
@@ -165,7 +165,7 @@ def _wait_until(predicate, seconds: float = 120, what: str = "") -> None:
 def test_cluster_config_and_local_gpu_slices():
     from core.config import config_from_dict
     from core.errors import UserError
-    from planner.sweep.submit import local_job_devices
+    from planner.cluster import local_job_devices
 
     sweep = config_from_dict({"sweep": {"gpus_per_run": 2, "cluster": {"gpus_per_job": 4, "jobs": 3}}}).sweep
     assert sweep.cluster.jobs == 3 and sweep.cluster.gpus_per_job == 4
@@ -186,7 +186,7 @@ def test_each_job_gets_its_own_gpus(tmp_path, monkeypatch):
     """Local jobs take consecutive slices of sweep.devices; Slurm jobs take the scheduler's allocation
     (None: left to it); a CPU-only job hides every GPU ("") under either."""
     from core.config import load_config
-    from planner.sweep.submit import plan_submission
+    from planner.cluster import plan_submission
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     journal = str(tmp_path / "sweep.log")
@@ -206,8 +206,8 @@ def test_each_job_gets_its_own_gpus(tmp_path, monkeypatch):
 
 def test_the_plan_masks_the_password_and_lists_the_points(tmp_path):
     from core.config import load_config
-    from planner.sweep import StorageSpec
-    from planner.sweep.submit import SubmitPlan
+    from planner.sweep.storage import StorageSpec
+    from planner.cluster import SubmitPlan
 
     cfg = load_config(_write_config(tmp_path, cluster={"partition": "gpu", "account": "lab", "cpus_per_job": 8,
                                                        "mem_gb": 32, "slurm_params": {"qos": "high"}}))
@@ -242,8 +242,8 @@ def test_points_are_queued_once_and_a_dry_run_reads_the_ledger_without_writing(t
     """The submitter queues the grid before any job exists; queuing again adds nothing; a dry run on that
     ledger counts its points and leaves the file as it was."""
     from core.config import load_config
-    from planner.sweep import resolve_storage
-    from planner.sweep.submit import queue_points
+    from planner.sweep.storage import resolve_storage
+    from planner.cluster import queue_points
 
     cfg_path = _write_config(tmp_path)
     journal = tmp_path / "sweep.log"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.errors import UserError
+from core.errors import UserError, first_line
 
 HUB_DATASET_PREFIX = "hf:"
 # org/name as the Hub spells repository ids: letters, digits, '-', '_', '.' on each side of one slash.
@@ -57,14 +57,14 @@ def hub_checkpoint(repo_id: str, revision: str = "main") -> Path:
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, FileNotFoundError) as err:
         raise UserError(
             f"model.name {repo_id!r} (revision {revision!r}) is not in the HF cache at {_cache_dir()}"
-            + (" and HF_HUB_OFFLINE is set" if _offline() else f" and could not be fetched ({_first_line(err)})")
+            + (" and HF_HUB_OFFLINE is set" if _offline() else f" and could not be fetched ({first_line(err)})")
             + ".",
             f"Run once online: `{download_command(repo_id, revision)}` (or `huggingface-cli download ...`), "
             "or point HF_HOME / HF_HUB_CACHE at the cache that holds it. (As a local directory, "
             f"{repo_id!r} does not exist.)",
         ) from None
     except HfHubHTTPError as err:  # a repository or revision the Hub does not have, or a gated one
-        raise UserError(f"model.name {repo_id!r} revision {revision!r}: {_first_line(err)}",
+        raise UserError(f"model.name {repo_id!r} revision {revision!r}: {first_line(err)}",
                         "Check the id and model.revision (a branch, tag or commit hash) on the Hub.") from None
     if not (path / "config.json").is_file():
         raise UserError(
@@ -78,10 +78,6 @@ def hub_checkpoint(repo_id: str, revision: str = "main") -> Path:
 def hub_commit(repo_id: str, revision: str = "main") -> str:
     """The commit hash `revision` resolves to in the cache (the snapshot directory's name)."""
     return hub_checkpoint(repo_id, revision).name
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 # ------------------------------------------------------------------------------------------ datasets
@@ -112,14 +108,14 @@ def hub_dataset_frame(source: str, config: str | None, split: str | None) -> pd.
         loaded = datasets.load_dataset(name, config, split=split)
     except (ConnectionError, FileNotFoundError) as err:  # not cached (offline) or not reachable
         raise UserError(
-            f"{what} is not in the local `datasets` cache at {datasets.config.HF_DATASETS_CACHE} ({_first_line(err)}).",
+            f"{what} is not in the local `datasets` cache at {datasets.config.HF_DATASETS_CACHE} ({first_line(err)}).",
             f"Run once online: `{fetch}`, or point HF_HOME / HF_DATASETS_CACHE at the cache that holds it.",
         ) from None
     except ValueError as err:  # a config or split the (cached) dataset does not have
-        raise UserError(f"{what}: {_first_line(err)}",
+        raise UserError(f"{what}: {first_line(err)}",
                         "Set data.dataset_config and data.split to ones the dataset has.") from None
     except Exception as err:  # the Hub's own errors (not found, gated) have no common base besides this
-        raise UserError(f"{what} cannot be loaded: {_first_line(err)}", "Check the dataset name.") from None
+        raise UserError(f"{what} cannot be loaded: {first_line(err)}", "Check the dataset name.") from None
     return pooled_frame(loaded)
 
 

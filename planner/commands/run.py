@@ -27,7 +27,7 @@ def run(args) -> int:
         import os
 
         from planner.dry_run import format_dry_run, plan_run, stage_states
-        from planner.sweep.devices import device_slices, local_workers
+        from planner.resources import device_slices, local_workers
 
         threads = cfg.model.threads or os.cpu_count() or 1
         workers = local_workers(None, cfg.sweep, device_slices(cfg.sweep))

@@ -26,7 +26,10 @@ def format_status(statuses, now: float) -> str:
     """The table, a totals line and one line per failed or stale point. Pure: statuses in, text out."""
     from optuna.trial import TrialState
 
-    from planner.sweep import A_DEVICES, PointState, run_seconds, format_duration, summarize
+    from planner.estimate import format_duration
+    from planner.sweep.identity import A_DEVICES
+    from planner.sweep.progress import run_seconds, summarize
+    from planner.sweep.state import PointState
 
     cells: dict[tuple[str, int], dict] = defaultdict(lambda: {s: 0 for s in PointState} | {"secs": []})
     def label(point) -> str:  # a mixture run's row names its languages ("el+hi+tr 150": pairs each)

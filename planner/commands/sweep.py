@@ -80,7 +80,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     import optuna
-    from planner.sweep import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, format_duration, run_sweep
+    from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER
+    from planner.estimate import format_duration
+    from planner.sweep import run_sweep
 
     if args.submit is None and (args.wait or args.dry_run or args.jobs is not None):
         raise UserError("--wait, --dry-run and --jobs go with --submit slurm|local.")
@@ -94,7 +96,7 @@ def run(args) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own summary says what happened
     cfg = config_from_args(args)
     if args.submit is not None:
-        from planner.sweep.submit import submit_sweep
+        from planner.cluster import submit_sweep
 
         return submit_sweep(cfg, args.submit, storage=args.storage, jobs=args.jobs, runner=args.runner,
                             mixture_runner=args.mixture_runner, max_failures=args.max_failures, wait=args.wait,

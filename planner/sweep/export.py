@@ -4,14 +4,12 @@ has seen the newest state. Results trained on data that has changed since (STALE
 
 from __future__ import annotations
 
-import csv
 import fcntl
-import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.files import atomic_write_text
+from core.files import write_csv_atomic
 from planner.sweep.identity import (
     A_DEVICES, A_EVAL_S, A_METRICS, A_RUN_DIR, A_STEPS, A_TOKENS, A_TRAIN_S, GridPoint, mixture_name,
 )
@@ -85,16 +83,6 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
                          "mixture": mixture_name(point), "other_pairs": sum(pairs[o] for o in others),
                          "other_tokens": sum(int(tokens.get(o) or 0) for o in others)})
     return columns, rows
-
-
-def write_csv_atomic(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
-    """Render the table in memory, then write it atomically: readers see the old or the new file, never
-    half of one, and a row that does not fit the columns leaves the old file untouched."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def export_runs(ledger: Ledger, points: Sequence[GridPoint], path: Path) -> int:

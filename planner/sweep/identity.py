@@ -15,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from core.config import PlannerConfig, run_settings
-from core.errors import UserError
 
 # Trial user attributes (the trial's record; shown as-is by optuna-dashboard).
 A_POINT, A_LANGUAGE, A_PAIRS, A_SEED = "point", "language", "n_pairs", "seed"
@@ -169,39 +168,3 @@ def run_config_hash(cfg: PlannerConfig) -> str:
     settings are never silently mixed with new ones."""
     # Not the top-level seed: proxy runs use sweep.seeds; the top-level one seeds the bootstrap and solver.
     return hashlib.sha256(json.dumps(run_settings(cfg), sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class DataFingerprints:
-    """The current data of each language, as far as the planner's data loader can read it."""
-
-    by_language: dict[str, str] = field(default_factory=dict)  # language → fingerprint
-    untracked: dict[str, str] = field(default_factory=dict)  # language → why it has none
-
-    def note(self) -> str | None:
-        """One line naming the languages whose results cannot be checked against their data, or None."""
-        if not self.untracked:
-            return None
-        reasons = sorted(set(self.untracked.values()))
-        why = reasons[0] if len(reasons) == 1 else "; ".join(f"{k}: {v}" for k, v in self.untracked.items())
-        return (f"note: results of {', '.join(self.untracked)} are not checked for changed data, because "
-                f"the configured data source cannot be read for them ({why})")
-
-
-def data_fingerprints(cfg: PlannerConfig, strict: bool) -> DataFingerprints:
-    """Fingerprint each configured language's training pool and test split (cached by the data loader).
-
-    `strict` (the default trainer, which reads exactly this data): a language that cannot be loaded is
-    the user's mistake and raises. Otherwise (a plug-in runner may bring its own data) such a language
-    is left untracked: its results are never judged outdated, since the planner cannot see their data."""
-    from trainers.data import data_fingerprint, load_language
-
-    found, untracked = {}, {}
-    for language in cfg.languages:
-        try:
-            found[language] = data_fingerprint(load_language(cfg.data, language))
-        except UserError as err:
-            if strict:
-                raise
-            untracked[language] = err.problem
-    return DataFingerprints(found, untracked)

@@ -3,7 +3,6 @@ run local worker processes, draw the progress bar, export runs.csv; and `planner
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -19,30 +18,18 @@ from optuna.trial import FrozenTrial
 from core.config import PlannerConfig, write_resolved
 from core.errors import Failure
 from core.files import check_output_dir
-from planner.sweep.devices import device_slices, local_workers
-from planner.sweep.export import RUNS_CSV, export_runs
-from planner.sweep.identity import DataFingerprints, GridPoint, data_fingerprints, sweep_points
-from planner.sweep.ledger import Ledger, open_ledger, prepare
 from planner.estimate import RunCost
-from planner.sweep.progress import Progress, finished_costs, format_duration, summarize
+from planner.resources import device_slices, local_workers, threads_per_worker
+from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, resolve_runner
+from planner.sweep.export import RUNS_CSV, export_runs
+from planner.budget import DataFingerprints, data_fingerprints, preflight_data
+from planner.sweep.identity import GridPoint, sweep_points
+from planner.sweep.ledger import Ledger, open_ledger, prepare
+from planner.sweep.progress import Progress, finished_costs, summarize
+from planner.estimate import format_duration
 from planner.sweep.state import PointStatus, point_statuses, session_failures, stale_by_language
 from planner.sweep.storage import StorageSpec, release_connections, resolve_storage, storage_failures
-from planner.sweep.worker import (
-    DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, STORAGE_FAILED, WorkerSettings, blocked_stop_signals, resolve_runner,
-    storage_failure, worker_process,
-)
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def threads_per_worker(cfg: PlannerConfig, workers: int) -> int:
-    """`model.threads` when set, else the cores split evenly so N workers do not oversubscribe the CPU."""
-    return cfg.model.threads or max(1, available_cores() // workers)
+from planner.sweep.worker import STORAGE_FAILED, WorkerSettings, blocked_stop_signals, storage_failure, worker_process
 
 
 @dataclass
@@ -66,15 +53,6 @@ class SweepReport:
         """Every point done (and a plugged-in controller finished: a sweep cut short is not complete)."""
         over = self.controller is None or self.controller.get("finished", True)
         return self.progress.done == self.progress.total and over
-
-
-def preflight_data(cfg: PlannerConfig) -> None:
-    """Fail before the first run (exit 2) if a language has fewer training pairs than the largest size."""
-    from trainers.data import check_capacity, load_languages
-    from trainers.prompts import check_general_tasks
-
-    check_capacity(load_languages(cfg.data, cfg.languages), cfg.sweep.largest_pairs)
-    check_general_tasks(cfg.data, cfg.languages)
 
 
 def checked_inputs(cfg: PlannerConfig, runner: str, mixture_runner: str) -> DataFingerprints:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from planner.estimate import RunCost
+from planner.estimate import RunCost, predict_seconds
 from planner.sweep.identity import A_EVAL_S, A_TRAIN_S
 from planner.sweep.state import PointState, PointStatus
 
@@ -30,23 +29,6 @@ def finished_costs(statuses: Sequence[PointStatus]) -> list[RunCost]:
             if wall is not None and train is not None and evaluate is not None:
                 out.append(RunCost(s.point.total_pairs, wall, float(train), float(evaluate)))
     return out
-
-
-def predict_seconds(done: Sequence[tuple[int, float]], n_pairs: int) -> float | None:
-    """Predict a run's wall time from finished runs' (n_pairs, seconds): least squares of
-    seconds = a + b·pairs (a = evaluation and start-up, b = training per pair at fixed epochs) when the
-    finished runs span two sizes, else their mean scaled by size; None before any run finished."""
-    if not done:
-        return None
-    xs, ys = [float(x) for x, _ in done], [float(y) for _, y in done]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx > 0:
-        b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-        a = my - b * mx
-        if b >= 0:
-            return max(0.0, a + b * n_pairs)
-    return my * n_pairs / mx
 
 
 @dataclass(frozen=True)
@@ -98,14 +80,3 @@ def summarize(statuses: Sequence[PointStatus], now: float, workers: int | None =
         failed=counts[PointState.FAILED], pending=counts[PointState.PENDING], stale=counts[PointState.STALE],
         run_seconds=sum(sec for _, sec in finished), elapsed_seconds=elapsed, remaining_seconds=remaining,
     )
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"

@@ -14,7 +14,9 @@ from enum import Enum
 
 from optuna.trial import FrozenTrial, TrialState
 
-from planner.sweep.identity import A_DATA, A_ERROR, A_INTERRUPTED, A_POINT, A_SESSION, A_WORKER, GridPoint, point_fingerprint
+from planner.sweep.identity import (
+    A_DATA, A_ERROR, A_INTERRUPTED, A_POINT, A_SESSION, A_WORKER, GridPoint, point_fingerprint,
+)
 
 # A point lost this often in one sweep (its worker killed each time) is FAILED, not retried again by it.
 MAX_LOST_PER_SESSION = 2

@@ -25,7 +25,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage
 
 from core.config import PlannerConfig
-from core.errors import Failure, UserError
+from core.errors import Failure, UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -254,12 +254,6 @@ def _is_sweep_sqlite(path: Path) -> bool:
             return conn.execute(query).fetchone() is not None
     except sqlite3.DatabaseError:  # not an SQLite file at all
         return False
-
-
-def first_line(err: BaseException) -> str:
-    """An error's first line, for one-paragraph messages (SQLAlchemy appends SQL and links below it)."""
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 def release_connections(storage: BaseStorage) -> None:

@@ -1,4 +1,4 @@
-"""Workers: take a queued point the way optuna does, run it, record the outcome; and the runner plug-in seam.
+"""Workers: take a queued point the way optuna does, run it, record the outcome.
 
 `worker_loop` is the whole protocol of one worker: `Study.optimize(n_trials=1)` pops a WAITING trial
 atomically, runs it under optuna's heartbeat (RDB storages) and records COMPLETE or FAIL. `worker_process`
@@ -8,8 +8,6 @@ is what a local worker process runs (its own log file, its own torch threads, Ct
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import os
 import signal
@@ -27,8 +25,8 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from core.config import PlannerConfig
-from core.errors import Failure, UserError
-from core.files import not_a_file
+from core.errors import Failure
+from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, Runner, resolve_runner
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import (
     A_DEVICES, A_ERROR, A_EVAL_S, A_INTERRUPTED, A_METRICS, A_POINT, A_RUN_DIR, A_SESSION, A_STEPS, A_TOKENS,
@@ -40,51 +38,12 @@ from planner.sweep.storage import StorageSpec, storage_failures
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RUNNER = "trainers.coit:train_one"
-DEFAULT_MIXTURE_RUNNER = "trainers.muit:train_mixture_proxy"
 # Ctrl-C and termination must reach a worker's main thread. Python runs signal handlers there, but the
 # kernel delivers a process-wide signal to any thread that does not block it (library thread pools, optuna's
 # heartbeat), and then the main thread's blocking call (a runner waiting in sleep or I/O) is not
 # interrupted: the run goes on and is never recorded as interrupted. So workers are started with these
 # blocked (`blocked_stop_signals`; every thread inherits the mask) and only the main thread unblocks them.
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-
-
-Runner = Callable[..., Any]
-
-
-def resolve_runner(spec: str) -> Runner:
-    """`module:function` or `path/to/file.py:function` → the callable.
-
-    This is how another trainer plugs into the sweep: any function with `train_one`'s signature
-    `(cfg, language, n_pairs, seed, run_dir=None, progress=True)` returning an object with `metrics` (a
-    dict of floats), `n_tokens`, `train_seconds`, `eval_seconds`, `steps` and `run_dir`.
-
-    A mixture runner (`--mixture-runner`, for `sweep.mixtures` and `sweep.probes`) has
-    `train_mixture_proxy`'s signature `(cfg, pairs, seed, run_dir=None, progress=True)`, `pairs` mapping
-    language → pairs (0: trained without it, scored all the same), and returns the same fields with
-    `metrics` and `n_tokens` for every language of `pairs` (language → dict of floats, language → int)."""
-    module_name, sep, attr = spec.rpartition(":")
-    if not sep or not module_name or not attr.isidentifier():
-        raise UserError(f"--runner '{spec}' is not of the form module:function or file.py:function.")
-    try:
-        if module_name.endswith(".py"):
-            path = Path(module_name)
-            if not path.is_file():
-                raise UserError(f"--runner file {path} {not_a_file(path)}.")
-            unique = f"planner_runner_{abs(hash(str(path.resolve())))}"
-            module_spec = importlib.util.spec_from_file_location(unique, path)
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[unique] = module
-            module_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        raise UserError(f"--runner '{spec}': module {err.name} cannot be imported.") from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise UserError(f"--runner '{spec}': {module_name} has no function '{attr}'.")
-    return fn
 
 
 @dataclass(frozen=True)
@@ -96,7 +55,7 @@ class WorkerSettings:
     poll_seconds: float = 1.0  # how often an idle worker looks at the study while others' runs go on
     # language → fingerprint of the data the orchestrator saw; recorded on every trial this worker claims.
     fingerprints: Mapping[str, str] = field(default_factory=dict)
-    # The GPUs this worker owns, as its CUDA_VISIBLE_DEVICES ("2,3"); "" on the CPU (planner.sweep.devices).
+    # The GPUs this worker owns, as its CUDA_VISIBLE_DEVICES ("2,3"); "" on the CPU (planner.resources).
     devices: str = ""
 
 

@@ -35,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def sweep(cfg, a, args) -> int:
-    from planner.sweep import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, format_duration, run_sweep
+    from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER
+    from planner.estimate import format_duration
+    from planner.sweep import run_sweep
     from research.adaptive.adaptive import EXPERIMENTAL_NOTE
     from research.adaptive.chosen import AdaptivePoints
     from research.adaptive.design import check_adaptive
@@ -70,7 +72,9 @@ def status(cfg, a, args) -> int:
     import time
 
     from planner.commands.status import format_status
-    from planner.sweep import open_ledger, resolve_storage, sweep_status
+    from planner.sweep.ledger import open_ledger
+    from planner.sweep.storage import resolve_storage
+    from planner.sweep import sweep_status
     from research.adaptive.chosen import AdaptivePoints, adaptive_summary
     from research.adaptive.rounds import format_adaptive
 

@@ -6,7 +6,7 @@ worker). Any number of them may share the study; each decides only when (a) no c
 (b) at least one of its own workers is idle (the batch is the number of idle local workers), (c)
 something happened since its last look (a run finished or failed, or someone else decided).
 
-Mutual exclusion is the planner's own preparation lock (`planner.sweep.exclusive`): a decider takes it,
+Mutual exclusion is the planner's own preparation lock (`planner.sweep.storage.exclusive`): a decider takes it,
 checks that nobody decided since it looked, decides, records the decision as a COMPLETE trial of its own
 (`kind: adaptive decision`, no `point`: no worker ever runs it) and queues the batch, then lets go. A
 decider killed while holding it records nothing (the lock dies with it); one killed between recording
@@ -34,7 +34,7 @@ from research.adaptive.chosen import (
     A_DECIDED_AT, A_DECISION, A_KIND, CHOICES_CSV, KIND_DECISION, adaptive_points, adaptive_summary,
     choices_table, decisions, results_frame,
 )
-from planner.sweep.export import write_csv_atomic
+from core.files import write_csv_atomic
 from planner.sweep.identity import A_POINT, A_WORKER
 from planner.sweep.ledger import Ledger
 from planner.sweep.state import PointState, by_point, point_statuses

@@ -1,4 +1,5 @@
-"""Which GPUs each local worker of `planner sweep` owns (`sweep.devices`, `sweep.gpus_per_run`).
+"""What each local worker of `planner sweep` gets: its torch threads, and the GPUs it owns
+(`sweep.devices`, `sweep.gpus_per_run`).
 
 The orchestrator resolves the devices once. `auto` is every GPU torch sees in this process; on a machine
 without one that is none, and the sweep runs on the CPU exactly as it did before devices existed. Ids
@@ -16,10 +17,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 
+from core.config import PlannerConfig
 from core.errors import UserError
 from core.sweep_config import SweepConfig
 
 VISIBLE = "CUDA_VISIBLE_DEVICES"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(cfg: PlannerConfig, workers: int) -> int:
+    """`model.threads` when set, else the cores split evenly so N workers do not oversubscribe the CPU."""
+    return cfg.model.threads or max(1, available_cores() // workers)
 
 
 def visible_gpus() -> int:

@@ -25,14 +25,15 @@ import submitit
 
 from core.config import PlannerConfig, write_resolved
 from core.errors import UserError
-from planner.sweep.devices import VISIBLE, device_slices
+from planner.estimate import format_duration
+from planner.resources import VISIBLE, available_cores, device_slices
+from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER
 from planner.sweep.identity import GridPoint, grid_points, mixture_points, sweep_points
 from planner.sweep.ledger import prepare
-from planner.sweep.orchestrate import available_cores, checked_inputs, run_sweep, sweep_status
-from planner.sweep.progress import format_duration, summarize
+from planner.sweep.orchestrate import checked_inputs, run_sweep, sweep_status
+from planner.sweep.progress import summarize
 from planner.sweep.state import PointState, PointStatus
 from planner.sweep.storage import StorageSpec, resolve_storage, storage_failures
-from planner.sweep.worker import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER
 
 MODES = ("slurm", "local")
 JOBS_DIR = "jobs"  # default log folder, under output_dir
