@@ -314,11 +314,19 @@ def calibration_blocks(b: ReportBuilder) -> list:
                   f"Calibration: a {level:.0%} prediction interval should hold the achieved score in about "
                   f"{level:.0%} of the (mixture, seed) cases.", frozenset({1, 2, 3, 4}), id="calibration")
     overall = cal[cal["language"].astype(str) == "(all)"]
-    blocks = [Paragraph(calibration_sentence(overall.iloc[0], level, b.metric_label))] if len(overall) else []
+    runs = b.inputs.runs
+    measured = runs is not None and "mixture" in runs and runs["mixture"].fillna("").astype(str).ne("").any()
+    blocks = [Paragraph(calibration_sentence(overall.iloc[0], level, b.metric_label, b.higher, measured))
+              ] if len(overall) else []
     return blocks + [table]
 
 
-def calibration_sentence(r, level: float, metric: str) -> str:
+# |mean error| at least this share of the RMS error: the misses are a shift, not scatter.
+SHIFT_SHARE = 0.8
+
+
+def calibration_sentence(r, level: float, metric: str, higher: bool | None = None,
+                         mixture_runs: bool = True) -> str:
     n, coverage = int(r["cases"]), as_float(r["coverage"])
     if not n or coverage is None:
         return "No final-run score had a prediction interval to check."
@@ -330,9 +338,21 @@ def calibration_sentence(r, level: float, metric: str) -> str:
         judgement = "more than the nominal level: the intervals are wider than these runs needed"
     else:
         judgement = f"within chance of the nominal {level:.0%}"
-    return (f"Calibration: {fmt_pct(coverage, 0)} of {n} achieved scores fell inside their {level:.0%} prediction "
+    text = (f"Calibration: {fmt_pct(coverage, 0)} of {n} achieved scores fell inside their {level:.0%} prediction "
             f"intervals, {judgement}. Achieved − predicted averages {fmt_signed(r['mean_error'], 3)} {metric} "
             f"(RMS {fmt_num(r['rms_error'], 3)}).")
+    mean, rms = as_float(r["mean_error"]), as_float(r["rms_error"])
+    if coverage < level - band and higher is not None and mean and rms and abs(mean) >= SHIFT_SHARE * rms:
+        better = (mean > 0) == higher
+        text += (f" The misses are one shift: every language scored {'better' if better else 'worse'} in the "
+                 "final mixtures than its curve predicts. A shift shared by every mixture moves no comparison "
+                 "between them.")
+        if better and not mixture_runs:
+            # Why, on the default: a language inside a mixture trains for many more steps, which teach the
+            # shared skill (the format, answering with a translation) too; its own proxy runs cannot see that.
+            text += (" The curves were fitted on languages trained alone; inside a mixture the other languages' "
+                     "data help (transfer), which only mixture proxy runs measure (sweep.mixtures, docs/transfer.md).")
+    return text
 
 
 def _truthy(values: pd.Series) -> pd.Series:

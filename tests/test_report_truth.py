@@ -200,3 +200,25 @@ def test_the_achieved_gain_compares_the_seeds_both_mixtures_were_trained_with(tm
     best = max(means, key=means.get)
     assert float(metric.value.replace("−", "-")) == pytest.approx(by["plan"].mean() - means[best], rel=2e-3)
     assert f"vs {best} {fmt_num(means[best], 4)} (mean of 3 paired seeds)" in metric.detail
+
+
+@pytest.mark.parametrize("mean, higher, mixture_runs, expected, absent", [
+    # bits per byte (lower is better), achieved below predicted everywhere, no mixture proxy runs: transfer
+    (-0.073, False, False, ["one shift", "better in the final mixtures", "only mixture proxy runs measure"], []),
+    # the same misses with mixture runs in the table: the shift is named, not blamed on missing mixture runs
+    (-0.073, False, True, ["one shift", "better"], ["only mixture proxy runs"]),
+    # scores (higher is better) that fell short everywhere: worse, and no transfer story
+    (-0.073, True, False, ["one shift", "worse in the final mixtures"], ["transfer"]),
+    # scattered misses (mean small against the RMS): no shift sentence
+    (-0.02, False, False, [], ["one shift"]),
+])
+def test_calibration_names_a_one_sided_shift(mean, higher, mixture_runs, expected, absent):
+    row = {"cases": 40, "coverage": 0.2, "mean_error": mean, "rms_error": 0.076}
+    text = calibration_sentence(row, 0.9, "bpb", higher, mixture_runs)
+    assert "too narrow" in text
+    assert all(e in text for e in expected) and not any(a in text for a in absent)
+
+
+def test_calibration_within_chance_adds_no_shift_sentence():
+    row = {"cases": 40, "coverage": 0.9, "mean_error": -0.07, "rms_error": 0.076}
+    assert "one shift" not in calibration_sentence(row, 0.9, "bpb", False, False)
