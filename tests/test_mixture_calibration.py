@@ -1,0 +1,98 @@
+"""The pure steps of benchmarks/mixture_calibration.py (no training: the script itself trains)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("mixture_calibration", ROOT / "benchmarks" / "mixture_calibration.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+mc = _load()
+
+
+def test_mixture_config_adds_only_the_mixtures_and_the_output_dir(tmp_path):
+    resolved = {"planner_version": "0.2.0", "output_dir": "elsewhere", "seed": 3,
+                "sweep": {"sizes": [20, 60, 180], "mixtures": [], "workers": 2}}
+    cfg = mc.mixture_config(resolved, tmp_path, [60, 20, 60])
+    assert cfg["sweep"] == {"sizes": [20, 60, 180], "mixtures": [20, 60], "workers": 2}
+    assert cfg["output_dir"] == str(tmp_path) and cfg["seed"] == 3
+    assert "planner_version" not in cfg
+    assert resolved["sweep"]["mixtures"] == []  # the input is not changed
+    with pytest.raises(ValueError):
+        mc.mixture_config(resolved, tmp_path, [0])
+
+
+def _rows():
+    # two seeds, two languages, two mixtures; bpb (lower is better)
+    return pd.DataFrame({
+        "mixture": ["plan"] * 4 + ["uniform"] * 4,
+        "seed": [0, 0, 1, 1] * 2,
+        "language": ["el", "hi"] * 4,
+        "achieved": [1.0, 2.0, 1.1, 2.1, 1.2, 2.0, 1.2, 2.2],
+        "pred_x": [1.1, 2.0, 1.1, 2.0, 1.1, 2.1, 1.1, 2.1],
+        "low_x": [1.05, 1.9, 1.05, 1.9, 1.0, 2.0, 1.0, 2.0],
+        "high_x": [1.15, 2.1, 1.15, 2.1, 1.15, 2.15, 1.15, 2.15],
+    })
+
+
+def test_calibration_counts_coverage_mean_error_and_rms():
+    cal = mc.calibration(_rows(), "x").set_index("language")
+    # el errors: -0.1, 0.0, +0.1, +0.1; inside: no, yes, no, no
+    assert cal.loc["el", "cases"] == 4
+    assert cal.loc["el", "inside"] == pytest.approx(0.25)
+    assert cal.loc["el", "mean_error"] == pytest.approx(0.025)
+    assert cal.loc["el", "rms"] == pytest.approx(math.sqrt((0.01 + 0 + 0.01 + 0.01) / 4))
+    # hi errors: 0, +0.1, -0.1, +0.1; inside: yes, yes, yes, no
+    assert cal.loc["hi", "inside"] == pytest.approx(0.75)
+    assert cal.loc["all", "cases"] == 8
+    assert cal.loc["all", "inside"] == pytest.approx(0.5)
+    assert cal.loc["all", "mean_error"] == pytest.approx((0.1 + 0.1) / 8)
+
+
+def test_plan_minus_uniform_is_signed_so_positive_means_the_plan_is_better():
+    rows = _rows()
+    # achieved sums: plan 3.0, 3.2; uniform 3.2, 3.4 → uniform − plan = +0.2 on both seeds
+    assert mc.plan_minus_uniform(rows, "achieved", higher_is_better=False) == pytest.approx(0.2)
+    assert mc.plan_minus_uniform(rows, "achieved", higher_is_better=True) == pytest.approx(-0.2)
+    # a seed without its pair is left out, not compared with another seed
+    unpaired = rows[~((rows["mixture"] == "uniform") & (rows["seed"] == 1))]
+    assert mc.plan_minus_uniform(unpaired, "achieved", higher_is_better=False) == pytest.approx(0.2)
+
+
+def test_mixture_run_times_one_row_per_mixture_run():
+    runs = pd.DataFrame({
+        "language": ["el", "hi", "el", "hi", "el", "hi"],
+        "n_pairs": [20, 20, 20, 20, 60, 60],
+        "mixture": [np.nan, np.nan, "uniform-20", "uniform-20", "uniform-60", "uniform-60"],
+        "train_seconds": [5.0, 6.0, 30.0, 30.0, 90.0, 90.0],
+        "eval_seconds": [1.0, 1.0, 8.0, 8.0, 9.0, 9.0],
+    })
+    times = mc.mixture_run_times(runs)
+    assert times["mixture"].tolist() == ["uniform-20", "uniform-60"]
+    assert times["pairs"].tolist() == [40, 120]
+    assert times["train_seconds"].tolist() == [30.0, 90.0]
+    assert mc.mixture_run_times(runs.drop(columns="mixture")).empty
+
+
+def test_select_mixtures_keeps_the_language_rows_and_the_wanted_mixture_runs():
+    runs = pd.DataFrame({"language": ["el", "el", "el", "el"], "n_pairs": [20, 20, 60, 180],
+                         "mixture": [np.nan, "uniform-20", "uniform-60", "uniform-180"]})
+    kept = mc.select_mixtures(runs, {"uniform-60", "uniform-180"})
+    assert kept["mixture"].fillna("").tolist() == ["", "uniform-60", "uniform-180"]
+    with pytest.raises(SystemExit, match="uniform-400"):
+        mc.select_mixtures(runs, {"uniform-400"})
+    with pytest.raises(SystemExit, match="no mixture rows"):
+        mc.select_mixtures(runs.drop(columns="mixture"), {"uniform-20"})
