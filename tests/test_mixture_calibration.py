@@ -96,3 +96,48 @@ def test_select_mixtures_keeps_the_language_rows_and_the_wanted_mixture_runs():
         mc.select_mixtures(runs, {"uniform-400"})
     with pytest.raises(SystemExit, match="no mixture rows"):
         mc.select_mixtures(runs.drop(columns="mixture"), {"uniform-20"})
+
+
+def _power(n, e, a, alpha):
+    return e + a * n ** -alpha
+
+
+def test_in_mixture_predictions_follow_the_mixture_rows(tmp_path):
+    """A real fit of a runs table whose mixture rows sit 0.08 bpb below the own curves: the in-mixture
+    prediction at a mixture run's own pairs is near its row, and the what-if widening beyond the largest
+    mixture run only ever widens an interval (and does, far beyond it)."""
+    from dataclasses import replace
+
+    from core.config import load_config
+    from fits import fit_runs
+
+    langs = {"el": (0.3, 2.7, 0.15), "hi": (0.2, 2.4, 0.14), "tr": (0.5, 3.2, 0.09), "vi": (0.3, 3.5, 0.15)}
+    rng = np.random.default_rng(0)
+    rows = []
+    for lang, (e, a, alpha) in langs.items():
+        for n in (20, 60, 180):
+            rows.append({"language": lang, "n_pairs": n, "n_tokens": 50 * n, "seed": 0,
+                         "bpb": _power(n, e, a, alpha) + rng.normal(0, 0.01)})
+        for n in (20, 60):
+            rows.append({"language": lang, "n_pairs": n, "n_tokens": 50 * n, "seed": 0, "mixture": f"uniform-{n}",
+                         "other_pairs": 3 * n, "other_tokens": 150 * n, "bpb": _power(n, e, a, alpha) - 0.08})
+    fitset = fit_runs(pd.DataFrame(rows), "bpb", bootstrap=200, seed=0, pooling="population")
+    assert all(fitset.transfer[lang].mixture_fit is not None for lang in langs)
+    pd.DataFrame({"language": list(langs), "train": [1000] * 4}).to_csv(tmp_path / "data_stats.csv", index=False)
+    cfg = load_config(preset="demo")
+    problem = mc.in_mixture_problem(cfg, tmp_path, fitset)
+    at = {"m60": dict.fromkeys(langs, 60), "far": dict.fromkeys(langs, 150)}
+    # a law error large enough to show beyond the draws' own spread (this clean synthetic law backtests too well)
+    problem = replace(problem, extrapolation=tuple(replace(x, scale=0.5) for x in problem.extrapolation))
+    plain = mc.inside_predictions(problem, at, 0.9)
+    wide = mc.widened_predictions(problem, fitset, at, 0.9)
+    near = plain[plain["mixture"] == "m60"].set_index("language")
+    for lang, (e, a, alpha) in langs.items():
+        assert near.loc[lang, "pred_mix"] == pytest.approx(_power(60, e, a, alpha) - 0.08, abs=0.02)
+        assert near.loc[lang, "low_mix"] < near.loc[lang, "pred_mix"] < near.loc[lang, "high_mix"]
+    width = plain["high_mix"] - plain["low_mix"]
+    wider = wide["high_mix"] - wide["low_mix"]
+    assert (wider >= width - 1e-12).all()
+    far = (plain["mixture"] == "far").to_numpy()
+    assert (wider[far] > width[far] + 1e-3).any()
+    assert np.allclose(wider[~far], width[~far])  # at the largest mixture run: nothing to widen
