@@ -5,8 +5,9 @@ On a finished output directory whose sweep had no mixture proxy runs (the embedd
 1. adds uniform mixture proxy runs at `--mixtures` sizes to the directory's own sweep study with the
    planner's CLI (`planner sweep` on the run's resolved config with `sweep.mixtures` set: the settings
    hash does not cover mixtures, so only the new mixture runs train), and times them;
-2. refits with `planner fit` into a separate file (`fits_mixtures_<sizes>.json`), leaving the run's
-   `fits.json`, allocation and final tables as they were;
+2. refits with `planner fit` into a separate file (`fits_mixtures_<sizes>.json`) on the per-language rows
+   and these sizes' mixture rows only (`runs_mixtures_<sizes>.csv`; the study may hold mixture runs of an
+   earlier call), leaving the run's `fits.json`, allocation and final tables as they were;
 3. for every (mixture, seed, language) final score of `--metrics` (a `final/metrics.csv`-shaped table:
    mixture, seed, language, pairs, achieved, predicted, predicted_low, predicted_high) predicts the score
    and its 90% predictive interval twice:
@@ -17,7 +18,9 @@ On a finished output directory whose sweep had no mixture proxy runs (the embedd
        and draws plus one run's noise, the larger of the in-mixture residual RMS and the proxy noise);
 4. prints per language and overall coverage, mean error (achieved − predicted) and RMS, and the
    predicted plan − uniform difference (summed metric, positive = plan better) under both against the
-   achieved paired mean. Also the transfer-aware plan the new fits would choose.
+   achieved paired mean. Also the transfer-aware plan the new fits would choose, and a what-if: (b)'s
+   coverage with the law's extrapolation error added beyond the largest mixture run (the planner adds
+   none to the transfer-aware intervals; `widened_predictions`).
 
 Usage: python benchmarks/mixture_calibration.py --out OUTPUT_DIR --metrics METRICS_CSV --mixtures 20 60
        [--level 0.9] [--json FILE]
