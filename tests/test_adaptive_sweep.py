@@ -335,6 +335,7 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # trains for real or runs whole sweeps: CI's `-m slow` run
 def test_adaptive_sweep_on_the_ledger_with_worker_processes_resumes_without_rerunning(tmp_path, env):
     cfg = write_config(tmp_path, workers=2, budget=30000)
     first = planner("sweep", "--config", cfg, "--no-progress", RUNNER, env=env)
@@ -365,6 +366,7 @@ def test_adaptive_sweep_on_the_ledger_with_worker_processes_resumes_without_reru
     assert "adaptive: " in status.stdout and f"{len(chosen)} runs chosen" in status.stdout
 
 
+@pytest.mark.slow  # trains for real or runs whole sweeps: CI's `-m slow` run
 def test_a_sweep_killed_mid_run_keeps_its_decisions_and_resumes(tmp_path, env):
     """SIGKILL of the whole `planner sweep` (orchestrator and workers) while a chosen run hangs: the next
     sweep keeps the recorded decision, retries the lost run after the grace period, and finishes."""
@@ -397,6 +399,7 @@ def test_a_sweep_killed_mid_run_keeps_its_decisions_and_resumes(tmp_path, env):
     assert {r["status"] for r in after} == {"done"}
 
 
+@pytest.mark.slow  # trains for real or runs whole sweeps: CI's `-m slow` run
 def test_two_sweeps_sharing_a_study_never_run_or_choose_a_point_twice(tmp_path, env):
     cfg = write_config(tmp_path, workers=1, budget=36000)
     procs = [spawn(cfg, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -116,6 +116,7 @@ def leftovers(directory: Path) -> list[Path]:
 # --------------------------------------------------------------------------------- diverged training
 
 
+@pytest.mark.slow  # trains for real or runs whole sweeps: CI's `-m slow` run
 def test_a_diverged_proxy_run_is_a_failed_run_not_a_chrf_of_zero(tmp_path, env):
     """An absurd learning rate makes the loss NaN; the model still 'translates' (chrF ≈ 0). That used to
     be recorded in runs.csv as a complete run and fitted; it is now a failed run that names the cause."""

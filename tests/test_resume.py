@@ -58,6 +58,7 @@ def test_checkpoint_file_round_trip_and_refuses_other_runs(tmp_path):
     assert resume.load(path, "run-a") is None  # unreadable: start over, never crash
 
 
+@pytest.mark.slow  # trains for real or runs whole sweeps: CI's `-m slow` run
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_sigkilled_launch_resumes_mid_run_with_identical_metrics(tmp_path):
     out = tmp_path / "out"

@@ -320,7 +320,9 @@ def test_user_errors_exit_2(tmp_path, env):
 # ------------------------------------------------------------------------- storages: sqlite, journal, postgresql
 
 
-@pytest.mark.parametrize("storage", STORAGES, indirect=True)
+# SQLite in the default suite; the journal and PostgreSQL (about 35 s together) in CI's `-m slow` run.
+@pytest.mark.parametrize("storage", ["sqlite", *(pytest.param(s, marks=pytest.mark.slow) for s in STORAGES[1:])],
+                         indirect=True)
 def test_sweeps_started_at_the_same_instant_share_a_new_storage(tmp_path, env, storage):
     """Four `planner sweep` processes open a storage that does not exist yet at the same instant (a
     barrier just before the storage is opened): all create-or-open it without error, and every grid

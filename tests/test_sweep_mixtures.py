@@ -252,6 +252,7 @@ def test_mixture_runs_go_through_the_ledger_and_planner_fit_recovers_the_transfe
     assert len(_calls(env)) == 17
 
 
+@pytest.mark.slow  # trains for real or runs whole sweeps: CI's `-m slow` run
 def test_a_probe_goes_through_the_ledger_and_its_rows_sit_off_the_uniform_line(tmp_path, env):
     """A probe added to a finished sweep trains just the probe; its rows carry each language's own and the
     others' pairs, the transfer fit uses them (one row more per language that had its own data) and a
@@ -319,6 +320,7 @@ def slow_mixture_runner(cfg, pairs, seed, run_dir=None, progress=True):
     return mixture_runner(cfg, pairs, seed, run_dir, progress)
 
 
+@pytest.mark.slow  # trains for real or runs whole sweeps: CI's `-m slow` run
 def test_an_adaptive_sweep_decides_beside_mixture_runs(tmp_path, env):
     """The adaptive design decides beside the mixture runs (a fixed design queued from the start): its chosen
     runs run, and the mixtures never count against the budget. (Workers take trials in queue order,

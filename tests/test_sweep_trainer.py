@@ -15,6 +15,7 @@ def env(tmp_path):
     return dict(os.environ, PLANNER_CACHE_DIR=str(tmp_path / "cache"))
 
 
+@pytest.mark.slow  # trains for real or runs whole sweeps: CI's `-m slow` run
 def test_real_trainer_two_workers(tmp_path, env):
     """The acceptance grid with the real CoIT trainer: tiny model, tiny sizes, two workers."""
     cfg = write_config(
@@ -40,6 +41,7 @@ def test_a_language_too_small_for_the_grid_fails_before_any_run(tmp_path, env):
     assert not (tmp_path / "out" / "sweep.db").exists()  # nothing was started
 
 
+@pytest.mark.slow  # trains for real or runs whole sweeps: CI's `-m slow` run
 def test_real_mixture_proxy_run_on_the_ledger(tmp_path, env):
     """`sweep.mixtures` with the real trainer: the mixture run trains the same prefix of each language's
     pool as that language's own run of the same size (equal token counts), scores every language, and a
