@@ -35,7 +35,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 from fits import fit_runs  # noqa: E402
 from planner.allocation.curves import CurveBank  # noqa: E402
-from planner.allocation.problem import _run_noise  # noqa: E402
+from planner.allocation.problem import run_noise  # noqa: E402
 from planner.allocation.solver import solve_sum  # noqa: E402
 from planner.allocation.transfer import _larger_noise  # noqa: E402
 from research.adaptive.adaptive import tokens_per_pair  # noqa: E402
@@ -106,7 +106,7 @@ def coverage(fitset, rows: pd.DataFrame, level: float = 0.9) -> dict[str, tuple[
     langs = sorted(fitset.languages)
     # one run's noise as the planner takes it: the proxy runs' (pooled where they are), and under the
     # in-mixture curves the larger of that and the in-mixture fit's residual RMS
-    proxy = dict(zip(langs, _run_noise(fitset, langs)))
+    proxy = dict(zip(langs, run_noise(fitset, langs)))
     tail = (1 - level) / 2
     hits = {"own curve": [0, 0], "τ": [0, 0], "in-mixture": [0, 0], OWN_RESIDUALS: [0, 0]}
     for (_, seed), run in rows.groupby(["composition", "seed"]):

@@ -163,11 +163,10 @@ def inside_predictions(problem, pairs_by_mixture: dict[str, dict[str, float]], l
 
 
 def widened_predictions(problem, fitset, pairs_by_mixture: dict[str, dict[str, float]], level: float) -> pd.DataFrame:
-    """What-if, not the planner's rule: (b)'s intervals with the own curves' extrapolation error added
-    beyond the most own data each language had in a mixture run. The planner adds none there: the
-    transfer-aware interval passes per-draw pairs to `predictive_draws`, which widens only for one row of
-    pairs, and `mixture_problem` keeps the own runs' largest size (an in-mixture fit on two sizes has no
-    backtest of its own)."""
+    """(b)'s intervals with the own curves' extrapolation error added beyond the most own data each
+    language had in a mixture run. A what-if when measured (the planner then added none there: per-draw
+    pairs were not widened, and `mixture_problem` kept the own runs' largest size); the planner's own rule
+    since, so (b) now equals it where the in-mixture fits have no backtest of their own."""
     from planner.allocation.risk import predictive_draws, quantiles
 
     most = np.array([max(fitset.transfer[lang].mixture_fit.sizes) for lang in problem.languages], float)

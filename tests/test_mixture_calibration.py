@@ -104,8 +104,8 @@ def _power(n, e, a, alpha):
 
 def test_in_mixture_predictions_follow_the_mixture_rows(tmp_path):
     """A real fit of a runs table whose mixture rows sit 0.08 bpb below the own curves: the in-mixture
-    prediction at a mixture run's own pairs is near its row, and the what-if widening beyond the largest
-    mixture run only ever widens an interval (and does, far beyond it)."""
+    prediction at a mixture run's own pairs is near its row, and the widening beyond the largest mixture
+    run (once a what-if, now the planner's own rule) only ever widens an interval (and does, far beyond it)."""
     from dataclasses import replace
 
     from core.config import load_config
@@ -135,8 +135,10 @@ def test_in_mixture_predictions_follow_the_mixture_rows(tmp_path):
     for lang, (e, a, alpha) in langs.items():
         assert near.loc[lang, "pred_mix"] == pytest.approx(_power(60, e, a, alpha) - 0.08, abs=0.02)
         assert near.loc[lang, "low_mix"] < near.loc[lang, "pred_mix"] < near.loc[lang, "high_mix"]
-    width = plain["high_mix"] - plain["low_mix"]
+    bare = mc.inside_predictions(replace(problem, extrapolation=None), at, 0.9)
+    width = bare["high_mix"] - bare["low_mix"]
     wider = wide["high_mix"] - wide["low_mix"]
+    assert np.allclose(plain["high_mix"] - plain["low_mix"], wider)  # the planner's intervals widen there too
     assert (wider >= width - 1e-12).all()
     far = (plain["mixture"] == "far").to_numpy()
     assert (wider[far] > width[far] + 1e-3).any()

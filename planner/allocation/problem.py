@@ -146,7 +146,7 @@ def _known_languages(fitset: FitSet, limits: Mapping[str, LanguageLimits]) -> li
     return fitted
 
 
-def _draw_curves(fitset: FitSet, languages: list[str], notes: list[str]) -> list[Curve] | None:
+def language_draws(fitset: FitSet, languages: list[str], notes: list[str]) -> list[Curve] | None:
     """Each language's bootstrap draws, cut to a common count; the point fit stands in where none exist."""
     boots = {lang: fitset.languages[lang].boot for lang in languages}
     if all(b is None for b in boots.values()):
@@ -269,7 +269,7 @@ def build_problem(
                 "at its floor; check its runs, or let --solver optuna "
                 "search the curve as fitted"
             )
-    draw_curves = _draw_curves(fitset, languages, notes)
+    draw_curves = language_draws(fitset, languages, notes)
     draws = None if draw_curves is None else CurveBank.from_curves(draw_curves, x_per_pair)
     if draws is not None:
         usable = draws.concave_increasing()
@@ -281,7 +281,7 @@ def build_problem(
     _check_budget_not_beyond_max_pairs(budget, unit_name(unit, currency), cost, np.where(improvable, hi_a, lo_a))
 
     return AllocationProblem(
-        noise=_run_noise(fitset, languages),
+        noise=run_noise(fitset, languages),
         extrapolation=tuple(fitset.languages[lang].extrapolation for lang in languages),
         languages=tuple(languages),
         metric=fitset.metric,
@@ -317,7 +317,7 @@ def _check_budget_not_beyond_max_pairs(budget: float, unit: str, cost: np.ndarra
         )
 
 
-def _run_noise(fitset: FitSet, languages: list[str]) -> np.ndarray:
+def run_noise(fitset: FitSet, languages: list[str]) -> np.ndarray:
     """The sd of one run's metric around its curve: the pooled noise level of a population fit, else each
     language's residual RMS (NaN where unknown). A final run is one more run, so its score scatters by this
     much around the curve, on top of the curve's own uncertainty."""

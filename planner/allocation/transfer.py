@@ -21,8 +21,11 @@ from dataclasses import replace
 import numpy as np
 from scipy.optimize import minimize
 
+from fits.extrapolation import Extrapolation
 from planner.allocation.curves import CurveBank
-from planner.allocation.problem import floors_where_measured
+from planner.allocation.problem import floors_where_measured, language_draws, run_noise
+from planner.allocation.risk import predictive_draws, quantiles
+from planner.allocation.solver import round_pairs
 
 
 def effective_pairs(pairs: np.ndarray, tau: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -89,9 +92,8 @@ def transfer_plan(problem, fitset, risk: str, start: np.ndarray, uniform_pairs: 
       the plan is the separable optimum on those curves (τ = 0 below);
     - otherwise the per-language curves with the effective-data law D_l + τ_l·D_other (languages without
       mixture runs get τ = 0).
-    Predicted intervals come from the same model's draws plus one run's noise (as the plan's own)."""
-    from planner.allocation.solver import round_pairs
-
+    Predicted intervals come from the same model's draws, with the law's extrapolation error beyond where
+    that model was measured, plus one run's noise (as the plan's own)."""
     if not fitset.transfer:
         return None
     langs = problem.languages
@@ -140,15 +142,30 @@ def mixture_problem(problem, fitset, fits):
     language has none). The run noise is the larger of the proxy runs' (the per-language fits', pooled
     where they are) and the in-mixture fit's residual RMS: an in-mixture curve rests on a handful of rows,
     so its residuals understate one run's scatter (its 90% intervals held 60% of 48 trained final scores
-    on the second ledger, 98% with the proxy runs' noise; `benchmarks/mixture_backtest.py`)."""
-    from planner.allocation.problem import _draw_curves, _run_noise
+    on the second ledger, 98% with the proxy runs' noise; `benchmarks/mixture_backtest.py`).
 
+    Extrapolation starts at the most own data the language had in a mixture run (its in-mixture fit's
+    largest size), not at its largest own proxy run: the in-mixture curve was measured up to there only."""
     inside = replace(fitset, languages=dict(zip(problem.languages, fits)), population={})
     k = problem.curves.x_per_pair
-    draw_curves = _draw_curves(inside, problem.languages, [])
+    draw_curves = language_draws(inside, problem.languages, [])
+    own = problem.extrapolation or (None,) * len(fits)
     return replace(problem, curves=CurveBank.from_curves([f.curve for f in fits], k),
                    draws=None if draw_curves is None else CurveBank.from_curves(draw_curves, k),
-                   noise=_larger_noise(problem.noise, _run_noise(inside, problem.languages)))
+                   noise=_larger_noise(problem.noise, run_noise(inside, problem.languages)),
+                   largest_run=np.array([max(f.sizes) if f.sizes else np.nan for f in fits], float) / k,
+                   extrapolation=tuple(_larger_extrapolation(e, f.extrapolation) for e, f in zip(own, fits)))
+
+
+def _larger_extrapolation(proxy: Extrapolation | None, inside: Extrapolation | None) -> Extrapolation | None:
+    """The law's error per e-fold for an in-mixture curve: the proxy fits' (pooled over the languages'
+    backtests of the same law and recipe), or the in-mixture fit's own where it has a backtest and it is
+    larger. Not the in-mixture one alone: it rests on the few mixture sizes (two, the usual design, give
+    none), and those rows' residuals already understated one run's noise (above), so the larger is kept
+    as for the noise."""
+    if proxy is None or (inside is not None and inside.scale > proxy.scale):
+        return inside
+    return proxy
 
 
 def _larger_noise(proxy, inside: np.ndarray) -> np.ndarray:
@@ -158,9 +175,8 @@ def _larger_noise(proxy, inside: np.ndarray) -> np.ndarray:
 
 def _predictive_interval(problem, tau_draws, pairs: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Central `level` interval of one run's metric per language at `pairs` under the plan's own model:
-    every posterior draw read at its effective pairs (with its τ), plus the run noise; NaN without draws."""
-    from planner.allocation.risk import predictive_draws, quantiles
-
+    every posterior draw read at its effective pairs (with its τ) and widened there by the law's
+    extrapolation error, plus the run noise; NaN without draws."""
     if problem.draws is None or tau_draws is None:
         return np.full(len(problem.languages), np.nan), np.full(len(problem.languages), np.nan)
     eff = effective_pairs(np.asarray(pairs, float)[None, :], np.atleast_2d(tau_draws), problem.draws.x_per_pair)
