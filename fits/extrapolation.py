@@ -72,10 +72,27 @@ class Extrapolation:
         d = self.distance(x, largest)
         if self.scale <= 0 or not np.any(d > 0):
             return draws
-        with np.errstate(invalid="ignore"):
-            spread = np.nan_to_num(np.nanvar(np.where(np.isfinite(draws), draws, np.nan), axis=-1), nan=0.0)
-        top_up = np.sqrt(np.maximum((self.scale * d) ** 2 - spread, 0.0))
-        return draws + top_up[..., None] * self.errors(draws.shape[-1], language)
+        return draws + self._top_up(d, _spread(draws, axis=-1))[..., None] * self.errors(draws.shape[-1], language)
+
+    def widen_each(self, draws: np.ndarray, x: np.ndarray, largest: float, language: str) -> np.ndarray:
+        """(R,) draws, draw r read at its own x_r (the effective pairs of its τ draw), each with the error
+        `widen` gives it (the same z_r) scaled by the top-up at x_r. `widen` cannot take this directly: with
+        x of shape (R,) it wants every draw at every x_r, R² values for up to 100,000 draws. The spread
+        topped up is the draws' own as read, so equal x_r give exactly `widen`'s result."""
+        d = self.distance(x, largest)
+        if self.scale <= 0 or not np.any(d > 0):
+            return draws
+        return draws + self._top_up(d, _spread(draws, axis=None)) * self.errors(draws.shape[-1], language)
+
+    def _top_up(self, d: np.ndarray, spread) -> np.ndarray:
+        """What the draws' own spread leaves of (k·d)²: the error the term adds, as a standard deviation."""
+        return np.sqrt(np.maximum((self.scale * d) ** 2 - spread, 0.0))
+
+
+def _spread(draws: np.ndarray, axis) -> np.ndarray:
+    """The variance of the finite draws (0 where none is finite)."""
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(np.nanvar(np.where(np.isfinite(draws), draws, np.nan), axis=axis), nan=0.0)
 
 
 def backtest_distance(backtest, sizes) -> float | None:

@@ -13,7 +13,7 @@ import pytest
 from fits import fit_runs
 from fits.extrapolation import Extrapolation
 from planner.allocation import allocate, build_problem
-from planner.allocation.risk import predictive_draws, widen_each
+from planner.allocation.risk import predictive_draws
 from planner.allocation.transfer import _predictive_interval, mixture_problem
 
 from test_mixture_curves import INSIDE, MIXTURES, TPP, _runs  # noqa: E402
@@ -50,11 +50,11 @@ def test_the_tau_plan_beyond_the_largest_run_carries_the_extrapolation_error():
 
 
 def test_draws_read_at_their_own_pairs_are_widened_as_at_one_pairs():
-    """`widen_each` is `Extrapolation.widen` read draw by draw: draw r at x_r gets what `widen` gives
+    """`Extrapolation.widen_each` is `widen` read draw by draw: draw r at x_r gets what `widen` gives
     draw r when every draw is read at x_r; at equal pairs the (R, L) path equals the (L,) path exactly."""
     ext, draws = Extrapolation(2.0, 4), np.random.default_rng(0).normal(30.0, 0.5, 200)
     x = np.linspace(50.0, 900.0, 200)  # from inside the largest run (100) to 2.2 e-folds beyond it
-    got = widen_each(ext, draws, x, 100.0, "el")
+    got = ext.widen_each(draws, x, 100.0, "el")
     one_at_a_time = np.array([ext.widen(draws, xr, 100.0, "el")[r] for r, xr in enumerate(x)])
     np.testing.assert_allclose(got, one_at_a_time, rtol=0, atol=1e-12)
     assert (got[x <= 100.0] == draws[x <= 100.0]).all() and np.abs(got - draws)[x > 300.0].max() > 1.0

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fits.extrapolation import Extrapolation
 from planner.allocation.problem import AllocationProblem
 from planner.allocation.solver import solve_maxmin, solve_sum
 from planner.allocation.targets import draw_needs_within
@@ -85,26 +84,11 @@ def predictive_draws(problem: AllocationProblem, pairs: np.ndarray, seed: int = 
             if pairs.ndim == 1:
                 predicted[:, i] = ext.widen(predicted[:, i], pairs[i], largest, lang)
             else:
-                predicted[:, i] = widen_each(ext, predicted[:, i], pairs[:, i], largest, lang)
+                predicted[:, i] = ext.widen_each(predicted[:, i], pairs[:, i], largest, lang)
     if problem.noise is not None:
         noise = np.nan_to_num(problem.noise, nan=0.0)
         predicted = predicted + np.random.default_rng([seed, 1]).standard_normal(predicted.shape) * noise
     return predicted
-
-
-def widen_each(ext: Extrapolation, draws: np.ndarray, x: np.ndarray, largest: float, language: str) -> np.ndarray:
-    """(R,) draws, draw r read at its own x_r (the effective pairs of its τ draw), each with its
-    extrapolation error added as `Extrapolation.widen` adds it to draws read at one x: the same errors z_r,
-    scaled by the top-up at x_r. `widen` cannot take this directly: with x of shape (R,) it wants (R, R)
-    draws (every draw at every x_r), R² values for up to 100,000 draws. The spread the term tops up is
-    the draws' own, as read: equal x_r give exactly `widen`'s result."""
-    d = ext.distance(x, largest)
-    if ext.scale <= 0 or not np.any(d > 0):
-        return draws
-    with np.errstate(invalid="ignore"):
-        spread = np.nan_to_num(np.nanvar(np.where(np.isfinite(draws), draws, np.nan)), nan=0.0)
-    top_up = np.sqrt(np.maximum((ext.scale * d) ** 2 - spread, 0.0))
-    return draws + top_up * ext.errors(draws.shape[-1], language)
 
 
 def bootstrap_intervals(
