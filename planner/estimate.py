@@ -8,7 +8,8 @@ and seed, scores every language's test split, and also translates `train.eval_si
 language, which a proxy run fitting bits per byte never does: greedy decoding costs about
 `GENERATION_COST` teacher-forced sentences per translated sentence (measured on the embedded default,
 2 CPU cores, generating up to 1.5× the longest reference as `train.max_new_tokens: null` does: the launch
-took 694 s where 11 puts it; with the earlier fixed 64 new tokens it was 6). The launch runs one process
+took 694 s where 11 puts it; with the earlier fixed 64 new tokens it was 6; a later run of the same
+stages took 549 s, so expect the estimate to be a fifth high or low between runs). The launch runs one process
 with every core; `THREAD_GAIN` is what each extra thread adds to one thread's speed (a small CPU gets
 about 1.6× from two threads; a GPU makes all of this moot: the estimate is then only a guide).
 """
