@@ -16,10 +16,9 @@ import pandas as pd
 
 from core.config import PlannerConfig
 from core.plan_files import RUNS_CSV
-from planner.estimate import RunCost, final_pairs, launch_seconds, measured_rates
+from planner.estimate import RunCost, final_pairs, format_duration, launch_seconds, measured_rates
 from planner.pipeline import build_stages, up_to_date
 from planner.sweep.identity import GridPoint, grid_points, mixture_points
-from planner.estimate import format_duration
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 
 from core.config import load_config
 from planner.cli import main
-from planner.dry_run import plan_run
+from planner.dry_run import format_dry_run, plan_run
 from planner.estimate import RunCost, measured_rates
 
 
@@ -23,11 +23,18 @@ def test_a_fresh_directory_lists_every_run_and_writes_nothing(tmp_path, capsys):
     assert "nothing has timed this machine" in printed and "time on this machine" not in printed
 
 
-def test_finished_runs_are_counted_and_time_the_rest(tmp_path):
+def _two_runs_finished(tmp_path):
+    """The demo config writing into `tmp_path`, where Greek's 20- and 60-pair runs have finished (0.5 s a
+    pair to train, 10 s to score, 50 tokens a pair)."""
     cfg = load_config(None).model_copy(update={"output_dir": str(tmp_path)})
     rows = [{"language": "el", "n_pairs": n, "seed": 0, "n_tokens": 50 * n, "bpb": 1.5, "status": "complete",
              "train_seconds": 0.5 * n, "eval_seconds": 10.0} for n in (20, 60)]
     pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
+    return cfg
+
+
+def test_finished_runs_are_counted_and_time_the_rest(tmp_path):
+    cfg = _two_runs_finished(tmp_path)
     dry = plan_run(cfg, threads=2, workers=1)
     assert len(dry.missing) == 10 and {p.key for p in dry.points} - {p.key for p in dry.missing} == {"el-20-s0", "el-60-s0"}
     rates = measured_rates([RunCost(n, 0.5 * n + 10, 0.5 * n, 10.0) for n in (20, 60)], cfg.data.test_size)
@@ -39,12 +46,7 @@ def test_finished_runs_are_counted_and_time_the_rest(tmp_path):
 
 
 def test_a_stage_that_is_up_to_date_is_not_priced(tmp_path):
-    from planner.dry_run import format_dry_run
-
-    cfg = load_config(None).model_copy(update={"output_dir": str(tmp_path)})
-    rows = [{"language": "el", "n_pairs": n, "seed": 0, "n_tokens": 50 * n, "bpb": 1.5, "status": "complete",
-             "train_seconds": 0.5 * n, "eval_seconds": 10.0} for n in (20, 60)]
-    pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
+    cfg = _two_runs_finished(tmp_path)
     dry = plan_run(cfg, threads=2, workers=1)
     stages = [("sweep", True), ("launch", False)]
     assert "sweep ~" not in format_dry_run(cfg, dry, stages) and "launch ~" in format_dry_run(cfg, dry, stages)
