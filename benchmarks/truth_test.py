@@ -23,7 +23,7 @@ background for hours and be restarted after an interruption; `--table-only` writ
 whatever has finished (the comparison pairs the seeds both mixtures have).
 
 Usage: python benchmarks/truth_test.py [--out outputs/truth-test] [--seeds 0 1 2]
-       [--mixture-sizes 50 150] [--leave-one-out] [--leave-one-out-size 150] [--table-only]
+       [--mixture-sizes 20 60] [--leave-one-out] [--leave-one-out-size 150] [--table-only]
        [--languages es fr ja zh] [--baselines uniform] [--no-reduced] [--name truth_test_cjk]
        [--only plan-transfer uniform] [--probe el=44 ja=549 tr=202 vi=4]
 """
@@ -48,7 +48,7 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def make_config(out: Path, seeds: list[int], mixtures: list[int], leave_one_out: bool,
+def make_config(out: Path, seeds: list[int], mixtures: list[int] | None, leave_one_out: bool,
                 languages: list[str] | None = None, reduced: bool = True, leave_one_out_size: int | None = None,
                 probes: list[dict[str, int]] | None = None):
     from core.config import config_from_dict, load_config
@@ -59,6 +59,8 @@ def make_config(out: Path, seeds: list[int], mixtures: list[int], leave_one_out:
         body["languages"] = languages
         # the demo's per-language targets and limits belong to its own languages
         body["budget"]["languages"] = {k: v for k, v in body["budget"]["languages"].items() if k in languages}
+    if mixtures is None:  # the config's own
+        mixtures = body["sweep"]["mixtures"]
     body["sweep"].update(mixtures=mixtures, leave_one_out=leave_one_out and bool(mixtures),
                          leave_one_out_size=leave_one_out_size, probes=probes or [])
     # The transfer-aware plan is fitted on the mixture proxy runs: none without them.
@@ -254,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "truth-test")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--mixture-sizes", type=int, nargs="*", default=[50, 150],
-                    help="sweep.mixtures: uniform-mixture proxy runs at these pairs per language (none: no "
-                    "mixture runs and no transfer-aware plan)")
+    ap.add_argument("--mixture-sizes", type=int, nargs="*", default=None,
+                    help="sweep.mixtures: uniform-mixture proxy runs at these pairs per language (default: the "
+                    "config's; none: no mixture runs, no in-mixture curves and no transfer-aware plan)")
     ap.add_argument("--languages", nargs="+", default=None,
                     help="another language set of the embedded corpus (default: the demo's)")
     ap.add_argument("--baselines", nargs="+", default=None,

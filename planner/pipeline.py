@@ -148,7 +148,8 @@ def allocate_stage(cfg: PlannerConfig, fits_json: Path, data_stats: Path, alloca
     write_allocation(plan, allocation_csv)
     if targets and b.objective != "target":
         # What reaching the targets costs, whatever the sum plan's budget: the data held bounds it, not the budget.
-        need = allocate(fitset, objective="target", **{**common, "budget": UNBOUNDED_BUDGET})
+        # Checked by training each language alone (final/targets.csv): on its own curve, not in-mixture ones.
+        need = allocate(fitset, objective="target", inside_mixture=False, **{**common, "budget": UNBOUNDED_BUDGET})
         write_allocation(need, allocation_csv.with_name(TARGET_ALLOCATION))
     return plan
 

@@ -46,9 +46,11 @@ def transfer_section(b: ReportBuilder) -> Section | None:
         "that row checks the law (measured − predicted) and is not fitted. Where a language's mixture rows have "
         "two or more own-data sizes, its curve is also fitted on those rows alone (its scores inside mixtures "
         "against its own data there, the left-out row as the zero point); when every language has one, the "
-        "transfer-aware plan is planned on these in-mixture curves instead of τ; docs/transfer.md."))
-    if plan.get("model"):
-        s.blocks.append(Paragraph(f"The transfer-aware plan was planned on: {plan['model']}."))
+        "plan itself is planned and predicted on these in-mixture curves (a final run trains one mixture), and "
+        "there is no separate transfer-aware plan; docs/transfer.md."))
+    curves = (b.inputs.allocation_summary or {}).get("curves")
+    if curves:
+        s.blocks.append(Paragraph(f"The plan was planned and predicted on: {curves}."))
     columns = ["language", "τ", "τ [90%]", "mixture rows", f"RMS error ({b.metric_label}): own data → with τ",
                "in-mixture curve: RMS error", "own_min", "without own data: measured − predicted", "plan: pairs",
                "transfer-aware plan: pairs", f"predicted {b.metric_label} with transfer"]

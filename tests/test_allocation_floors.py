@@ -54,8 +54,9 @@ def test_a_token_fit_floors_at_the_smallest_run_not_one_pair_above():
 
 
 def _tau_fits():
-    """test_transfer's runs without leave-one-out mixtures (τ model, floors 300) and without the
-    monolingual zero-shot rows (so the per-language curves' smallest run is 250 pairs)."""
+    """test_transfer's runs without leave-one-out mixtures (τ model when planned with inside_mixture=False,
+    floors 300) and without the monolingual zero-shot rows (so the per-language curves' smallest run is 250
+    pairs)."""
     runs = test_transfer._runs(noise=0.2)
     runs = runs[~runs["mixture"].fillna("").str.startswith("without-")]
     runs = runs[~(runs["mixture"].isna() & (runs["n_pairs"] == 0))]
@@ -66,8 +67,10 @@ def test_the_transfer_aware_plan_does_not_depend_on_the_plans_smallest_run_floor
     """The transfer-aware plan keeps its own floors and starts from the plan without the per-language ones
     (it started from the floored plan, and its pairs moved: {el 391, hi 358} vs {el 404, hi 366})."""
     fs = _tau_fits()
-    floored = allocate(fs, budget=20_000, unit="tokens", risk="mean", smallest_run_floor="always").transfer
-    free = allocate(fs, budget=20_000, unit="tokens", risk="mean", smallest_run_floor="never").transfer
+    floored = allocate(fs, budget=20_000, unit="tokens", risk="mean", smallest_run_floor="always",
+                       inside_mixture=False).transfer
+    free = allocate(fs, budget=20_000, unit="tokens", risk="mean", smallest_run_floor="never",
+                   inside_mixture=False).transfer
     assert floored["floors"] == free["floors"]
     assert floored["pairs"] == free["pairs"]
 
@@ -77,7 +80,8 @@ def test_the_transfer_aware_plan_stays_within_the_budget():
     solver kept that start when SLSQP scored lower, and the plan spent 21,620 of 20,000 tokens."""
     fs = _tau_fits()
     for rule in ("always", "never"):
-        t = allocate(fs, budget=20_000, unit="tokens", risk="mean", smallest_run_floor=rule).transfer
+        t = allocate(fs, budget=20_000, unit="tokens", risk="mean", smallest_run_floor=rule,
+                     inside_mixture=False).transfer
         assert sum(p * 20 for p in t["pairs"].values()) <= 20_000
 
 

@@ -17,9 +17,10 @@ def test_a_fresh_directory_lists_every_run_and_writes_nothing(tmp_path, capsys):
     assert main(["run", "--dry-run", "--output-dir", str(out)]) == 0
     printed = capsys.readouterr().out
     assert not out.exists()
-    assert printed.count("would run") == 6 and "proxy runs: 12 (0 done, 12 to train)" in printed
-    assert "el: 3 runs at 20, 60, 180 pairs" in printed
-    assert "training: 1,040 examples in all (1 epoch of each run's pairs)" in printed  # 4 × (20+60+180)
+    assert printed.count("would run") == 6 and "proxy runs: 14 (0 done, 14 to train)" in printed
+    assert "el: 3 runs at 20, 60, 180 pairs" in printed and "mixture: 2 runs at 80, 240 pairs" in printed
+    # 4 × (20+60+180) per-language pairs, and the two uniform mixtures of 4 × 20 and 4 × 60
+    assert "training: 1,360 examples in all (1 epoch of each run's pairs)" in printed
     assert "nothing has timed this machine" in printed and "time on this machine" not in printed
 
 
@@ -36,10 +37,12 @@ def _two_runs_finished(tmp_path):
 def test_finished_runs_are_counted_and_time_the_rest(tmp_path):
     cfg = _two_runs_finished(tmp_path)
     dry = plan_run(cfg, threads=2, workers=1)
-    assert len(dry.missing) == 10 and {p.key for p in dry.points} - {p.key for p in dry.missing} == {"el-20-s0", "el-60-s0"}
+    assert len(dry.missing) == 12 and {p.key for p in dry.points} - {p.key for p in dry.missing} == {"el-20-s0", "el-60-s0"}
     rates = measured_rates([RunCost(n, 0.5 * n + 10, 0.5 * n, 10.0) for n in (20, 60)], cfg.data.test_size)
-    expected = sum(rates.overhead + p.total_pairs * rates.per_pair + cfg.data.test_size * rates.per_sentence
+    # a mixture run scores every language's test set
+    expected = sum(rates.overhead + p.total_pairs * rates.per_pair + len(p.languages) * cfg.data.test_size * rates.per_sentence
                    for p in dry.missing)
+    assert sum(len(p.languages) for p in dry.missing) == 10 + 2 * 4
     assert dry.rates_from == 2 and dry.sweep_seconds == pytest.approx(expected)
     assert dry.final_pairs == pytest.approx(cfg.budget.total / 50)  # a token budget at the runs' 50 tokens per pair
     assert dry.launch_seconds > 0

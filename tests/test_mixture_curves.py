@@ -1,4 +1,4 @@
-"""In-mixture curves (fits.transfer.fit_mixture_curves) and the transfer-aware plan planned on them, against
+"""In-mixture curves (fits.transfer.fit_mixture_curves) and the plan planned and predicted on them, against
 a known truth in which a language's own proxy runs and its scores inside mixtures disagree in direction
 (as Hindi's did on the default: worse with its own data alone, better with it inside a mixture)."""
 
@@ -62,12 +62,18 @@ def test_in_mixture_curves_recover_the_scores_inside_mixtures_and_round_trip(tmp
         assert back.transfer[lang].measured == t.measured and len(t.measured) == len(MIXTURES)  # (own, others')
 
 
-def test_transfer_aware_plan_is_the_optimum_of_the_in_mixture_curves():
+def _planned(result) -> dict[str, float]:
+    return {r.language: r.pairs for r in result.languages}
+
+
+def test_the_plan_is_the_optimum_of_the_in_mixture_curves():
+    """With an in-mixture curve for every language the plan is made on them (a final run trains one mixture),
+    and there is no separate transfer-aware plan; a plan trained one language at a time stays on the own curves."""
     budget = 36_000.0
-    result = allocate(fit_runs(_runs(noise=0.0), "chrf", bootstrap=0, seed=0), budget=budget, unit="tokens",
-                      risk="mean")
-    t = result.transfer
-    assert t["model"] == "in-mixture curves" and t["floors"] == {lang: 0.0 for lang in INSIDE}
+    fitset = fit_runs(_runs(noise=0.0), "chrf", bootstrap=0, seed=0)
+    result = allocate(fitset, budget=budget, unit="tokens", risk="mean")
+    assert result.curves == "in-mixture curves" and result.transfer is None
+    assert result.summary()["curves"] == "in-mixture curves"
     # An independent brute force on the true in-mixture curves: shares of the budget on a 1/400 grid.
     shares = np.linspace(0, 1, 401)
     best, best_pairs = -np.inf, None
@@ -77,11 +83,17 @@ def test_transfer_aware_plan_is_the_optimum_of_the_in_mixture_curves():
             value = sum(float(c.predict(p)) for c, p in zip(INSIDE.values(), pairs))
             if value > best:
                 best, best_pairs = value, pairs
-    got = np.array([t["pairs"][lang] for lang in INSIDE])
+    got = np.array([_planned(result)[lang] for lang in INSIDE])
     np.testing.assert_allclose(got, best_pairs, atol=0.02 * budget / TPP)
     assert sum(float(c.predict(p)) for c, p in zip(INSIDE.values(), got)) >= best - 0.05
-    # The per-language plan starves hi (its own runs get worse); inside mixtures hi is worth the most.
-    assert result.languages[1].pairs == 0 and t["pairs"]["hi"] == max(t["pairs"].values())
+    # Predicted on the in-mixture curves too (the true ones here, noise 0).
+    for r in result.languages:
+        assert r.predicted == pytest.approx(float(INSIDE[r.language].predict(r.pairs)), abs=0.3)
+    # On the own curves the plan starves hi (its own runs get worse); inside mixtures hi is worth the most.
+    alone = allocate(fitset, budget=budget, unit="tokens", risk="mean", inside_mixture=False)
+    assert alone.curves == "own curves" and _planned(alone)["hi"] == 0
+    assert _planned(result)["hi"] == max(_planned(result).values())
+    assert alone.transfer["model"] == "effective data (tau)"
 
 
 def test_one_own_size_inside_mixtures_falls_back_to_tau_with_the_design_floor():
@@ -91,11 +103,32 @@ def test_one_own_size_inside_mixtures_falls_back_to_tau_with_the_design_floor():
     assert t["model"] == "effective data (tau)" and t["floors"] == {lang: 300.0 for lang in INSIDE}
 
 
-@pytest.mark.parametrize("mixtures", [MIXTURES, {"uniform-300": MIXTURES["uniform-300"]}], ids=["in-mixture", "tau"])
-def test_the_transfer_plans_interval_is_its_own_models_and_the_launch_keeps_it(mixtures):
+def test_on_in_mixture_curves_every_mixture_the_launch_trains_is_predicted_on_them():
+    """The plan and every baseline get the in-mixture curves' prediction and predictive interval (the
+    allocation's rule: draws, extrapolation error, run noise), and the launch keeps them all."""
+    fitset = fit_runs(_runs(noise=0.3), "chrf", bootstrap=300, seed=0)
+    result = allocate(fitset, budget=36_000, unit="tokens")
+    table = pd.DataFrame([dict(language=r.language, pairs=r.pairs, predicted=r.predicted, predicted_low=r.predicted_low,
+                               predicted_high=r.predicted_high) for r in result.languages])
+    launched = {m.name: m for m in mixtures_from_allocation(table, result.summary(), ["uniform"], fitset)}
+    uniform = result.baselines["uniform"]
+    for lang, truth in INSIDE.items():
+        mf, own = fitset.transfer[lang].mixture_fit, fitset.languages[lang]
+        x = uniform.pairs[lang] * {"pairs": 1.0, "tokens": TPP}[fitset.x]
+        assert uniform.predicted[lang] == pytest.approx(float(np.mean(mf.predict_draws(x))), abs=1e-9)
+        assert abs(uniform.predicted[lang] - float(own.predict(x))) > 1.0  # the own curve is elsewhere
+        assert uniform.predicted_low[lang] < uniform.predicted[lang] < uniform.predicted_high[lang]
+        assert uniform.predicted_low[lang] < float(truth.predict(uniform.pairs[lang])) < uniform.predicted_high[lang]
+        assert launched["uniform"].predicted[lang] == pytest.approx(uniform.predicted[lang])
+        assert (launched["uniform"].predicted_low[lang], launched["uniform"].predicted_high[lang]) == pytest.approx(
+            (uniform.predicted_low[lang], uniform.predicted_high[lang]))
+        assert launched["plan"].predicted_low[lang] == pytest.approx(result.languages[list(INSIDE).index(lang)].predicted_low)
+
+
+def test_the_transfer_plans_interval_is_its_own_models_and_the_launch_keeps_it():
     """Before, the launch gave the transfer-aware plan the own curves' interval around a prediction made
     with transfer, so its point could fall outside its own interval."""
-    fitset = fit_runs(_runs(mixtures, noise=0.3), "chrf", bootstrap=300, seed=0)
+    fitset = fit_runs(_runs({"uniform-300": MIXTURES["uniform-300"]}, noise=0.3), "chrf", bootstrap=300, seed=0)
     result = allocate(fitset, budget=36_000, unit="tokens")
     t = result.transfer
     for lang in INSIDE:
@@ -115,11 +148,11 @@ def test_the_in_mixture_interval_keeps_the_proxy_runs_noise():
     fitset = fit_runs(_runs(noise=1.0, mixture_noise=0.01), "chrf", bootstrap=300, seed=0)
     proxy = fitset.population.get("sigma") or min(f.rmse for f in fitset.languages.values())
     assert proxy > 0.5 and all(t.mixture_fit.rmse < 0.1 for t in fitset.transfer.values())
-    t = allocate(fitset, budget=36_000, unit="tokens").transfer
-    assert t["model"] == "in-mixture curves"
+    result = allocate(fitset, budget=36_000, unit="tokens")
+    assert result.curves == "in-mixture curves"
     z90 = 2 * 1.645  # a 90% interval of one run is at least this many noise sds wide
-    for lang in INSIDE:
-        assert t["predicted_high"][lang] - t["predicted_low"][lang] > 0.9 * z90 * proxy, lang
+    for r in result.languages:
+        assert r.predicted_high - r.predicted_low > 0.9 * z90 * proxy, r.language
 
 
 def test_a_plan_beyond_the_mixture_runs_is_flagged_where_the_two_curves_disagree():
@@ -131,11 +164,10 @@ def test_a_plan_beyond_the_mixture_runs_is_flagged_where_the_two_curves_disagree
     small.update({f"uniform-150-without-{out}": {lang: (0 if lang == out else 150) for lang in INSIDE} for out in INSIDE})
     fitset = fit_runs(_runs(small, noise=0.05), "chrf", bootstrap=100, seed=0)
     result = allocate(fitset, budget=36_000, unit="tokens")
-    assert result.transfer["model"] == "in-mixture curves"
-    planned = {r.language: r.pairs for r in result.languages}
-    assert planned["hi"] == 0 and min(planned["el"], planned["tr"]) > 2 * 150
-    notes = {n.split(":")[0]: n for n in result.warnings if "mixture proxy run" in n}
-    assert set(notes) == {"el", "tr"}
+    assert result.curves == "in-mixture curves"
+    planned = _planned(result)
+    notes = {n.split(":")[0]: n for n in result.warnings if "the most own data it had in a mixture proxy run" in n}
+    assert set(notes) == {lang for lang, p in planned.items() if p > 2 * 150} and len(notes) >= 2
     x = {"pairs": 1.0, "tokens": TPP}[fitset.x]  # fit units per pair
     for lang, note in notes.items():
         own = float(fitset.languages[lang].predict(planned[lang] * x))
@@ -143,7 +175,7 @@ def test_a_plan_beyond_the_mixture_runs_is_flagged_where_the_two_curves_disagree
         assert abs(own - inside) > 1.0 and f"{own:.2f}" in note and f"{inside:.2f}" in note and "(150)" in note
     # Mixture runs up to 900 own pairs cover the plan: nothing to flag.
     covered = allocate(fit_runs(_runs(noise=0.05), "chrf", bootstrap=100, seed=0), budget=36_000, unit="tokens")
-    assert not [n for n in covered.warnings if "mixture proxy run" in n]
+    assert not [n for n in covered.warnings if "the most own data it had" in n]
     # Mixture rows that follow the own curves (no transfer): the two curves agree beyond the runs too.
     runs = _runs(small, noise=0.05)
     inside = runs["mixture"] != "nan"  # the table is all strings
@@ -151,7 +183,7 @@ def test_a_plan_beyond_the_mixture_runs_is_flagged_where_the_two_curves_disagree
                                                                            runs.loc[inside, "n_pairs"])]
     agreeing = allocate(fit_runs(runs, "chrf", bootstrap=100, seed=0), budget=36_000, unit="tokens")
     assert min(r.pairs for r in agreeing.languages if r.language != "hi") > 2 * 150
-    assert not [n for n in agreeing.warnings if "mixture proxy run" in n]
+    assert not [n for n in agreeing.warnings if "the most own data it had" in n]
 
 
 def _probe_rows(pairs: dict[str, float], name: str) -> pd.DataFrame:
@@ -172,8 +204,9 @@ def test_the_transfer_plans_mixture_is_flagged_until_a_probe_measures_it():
 
     runs = _runs(noise=0.05)
     result = allocate(fit_runs(runs, "chrf", bootstrap=100, seed=0), budget=36_000, unit="tokens")
-    planned = result.transfer["pairs"]
+    planned = _planned(result)
     notes = [n for n in result.warnings if "was not measured" in n]
+    assert notes and notes[0].startswith("the plan's mixture")
     assert len(notes) == 1
     away = notes[0].split("not measured for ")[1].split(":")[0].split(", ")
     total = sum(planned.values())
@@ -189,7 +222,7 @@ def test_the_transfer_plans_mixture_is_flagged_until_a_probe_measures_it():
     assert all((planned[lang] * x, (total - planned[lang]) * x) in fitset.transfer[lang].measured for lang in planned)
     again = allocate(fitset, budget=36_000, unit="tokens")
     assert not [n for n in again.warnings if "was not measured" in n]
-    assert max(abs(again.transfer["pairs"][lang] - n) for lang, n in planned.items()) <= 0.25 * max(planned.values())
+    assert max(abs(_planned(again)[lang] - n) for lang, n in planned.items()) <= 0.25 * max(planned.values())
 
 
 def test_a_fits_file_with_malformed_mixture_rows_is_refused(tmp_path):
@@ -211,8 +244,9 @@ def test_a_probe_within_a_quarter_of_the_plan_counts_as_measured():
     from fits.transfer import Transfer
     from planner.allocation.notes import probe_notes
 
-    problem = SimpleNamespace(languages=("el", "ja"), curves=SimpleNamespace(x_per_pair=np.array([1.0, 1.0])))
-    plan = {"pairs": {"el": 100.0, "ja": 500.0}}
+    problem = SimpleNamespace(languages=("el", "ja"), curves=SimpleNamespace(x_per_pair=np.array([1.0, 1.0])),
+                              model="own curves")
+    plan = {"el": 100.0, "ja": 500.0}
 
     def fitset(el_rows, ja_rows):
         return SimpleNamespace(transfer={"el": Transfer(0.0, None, 1, 0, 0, measured=el_rows),

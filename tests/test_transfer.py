@@ -91,8 +91,12 @@ def test_transfer_aware_plan_matches_brute_force():
 
 
 def test_allocate_reports_the_transfer_aware_plan_beside_the_plan():
-    fitset = fit_runs(_runs(noise=0.2).astype(str), "chrf", bootstrap=100, seed=0)
-    result = allocate(fitset, budget=120_000, unit="tokens")
+    """A plan trained one language at a time (inside_mixture=False) stays on the own curves, and τ's plan
+    comes beside it."""
+    runs = _runs(noise=0.2)
+    runs = runs[~runs["mixture"].fillna("").str.startswith("without-")]
+    fitset = fit_runs(runs.astype(str), "chrf", bootstrap=100, seed=0)
+    result = allocate(fitset, budget=120_000, unit="tokens", inside_mixture=False)
     t = result.transfer
     assert set(t["pairs"]) == set(TRUTH) and set(t["tau"]) == set(TRUTH)
     assert sum(p * 20 for p in t["pairs"].values()) <= 120_000
@@ -102,17 +106,21 @@ def test_allocate_reports_the_transfer_aware_plan_beside_the_plan():
 
 def test_transfer_aware_plan_stays_inside_the_measured_mixture_design():
     """The plan never leaves a language with less own data than its mixture runs measured: τ's floor is
-    the least own data it was fitted on; with leave-one-out runs the in-mixture curves take over, and
-    they measured a language with none of its own data, so their floor is 0."""
+    the least own data it was fitted on. A plan on in-mixture curves is floored where those were measured:
+    with leave-one-out runs a language was measured with none of its own data too, so at 0."""
     runs = _runs(noise=0.2)
     runs = runs[~runs["mixture"].fillna("").str.startswith("without-")]
     fitset = fit_runs(runs.astype(str), "chrf", bootstrap=100, seed=0)
     assert {t.own_min for t in fitset.transfer.values()} == {300.0}
-    t = allocate(fitset, budget=120_000, unit="tokens").transfer
+    t = allocate(fitset, budget=120_000, unit="tokens", inside_mixture=False).transfer
     assert all(p >= 300 for p in t["pairs"].values()) and t["floors"] == {lang: 300.0 for lang in TRUTH}
-    with_loo = allocate(fit_runs(_runs(noise=0.2).astype(str), "chrf", bootstrap=100, seed=0),
-                        budget=120_000, unit="tokens").transfer
-    assert with_loo["model"] == "in-mixture curves" and with_loo["floors"] == {lang: 0.0 for lang in TRUTH}
+    # With leave-one-out runs every language has an in-mixture curve, measured with none of its own data
+    # too: the plan itself is made on those, floored at their smallest size, 0.
+    loo_fits = fit_runs(_runs(noise=0.2).astype(str), "chrf", bootstrap=100, seed=0)
+    with_loo = allocate(loo_fits, budget=120_000, unit="tokens")
+    assert with_loo.curves == "in-mixture curves" and with_loo.transfer is None
+    assert all(min(loo_fits.transfer[lang].mixture_fit.sizes) == 0 for lang in TRUTH)
+    assert not [n for n in with_loo.warnings if "its smallest run" in n]
 
 
 def test_rows_without_own_data_check_the_law_instead_of_bending_tau():

@@ -17,7 +17,7 @@ from planner.allocation.baselines import baseline_pairs
 from planner.allocation.curves import UtilityCurves
 from planner.allocation.explain import explain
 from planner.allocation.notes import plan_notes, probe_notes, reach_notes, starved_notes
-from planner.allocation.problem import AllocationProblem
+from planner.allocation.problem import IN_MIXTURE, AllocationProblem
 from planner.allocation.result import AllocationResult, BaselineResult, LanguagePlan
 from planner.allocation.risk import Intervals
 from planner.allocation.saved import BudgetSaved
@@ -138,8 +138,15 @@ def plan_warnings(fitset: FitSet, setup: PlanSetup, plan: SolvedPlan, transfer: 
     return tuple(plan_notes(problem, setup.objective, pairs, plan.solution, setup.target, unused, setup.curves,
                             setup.confidence, plan.target_need)
                  + starved_notes(fitset, problem, pairs, transfer)
-                 + reach_notes(fitset, problem, pairs, transfer)
-                 + probe_notes(fitset, problem, transfer))
+                 + reach_notes(fitset, problem, pairs)
+                 + probe_notes(fitset, problem, _with_transfer(problem, pairs, transfer)))
+
+
+def _with_transfer(problem, pairs: np.ndarray, transfer: dict | None) -> dict[str, float] | None:
+    """The pairs of the plan made with transfer: this plan on in-mixture curves, else the transfer-aware one."""
+    if problem.model == IN_MIXTURE:
+        return dict(zip(problem.languages, map(float, pairs)))
+    return None if transfer is None else transfer["pairs"]
 
 
 def assemble_result(fitset: FitSet, setup: PlanSetup, plan: SolvedPlan, comparison: Comparison, intervals: Intervals,
@@ -164,6 +171,7 @@ def assemble_result(fitset: FitSet, setup: PlanSetup, plan: SolvedPlan, comparis
         reduced_budget=None if saved is None else saved.budget,
         reduced_pairs=None if saved is None else dict(zip(problem.languages, map(float, saved.pairs))),
         transfer=transfer,
+        curves=problem.model,
         target_confidence=setup.confidence if setup.objective == "target" else None,
         verdicts=comparison.verdicts,
         currency=problem.currency,

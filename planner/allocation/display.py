@@ -135,13 +135,9 @@ def format_result(result: AllocationResult) -> str:
                    f"the budget ({amount(r.reduced_budget, r.unit, r.currency, meaning=False)}), i.e. it saves {r.budget_saved:.0%}")
     if r.transfer:
         t = r.transfer
-        if t.get("model") == "in-mixture curves":
-            how, both = "on each language's curve fitted inside the mixture runs", "both on those curves"
-        else:
-            how = "τ: " + ", ".join(f"{lang} {v:+.2f}" for lang, v in t["tau"].items())
-            both = "both with transfer"
+        how = "τ: " + ", ".join(f"{lang} {v:+.2f}" for lang, v in t["tau"].items())
         out += ["", f"transfer-aware plan ({how}): objective {_value(t['objective_value'])} vs uniform "
-                f"{_value(t['uniform_objective_value'])}, {both}"]
+                f"{_value(t['uniform_objective_value'])}, both with transfer"]
         out.append("  " + ", ".join(f"{lang} {p:,.0f}" for lang, p in t["pairs"].items()))
     if r.warnings:
         out += ["", "notes:"] + [f"  - {w}" for w in r.warnings]

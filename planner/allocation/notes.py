@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fits import FitSet
-from planner.allocation.problem import AllocationProblem
+from planner.allocation.problem import IN_MIXTURE, AllocationProblem
 from planner.allocation.solver import Solution
 from planner.allocation.targets import target_notes
 from core.units import number
@@ -60,14 +60,14 @@ def starved_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray,
     return notes
 
 
-def reach_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray, transfer) -> list[str]:
-    """A language the plan takes far beyond the most own data it had in a mixture proxy run, where its own
-    curve and its in-mixture curve disagree by more than two runs' noise. The plan follows the first and
-    the transfer-aware plan the second, and neither was measured there. Measured on el/ja/tr/vi (docs/results/truth-tests-chrf-default.md,
-    "Where a plan has room"): the plan gave Japanese 738 pairs, 4.9× its largest mixture run's 150; its own
+def reach_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray) -> list[str]:
+    """A plan on in-mixture curves that takes a language far beyond the most own data it had in a mixture
+    proxy run, where its own curve and its in-mixture curve disagree by more than two runs' noise: the plan
+    follows the second, and neither was measured there. Measured on el/ja/tr/vi (docs/results/truth-tests-chrf-default.md,
+    "Where a plan has room"): a plan gave Japanese 738 pairs, 4.9× its largest mixture run's 150; its own
     curve predicted 18.6 chrF, its in-mixture curve 11.7, and three final seeds achieved 16.0 — between
-    them, and the two plans' predicted gains over uniform (+4.8 and +0.04) both missed."""
-    if transfer is None or transfer.get("model") != "in-mixture curves":
+    them, and the predicted gains over uniform of a plan on either curve (+4.8 and +0.04) both missed."""
+    if problem.model != IN_MIXTURE:
         return []
     notes = []
     noise = np.full(len(problem.languages), np.nan) if problem.noise is None else np.asarray(problem.noise, float)
@@ -82,25 +82,26 @@ def reach_notes(fitset: FitSet, problem: AllocationProblem, pairs: np.ndarray, t
             continue
         notes.append(
             f"{lang}: {p:,.0f} pairs is {p / top:.1f}× the most own data it had in a mixture proxy run "
-            f"({top:,.0f}); there its own curve predicts {own:.2f} {problem.metric} and its in-mixture curve "
-            f"{mixed:.2f}, and neither was measured there: the plan follows the first, the transfer-aware plan the "
-            "second. Mixture runs with more of its own data (a larger size in sweep.mixtures) measure it"
+            f"({top:,.0f}); there its in-mixture curve, which the plan follows, predicts {mixed:.2f} {problem.metric} and "
+            f"its own curve {own:.2f}, and neither was measured there. Mixture runs with more of its own data (a "
+            "larger size in sweep.mixtures) measure it"
         )
     return notes
 
 
-def probe_notes(fitset: FitSet, problem: AllocationProblem, transfer) -> list[str]:
-    """The transfer-aware plan's mixture where no mixture proxy run measured it: languages whose planned own
-    data and others' data no mixture row matches. Their predictions come from mixtures elsewhere — the
-    uniform mixtures grow every language's data together, and a plan that gives one language most of the
-    budget leaves the others little. Measured on el/ja/tr/vi (docs/results/truth-tests-chrf-default.md): the uniform mixtures had Japanese at
+def probe_notes(fitset: FitSet, problem: AllocationProblem, planned: dict[str, float] | None) -> list[str]:
+    """The mixture of a plan made with transfer (`planned`: the plan on in-mixture curves, or the
+    transfer-aware plan) where no mixture proxy run measured it: languages whose planned own data and others'
+    data no mixture row matches. Their predictions come from mixtures elsewhere — the uniform mixtures grow
+    every language's data together, and a plan that gives one language most of the budget leaves the others
+    little. Measured on el/ja/tr/vi (docs/results/truth-tests-chrf-default.md): the uniform mixtures had Japanese at
     400 own pairs beside 1,200 of the others', the plan put it at 549 beside 250, and six final seeds
     scored it 3.0 chrF below its prediction on average. `sweep.probes` trains that mixture once at proxy
     scale."""
-    if transfer is None or any(not t.measured for t in fitset.transfer.values()):
+    if planned is None or any(not t.measured for t in fitset.transfer.values()):
         return []  # (fits written before mixture rows were recorded in them cannot tell)
     k = np.asarray(problem.curves.x_per_pair, float)
-    own = np.array([transfer["pairs"][lang] for lang in problem.languages], float) * k
+    own = np.array([planned[lang] for lang in problem.languages], float) * k
     others = own.sum() - own
     away = []
     for i, lang in enumerate(problem.languages):
@@ -113,9 +114,10 @@ def probe_notes(fitset: FitSet, problem: AllocationProblem, transfer) -> list[st
             away.append(lang)
     if not away:
         return []
-    probe = ", ".join(f"{lang}: {transfer['pairs'][lang]:.0f}" for lang in problem.languages)  # YAML as written
+    probe = ", ".join(f"{lang}: {planned[lang]:.0f}" for lang in problem.languages)  # YAML as written
     them = "it" if len(away) == 1 else "them"
-    return [f"the transfer-aware plan's mixture was not measured for {', '.join(away)}: no mixture run of the runs "
+    which = "the plan's" if problem.model == IN_MIXTURE else "the transfer-aware plan's"
+    return [f"{which} mixture was not measured for {', '.join(away)}: no mixture run of the runs "
             f"table gave {them} about the plan's own and other languages' data, so the predictions there come from "
             f"mixtures elsewhere. `sweep.probes: [{{{probe}}}]` trains that mixture once at proxy scale, and the "
             "next fit rests on it"]

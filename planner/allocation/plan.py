@@ -30,8 +30,9 @@ from planner.allocation.assemble import Comparison, PlanSetup, SolvedPlan, assem
 from planner.allocation.baselines import BASELINES, BaselineUnavailable, baseline_pairs, recipe_budget_to_reach
 from planner.allocation.blackbox import load_objective, search_allocation, wrap_user_objective
 from planner.allocation.saved import BudgetSaved, budget_saved
-from planner.allocation.transfer import transfer_plan
+from planner.allocation.transfer import curve_fits, in_mixture_problem, transfer_plan
 from planner.allocation.problem import (
+    IN_MIXTURE,
     AllocationProblem,
     LanguageLimits,
     Risk,
@@ -39,7 +40,7 @@ from planner.allocation.problem import (
     build_problem,
 )
 from planner.allocation.floors import SmallestRunFloor, floored_objective, measured_floors
-from planner.allocation.risk import bootstrap_intervals
+from planner.allocation.risk import bootstrap_intervals, predictive_draws, quantiles
 from planner.allocation.solver import Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
 from planner.allocation.targets import (
     DEFAULT_CONFIDENCE,
@@ -161,7 +162,8 @@ def _round(problem: AllocationProblem, pairs: np.ndarray, objective: str) -> np.
     return round_pairs(pairs, problem.cost, problem.lo, problem.hi, problem.budget)
 
 
-def _evaluate_baselines(problem: AllocationProblem, risk: Risk, scoring: _Scoring):
+def _evaluate_baselines(problem: AllocationProblem, risk: Risk, scoring: _Scoring, level: float, seed: int):
+    """Every baseline's pairs, predictions and predictive intervals, by the rule of the plan's own."""
     results, unavailable = {}, {}
     for name in BASELINES:
         try:
@@ -171,6 +173,8 @@ def _evaluate_baselines(problem: AllocationProblem, risk: Risk, scoring: _Scorin
             continue
         pairs = round_pairs(exact, problem.cost, np.zeros_like(exact), problem.hi, problem.budget)
         predicted = problem.predict(pairs, risk)
+        draws = predictive_draws(problem, pairs, seed)
+        low, high = (np.full(len(pairs), np.nan),) * 2 if draws is None else quantiles(draws, level)
         results[name] = BaselineResult(
             name=name,
             pairs=dict(zip(problem.languages, map(float, pairs))),
@@ -178,6 +182,8 @@ def _evaluate_baselines(problem: AllocationProblem, risk: Risk, scoring: _Scorin
             predicted=dict(zip(problem.languages, map(float, predicted))),
             objective_value=scoring.of_baseline(name, pairs, predicted),
             unused_budget=float(problem.budget - spend(pairs, problem.cost)),
+            predicted_low=dict(zip(problem.languages, map(float, low))),
+            predicted_high=dict(zip(problem.languages, map(float, high))),
         )
     return results, unavailable
 
@@ -200,6 +206,7 @@ def allocate(
     target_confidence: float = DEFAULT_CONFIDENCE,
     currency: str | None = None,
     price_key: str = "the limits table's price_per_pair column",
+    inside_mixture: bool = True,
 ) -> AllocationResult:
     """Plan the budget across the fitted languages and compare with every baseline.
 
@@ -208,12 +215,16 @@ def allocate(
     (see `blackbox`; it replaces `objective`). `smallest_run_floor` says when the plan may give a language
     less than its smallest run (`floored_objective`). `target_confidence`: the share of the fits' draws
     that must reach a target (`planner.allocation.targets`). `unit` money prices each pair at its language's
-`price_per_pair` (`currency` labels it; `price_key` names where a missing price is given). Raises
-`UserError` for anything the user can fix.
+`price_per_pair` (`currency` labels it; `price_key` names where a missing price is given).
+    `inside_mixture`: the plan is trained as one mixture, so when the fits have an in-mixture curve for every
+    language (mixture proxy runs) it is planned and predicted on those (`transfer.in_mixture_problem`); False
+    for a plan whose languages are trained one at a time (the target check). Raises `UserError` for anything
+    the user can fix.
     """
     # The steps, in order: check and build the problem, fix the question, solve and round, score against
     # the baselines, the bootstrap intervals, the sum objective's extras, then the result.
-    problem, risk = _checked_problem(fitset, budget, unit, limits, max_epochs, risk, interval, seed, currency, price_key)
+    problem, risk = _checked_problem(fitset, budget, unit, limits, max_epochs, risk, interval, seed, currency, price_key,
+                                     inside_mixture)
     setup = _set_up(fitset, problem, objective, targets, risk, solver, objective_fn, smallest_run_floor,
                     target_confidence, interval, seed)
     plan = _solve(setup, trials)
@@ -225,12 +236,15 @@ def allocate(
 
 
 def _checked_problem(fitset: FitSet, budget: float, unit: Unit, limits, max_epochs: float, risk: str, interval: float,
-                     seed: int, currency: str | None, price_key: str) -> tuple[AllocationProblem, str]:
-    """Check the interval and seed, build the problem, and the risk it can take."""
+                     seed: int, currency: str | None, price_key: str, inside_mixture: bool = True) -> tuple[AllocationProblem, str]:
+    """Check the interval and seed, build the problem (on in-mixture curves where asked and fitted), and the
+    risk it can take."""
     if not 0 < interval < 1:
         raise UserError(f"The interval level must be between 0 and 1; got {interval}.", "Use e.g. 0.9 for a 90% interval.")
     check_seed_flag(seed)
     problem = build_problem(fitset, budget, unit, limits, max_epochs, currency, price_key)
+    if inside_mixture and fitset.transfer:
+        problem = in_mixture_problem(problem, fitset) or problem
     if risk == "expected" and problem.draws is None:
         # Nothing to average over (a fit without draws): the point fits are all there is, and the plan
         # says so rather than refusing.
@@ -253,7 +267,7 @@ def _set_up(fitset: FitSet, problem: AllocationProblem, objective: str, targets:
     target_utility = problem.sign * target
     baseline_problem = problem  # baselines are recipes: the measured floors below are the plan's, not theirs
     if floored_objective(smallest_run_floor, objective, objective_fn):
-        problem = measured_floors(problem, fitset, weighted=objective == "sum" and not objective_fn)
+        problem = measured_floors(problem, curve_fits(problem, fitset), weighted=objective == "sum" and not objective_fn)
     curves = problem.utility_curves(risk)
     user_score = None
     if objective_fn:
@@ -287,7 +301,7 @@ def _compare_with_baselines(setup: PlanSetup, plan: SolvedPlan) -> Comparison:
         need = np.where(plan.solution.reachable & np.isfinite(setup.target), plan.target_need, np.nan)
     scoring = _scoring(setup.problem, setup.objective, need, setup.user_score, setup.user_spec)
     value = scoring.of_plan(plan.pairs, plan.predicted)
-    baselines, unavailable = _evaluate_baselines(setup.baseline_problem, setup.risk, scoring)
+    baselines, unavailable = _evaluate_baselines(setup.baseline_problem, setup.risk, scoring, setup.interval, setup.seed)
     direction = 1.0 if scoring.higher_is_better else -1.0
     best = max(baselines, key=lambda n: direction * baselines[n].objective_value) if baselines else None
     gain = None if best is None else direction * (value - baselines[best].objective_value)
@@ -314,6 +328,8 @@ def _savings_and_transfer(fitset: FitSet, setup: PlanSetup, plan: SolvedPlan,
     problem, base, solution = setup.problem, setup.baseline_problem, plan.solution
     uniform_pairs = np.array([baselines["uniform"].pairs[lang] for lang in problem.languages])
     saved = budget_saved(problem, setup.curves, uniform_pairs, None if solution is None else solution.lam)
+    if problem.model == IN_MIXTURE:  # the transfer-aware plan's model is the plan's own: it would be this plan
+        return saved, None
     # The transfer-aware plan sets its own floors where its model was measured (`design_floors`), and
     # starts from the plan without the per-language floors, so they do not change it.
     start = plan.exact if problem is base else _solve_exact(base, setup.objective, setup.curves, setup.target_utility).pairs

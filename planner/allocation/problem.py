@@ -31,6 +31,10 @@ Unit = Literal["pairs", "tokens", "money"]
 Risk = Literal["mean", "expected"]
 
 
+# The model of a problem whose curves were fitted on each language's scores inside mixture proxy runs.
+IN_MIXTURE = "in-mixture curves"
+
+
 @dataclass(frozen=True)
 class LanguageLimits:
     """What a user may say about one language (every field optional)."""
@@ -70,6 +74,7 @@ class AllocationProblem:
     price: np.ndarray | None = None  # money per pair, NaN where unknown (None: no prices at all)
     held: np.ndarray | None = None  # pairs held, NaN where unknown (None: unknown for every language)
     currency: str | None = None  # the money label (unit money, or prices given)
+    model: str = "own curves"  # which curves: each language's own, or IN_MIXTURE (allocation.transfer)
 
     @property
     def sign(self) -> float:

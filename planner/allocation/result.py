@@ -51,6 +51,9 @@ class BaselineResult:
     predicted: dict[str, float]
     objective_value: float
     unused_budget: float
+    # the central predictive interval of one run's metric at the allocation's level, NaN without draws
+    predicted_low: dict[str, float] = field(default_factory=dict)
+    predicted_high: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class AllocationResult:
     reduced_pairs: dict[str, float] | None = None
     # The transfer-aware plan (planner.allocation.transfer) when the fits carry transfer estimates.
     transfer: dict | None = None
+    curves: str = "own curves"  # the curves planned and predicted on: "own curves" or "in-mixture curves"
     target_confidence: float | None = None  # target objective: the share of draws that must reach a target
     # The plan against uniform and against the best baseline (planner.allocation.verdict), as dicts.
     verdicts: dict[str, dict] = field(default_factory=dict)
@@ -136,6 +140,7 @@ class AllocationResult:
                 "best_baseline": self.best_baseline,
                 "gain_over_best_baseline": self.gain_over_best_baseline,
                 "at_bound": self.at_bound,
+                "curves": self.curves,
                 "interval_level": self.interval_level,
                 "bootstrap_draws": self.bootstrap_draws,
                 "seed": self.seed,
@@ -144,7 +149,8 @@ class AllocationResult:
                         "objective_value": b.objective_value,
                         "unused_budget": b.unused_budget,
                         "languages": {
-                            lang: {"pairs": b.pairs[lang], "tokens": b.tokens[lang], "predicted": b.predicted[lang]}
+                            lang: {"pairs": b.pairs[lang], "tokens": b.tokens[lang], "predicted": b.predicted[lang],
+                                   "interval": [b.predicted_low.get(lang), b.predicted_high.get(lang)]}
                             for lang in b.pairs
                         },
                     }
