@@ -16,7 +16,7 @@ import pandas as pd
 
 from core.config import PlannerConfig
 from core.plan_files import RUNS_CSV
-from planner.estimate import RunCost, final_pairs, format_duration, launch_seconds, measured_rates
+from planner.estimate import final_pairs, format_duration, launch_seconds, measured_rates, run_costs
 from planner.pipeline import build_stages, up_to_date
 from planner.sweep.identity import GridPoint, grid_points, mixture_points
 
@@ -55,14 +55,6 @@ def _done_keys(runs: pd.DataFrame) -> set[str]:
     return {GridPoint(str(r.language), int(r.n_pairs), int(r.seed)).key for r in runs.itertuples()}
 
 
-def _costs(runs: pd.DataFrame) -> list[RunCost]:
-    if not {"train_seconds", "eval_seconds"} <= set(runs.columns):
-        return []
-    timed = runs.dropna(subset=["train_seconds", "eval_seconds"])
-    return [RunCost(int(r.n_pairs), float(r.train_seconds + r.eval_seconds), float(r.train_seconds),
-                    float(r.eval_seconds)) for r in timed.itertuples()]
-
-
 def plan_run(cfg: PlannerConfig, threads: int, workers: int) -> DryRun:
     """What `planner run` would train for `cfg`, and how long, from what the output directory holds."""
     runs = _finished(cfg)
@@ -82,7 +74,7 @@ def plan_run(cfg: PlannerConfig, threads: int, workers: int) -> DryRun:
     result = DryRun(points, done, examples, mixtures * len(cfg.final.seeds), pairs, targets)
     if fixed_steps:
         result.notes.append(f"train.max_steps {cfg.train.max_steps}: every run takes that many steps")
-    costs = _costs(runs)
+    costs = run_costs(runs)
     rates = measured_rates(costs, cfg.data.test_size)
     if rates is None:
         result.notes.append("no proxy run has finished in this output directory, so nothing has timed this machine: "

@@ -44,6 +44,22 @@ class Rates:
     overhead: float  # seconds a run spends outside training and scoring (loading the model)
 
 
+def run_costs(runs) -> list[RunCost]:
+    """The timed runs of a runs table (runs.csv as a DataFrame: n_pairs, train_seconds, eval_seconds). A
+    mixture run has a row per language, each with the whole run's seconds: it counts once, at all its pairs."""
+    if not {"train_seconds", "eval_seconds"} <= set(runs.columns):
+        return []
+    timed = runs.dropna(subset=["train_seconds", "eval_seconds"])
+    pairs = timed["n_pairs"].astype(float)
+    if "mixture" in timed.columns:
+        mixed = timed["mixture"].notna() & (timed["mixture"].astype(str).str.strip() != "")
+        pairs = pairs + timed["other_pairs"].fillna(0).astype(float).where(mixed, 0.0)
+        keep = ~mixed | ~timed["mixture"].duplicated()
+        timed, pairs = timed[keep], pairs[keep]
+    return [RunCost(int(n), float(r.train_seconds + r.eval_seconds), float(r.train_seconds), float(r.eval_seconds))
+            for n, r in zip(pairs, timed.itertuples())]
+
+
 def measured_rates(costs: Sequence[RunCost], test_size: int) -> Rates | None:
     """This machine's rates from finished proxy runs; None before a trained run has finished."""
     trained = [c for c in costs if c.pairs > 0 and c.train > 0]
@@ -68,8 +84,37 @@ def final_pairs(cfg: PlannerConfig, tokens_per_pair: float | None) -> float:
     return b.total / tokens_per_pair if tokens_per_pair else 0.0
 
 
-def launch_seconds(cfg: PlannerConfig, rates: Rates, tokens_per_pair: float | None, threads: int) -> float:
-    """Wall seconds of the launch stage: every final run (mixtures × seeds) and the target checks."""
+@dataclass(frozen=True)
+class LaunchParts:
+    """The launch stage's estimated wall seconds: `runs` final runs of `final_run` each, then `checks`
+    target checks of `check` each."""
+
+    final_run: float
+    runs: int
+    check: float
+    checks: int
+
+    @property
+    def total(self) -> float:
+        return self.runs * self.final_run + self.checks * self.check
+
+    def left(self, measured: Sequence[float], runs_done: int, checks_done: int = 0) -> float:
+        """Seconds left once `runs_done` final runs and `checks_done` target checks are done: the estimate of
+        the rest, scaled by measured ÷ estimated over the final runs trained in this launch (`measured`, their
+        wall seconds). The estimate prices a final run from the proxy runs and a generation cost measured on
+        another run, so it is a fifth high or low between runs; one finished final run measures this one."""
+        trained = [m for m in measured if m >= REUSED_SHARE * self.final_run]
+        scale = sum(trained) / (len(trained) * self.final_run) if trained and self.final_run > 0 else 1.0
+        return scale * (max(self.runs - runs_done, 0) * self.final_run + max(self.checks - checks_done, 0) * self.check)
+
+
+# A final run taking less than this share of its estimate was not trained but read back (a launch resumed
+# after an interruption reuses every finished run in well under a second): it measures nothing.
+REUSED_SHARE = 0.05
+
+
+def launch_parts(cfg: PlannerConfig, rates: Rates, tokens_per_pair: float | None, threads: int) -> LaunchParts:
+    """The launch stage's work, priced: every final run (mixtures × seeds) and the target checks."""
     speed = 1.0 + THREAD_GAIN * max(threads - 1, 0)
     languages, test = len(cfg.languages), cfg.data.test_size
     pairs = final_pairs(cfg, tokens_per_pair)
@@ -78,11 +123,17 @@ def launch_seconds(cfg: PlannerConfig, rates: Rates, tokens_per_pair: float | No
     one_final = (rates.overhead + pairs * epochs * rates.per_pair
                  + languages * rates.per_sentence * (test + GENERATION_COST * generated))
     mixtures = 1 + len(cfg.final.baselines) + int(cfg.final.reduced_budget)
-    seconds = mixtures * len(cfg.final.seeds) * one_final
-    if cfg.final.target_check and any(b.target is not None for b in cfg.budget.languages.values()):
+    checks, check = 0, 0.0
+    if cfg.final.target_check and (targeted := sum(b.target is not None for b in cfg.budget.languages.values())):
         # one run per language at its need: about the budget's pairs in all (a guide, not the plan)
-        seconds += languages * (rates.overhead + test * rates.per_sentence) + pairs * rates.per_pair
-    return seconds / speed
+        checks = targeted
+        check = (languages * (rates.overhead + test * rates.per_sentence) + pairs * rates.per_pair) / languages
+    return LaunchParts(one_final / speed, mixtures * len(cfg.final.seeds), check / speed, checks)
+
+
+def launch_seconds(cfg: PlannerConfig, rates: Rates, tokens_per_pair: float | None, threads: int) -> float:
+    """Wall seconds of the launch stage: every final run (mixtures × seeds) and the target checks."""
+    return launch_parts(cfg, rates, tokens_per_pair, threads).total
 
 
 def predict_seconds(done: Sequence[tuple[int, float]], n_pairs: int) -> float | None:

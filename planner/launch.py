@@ -28,7 +28,7 @@ import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -274,10 +274,10 @@ def _mixtures(cfg, allocation: pd.DataFrame, summary: dict, fits, baselines: Seq
 
 
 def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_json=None, progress: bool = True,
-              only_finished: bool = False) -> Path:
+              only_finished: bool = False, on_run: Callable[[str], None] | None = None) -> Path:
     """Train and evaluate every mixture once per final seed; write the tables of the module docstring.
-    `only_finished`: train nothing, tabulate the runs already finished (a partial comparison).
-    Returns final/."""
+    `only_finished`: train nothing, tabulate the runs already finished (a partial comparison). `on_run`:
+    called with the run's name after each final run is done (trained or read back). Returns final/."""
     from core.config import RESOLVED_CONFIG_NAME, write_resolved
     from planner.allocation.io import summary_path
     from trainers.data import check_capacity, load_languages
@@ -338,6 +338,8 @@ def run_final(cfg, allocation_csv: str | Path, baselines: Sequence[str], fits_js
             })
             # Written after every run, so an interrupted launch keeps what finished.
             write_final_tables(final_dir, rows, objectives, mixtures, higher, level)
+            if on_run is not None:
+                on_run(f"{mixture.name} seed {seed}")
     if main:
         atomic_write_text(
             final_dir / "launch.json",

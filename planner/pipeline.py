@@ -32,7 +32,7 @@ from core.config import PlannerConfig, config_hash, write_resolved
 from core.errors import UserError
 from core.files import atomic_write_text, check_output_dir
 from planner.budget import allocation_settings, check_budget_languages, check_pilot_data, targets_from_config
-from planner.estimate import launch_seconds, measured_rates
+from planner.estimate import LaunchParts, format_duration, launch_parts, measured_rates, run_costs
 from planner.target_check import TARGET_ALLOCATION, TARGETS_CSV, check_targets, target_summary, write_target_checks
 
 STAMPS = Path(".planner") / "stages.json"
@@ -166,8 +166,8 @@ def _purchase_summary(plan) -> str:
             "need them in the data source")
 
 
-def launch_estimator(cfg: PlannerConfig):
-    """The launch stage's seconds as a function of the sweep's finished runs (for the whole-run ETA)."""
+def launch_pricer(cfg: PlannerConfig) -> Callable[[list], LaunchParts | None]:
+    """The launch stage's work priced from finished proxy runs (their `RunCost`s); None before any."""
     from trainers.coit import pair_tokens
     from trainers.data import load_languages
     from trainers.model import load_tokenizer
@@ -180,11 +180,45 @@ def launch_estimator(cfg: PlannerConfig):
         tokens_per_pair = pair_tokens(tokenizer, sample) / max(len(sample), 1)
     threads = cfg.model.threads or os.cpu_count() or 1
 
-    def seconds(costs) -> float | None:
+    def parts(costs) -> LaunchParts | None:
         rates = measured_rates(costs, cfg.data.test_size)
-        return None if rates is None else launch_seconds(cfg, rates, tokens_per_pair, threads)
+        return None if rates is None else launch_parts(cfg, rates, tokens_per_pair, threads)
 
-    return seconds
+    return parts
+
+
+def launch_estimator(cfg: PlannerConfig) -> Callable[[list], float | None]:
+    """The launch stage's seconds as a function of the sweep's finished runs (for the whole-run ETA)."""
+    parts = launch_pricer(cfg)
+    return lambda costs: None if (p := parts(costs)) is None else p.total
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class LaunchClock:
+    """The time left of the launch stage, told after each final run and target check: priced from the
+    proxy runs at the start (`LaunchParts`), rescaled by the final runs this launch trained."""
+
+    def __init__(self, parts: LaunchParts | None, log=print, now: Callable[[], float] = time.monotonic):
+        self.parts, self.log, self.now, self.measured, self.runs, self.checks = parts, log, now, [], 0, 0
+        self.started = now()
+
+    def final_run_done(self, name: str) -> None:
+        self.measured.append(self.now() - self.started)
+        self.runs += 1
+        self._tell(name)
+
+    def check_done(self, name: str) -> None:
+        self.checks += 1
+        self._tell(name)
+
+    def _tell(self, name: str) -> None:
+        self.started = self.now()
+        if self.parts is not None:
+            left = self.parts.left(self.measured, self.runs, self.checks)
+            self.log(f"launch: {name} done; about {format_duration(left)} left of the launch")
 
 
 def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
@@ -237,8 +271,12 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
     def launch() -> str:
         from planner.launch import run_final, run_under_launcher
 
+        clock = None
+        if progress and runs_csv.is_file():
+            clock = LaunchClock(launch_pricer(cfg)(run_costs(pd.read_csv(runs_csv))), _stderr)
         if cfg.final.launcher == "local":
-            final_dir = run_final(cfg, allocation_csv, cfg.final.baselines, fits_json, progress=progress)
+            final_dir = run_final(cfg, allocation_csv, cfg.final.baselines, fits_json, progress=progress,
+                                  on_run=clock and clock.final_run_done)
         else:  # the same `planner launch` entry point, under accelerate/torchrun, from the resolved config
             final_dir = run_under_launcher(cfg, allocation_csv, fits_json)
         from planner.launch import verdict_lines
@@ -249,7 +287,7 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
         checked = ""
         target_plan = allocation_csv if cfg.budget.objective == "target" else out / TARGET_ALLOCATION
         if cfg.final.target_check and target_plan.is_file():
-            checks = check_targets(cfg, target_plan, final_dir, progress=progress)
+            checks = check_targets(cfg, target_plan, final_dir, progress=progress, on_check=clock and clock.check_done)
             write_target_checks(checks, final_dir)
             checked = f"; {target_summary(checks)}"
         return f"{runs} final runs in {final_dir}" + (f" — {verdicts}" if verdicts else "") + checked

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -66,8 +67,10 @@ def _finished(run_dir: Path, settings: dict, metric: str) -> float | None:
     return float(body["metrics"][metric])
 
 
-def check_targets(cfg: PlannerConfig, target_csv: Path, final_dir: Path, progress: bool = True) -> list[TargetCheck]:
-    """Train each language with a target at its planned pairs (one seed: the first final seed) and compare."""
+def check_targets(cfg: PlannerConfig, target_csv: Path, final_dir: Path, progress: bool = True,
+                  on_check: Callable[[str], None] | None = None) -> list[TargetCheck]:
+    """Train each language with a target at its planned pairs (one seed: the first final seed) and compare.
+    `on_check`: called with the check's name after each one is done."""
     plan = read_allocation(target_csv)
     summary = json.loads(summary_path(target_csv).read_text(encoding="utf-8"))
     higher = bool(summary.get("higher_is_better", True))
@@ -91,6 +94,8 @@ def check_targets(cfg: PlannerConfig, target_csv: Path, final_dir: Path, progres
         checks.append(TargetCheck(row.language, float(target), confidence, pairs, float(row.predicted), lo, hi,
                                   achieved, reached(achieved, float(target), higher), lo <= achieved <= hi,
                                   str(run_dir.relative_to(final_dir))))
+        if on_check is not None:
+            on_check(f"target check {row.language} ({pairs} pairs)")
     return checks
 
 

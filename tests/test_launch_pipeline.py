@@ -137,6 +137,8 @@ def test_planner_run_end_to_end_then_resumes_without_training(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert "[2/6] sweep: up to date" in err and "[3/6] fit: up to date" in err
     assert "[4/6] allocate: up to date" not in err
+    # the launch tells the time left after every final run, the last one nothing
+    assert "launch: plan seed 0 done; about " in err and "launch: uniform seed 1 done; about 0.0s left of the launch" in err
 
     # another version of the planner's code: every stage is done again, and nothing finished is retrained
     import planner.pipeline
