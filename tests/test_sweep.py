@@ -508,16 +508,16 @@ def test_a_ctrl_c_swallowed_where_it_landed_still_stops_the_sweep():
     import signal
     import time
 
-    from planner.sweep.orchestrate import InterruptFlag
+    from planner.sweep.orchestrate import interrupt_flag
 
     before = signal.getsignal(signal.SIGINT)
-    with InterruptFlag() as flag:
-        flag.check()  # nothing yet
+    with interrupt_flag() as check:
+        check()  # nothing yet
         try:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1.0)
         except KeyboardInterrupt:
             pass  # swallowed, as a finalizer would
         with pytest.raises(KeyboardInterrupt):
-            flag.check()
+            check()
     assert signal.getsignal(signal.SIGINT) is before

@@ -5,7 +5,7 @@ has seen the newest state. Results trained on data that has changed since (STALE
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +21,15 @@ RUNS_CSV = "runs.csv"
 PREFERRED_METRICS = ("bpb", "loss", "chrf", "bleu", "comet", "bpb_se", "loss_se")
 
 
-def _ordered_metrics(names: Iterable[str]) -> list[str]:
-    names = set(names)
-    return [m for m in PREFERRED_METRICS if m in names] + sorted(names - set(PREFERRED_METRICS))
-
-
 def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[str, Any]]]:
-    """runs.csv's columns and rows: one row per grid point with a current result (its latest COMPLETE
-    trial on current data), ordered by language (as configured), size and seed. Contract columns first
-    (language, n_pairs, n_tokens, seed, metrics…, status, train_seconds).
+    """runs.csv's columns and rows: one row per grid point with a current result, ordered by language (as
+    configured), size and seed; contract columns first (language, n_pairs, n_tokens, seed, metrics…).
 
-    A mixture run (a mixture point's result) adds one row per language it scored, after the per-language
-    rows (uniform mixtures, leave-one-out runs, then probes): that language's own pairs and tokens in it (0
-    for a leave-one-out run's left-out language), its
-    scores, the mixture's name (`mixture`) and the other languages' data in it (`other_pairs`,
-    `other_tokens`); those three columns exist only when the study has mixture runs. `devices` (last, only
-    when some run was given GPUs by `sweep.devices`): the CUDA_VISIBLE_DEVICES its worker ran with."""
+    A mixture run adds one row per language it scored, after the per-language rows (uniform mixtures,
+    leave-one-out runs, then probes): that language's own pairs and tokens in it (0 for a left-out
+    language), its scores, the mixture's name (`mixture`) and the other languages' data in it
+    (`other_pairs`, `other_tokens`); those three columns exist only when the study has mixture runs.
+    `devices` (last, only when some run was given GPUs): its worker's CUDA_VISIBLE_DEVICES."""
     language_order = {lang: i for i, lang in enumerate(dict.fromkeys(s.point.language for s in statuses
                                                                      if not s.point.mixture))}
     single = sorted(((s.point, s.result) for s in statuses if s.result is not None and not s.point.mixture),
@@ -44,13 +37,9 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
     mixed = sorted(((s.point, s.result) for s in statuses if s.result is not None and s.point.mixture),
                    key=lambda pr: (bool(pr[0].composition), bool(pr[0].without), pr[0].n_pairs,
                                    pr[0].without, pr[0].composition, pr[0].seed))
-    names = set()
-    for point, t in single:
-        names |= set(t.user_attrs.get(A_METRICS, {}))
-    for point, t in mixed:
-        for values in t.user_attrs.get(A_METRICS, {}).values():
-            names |= set(values)
-    metrics = _ordered_metrics(names)
+    names = {m for _, t in single for m in t.user_attrs.get(A_METRICS, {})}
+    names |= {m for _, t in mixed for values in t.user_attrs.get(A_METRICS, {}).values() for m in values}
+    metrics = [m for m in PREFERRED_METRICS if m in names] + sorted(names - set(PREFERRED_METRICS))
     columns = ["language", "n_pairs", "n_tokens", "seed", *metrics, "status", "train_seconds",
                "eval_seconds", "steps", "run_dir", "trial"]
     if mixed:
@@ -59,7 +48,6 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
     with_devices = any(A_DEVICES in t.user_attrs for _, t in (*single, *mixed))
     if with_devices:
         columns.append("devices")
-    rows = []
 
     def row(language: str, n_pairs: int, tokens, values: dict, point: GridPoint, t) -> dict[str, Any]:
         attrs = t.user_attrs
@@ -71,8 +59,8 @@ def runs_table(statuses: Sequence[PointStatus]) -> tuple[list[str], list[dict[st
             **({"devices": attrs.get(A_DEVICES)} if with_devices else {}),
         }
 
-    for point, t in single:
-        rows.append(row(point.language, point.n_pairs, t.user_attrs.get(A_TOKENS), t.user_attrs.get(A_METRICS, {}), point, t))
+    rows = [row(p.language, p.n_pairs, t.user_attrs.get(A_TOKENS), t.user_attrs.get(A_METRICS, {}), p, t)
+            for p, t in single]
     for point, t in mixed:
         tokens = t.user_attrs.get(A_TOKENS) or {}
         scores = t.user_attrs.get(A_METRICS) or {}
@@ -91,7 +79,6 @@ def export_runs(ledger: Ledger, points: Sequence[GridPoint], path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.parent / f".{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        statuses = point_statuses(points, ledger.trials(), fingerprints=ledger.fingerprints)
-        columns, rows = runs_table(statuses)
+        columns, rows = runs_table(point_statuses(points, ledger.trials(), fingerprints=ledger.fingerprints))
         write_csv_atomic(path, columns, rows)
     return len(rows)

@@ -1,13 +1,11 @@
 """What identifies a proxy run: its grid point, the settings it was trained under, and its data.
 
 A grid point (`language`, `n_pairs`, `seed`) names a run; a mixture point (`mixture`: the languages of a
-uniform mixture, `n_pairs` each, `language` empty) names a mixture proxy run, one model scored on every
-language of its mixture (`sweep.mixtures`, `sweep.leave_one_out`); a probe (`sweep.probes`) is a mixture
-point with its own pairs per language (`composition`, `n_pairs` 0). Two hashes say whether an old result still
-answers it: the study-level settings hash (`run_config_hash`: data/model/train/align settings; a study
-refuses a config whose hash differs) and, per language, a fingerprint of the data itself (training pool
-and test split), recorded on every trial. The settings hash cannot see a corpus file edited in place;
-the data fingerprint can, and a result trained on other data is *outdated* and re-run.
+uniform mixture, `n_pairs` each) names one model scored on every language of its mixture; a probe is a
+mixture point with its own pairs per language (`composition`, `n_pairs` 0). Two hashes say whether an old
+result still answers it: the study's settings hash (`run_config_hash`; a study refuses a config whose hash
+differs) and, per language, a fingerprint of the data (training pool and test split) recorded on every
+trial: the settings hash cannot see a corpus file edited in place, the fingerprint can.
 """
 
 from __future__ import annotations

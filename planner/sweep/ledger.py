@@ -7,7 +7,6 @@ current result. Workers only take queued trials (`Study.optimize` pops WAITING t
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import warnings
@@ -23,10 +22,8 @@ from optuna.trial import FrozenTrial, TrialState
 from core.config import PlannerConfig
 from core.errors import UserError
 from planner.sweep.identity import A_DATA, A_WORKER, S_RUN_HASH, GridPoint, point_fingerprint, run_config_hash
-from planner.sweep.state import MAX_LOST_PER_SESSION
+from planner.sweep.state import MAX_LOST_PER_SESSION, points_to_enqueue
 from planner.sweep.storage import StorageSpec, exclusive, open_storage
-
-log = logging.getLogger(__name__)
 
 # A run lost (its worker killed) is re-queued by optuna's retry callback at most this often; the next
 # `planner sweep` queues it afresh. A run that always kills its worker (out of memory) does not loop.
@@ -39,20 +36,18 @@ def this_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        pass
-    return True
-
-
 def _dead_here(trial: FrozenTrial) -> bool:
     """A RUNNING trial whose worker ran on this machine and is gone (a journal has no heartbeat)."""
     host, _, pid = str(trial.user_attrs.get(A_WORKER, "")).rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's process: alive
+        pass
+    return False
 
 
 @dataclass
@@ -69,10 +64,6 @@ class Ledger:
         return self.study._storage
 
     @property
-    def study_name(self) -> str:
-        return self.study.study_name
-
-    @property
     def heartbeat(self) -> bool:
         """Whether the storage fails silent runs itself (optuna's RDB heartbeat); a journal has none."""
         return self.spec is None or self.spec.kind == "rdb"
@@ -86,9 +77,8 @@ class Ledger:
 
     def enqueue(self, points: Iterable[GridPoint]) -> int:
         n = 0
-        for point in points:
+        for n, point in enumerate(points, 1):
             self.study.enqueue_trial({}, user_attrs={**point.user_attrs(), **self.data_attrs(point)})
-            n += 1
         return n
 
     def set_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
@@ -122,47 +112,35 @@ class Ledger:
         return host in ("", socket.gethostname())
 
 
-def _check_run_hash(study: optuna.Study, cfg: PlannerConfig, spec: StorageSpec) -> None:
-    """Record this config's settings hash on a study without one, or refuse a study recorded under
-    another (under the lock, so of two configs started together the first stands)."""
-    want = run_config_hash(cfg)
-    have = study.user_attrs.get(S_RUN_HASH)
-    if have is None:
-        study.set_user_attr(S_RUN_HASH, want)
-    elif have != want:
-        raise UserError(
-            f"The sweep '{study.study_name}' in {spec.display} was run with different data/model/train "
-            f"settings (settings hash {have}, this config {want}); mixing their results would be wrong.",
-            "Give this config a new `experiment` name (or output_dir for the default storage), or restore "
-            "the settings it was run with.",
-        )
-
-
 def open_ledger(
     cfg: PlannerConfig, spec: StorageSpec, create: bool, fingerprints: Mapping[str, str] | None = None,
 ) -> Ledger:
     """The study named after `experiment`. `create`: create it if missing (call under `exclusive`, as
-    `prepare` does) and check its settings; else a missing study is a user error. Workers open it with
-    the heartbeat on (`create` or not, `heartbeat` from the config)."""
+    `prepare` does) and record this config's settings hash on it, or refuse a study recorded under another
+    (under the lock, so of two configs started together the first stands); else a missing study is a user
+    error. The heartbeat is on either way (`sweep.heartbeat_seconds`)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports the study itself; no INFO chatter
-    storage = open_storage(spec, create=create, heartbeat=(cfg.sweep.heartbeat_seconds, grace_seconds(cfg), RETRY))
+    grace = cfg.sweep.grace_seconds or 4 * cfg.sweep.heartbeat_seconds
+    storage = open_storage(spec, create=create, heartbeat=(cfg.sweep.heartbeat_seconds, grace, RETRY))
     name = cfg.experiment
-    if create:
-        study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True)
-        _check_run_hash(study, cfg, spec)
-    else:
+    if not create:
         try:
-            study = optuna.load_study(study_name=name, storage=storage)
+            return Ledger(optuna.load_study(study_name=name, storage=storage), dict(fingerprints or {}), spec)
         except KeyError:
-            raise UserError(
-                f"The storage {spec.display} holds no sweep for experiment '{name}'.",
-                "Run `planner sweep` first, or check `experiment` and --storage.",
-            ) from None
+            raise UserError(f"The storage {spec.display} holds no sweep for experiment '{name}'.",
+                            "Run `planner sweep` first, or check `experiment` and --storage.") from None
+    study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True)
+    want, have = run_config_hash(cfg), study.user_attrs.get(S_RUN_HASH)
+    if have is None:
+        study.set_user_attr(S_RUN_HASH, want)
+    elif have != want:
+        raise UserError(
+            f"The sweep '{name}' in {spec.display} was run with different data/model/train "
+            f"settings (settings hash {have}, this config {want}); mixing their results would be wrong.",
+            "Give this config a new `experiment` name (or output_dir for the default storage), or restore "
+            "the settings it was run with.",
+        )
     return Ledger(study, dict(fingerprints or {}), spec)
-
-
-def grace_seconds(cfg: PlannerConfig) -> int:
-    return cfg.sweep.grace_seconds or 4 * cfg.sweep.heartbeat_seconds
 
 
 def prepare(cfg: PlannerConfig, spec: StorageSpec, points_of, fingerprints: Mapping[str, str]) -> tuple[Ledger, int]:
@@ -170,8 +148,6 @@ def prepare(cfg: PlannerConfig, spec: StorageSpec, points_of, fingerprints: Mapp
     the study, check its settings, fail lost runs, and queue every point (`points_of`: the study's trials
     → the sweep's points) without a current result or a queued or running trial. Returns the ledger and
     how many points were queued."""
-    from planner.sweep.state import points_to_enqueue
-
     with exclusive(spec, cfg.experiment):
         ledger = open_ledger(cfg, spec, create=True, fingerprints=fingerprints)
         ledger.fail_lost()

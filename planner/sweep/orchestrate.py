@@ -4,11 +4,13 @@ run local worker processes, draw the progress bar, export runs.csv; and `planner
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,15 +20,14 @@ from optuna.trial import FrozenTrial
 from core.config import PlannerConfig, write_resolved
 from core.errors import Failure
 from core.files import check_output_dir
-from planner.estimate import RunCost
+from planner.budget import DataFingerprints, data_fingerprints, preflight_data
+from planner.estimate import RunCost, format_duration
 from planner.resources import device_slices, local_workers, threads_per_worker
 from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, resolve_runner
 from planner.sweep.export import RUNS_CSV, export_runs
-from planner.budget import DataFingerprints, data_fingerprints, preflight_data
 from planner.sweep.identity import GridPoint, sweep_points
 from planner.sweep.ledger import Ledger, open_ledger, prepare
 from planner.sweep.progress import Progress, finished_costs, summarize
-from planner.estimate import format_duration
 from planner.sweep.state import PointStatus, point_statuses, session_failures, stale_by_language
 from planner.sweep.storage import StorageSpec, release_connections, resolve_storage, storage_failures
 from planner.sweep.worker import STORAGE_FAILED, WorkerSettings, blocked_stop_signals, storage_failure, worker_process
@@ -71,16 +72,8 @@ def checked_inputs(cfg: PlannerConfig, runner: str, mixture_runner: str) -> Data
 
 def stale_notices(stale: dict[str, list[GridPoint]]) -> list[str]:
     """One line per language whose results are re-run because its data changed: what and why."""
-    lines = []
-    for language, points in stale.items():
-        runs = f"{len(points)} run" + ("" if len(points) == 1 else "s")
-        lines.append(f"{language}: data changed since its runs; re-running {runs} "
-                     f"({', '.join(p.key for p in points)})")
-    return lines
-
-
-def _to_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    return [f"{language}: data changed since its runs; re-running {len(points)} run{'' if len(points) == 1 else 's'} "
+            f"({', '.join(p.key for p in points)})" for language, points in stale.items()]
 
 
 def run_sweep(
@@ -90,7 +83,7 @@ def run_sweep(
     max_failures: int | None = None,
     runner: str = DEFAULT_RUNNER,
     progress: bool = True,
-    notify: Callable[[str], None] = _to_stderr,
+    notify: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
     mixture_runner: str = DEFAULT_MIXTURE_RUNNER,
     after: Callable[[list[RunCost]], float | None] | None = None,
     *,
@@ -109,95 +102,86 @@ def run_sweep(
     an object whose `tick()` the orchestrator calls between looks at the study (it may queue points), whose
     `finished` says when idle workers may exit, and whose `summary()` (a dict) the report carries."""
     spec = resolve_storage(cfg, storage)
-    with storage_failures(spec):
-        return _sweep(cfg, spec, workers, max_failures, runner, progress, notify, mixture_runner, after,
-                      points or sweep_points(cfg), controller)
-
-
-def _sweep(cfg: PlannerConfig, spec: StorageSpec, workers, max_failures, runner, progress, notify,
-           mixture_runner, after, points_of, make_controller) -> SweepReport:
+    # The points are a function of the study (a controller's design grows with its results); the grid's are fixed.
+    points_of = points or sweep_points(cfg)
     slices = device_slices(cfg.sweep)
     workers = local_workers(workers, cfg.sweep, slices)
     slices = slices[:workers]  # fewer workers than slices leave the rest idle
     max_failures = max_failures or cfg.sweep.max_failures
-    check_output_dir(cfg.out, "output_dir")
-    data = checked_inputs(cfg, runner, mixture_runner)
-    if note := data.note():
-        notify(note)
-    # The points are a function of the study (a controller's design grows with its results); the grid's are fixed.
-    ledger, _ = prepare(cfg, spec, points_of, data.by_language)
-    write_resolved(cfg, cfg.out)  # only now: a storage that cannot be opened leaves no output behind
-    points = points_of(ledger.trials())
-    settings = WorkerSettings(
-        session=uuid.uuid4().hex[:12], runner=runner, mixture_runner=mixture_runner, max_failures=max_failures,
-        poll_seconds=min(float(cfg.sweep.heartbeat_seconds), 1.0), fingerprints=data.by_language,
-    )
-    trials = ledger.trials()
-    stale = stale_by_language(point_statuses(points, trials, settings.session, data.by_language))
-    for line in stale_notices(stale):
-        notify(line)
-    runs_csv = cfg.out / RUNS_CSV
-    if stale:
-        export_runs(ledger, points, runs_csv)  # outdated rows leave runs.csv now, not after the first run
-    threads = threads_per_worker(cfg, workers)
-    started = time.monotonic()
-    controller = None
-    if make_controller is not None:
-        controller = make_controller(ledger=ledger, settings=settings, workers=workers, worker_ids=lambda: set(),
-                                     notify=notify)
-    dead = _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller, after,
-                        slices)
-    points = points_of(ledger.trials())
-    export_runs(ledger, points, runs_csv)
-    trials = ledger.trials()
-    statuses = point_statuses(points, trials, settings.session, data.by_language)
-    failures = session_failures(trials, settings.session)
+    with storage_failures(spec):
+        check_output_dir(cfg.out, "output_dir")
+        data = checked_inputs(cfg, runner, mixture_runner)
+        if note := data.note():
+            notify(note)
+        ledger, _ = prepare(cfg, spec, points_of, data.by_language)
+        write_resolved(cfg, cfg.out)  # only now: a storage that cannot be opened leaves no output behind
+        settings = WorkerSettings(
+            session=uuid.uuid4().hex[:12], runner=runner, mixture_runner=mixture_runner, max_failures=max_failures,
+            poll_seconds=min(float(cfg.sweep.heartbeat_seconds), 1.0), fingerprints=data.by_language,
+        )
+        trials = ledger.trials()
+        stale = stale_by_language(point_statuses(points_of(trials), trials, settings.session, data.by_language))
+        for line in stale_notices(stale):
+            notify(line)
+        runs_csv = cfg.out / RUNS_CSV
+        if stale:  # outdated rows leave runs.csv now, not after the first run
+            export_runs(ledger, points_of(trials), runs_csv)
+        threads = threads_per_worker(cfg, workers)
+        started = time.monotonic()
+        procs: list = []  # (process, log path) of each local worker, once started
+        ctl = None
+        if controller is not None:
+            host = socket.gethostname()
+            ctl = controller(ledger=ledger, settings=settings, workers=workers, notify=notify,
+                             worker_ids=lambda: {f"{host}:{p.pid}" for p, _ in procs})
+        dead = _run_workers(cfg, spec, ledger, points_of, settings, workers, procs, threads, progress, ctl, after,
+                            slices)
+        trials = ledger.trials()
+        points = points_of(trials)
+        export_runs(ledger, points, runs_csv)
+        statuses = point_statuses(points, trials, settings.session, data.by_language)
+        failures = session_failures(trials, settings.session)
     return SweepReport(
         statuses=statuses, progress=summarize(statuses, time.time()), session=settings.session,
         failures=failures, stopped=bool(max_failures and len(failures) >= max_failures), dead_workers=dead,
         runs_csv=runs_csv, wall_seconds=time.monotonic() - started, workers=workers, threads=threads,
-        devices=slices, rerun_stale=stale, controller=None if controller is None else controller.summary(),
+        devices=slices, rerun_stale=stale, controller=None if ctl is None else ctl.summary(),
     )
 
 
-class InterruptFlag:
-    """Ctrl-C in the orchestrating process, remembered. Python raises KeyboardInterrupt wherever the main
-    thread is when the signal is handled, and where that is a finalizer (a database connection collected
-    mid-poll, say) the exception is printed as "ignored" and lost. A sweep was seen once, on Ctrl-C, to
-    wait for its interrupted worker and report it as "stopped abnormally" (exit 1) instead of
-    "interrupted" (130); a lost interrupt is the one path to that found, and the flag closes it: `check`
-    raises it again at a safe point."""
+@contextmanager
+def interrupt_flag() -> Iterator[Callable[[], None]]:
+    """Ctrl-C in the orchestrating process, remembered: Python raises KeyboardInterrupt wherever the main
+    thread is, and in a finalizer (a database connection collected mid-poll) it is printed as "ignored" and
+    lost; the sweep then reported its interrupted worker as "stopped abnormally" (exit 1) instead of
+    "interrupted" (130). The yielded `check()` raises it again at a safe point."""
+    seen = False
 
-    def __init__(self) -> None:
-        self.seen = False
-        self._previous = None
-
-    def _handle(self, signum, frame) -> None:
-        self.seen = True
+    def handle(signum, frame):
+        nonlocal seen
+        seen = True
         raise KeyboardInterrupt
 
-    def check(self) -> None:
-        if self.seen:
+    def check() -> None:
+        if seen:
             raise KeyboardInterrupt
 
-    def __enter__(self) -> "InterruptFlag":
-        if threading.current_thread() is threading.main_thread():  # only there may a handler be installed
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
+    main = threading.current_thread() is threading.main_thread()  # only there may a handler be installed
+    previous = signal.signal(signal.SIGINT, handle) if main else None
+    try:
+        yield check
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
-
-def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, controller=None,
-                 after=None, slices: Sequence[str] = ()) -> list[str]:
-    """Spawn the worker processes, draw one progress bar from the storage until they exit; on Ctrl-C
-    stop them (their runs are marked interrupted and retried by the next sweep) and re-raise. A plugged-in
-    `controller` ticks here, between looks at the study; the workers wait for more points while
-    `more_coming` is set. Worker i owns the GPUs of `slices[i]` (none on the CPU)."""
+def _run_workers(cfg, spec, ledger, points_of, settings, workers, procs: list, threads, progress, controller,
+                 after, slices: Sequence[str]) -> list[str]:
+    """Spawn the worker processes into `procs` (worker i owns the GPUs of `slices[i]`, none on the CPU),
+    draw one progress bar from the storage until they exit; on Ctrl-C stop them (their runs are marked
+    interrupted and retried by the next sweep) and re-raise. A plugged-in `controller` ticks here, between
+    looks at the study; the workers wait for more points while `more_coming` is set."""
     import multiprocessing
-    import socket
     from multiprocessing import resource_tracker
 
     from tqdm import tqdm
@@ -205,13 +189,10 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progr
     ctx = multiprocessing.get_context("spawn")
     log_dir = cfg.out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    procs = []
     more_coming = None
     if controller is not None:
         more_coming = ctx.Event()
         more_coming.set()
-        host = socket.gethostname()
-        controller.worker_ids = lambda: {f"{host}:{p.pid}" for p, _ in procs}
     # Workers are born with the stop signals blocked (see worker.STOP_SIGNALS). Starting a process
     # launches multiprocessing's resource tracker the first time, and that launch unblocks the signals
     # behind our back; launched beforehand, it leaves the mask alone.
@@ -220,28 +201,29 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progr
         for i in range(workers):
             log_path = log_dir / f"sweep-worker-{i}.log"
             own = replace(settings, devices=slices[i]) if slices else settings
-            p = ctx.Process(target=worker_process, args=(cfg, spec, own, threads, str(log_path), points_of, more_coming),
-                            name=f"sweep-worker-{i}")
+            args = (cfg, spec, own, threads, str(log_path), points_of, more_coming)
+            p = ctx.Process(target=worker_process, args=args, name=f"sweep-worker-{i}")
             p.start()
             procs.append((p, log_path))
 
-    points = points_of(ledger.trials())
-    done0 = summarize(_statuses(ledger, points, settings.session), time.time()).done
+    trials = ledger.trials()
+    points = points_of(trials)
+    done0 = summarize(point_statuses(points, trials, settings.session, ledger.fingerprints), time.time()).done
     bar = tqdm(total=len(points), initial=done0, unit="run", desc="sweep", disable=not progress or None,
                dynamic_ncols=True)
     try:
-        with InterruptFlag() as interrupted:
+        with interrupt_flag() as check_interrupt:
             while any(p.is_alive() for p, _ in procs):
-                interrupted.check()
+                check_interrupt()
                 if controller is not None:
                     controller.tick()
                     if controller.finished:
                         more_coming.clear()
-                _update_bar(bar, ledger, points_of(ledger.trials()), settings.session, workers, after)
+                _update_bar(bar, ledger, points_of, settings.session, workers, after)
                 for p, _ in procs:
                     p.join(timeout=1.0 / len(procs))
-            interrupted.check()  # a Ctrl-C lost inside a finalizer while the workers were stopping
-            _update_bar(bar, ledger, points_of(ledger.trials()), settings.session, workers, after)
+            check_interrupt()  # a Ctrl-C lost inside a finalizer while the workers were stopping
+            _update_bar(bar, ledger, points_of, settings.session, workers, after)
     except BaseException:  # Ctrl-C, or a bug here: never leave workers running behind our back
         # The interrupt may have landed inside one of our storage transactions; SQLite transactions take
         # the write lock up front, so drop our connection first or the workers could not record
@@ -264,12 +246,10 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progr
     return [f"{p.name} (exit code {p.exitcode}; log: {log})" for p, log in procs if p.exitcode != 0]
 
 
-def _statuses(ledger: Ledger, points: Sequence[GridPoint], session: str | None = None) -> list[PointStatus]:
-    return point_statuses(points, ledger.trials(), session, ledger.fingerprints)
-
-
-def _update_bar(bar, ledger: Ledger, points, session: str, workers: int, after=None) -> None:
-    statuses = _statuses(ledger, points, session)
+def _update_bar(bar, ledger: Ledger, points_of, session: str, workers: int, after) -> None:
+    trials = ledger.trials()
+    points = points_of(trials)
+    statuses = point_statuses(points, trials, session, ledger.fingerprints)
     prog = summarize(statuses, time.time(), workers)
     bar.total = max(bar.total or 0, len(points))  # a controller's points may grow
     bar.n = prog.done

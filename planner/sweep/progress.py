@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,14 +22,9 @@ def run_seconds(trial: FrozenTrial) -> float | None:
 def finished_costs(statuses: Sequence[PointStatus]) -> list[RunCost]:
     """Where each finished run's wall time went (training, scoring, the rest): the rates that price work
     outside the sweep (`planner.estimate`)."""
-    out = []
-    for s in statuses:
-        for t in s.trials:
-            wall = run_seconds(t) if t.state == TrialState.COMPLETE else None
-            train, evaluate = t.user_attrs.get(A_TRAIN_S), t.user_attrs.get(A_EVAL_S)
-            if wall is not None and train is not None and evaluate is not None:
-                out.append(RunCost(s.point.total_pairs, wall, float(train), float(evaluate)))
-    return out
+    return [RunCost(s.point.total_pairs, wall, float(t.user_attrs[A_TRAIN_S]), float(t.user_attrs[A_EVAL_S]))
+            for s in statuses for t in s.trials if t.state == TrialState.COMPLETE and A_TRAIN_S in t.user_attrs
+            and A_EVAL_S in t.user_attrs and (wall := run_seconds(t)) is not None]
 
 
 @dataclass(frozen=True)
@@ -52,9 +48,7 @@ def summarize(statuses: Sequence[PointStatus], now: float, workers: int | None =
     """Counts and times over the grid. Remaining time = predicted run times of the points not yet done
     (minus what running ones already spent) divided by the parallelism (`workers`, else runs running).
     Every finished run informs the prediction, outdated ones too: their cost has not changed."""
-    counts = {s: 0 for s in PointState}
-    for s in statuses:
-        counts[s.state] += 1
+    counts = Counter(s.state for s in statuses)
     finished = [(s.point.total_pairs, sec) for s in statuses
                 for t in s.trials if t.state == TrialState.COMPLETE and (sec := run_seconds(t)) is not None]
     starts = [t.datetime_start.timestamp() for s in statuses for t in s.trials if t.datetime_start]

@@ -45,10 +45,6 @@ def is_error(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and A_ERROR in trial.user_attrs
 
 
-def is_lost(trial: FrozenTrial) -> bool:
-    return trial.state == TrialState.FAIL and A_ERROR not in trial.user_attrs and A_INTERRUPTED not in trial.user_attrs
-
-
 def is_outdated(trial: FrozenTrial, fingerprints: Mapping[str, str]) -> bool:
     """Was this trial trained on other data than the language's current data? Unknown is not outdated:
     a trial without a fingerprint (recorded before fingerprints existed) or a language whose data cannot
@@ -60,10 +56,6 @@ def is_outdated(trial: FrozenTrial, fingerprints: Mapping[str, str]) -> bool:
     return want is not None and have != want
 
 
-def is_current_result(trial: FrozenTrial, fingerprints: Mapping[str, str]) -> bool:
-    return trial.state == TrialState.COMPLETE and not is_outdated(trial, fingerprints)
-
-
 def by_point(trials: Iterable[FrozenTrial]) -> dict[str, list[FrozenTrial]]:
     groups: dict[str, list[FrozenTrial]] = defaultdict(list)
     for t in sorted(trials, key=lambda t: t.number):
@@ -72,21 +64,8 @@ def by_point(trials: Iterable[FrozenTrial]) -> dict[str, list[FrozenTrial]]:
     return groups
 
 
-def _failed_this_session(trials: Sequence[FrozenTrial], session: str | None) -> bool:
-    mine = [t for t in trials if session is not None and t.user_attrs.get(A_SESSION) == session]
-    return any(map(is_error, mine)) or sum(map(is_lost, mine)) >= MAX_LOST_PER_SESSION
-
-
-def _failure_message(trial: FrozenTrial) -> str:
-    if A_ERROR in trial.user_attrs:
-        return str(trial.user_attrs[A_ERROR])
-    return f"worker {trial.user_attrs.get(A_WORKER, '?')} stopped (killed or lost) during the run"
-
-
-def point_status(
-    point: GridPoint, ts: Sequence[FrozenTrial], session: str | None = None,
-    fingerprints: Mapping[str, str] | None = None,
-) -> PointStatus:
+def point_status(point: GridPoint, ts: Sequence[FrozenTrial], session: str | None = None,
+                 fingerprints: Mapping[str, str] | None = None) -> PointStatus:
     """One point's state from its trials (oldest first). FAILED means the latest attempt raised (or, within
     `session`, the point was lost too often); a point whose worker was lost is PENDING, since it will be
     retried; a point whose results are all outdated is STALE until a re-run starts."""
@@ -103,31 +82,34 @@ def point_status(
         return PointStatus(point, PointState.RUNNING, ts, outdated=outdated)
     if TrialState.WAITING in states or not ts or ts[-1].state == TrialState.COMPLETE:
         return PointStatus(point, waiting_state, ts, outdated=outdated)
-    if is_error(ts[-1]) or _failed_this_session(ts, session):
-        return PointStatus(point, PointState.FAILED, ts, _failure_message(ts[-1]), outdated=outdated)
+    mine = [t for t in ts if session is not None and t.user_attrs.get(A_SESSION) == session]
+    lost = [t for t in mine if t.state == TrialState.FAIL and not {A_ERROR, A_INTERRUPTED} & t.user_attrs.keys()]
+    if is_error(ts[-1]) or any(map(is_error, mine)) or len(lost) >= MAX_LOST_PER_SESSION:
+        attrs = ts[-1].user_attrs
+        error = str(attrs[A_ERROR]) if A_ERROR in attrs else (
+            f"worker {attrs.get(A_WORKER, '?')} stopped (killed or lost) during the run")
+        return PointStatus(point, PointState.FAILED, ts, error, outdated=outdated)
     return PointStatus(point, waiting_state, ts, outdated=outdated)
 
 
-def point_statuses(
-    points: Sequence[GridPoint], trials: Iterable[FrozenTrial], session: str | None = None,
-    fingerprints: Mapping[str, str] | None = None,
-) -> list[PointStatus]:
+def point_statuses(points: Sequence[GridPoint], trials: Iterable[FrozenTrial], session: str | None = None,
+                   fingerprints: Mapping[str, str] | None = None) -> list[PointStatus]:
     """Each grid point's state (see `point_status`)."""
     groups = by_point(trials)
     return [point_status(p, groups.get(p.key, ()), session, fingerprints) for p in points]
 
 
-def points_to_enqueue(
-    points: Sequence[GridPoint], trials: Iterable[FrozenTrial], fingerprints: Mapping[str, str] | None = None,
-) -> list[GridPoint]:
+def points_to_enqueue(points: Sequence[GridPoint], trials: Iterable[FrozenTrial],
+                      fingerprints: Mapping[str, str] | None = None) -> list[GridPoint]:
     """Points with no current result and no RUNNING or WAITING trial: what a sweep queues when it starts
     (and only then, so a run that raised, or an outdated result re-run, is retried once per invocation:
     a deterministic bug does not loop, and machines that disagree about the data cannot re-run each
     other's results forever)."""
     fingerprints = fingerprints or {}
     groups = by_point(trials)
-    return [p for p in points if not any(t.state in (TrialState.RUNNING, TrialState.WAITING)
-                                         or is_current_result(t, fingerprints) for t in groups.get(p.key, []))]
+    busy = (TrialState.RUNNING, TrialState.WAITING)
+    return [p for p in points if not any(t.state in busy or t.state == TrialState.COMPLETE and not
+                                         is_outdated(t, fingerprints) for t in groups.get(p.key, []))]
 
 
 def session_failures(trials: Iterable[FrozenTrial], session: str) -> list[FrozenTrial]:

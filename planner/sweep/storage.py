@@ -3,10 +3,9 @@ prepares the study (creates it, checks its settings, queues points).
 
 The lock is what makes "one process enqueues" hold when several `planner sweep` start together, on a new
 storage too: on a file storage (SQLite, journal) an flock of the file itself (over NFS, Linux maps it to a
-POSIX lock the server keeps); on a database
-server an advisory lock of the database (PostgreSQL `pg_advisory_lock`, MySQL `GET_LOCK`). Each is freed
-by the operating system or the server when its holder dies, so a killed sweep never leaves it taken.
-Creating optuna's tables happens under it too, so concurrent creators never race.
+POSIX lock the server keeps); on a database server an advisory lock (PostgreSQL `pg_advisory_lock`, MySQL
+`GET_LOCK`). Each is freed by the operating system or the server when its holder dies, so a killed sweep
+never leaves it taken. Creating optuna's tables happens under it too, so concurrent creators never race.
 """
 
 from __future__ import annotations
@@ -155,58 +154,50 @@ def _serialize_sqlite(engine) -> None:
     engine.dispose()
 
 
-def _open_rdb(spec: StorageSpec, heartbeat: tuple | None) -> BaseStorage:
-    is_sqlite = spec.target.startswith("sqlite")
-    engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if is_sqlite else {}
-    beat = {}
-    if heartbeat is not None:  # optuna fails a run silent for the grace period and calls the retry callback
-        interval, grace, callback = heartbeat
-        beat = dict(heartbeat_interval=int(interval), grace_period=int(grace), heartbeat_stale_trial_callback=callback)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(spec.target, engine_kwargs=engine_kwargs, **beat)
-    if is_sqlite:
-        _serialize_sqlite(storage.engine)
-    return storage
-
-
 def open_storage(spec: StorageSpec, create: bool, heartbeat: tuple | None = None) -> BaseStorage:
     """Open the storage; with `create=False` a missing SQLite/journal file is a user error, not a new file.
     `heartbeat`: (interval, grace, callback) for an RDB storage's heartbeat; a journal has none."""
     local = spec.local_file
-    if local is not None:
-        if not create and not local.is_file():
+    if local is not None and not create:
+        if not local.is_file():
             raise UserError(
                 f"No sweep storage at {local}.",
                 "Run `planner sweep` first (with the same --config/--storage), or pass the storage it used.",
             )
-        if not create and spec.kind == "rdb" and not _is_sweep_sqlite(local):  # read-only: never add tables
+        if spec.kind == "rdb" and not _is_sweep_sqlite(local):  # read-only: never add tables
             raise UserError(
                 f"{local} is not a sweep storage (an SQLite database written by `planner sweep`).",
                 "Pass the storage `planner sweep` used with --storage, or run `planner sweep` first.",
             )
-        try:
-            local.parent.mkdir(parents=True, exist_ok=True)
-            if spec.kind == "journal":
-                from optuna.storages import JournalStorage
-
-                from planner.sweep.journal import TornTailSafeJournal
-
-                return JournalStorage(TornTailSafeJournal(spec.target))
-        except OSError as err:
-            raise UserError(
-                f"Cannot open the sweep storage {local}: {err.strerror or err} ({err.filename or local}).",
-                "Choose a storage path in a directory you may write to.",
-            ) from None
-        except (ValueError, LookupError, TypeError, AssertionError) as err:  # replaying a file of other records
-            raise UserError(
-                f"The sweep journal {local} cannot be replayed ({type(err).__name__}: {first_line(err)}); it is not "
-                "an optuna journal file, or it was damaged.",
-                "Pass the journal `planner sweep` wrote, or a new file name to start a new sweep.",
-            ) from None
-
     with _opening(spec):
-        return _open_rdb(spec, heartbeat)
+        if local is not None:
+            local.parent.mkdir(parents=True, exist_ok=True)
+        if spec.kind == "journal":
+            from optuna.storages import JournalStorage
+
+            from planner.sweep.journal import TornTailSafeJournal
+
+            try:
+                return JournalStorage(TornTailSafeJournal(spec.target))
+            except (ValueError, LookupError, TypeError, AssertionError) as err:  # replaying a file of other records
+                raise UserError(
+                    f"The sweep journal {local} cannot be replayed ({type(err).__name__}: {first_line(err)}); it is "
+                    "not an optuna journal file, or it was damaged.",
+                    "Pass the journal `planner sweep` wrote, or a new file name to start a new sweep.",
+                ) from None
+        is_sqlite = spec.target.startswith("sqlite")
+        beat = {}
+        if heartbeat is not None:  # optuna fails a run silent for the grace period and calls the retry callback
+            interval, grace, callback = heartbeat
+            beat = dict(heartbeat_interval=int(interval), grace_period=int(grace),
+                        heartbeat_stale_trial_callback=callback)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if is_sqlite else {}
+            storage = optuna.storages.RDBStorage(spec.target, engine_kwargs=engine_kwargs, **beat)
+        if is_sqlite:
+            _serialize_sqlite(storage.engine)
+        return storage
 
 
 @contextmanager

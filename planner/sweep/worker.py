@@ -1,20 +1,17 @@
-"""Workers: take a queued point the way optuna does, run it, record the outcome.
-
-`worker_loop` is the whole protocol of one worker: `Study.optimize(n_trials=1)` pops a WAITING trial
-atomically, runs it under optuna's heartbeat (RDB storages) and records COMPLETE or FAIL. `worker_process`
-is what a local worker process runs (its own log file, its own torch threads, Ctrl-C recorded as
-"interrupted").
-"""
+"""Workers: `Study.optimize(n_trials=1)` pops a queued (WAITING) trial atomically, runs it under optuna's
+heartbeat (RDB storages) and records COMPLETE or FAIL (`worker_loop`). `worker_process` is what a local
+worker process runs: its own log file and torch threads, Ctrl-C recorded as "interrupted"."""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +76,10 @@ def _metrics_attr(metrics: Any, what: str) -> dict[str, float]:
 def _result_attrs(result: Any, point: GridPoint) -> dict[str, Any]:
     """The trial attrs of a runner's result; a malformed result is the runner's bug and fails the run.
     A mixture run's metrics and tokens are per language, for every language of its mixture."""
+
+    def number(name: str, kind: type) -> Any:
+        return kind(getattr(result, name, 0) or 0)
+
     metrics = getattr(result, "metrics", None)
     what = type(result).__name__
     if point.mixture:
@@ -90,52 +91,46 @@ def _result_attrs(result: Any, point: GridPoint) -> dict[str, Any]:
         tokens_attr = {lang: int(tokens.get(lang, 0) or 0) for lang in point.mixture}
     else:
         metrics_attr = _metrics_attr(metrics, what)
-        tokens_attr = int(getattr(result, "n_tokens", 0) or 0)
-    return {
-        A_METRICS: metrics_attr,
-        A_TOKENS: tokens_attr,
-        A_TRAIN_S: float(getattr(result, "train_seconds", 0.0) or 0.0),
-        A_EVAL_S: float(getattr(result, "eval_seconds", 0.0) or 0.0),
-        A_STEPS: int(getattr(result, "steps", 0) or 0),
-        A_RUN_DIR: str(getattr(result, "run_dir", "") or ""),
-    }
-
-
-def _error_text(err: BaseException) -> str:
-    text = str(err).strip() or "(no message)"
-    return f"{type(err).__name__}: {text}"
+        tokens_attr = number("n_tokens", int)
+    return {A_METRICS: metrics_attr, A_TOKENS: tokens_attr, A_TRAIN_S: number("train_seconds", float),
+            A_EVAL_S: number("eval_seconds", float), A_STEPS: number("steps", int),
+            A_RUN_DIR: str(getattr(result, "run_dir", "") or "")}
 
 
 class RunFailed(Exception):
     """The runner raised: its trial is FAIL with the error recorded (optuna's `catch`)."""
 
 
-def _objective(ledger: Ledger, cfg: PlannerConfig, runner: Runner, mixture_runner: Runner | None,
-               settings: WorkerSettings, outcome: dict):
+def run_next(ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: WorkerSettings,
+             mixture_runner: Runner | None = None) -> PointState | None:
+    """Take the next queued trial and run it (optuna's pop, heartbeat and tell): DONE, FAILED, PENDING
+    when the run was declared lost meanwhile (its outcome is discarded: finishing is first-writer-wins),
+    or None when nothing was queued."""
+    outcome: dict = {}
+
     def objective(trial: optuna.Trial) -> float:
         outcome["trial"] = trial._trial_id
-        attrs = trial.user_attrs
-        if A_POINT not in attrs:  # another worker took the last queued trial first; optuna made a new one
-            outcome["state"] = None
+        if A_POINT not in trial.user_attrs:  # another worker took the last queued trial; optuna made a new one
             raise optuna.TrialPruned("nothing was queued")
-        point = GridPoint.from_attrs(attrs)
+        point = GridPoint.from_attrs(trial.user_attrs)
         ledger.set_attrs(trial._trial_id, {A_SESSION: settings.session, A_WORKER: this_worker(),
                                            **({A_DEVICES: settings.devices} if settings.devices else {}),
                                            **ledger.data_attrs(point)})
         started = time.monotonic()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # the main thread only (see STOP_SIGNALS)
         try:
+            run_dir = run_dir_for(cfg, point)
+            if point.mixture and mixture_runner is None:
+                raise RuntimeError("a mixture point was queued, and this sweep has no mixture runs configured")
             if point.mixture:
-                if mixture_runner is None:
-                    raise RuntimeError("a mixture point was queued, and this sweep has no mixture runs configured")
-                result = mixture_runner(cfg, point.pairs, point.seed, run_dir=run_dir_for(cfg, point), progress=False)
+                result = mixture_runner(cfg, point.pairs, point.seed, run_dir=run_dir, progress=False)
             else:
-                result = runner(cfg, point.language, point.n_pairs, point.seed, run_dir=run_dir_for(cfg, point),
-                                progress=False)
+                result = runner(cfg, point.language, point.n_pairs, point.seed, run_dir=run_dir, progress=False)
             record = _result_attrs(result, point)
         except (Exception, SystemExit) as err:  # `sys.exit()` in a plug-in's code ends the run, not the worker
             log.error("run %s failed:\n%s", point.key, traceback.format_exc())
-            ledger.set_attrs(trial._trial_id, {A_ERROR: _error_text(err), A_TRACEBACK: traceback.format_exc()[-4000:]})
+            error = f"{type(err).__name__}: {str(err).strip() or '(no message)'}"
+            ledger.set_attrs(trial._trial_id, {A_ERROR: error, A_TRACEBACK: traceback.format_exc()[-4000:]})
             outcome["state"] = PointState.FAILED
             raise RunFailed(point.key) from None
         except BaseException:  # Ctrl-C / termination: not the run's fault, so the next sweep retries it
@@ -147,19 +142,9 @@ def _objective(ledger: Ledger, cfg: PlannerConfig, runner: Runner, mixture_runne
         # finite value, and a run whose metric came out NaN is still a result for `fit`.
         return time.monotonic() - started
 
-    return objective
-
-
-def run_next(ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: WorkerSettings,
-             mixture_runner: Runner | None = None) -> PointState | None:
-    """Take the next queued trial and run it (optuna's pop, heartbeat and tell): DONE, FAILED, PENDING
-    when the run was declared lost meanwhile (its outcome is discarded: finishing is first-writer-wins),
-    or None when nothing was queued."""
-    outcome: dict = {}
     with blocked_stop_signals():  # optuna's heartbeat thread is born blocked; the objective unblocks
         try:
-            ledger.study.optimize(_objective(ledger, cfg, runner, mixture_runner, settings, outcome), n_trials=1,
-                                  catch=(RunFailed,), gc_after_trial=False)
+            ledger.study.optimize(objective, n_trials=1, catch=(RunFailed,), gc_after_trial=False)
         except (UpdateFinishedTrialError, ValueError):
             if "trial" not in outcome or ledger.storage.get_trial(outcome["trial"]).state == TrialState.RUNNING:
                 raise
@@ -210,9 +195,9 @@ def storage_failure(log_path: str) -> str | None:
 
 
 def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettings, threads: int,
-                   log_path: str, points_of=None, more_coming=None) -> None:
+                   log_path: str, points_of, more_coming=None) -> None:
     """Entry point of a local worker process (spawned: a fresh interpreter, torch not yet imported).
-    `more_coming`: an event the orchestrator keeps set while a controller may still queue points."""
+    `points_of`: `run_sweep`'s points; `more_coming`: an event set while a controller may queue more."""
     if settings.devices:
         # First of all: CUDA reads this once, when it initialises, and nothing here has touched it yet.
         # A runner's own subprocesses inherit it.
@@ -241,22 +226,17 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
              threads, settings.runner, f", CUDA_VISIBLE_DEVICES={settings.devices}" if settings.devices else "")
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # this thread alone (see STOP_SIGNALS)
-        from planner.sweep.identity import sweep_points
-
         runner = resolve_runner(settings.runner)
         mixture_runner = resolve_runner(settings.mixture_runner) if cfg.sweep.has_mixture_runs else None
         ledger = open_ledger(cfg, spec, create=False, fingerprints=settings.fingerprints)
-        current = points_of or sweep_points(cfg)
         waiting = None
         if more_coming is not None:
-            import multiprocessing
-
             parent = multiprocessing.parent_process()
             # An orchestrator killed outright never clears the event: its orphans must not wait forever.
             waiting = lambda: more_coming.is_set() and (parent is None or parent.is_alive())
         with storage_failures(spec):
             worker_loop(ledger, cfg, runner, settings, more_coming=waiting, mixture_runner=mixture_runner,
-                        on_finished=lambda: export_runs(ledger, current(ledger.trials()), cfg.out / RUNS_CSV))
+                        on_finished=lambda: export_runs(ledger, points_of(ledger.trials()), cfg.out / RUNS_CSV))
     except KeyboardInterrupt:
         log.info("worker %d interrupted", os.getpid())
         sys.exit(130)
