@@ -231,6 +231,26 @@ def test_a_journal_run_whose_worker_died_here_is_failed_and_retried(tmp_path):
     assert [ledger.may_come_back(x) for x in running] == [True, False]  # never waited for from here
 
 
+def test_a_run_has_a_heartbeat_before_it_starts(tmp_path, ledger):
+    """optuna fails a RUNNING trial as lost only once it has beaten: a worker killed before optuna's heartbeat
+    thread first beat (seen under load) left its point RUNNING for ever. The worker beats before the run."""
+    import sqlite3
+
+    cfg = make_cfg(tmp_path)
+    ledger.enqueue([P])
+    beats: list[int] = []
+
+    def runner(*args, **kwargs):
+        (mine,) = ledger.trials(states=(TrialState.RUNNING,))
+        with sqlite3.connect(ledger.spec.local_file) as conn:
+            beats.extend(conn.execute("SELECT count(*) FROM trial_heartbeats WHERE trial_id = ?",
+                                      (mine._trial_id,)).fetchone())
+        return fake_runner([])(*args, **kwargs)
+
+    assert run_next(ledger, cfg, runner, _settings("s")) == PointState.DONE
+    assert beats == [1]
+
+
 def test_a_run_that_ends_after_being_declared_lost_is_discarded(tmp_path, ledger):
     cfg = make_cfg(tmp_path)
     ledger.enqueue([P])

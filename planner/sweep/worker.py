@@ -113,6 +113,8 @@ def run_next(ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: Worke
         if A_POINT not in trial.user_attrs:  # another worker took the last queued trial; optuna made a new one
             raise optuna.TrialPruned("nothing was queued")
         point = GridPoint.from_attrs(trial.user_attrs)
+        if ledger.heartbeat:  # now: optuna's heartbeat thread may not beat before a run killed at once, and a
+            ledger.storage.record_heartbeat(trial._trial_id)  # trial that never beat is never failed as lost
         ledger.set_attrs(trial._trial_id, {A_SESSION: settings.session, A_WORKER: this_worker(),
                                            **({A_DEVICES: settings.devices} if settings.devices else {}),
                                            **ledger.data_attrs(point)})
