@@ -173,7 +173,8 @@ def prepare_runs(df: pd.DataFrame, metric: str, x: str = "pairs") -> RunsTable:
         if mixed.any():
             mixtures = _mixture_rows(df[mixed], language[mixed], metric, x)
             notes.append(f"{runs_text(int(mixed.sum()))} from {df.loc[mixed, MIXTURE_COLUMN].nunique()} mixture proxy "
-                         "run(s) measure transfer between languages (fitted separately)")
+                         "run(s) measure each language inside a mixture (fitted apart from its own curve: τ, and its "
+                         "in-mixture curve where it had two or more own sizes there)")
             df, language = df[~mixed], language[~mixed]
 
     xcol = X_COLUMNS[x]

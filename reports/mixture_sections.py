@@ -52,8 +52,9 @@ def transfer_section(b: ReportBuilder) -> Section | None:
     if curves:
         s.blocks.append(Paragraph(f"The plan was planned and predicted on: {curves}."))
     columns = ["language", "τ", "τ [90%]", "mixture rows", f"RMS error ({b.metric_label}): own data → with τ",
-               "in-mixture curve: RMS error", "own_min", "without own data: measured − predicted", "plan: pairs",
-               "transfer-aware plan: pairs", f"predicted {b.metric_label} with transfer"]
+               "in-mixture curve: RMS error", "own_min", "without own data: measured − predicted", "plan: pairs"]
+    if plan:  # a transfer-aware plan beside the plan (none when the plan itself is on in-mixture curves)
+        columns += ["transfer-aware plan: pairs", f"predicted {b.metric_label} with transfer"]
     rows = []
     for lang in sorted(transfer, key=lambda code: list(b.fits).index(code) if code in b.fits else len(b.fits)):
         t = transfer[lang]
@@ -65,8 +66,8 @@ def transfer_section(b: ReportBuilder) -> Section | None:
             Cell(fmt_num(t.own_min)),
             Cell("" if t.alone_gap is None else f"{t.alone_gap:+.2f}"),
             Cell(fmt_num(own_plan[lang]) if lang in own_plan else ""),
-            Cell("" if pairs is None else fmt_num(pairs)), Cell("" if predicted is None else f"{predicted:.2f}"),
-        ])
+        ] + ([Cell("" if pairs is None else fmt_num(pairs)), Cell("" if predicted is None else f"{predicted:.2f}")]
+             if plan else []))
     s.blocks.append(Table(columns, rows, "fits.json → transfer; allocation_summary.json → transfer.",
                           frozenset(range(1, len(columns))), id="transfer"))
     return s

@@ -1,5 +1,5 @@
-"""The report's section on mixtures: the transfer fit of mixture proxy runs (τ per language beside the
-transfer-aware plan), rendered from real producers' files (`fits.fit_runs`, `planner.allocation.allocate`).
+"""The report's section on mixtures: the transfer fit of mixture proxy runs (τ per language, the curves
+the plan was made on), rendered from real producers' files (`fits.fit_runs`, `planner.allocation.allocate`).
 A grid sweep without mixtures does not show it (the shared fixture report: tests/test_report.py)."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def report(tmp_path_factory):
     return fitset, render_report(out)
 
 
-def test_transfer_section_shows_each_languages_tau_and_the_transfer_aware_plan(report):
+def test_transfer_section_shows_each_languages_tau_and_the_curves_the_plan_was_made_on(report):
     fitset, rendered = report
     page = rendered.report.read_text(encoding="utf-8")
     sections = re.findall(r'<section id="([^"]+)"', page)
@@ -44,6 +44,9 @@ def test_transfer_section_shows_each_languages_tau_and_the_transfer_aware_plan(r
     for lang in TRUTH:
         assert f"{fitset.transfer[lang].tau:.3f}" in table
     assert "5 mixture proxy runs" in page  # two uniform and three leave-one-out runs
+    # every language has an in-mixture curve: the plan is made on them, with no transfer-aware plan beside it
+    assert "The plan was planned and predicted on: in-mixture curves." in page
+    assert "transfer-aware plan: pairs" not in table and "plan: pairs" in table
 
 
 def test_run_ledger_counts_a_mixture_runs_time_once_not_in_every_language(report):
