@@ -73,8 +73,9 @@ class SweepConfig(Strict):
     seeds: list[int] = Field(default_factory=lambda: [0])
     mixtures: list[int] = Field(
         default_factory=list, description="Mixture proxy runs: for each size N, one model on the uniform mixture of "
-        "N pairs per language, every language scored inside it (runs.csv mixture rows); `planner fit` measures "
-        "each language's transfer from them and `planner allocate` adds the transfer-aware plan (docs/transfer.md).",
+        "N pairs per language, every language scored inside it (runs.csv mixture rows); `planner fit` fits each "
+        "language's curve inside mixtures from them (two or more sizes), on which `planner allocate` makes and "
+        "predicts the plan, or with one size τ and a transfer-aware plan beside it (docs/transfer.md).",
     )
     leave_one_out: bool = Field(
         False, description="With mixtures: also one run per language without it, at the largest mixture size "
