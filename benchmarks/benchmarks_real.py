@@ -39,11 +39,20 @@ def family_from_runs(name: str, path: Path):
     residuals = np.concatenate([fitset.languages[lang].residuals for lang in langs])
     sigma = float(max(np.sqrt(np.mean(residuals ** 2)), 0.1))
     tpp = np.array([fitset.languages[lang].tokens_per_pair or 30.0 for lang in langs])
-    sizes = sorted({float(s) for s in runs["n_pairs"] if s > 0})
-    seeds = int(runs.groupby(["language", "n_pairs"]).size().max())
-    zero = bool((runs["n_pairs"] == 0).any())
+    sizes, seeds, zero = own_design(runs)
     doc = f"curves fitted to {path.name} ({len(langs)} languages), ±15% jitter, residual σ {sigma:.2f}"
     return family_from_curves(f"real-{name}", doc, curves, sigma, sizes, zero, tpp, seeds=seeds)
+
+
+def own_design(runs: pd.DataFrame) -> tuple[list[float], int, bool]:
+    """The per-language design of a runs table: its sizes, runs per (language, size) and whether it has a
+    zero-shot point. Mixture rows are not part of it: they repeat a language at the mixture's sizes (a
+    ledger with five mixture runs read as five seeds per size, and probes added their sizes)."""
+    if "mixture" in runs.columns:
+        runs = runs[runs["mixture"].isna() | (runs["mixture"].astype(str).str.strip() == "")]
+    sizes = sorted({float(s) for s in runs["n_pairs"] if s > 0})
+    seeds = int(runs.groupby(["language", "n_pairs"]).size().max())
+    return sizes, seeds, bool((runs["n_pairs"] == 0).any())
 
 
 def families_from_results(results: Path) -> dict[str, Callable]:
@@ -52,6 +61,8 @@ def families_from_results(results: Path) -> dict[str, Callable]:
         if "chrf" not in pd.read_csv(path, nrows=0).columns:
             continue  # these worlds are chrF curves; a ledger of a bits-per-byte default has none
         name = path.name[: -len("_runs.csv")]
+        if len(own_design(pd.read_csv(path))[0]) < 3:
+            continue  # the notebook's curve has three parameters: two sizes of one seed cannot fit it
         family = family_from_runs(name, path)
         out[family.name] = family.draw
     return out
