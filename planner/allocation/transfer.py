@@ -140,8 +140,12 @@ def curve_fits(problem, fitset):
     """The fit set whose curves `problem` plans on: `fitset`, or its in-mixture fits as the languages' fits."""
     if problem.model != IN_MIXTURE:
         return fitset
-    return replace(fitset, languages={lang: fitset.transfer[lang].mixture_fit for lang in problem.languages},
-                   population={})
+    return _as_languages(fitset, problem.languages, [fitset.transfer[lang].mixture_fit for lang in problem.languages])
+
+
+def _as_languages(fitset, languages, fits):
+    """`fitset` with `fits` as its languages' fits (no population prior: each stands alone)."""
+    return replace(fitset, languages=dict(zip(languages, fits)), population={})
 
 
 def mixture_problem(problem, fitset, fits):
@@ -154,7 +158,7 @@ def mixture_problem(problem, fitset, fits):
 
     Extrapolation starts at the most own data the language had in a mixture run (its in-mixture fit's
     largest size), not at its largest own proxy run: the in-mixture curve was measured up to there only."""
-    inside = replace(fitset, languages=dict(zip(problem.languages, fits)), population={})
+    inside = _as_languages(fitset, problem.languages, fits)
     k = problem.curves.x_per_pair
     draw_curves = language_draws(inside, problem.languages, [])
     own = problem.extrapolation or (None,) * len(fits)
@@ -197,7 +201,8 @@ def design_floors(problem, least_own) -> np.ndarray:
     own data (τ says nothing about a language left with none: in this project's truth test such a plan
     gave Hindi 0 own pairs and it scored 2 chrF *below* its zero-shot point; leave-one-out runs confirmed
     it, the others' data alone moving a language −1.5 to +0.2 chrF from zero-shot, so for τ they check
-    the floor rather than lower it). An in-mixture curve is fitted on those leave-one-out rows too, so its
-    floor is 0 where they exist. Dropped when the floors alone exceed the budget."""
+    the floor rather than lower it). (A plan on in-mixture curves is floored by `measured_floors` on
+    `curve_fits` instead: 0 where leave-one-out rows measured a language with none of its own.) Dropped when
+    the floors alone exceed the budget."""
     lo = floors_where_measured(problem, least_own)
     return problem.lo if lo is None else lo
