@@ -4,7 +4,6 @@ run local worker processes, draw the progress bar, export runs.csv; and `planner
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 import threading
 import time
@@ -13,7 +12,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from optuna.trial import FrozenTrial
 
@@ -47,13 +45,10 @@ class SweepReport:
     threads: int
     devices: list[str] = field(default_factory=list)  # each worker's CUDA_VISIBLE_DEVICES; [] on the CPU
     rerun_stale: dict[str, list[GridPoint]] = field(default_factory=dict)  # language → points re-run: data changed
-    controller: dict | None = None  # a plugged-in controller's summary (`run_sweep`'s `controller`)
 
     @property
     def complete(self) -> bool:
-        """Every point done (and a plugged-in controller finished: a sweep cut short is not complete)."""
-        over = self.controller is None or self.controller.get("finished", True)
-        return self.progress.done == self.progress.total and over
+        return self.progress.done == self.progress.total
 
 
 def checked_inputs(cfg: PlannerConfig, runner: str, mixture_runner: str) -> DataFingerprints:
@@ -88,7 +83,6 @@ def run_sweep(
     after: Callable[[list[RunCost]], float | None] | None = None,
     *,
     points: Callable[[Sequence[FrozenTrial]], list[GridPoint]] | None = None,
-    controller: Callable[..., Any] | None = None,
 ) -> SweepReport:
     """Complete the grid with `workers` local worker processes against the study in `storage`.
     `notify` receives the lines a user should read before the runs start (re-runs of changed data).
@@ -97,12 +91,9 @@ def run_sweep(
     `Failure` (`storage_failures`).
 
     The seam for research designs (docs/sweep.md), as `runner` is for trainers: `points` maps the study's
-    trials to the sweep's points now, in order (default: the grid and the mixture runs; picklable, the
-    worker processes take it too); `controller(ledger=, settings=, workers=, worker_ids=, notify=)` builds
-    an object whose `tick()` the orchestrator calls between looks at the study (it may queue points), whose
-    `finished` says when idle workers may exit, and whose `summary()` (a dict) the report carries."""
+    trials to the sweep's points, in order (default: the grid and the mixture runs; picklable, the worker
+    processes take it too). A design that grows with its results calls `run_sweep` once per round."""
     spec = resolve_storage(cfg, storage)
-    # The points are a function of the study (a controller's design grows with its results); the grid's are fixed.
     points_of = points or sweep_points(cfg)
     slices = device_slices(cfg.sweep)
     workers = local_workers(workers, cfg.sweep, slices)
@@ -128,14 +119,7 @@ def run_sweep(
             export_runs(ledger, points_of(trials), runs_csv)
         threads = threads_per_worker(cfg, workers)
         started = time.monotonic()
-        procs: list = []  # (process, log path) of each local worker, once started
-        ctl = None
-        if controller is not None:
-            host = socket.gethostname()
-            ctl = controller(ledger=ledger, settings=settings, workers=workers, notify=notify,
-                             worker_ids=lambda: {f"{host}:{p.pid}" for p, _ in procs})
-        dead = _run_workers(cfg, spec, ledger, points_of, settings, workers, procs, threads, progress, ctl, after,
-                            slices)
+        dead = _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, after, slices)
         trials = ledger.trials()
         points = points_of(trials)
         export_runs(ledger, points, runs_csv)
@@ -145,7 +129,7 @@ def run_sweep(
         statuses=statuses, progress=summarize(statuses, time.time()), session=settings.session,
         failures=failures, stopped=bool(max_failures and len(failures) >= max_failures), dead_workers=dead,
         runs_csv=runs_csv, wall_seconds=time.monotonic() - started, workers=workers, threads=threads,
-        devices=slices, rerun_stale=stale, controller=None if ctl is None else ctl.summary(),
+        devices=slices, rerun_stale=stale,
     )
 
 
@@ -175,12 +159,11 @@ def interrupt_flag() -> Iterator[Callable[[], None]]:
             signal.signal(signal.SIGINT, previous)
 
 
-def _run_workers(cfg, spec, ledger, points_of, settings, workers, procs: list, threads, progress, controller,
-                 after, slices: Sequence[str]) -> list[str]:
-    """Spawn the worker processes into `procs` (worker i owns the GPUs of `slices[i]`, none on the CPU),
-    draw one progress bar from the storage until they exit; on Ctrl-C stop them (their runs are marked
-    interrupted and retried by the next sweep) and re-raise. A plugged-in `controller` ticks here, between
-    looks at the study; the workers wait for more points while `more_coming` is set."""
+def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, after,
+                 slices: Sequence[str]) -> list[str]:
+    """Spawn the worker processes (worker i owns the GPUs of `slices[i]`, none on the CPU), draw one
+    progress bar from the storage until they exit; on Ctrl-C stop them (their runs are marked interrupted
+    and retried by the next sweep) and re-raise."""
     import multiprocessing
     from multiprocessing import resource_tracker
 
@@ -189,10 +172,7 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, procs: list, t
     ctx = multiprocessing.get_context("spawn")
     log_dir = cfg.out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    more_coming = None
-    if controller is not None:
-        more_coming = ctx.Event()
-        more_coming.set()
+    procs = []  # (process, log path)
     # Workers are born with the stop signals blocked (see worker.STOP_SIGNALS). Starting a process
     # launches multiprocessing's resource tracker the first time, and that launch unblocks the signals
     # behind our back; launched beforehand, it leaves the mask alone.
@@ -201,7 +181,7 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, procs: list, t
         for i in range(workers):
             log_path = log_dir / f"sweep-worker-{i}.log"
             own = replace(settings, devices=slices[i]) if slices else settings
-            args = (cfg, spec, own, threads, str(log_path), points_of, more_coming)
+            args = (cfg, spec, own, threads, str(log_path), points_of)
             p = ctx.Process(target=worker_process, args=args, name=f"sweep-worker-{i}")
             p.start()
             procs.append((p, log_path))
@@ -215,10 +195,6 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, procs: list, t
         with interrupt_flag() as check_interrupt:
             while any(p.is_alive() for p, _ in procs):
                 check_interrupt()
-                if controller is not None:
-                    controller.tick()
-                    if controller.finished:
-                        more_coming.clear()
                 _update_bar(bar, ledger, points_of, settings.session, workers, after)
                 for p, _ in procs:
                     p.join(timeout=1.0 / len(procs))
@@ -251,7 +227,6 @@ def _update_bar(bar, ledger: Ledger, points_of, session: str, workers: int, afte
     points = points_of(trials)
     statuses = point_statuses(points, trials, session, ledger.fingerprints)
     prog = summarize(statuses, time.time(), workers)
-    bar.total = max(bar.total or 0, len(points))  # a controller's points may grow
     bar.n = prog.done
     whole = ""
     if after is not None and prog.remaining_seconds is not None:

@@ -5,7 +5,6 @@ worker process runs: its own log file and torch threads, Ctrl-C recorded as "int
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -158,12 +157,11 @@ def run_next(ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: Worke
 
 def worker_loop(
     ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: WorkerSettings,
-    on_finished: Callable[[], None] | None = None, more_coming: Callable[[], bool] | None = None,
-    mixture_runner: Runner | None = None,
+    on_finished: Callable[[], None] | None = None, mixture_runner: Runner | None = None,
 ) -> None:
     """Run queued points until none is queued and none is running that could come back (a run whose
     worker dies is failed and re-queued: `Ledger.fail_lost`), or this session's failures reach
-    `max_failures`. While `more_coming()` says a controller may queue more, an idle worker waits."""
+    `max_failures`."""
     while True:
         trials = ledger.trials()
         if settings.max_failures and len(session_failures(trials, settings.session)) >= settings.max_failures:
@@ -172,8 +170,7 @@ def worker_loop(
             ledger.fail_lost()
             trials = ledger.trials()
         if not any(t.state == TrialState.WAITING for t in trials):
-            if any(t.state == TrialState.RUNNING and ledger.may_come_back(t) for t in trials) or (
-                    more_coming is not None and more_coming()):
+            if any(t.state == TrialState.RUNNING and ledger.may_come_back(t) for t in trials):
                 time.sleep(settings.poll_seconds)
                 continue
             return
@@ -197,9 +194,9 @@ def storage_failure(log_path: str) -> str | None:
 
 
 def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettings, threads: int,
-                   log_path: str, points_of, more_coming=None) -> None:
+                   log_path: str, points_of) -> None:
     """Entry point of a local worker process (spawned: a fresh interpreter, torch not yet imported).
-    `points_of`: `run_sweep`'s points; `more_coming`: an event set while a controller may queue more."""
+    `points_of`: `run_sweep`'s points."""
     if settings.devices:
         # First of all: CUDA reads this once, when it initialises, and nothing here has touched it yet.
         # A runner's own subprocesses inherit it.
@@ -231,13 +228,8 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
         runner = resolve_runner(settings.runner)
         mixture_runner = resolve_runner(settings.mixture_runner) if cfg.sweep.has_mixture_runs else None
         ledger = open_ledger(cfg, spec, create=False, fingerprints=settings.fingerprints)
-        waiting = None
-        if more_coming is not None:
-            parent = multiprocessing.parent_process()
-            # An orchestrator killed outright never clears the event: its orphans must not wait forever.
-            waiting = lambda: more_coming.is_set() and (parent is None or parent.is_alive())
         with storage_failures(spec):
-            worker_loop(ledger, cfg, runner, settings, more_coming=waiting, mixture_runner=mixture_runner,
+            worker_loop(ledger, cfg, runner, settings, mixture_runner=mixture_runner,
                         on_finished=lambda: export_runs(ledger, points_of(ledger.trials()), cfg.out / RUNS_CSV))
     except KeyboardInterrupt:
         log.info("worker %d interrupted", os.getpid())
