@@ -31,7 +31,7 @@ from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER
 from planner.sweep.identity import GridPoint, grid_points, mixture_points, sweep_points
 from planner.sweep.ledger import prepare
 from planner.sweep.orchestrate import checked_inputs, run_sweep, sweep_status
-from planner.sweep.progress import summarize
+from planner.sweep.state import summarize
 from planner.sweep.state import PointState, PointStatus
 from planner.sweep.storage import StorageSpec, resolve_storage, storage_failures
 

@@ -54,3 +54,28 @@ def resolve_runner(spec: str) -> Runner:
     if not callable(fn):
         raise UserError(f"--runner '{spec}': {module_name} has no function '{attr}'.")
     return fn
+
+
+def _metrics(metrics: Any, what: str) -> dict[str, float]:
+    if not isinstance(metrics, dict) or not metrics:
+        raise TypeError(f"the runner returned {what} without a non-empty `metrics` dict")
+    return {str(k): float(v) for k, v in metrics.items()}
+
+
+def result_record(result: Any, mixture: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A runner's result as plain values under its field names (the sweep records them on the run's trial),
+    checked against the contract above: a malformed result is the runner's bug, a TypeError that fails its
+    run. For a mixture run (`mixture`: its languages) `metrics` and `n_tokens` are per language, for each."""
+    metrics, tokens, what = getattr(result, "metrics", None), getattr(result, "n_tokens", None), type(result).__name__
+    if mixture:
+        if not isinstance(metrics, dict) or set(metrics) != set(mixture) or not isinstance(tokens, dict):
+            raise TypeError(f"the mixture runner returned {what} without `metrics` and `n_tokens` for each of "
+                            f"{', '.join(mixture)}")  # a left-out language (0 pairs) is scored too
+        metrics = {lang: _metrics(metrics[lang], f"{what} for {lang}") for lang in mixture}
+        tokens = {lang: int(tokens.get(lang, 0) or 0) for lang in mixture}
+    else:
+        metrics, tokens = _metrics(metrics, what), int(tokens or 0)
+    number = lambda name, kind: kind(getattr(result, name, 0) or 0)  # noqa: E731
+    return {"metrics": metrics, "n_tokens": tokens, "train_seconds": number("train_seconds", float),
+            "eval_seconds": number("eval_seconds", float), "steps": number("steps", int),
+            "run_dir": str(getattr(result, "run_dir", "") or "")}

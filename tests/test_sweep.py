@@ -31,7 +31,7 @@ from planner.sweep.ledger import open_ledger, prepare
 from planner.estimate import predict_seconds
 from planner.runners import resolve_runner
 from planner.sweep.orchestrate import stale_notices
-from planner.sweep.progress import summarize
+from planner.sweep.state import summarize
 
 
 def make_cfg(tmp_path: Path, **sweep) -> object:

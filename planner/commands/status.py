@@ -28,8 +28,7 @@ def format_status(statuses, now: float) -> str:
 
     from planner.estimate import format_duration
     from planner.sweep.identity import A_DEVICES
-    from planner.sweep.progress import run_seconds, summarize
-    from planner.sweep.state import PointState
+    from planner.sweep.state import PointState, run_seconds, summarize
 
     cells: dict[tuple[str, int], dict] = defaultdict(lambda: {s: 0 for s in PointState} | {"secs": []})
     def label(point) -> str:  # a mixture run's row names its languages ("el+hi+tr 150": pairs each)

@@ -25,6 +25,7 @@ A_POINT, A_LANGUAGE, A_PAIRS, A_SEED = "point", "language", "n_pairs", "seed"
 A_SESSION, A_WORKER = "session", "worker"
 # The GPUs the claiming worker owned, as its CUDA_VISIBLE_DEVICES ("2,3"); absent when it ran on the CPU.
 A_DEVICES = "devices"
+# A run's result, under the runner's field names (`planner.runners.result_record`).
 A_METRICS, A_TOKENS, A_TRAIN_S, A_EVAL_S, A_STEPS, A_RUN_DIR = (
     "metrics", "n_tokens", "train_seconds", "eval_seconds", "steps", "run_dir",
 )

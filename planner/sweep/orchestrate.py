@@ -25,8 +25,9 @@ from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, resolve_runn
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import GridPoint, sweep_points
 from planner.sweep.ledger import Ledger, open_ledger, prepare
-from planner.sweep.progress import Progress, finished_costs, summarize
-from planner.sweep.state import PointStatus, point_statuses, session_failures, stale_by_language
+from planner.sweep.state import (
+    PointStatus, Progress, finished_costs, point_statuses, session_failures, stale_by_language, summarize,
+)
 from planner.sweep.storage import StorageSpec, release_connections, resolve_storage, storage_failures
 from planner.sweep.worker import STORAGE_FAILED, WorkerSettings, blocked_stop_signals, storage_failure, worker_process
 

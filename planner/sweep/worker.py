@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -22,11 +21,10 @@ from optuna.trial import TrialState
 
 from core.config import PlannerConfig
 from core.errors import Failure
-from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, Runner, resolve_runner
+from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, Runner, resolve_runner, result_record
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import (
-    A_DEVICES, A_ERROR, A_EVAL_S, A_INTERRUPTED, A_METRICS, A_POINT, A_RUN_DIR, A_SESSION, A_STEPS, A_TOKENS,
-    A_TRACEBACK, A_TRAIN_S, A_WORKER, GridPoint, run_dir_for,
+    A_DEVICES, A_ERROR, A_INTERRUPTED, A_POINT, A_SESSION, A_TRACEBACK, A_WORKER, GridPoint, run_dir_for,
 )
 from planner.sweep.ledger import Ledger, open_ledger, this_worker
 from planner.sweep.state import PointState, session_failures
@@ -66,36 +64,6 @@ def blocked_stop_signals():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _metrics_attr(metrics: Any, what: str) -> dict[str, float]:
-    if not isinstance(metrics, dict) or not metrics:
-        raise TypeError(f"the runner returned {what} without a non-empty `metrics` dict")
-    return {str(k): float(v) for k, v in metrics.items()}
-
-
-def _result_attrs(result: Any, point: GridPoint) -> dict[str, Any]:
-    """The trial attrs of a runner's result; a malformed result is the runner's bug and fails the run.
-    A mixture run's metrics and tokens are per language, for every language of its mixture."""
-
-    def number(name: str, kind: type) -> Any:
-        return kind(getattr(result, name, 0) or 0)
-
-    metrics = getattr(result, "metrics", None)
-    what = type(result).__name__
-    if point.mixture:
-        tokens = getattr(result, "n_tokens", None)
-        if not isinstance(metrics, dict) or set(metrics) != set(point.mixture) or not isinstance(tokens, dict):
-            raise TypeError(f"the mixture runner returned {what} without `metrics` and `n_tokens` for each of "
-                            f"{', '.join(point.mixture)}")  # a left-out language (0 pairs) is scored too
-        metrics_attr = {lang: _metrics_attr(metrics[lang], f"{what} for {lang}") for lang in point.mixture}
-        tokens_attr = {lang: int(tokens.get(lang, 0) or 0) for lang in point.mixture}
-    else:
-        metrics_attr = _metrics_attr(metrics, what)
-        tokens_attr = number("n_tokens", int)
-    return {A_METRICS: metrics_attr, A_TOKENS: tokens_attr, A_TRAIN_S: number("train_seconds", float),
-            A_EVAL_S: number("eval_seconds", float), A_STEPS: number("steps", int),
-            A_RUN_DIR: str(getattr(result, "run_dir", "") or "")}
-
-
 class RunFailed(Exception):
     """The runner raised: its trial is FAIL with the error recorded (optuna's `catch`)."""
 
@@ -127,7 +95,7 @@ def run_next(ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: Worke
                 result = mixture_runner(cfg, point.pairs, point.seed, run_dir=run_dir, progress=False)
             else:
                 result = runner(cfg, point.language, point.n_pairs, point.seed, run_dir=run_dir, progress=False)
-            record = _result_attrs(result, point)
+            record = result_record(result, point.mixture)
         except (Exception, SystemExit) as err:  # `sys.exit()` in a plug-in's code ends the run, not the worker
             log.error("run %s failed:\n%s", point.key, traceback.format_exc())
             error = f"{type(err).__name__}: {str(err).strip() or '(no message)'}"
