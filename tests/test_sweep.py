@@ -528,7 +528,7 @@ def test_a_ctrl_c_swallowed_where_it_landed_still_stops_the_sweep():
     import signal
     import time
 
-    from planner.sweep.orchestrate import interrupt_flag
+    from core.signals import interrupt_flag
 
     before = signal.getsignal(signal.SIGINT)
     with interrupt_flag() as check:

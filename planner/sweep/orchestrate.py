@@ -3,13 +3,10 @@ run local worker processes, draw the progress bar, export runs.csv; and `planner
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from optuna.trial import FrozenTrial
 
 from core.config import PlannerConfig, write_resolved
 from core.errors import Failure
+from core.signals import blocked_stop_signals, interrupt_flag
 from core.files import check_output_dir
 from planner.budget import DataFingerprints, data_fingerprints, preflight_data
 from planner.estimate import RunCost, format_duration
@@ -29,7 +27,7 @@ from planner.sweep.state import (
     PointStatus, Progress, finished_costs, point_statuses, session_failures, stale_by_language, summarize,
 )
 from planner.sweep.storage import StorageSpec, release_connections, resolve_storage, storage_failures
-from planner.sweep.worker import STORAGE_FAILED, WorkerSettings, blocked_stop_signals, storage_failure, worker_process
+from planner.sweep.worker import STORAGE_FAILED, WorkerSettings, storage_failure, worker_process
 
 
 @dataclass
@@ -134,32 +132,6 @@ def run_sweep(
     )
 
 
-@contextmanager
-def interrupt_flag() -> Iterator[Callable[[], None]]:
-    """Ctrl-C in the orchestrating process, remembered: Python raises KeyboardInterrupt wherever the main
-    thread is, and in a finalizer (a database connection collected mid-poll) it is printed as "ignored" and
-    lost; the sweep then reported its interrupted worker as "stopped abnormally" (exit 1) instead of
-    "interrupted" (130). The yielded `check()` raises it again at a safe point."""
-    seen = False
-
-    def handle(signum, frame):
-        nonlocal seen
-        seen = True
-        raise KeyboardInterrupt
-
-    def check() -> None:
-        if seen:
-            raise KeyboardInterrupt
-
-    main = threading.current_thread() is threading.main_thread()  # only there may a handler be installed
-    previous = signal.signal(signal.SIGINT, handle) if main else None
-    try:
-        yield check
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-
-
 def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progress, after,
                  slices: Sequence[str]) -> list[str]:
     """Spawn the worker processes (worker i owns the GPUs of `slices[i]`, none on the CPU), draw one
@@ -174,7 +146,7 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progr
     log_dir = cfg.out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     procs = []  # (process, log path)
-    # Workers are born with the stop signals blocked (see worker.STOP_SIGNALS). Starting a process
+    # Workers are born with the stop signals blocked (see core.signals). Starting a process
     # launches multiprocessing's resource tracker the first time, and that launch unblocks the signals
     # behind our back; launched beforehand, it leaves the mask alone.
     resource_tracker.ensure_running()

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from optuna.trial import TrialState
 
 from core.config import PlannerConfig
 from core.errors import Failure
+from core.signals import blocked_stop_signals, interrupt_once, unblock_stop_signals
 from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, Runner, resolve_runner, result_record
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import (
@@ -31,14 +30,6 @@ from planner.sweep.state import PointState, session_failures
 from planner.sweep.storage import StorageSpec, storage_failures
 
 log = logging.getLogger(__name__)
-
-# Ctrl-C and termination must reach a worker's main thread. Python runs signal handlers there, but the
-# kernel delivers a process-wide signal to any thread that does not block it (library thread pools, optuna's
-# heartbeat), and then the main thread's blocking call (a runner waiting in sleep or I/O) is not
-# interrupted: the run goes on and is never recorded as interrupted. So workers are started with these
-# blocked (`blocked_stop_signals`; every thread inherits the mask) and only the main thread unblocks them.
-STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-
 
 @dataclass(frozen=True)
 class WorkerSettings:
@@ -51,17 +42,6 @@ class WorkerSettings:
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     # The GPUs this worker owns, as its CUDA_VISIBLE_DEVICES ("2,3"); "" on the CPU (planner.resources).
     devices: str = ""
-
-
-@contextmanager
-def blocked_stop_signals():
-    """Block STOP_SIGNALS in the calling thread for the block: threads and processes started inside
-    inherit the mask. A signal arriving meanwhile stays pending and is delivered afterwards."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class RunFailed(Exception):
@@ -86,7 +66,7 @@ def run_next(ledger: Ledger, cfg: PlannerConfig, runner: Runner, settings: Worke
                                            **({A_DEVICES: settings.devices} if settings.devices else {}),
                                            **ledger.data_attrs(point)})
         started = time.monotonic()
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # the main thread only (see STOP_SIGNALS)
+        unblock_stop_signals()  # the main thread only (core.signals)
         try:
             run_dir = run_dir_for(cfg, point)
             if point.mixture and mixture_runner is None:
@@ -178,21 +158,13 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    def _interrupt(signum, frame):
-        # Ctrl-C reaches the whole process group and the main process then terminates its workers: the
-        # second signal must not cut short the recording of the first ("interrupted", retried next time).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_once()  # recorded as "interrupted": the next sweep retries the run
     cfg = cfg.model_copy(deep=True)
     cfg.model.threads = threads
     log.info("worker %d started: session %s, %d torch thread(s), runner %s%s", os.getpid(), settings.session,
              threads, settings.runner, f", CUDA_VISIBLE_DEVICES={settings.devices}" if settings.devices else "")
     try:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # this thread alone (see STOP_SIGNALS)
+        unblock_stop_signals()  # this thread alone (core.signals)
         runner = resolve_runner(settings.runner)
         mixture_runner = resolve_runner(settings.mixture_runner) if cfg.sweep.has_mixture_runs else None
         ledger = open_ledger(cfg, spec, create=False, fingerprints=settings.fingerprints)
