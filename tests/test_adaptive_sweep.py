@@ -227,18 +227,19 @@ def test_the_budget_is_never_exceeded():
 
 
 def test_a_decision_note_is_told_once_per_sweep():
-    from types import SimpleNamespace
-
     from research.adaptive.design import Choice, Decision
-    from research.adaptive.rounds import AdaptiveController
+    from research.adaptive.rounds import Teller
 
     told: list[str] = []
-    controller = SimpleNamespace(_notes_told=set(), _told=None, notify=told.append)
+    teller = Teller(told.append)
     run = Choice(GridPoint("u1", 2000, 0), 1.0, 0.5, 1.0)
     for round_index in (1, 2):
-        AdaptiveController._note(controller, Decision((run,), None, 0.0, 10.0, 0.3, 0.1, 4, notes=("sweep.budget is low",)),
-                                 round_index)
+        teller.tell(Decision((run,), None, 0.0, 10.0, 0.3, 0.1, 4, notes=("sweep.budget is low",)), round_index)
     assert told.count("adaptive sweep: sweep.budget is low") == 1 and sum("adaptive round" in t for t in told) == 2
+    assert told[-1].startswith("adaptive round 2: u1-2000-s0 (0.5)")
+    for _ in range(2):  # a stop re-confirmed is not news
+        teller.tell(Decision((), "the budget is spent: 10 of 10", 10.0, 10.0, 0.3, 0.1, 5), 3)
+    assert told.count("adaptive sweep: the budget is spent: 10 of 10") == 1
 
 
 def test_same_inputs_and_seed_same_choices_and_stop_when():

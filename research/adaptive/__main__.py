@@ -1,5 +1,6 @@
-"""`python -m research.adaptive sweep|status`: the adaptive sweep, run on the planner's sweep through its
-`points`/`controller` seam (`planner.sweep.run_sweep`). Research code: docs/adaptive-sweep.md.
+"""`python -m research.adaptive sweep|status`: the adaptive sweep, run on the planner's sweep one round at a
+time (`planner.sweep.run_sweep` with its `points` seam; research.adaptive.rounds). Research code:
+docs/adaptive-sweep.md.
 
     python -m research.adaptive sweep --config planner.yaml [--adaptive adaptive.yaml] [--workers N]
     python -m research.adaptive status --config planner.yaml [--adaptive adaptive.yaml]
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from functools import partial
 
 from core.errors import Reported
 
@@ -35,37 +35,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def sweep(cfg, a, args) -> int:
-    from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER
     from planner.estimate import format_duration
-    from planner.sweep import run_sweep
+    from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER
     from research.adaptive.adaptive import EXPERIMENTAL_NOTE
-    from research.adaptive.chosen import AdaptivePoints
     from research.adaptive.design import check_adaptive
-    from research.adaptive.rounds import AdaptiveController, export_choices, format_adaptive
+    from research.adaptive.rounds import format_adaptive, sweep_rounds
 
     check_adaptive(cfg, a)  # before any run: a config the decisions cannot use is a user error now
     print(EXPERIMENTAL_NOTE, flush=True)
-    made = []
-
-    def controller(**kwargs):
-        made.append(AdaptiveController(cfg, a, **kwargs))
-        return made[-1]
-
-    report = run_sweep(cfg, storage=args.storage, workers=args.workers, max_failures=args.max_failures,
-                       runner=args.runner or DEFAULT_RUNNER,
-                       mixture_runner=args.mixture_runner or DEFAULT_MIXTURE_RUNNER, progress=not args.no_progress,
-                       notify=lambda line: print(line, flush=True), points=AdaptivePoints(cfg, a),
-                       controller=controller)
-    export_choices(cfg, a, made[0].ledger)
-    prog = report.progress
+    done = sweep_rounds(cfg, a, storage=args.storage, workers=args.workers, max_failures=args.max_failures,
+                        runner=args.runner or DEFAULT_RUNNER,
+                        mixture_runner=args.mixture_runner or DEFAULT_MIXTURE_RUNNER, progress=not args.no_progress,
+                        notify=lambda line: print(line, flush=True))
+    report, prog = done.report, done.report.progress
     print(f"sweep: {prog.done}/{prog.total} points done, {prog.failed} failed, {prog.pending} pending "
-          f"({report.workers} worker(s), {format_duration(report.wall_seconds)}); {report.runs_csv}")
-    print(format_adaptive(report.controller, cfg.fit.metric))
+          f"({report.workers} worker(s), {done.runs} round(s), {format_duration(done.wall_seconds)}); "
+          f"{report.runs_csv}")
+    print(format_adaptive(done.summary, cfg.fit.metric))
     for trial in report.failures:
         print(f"  failed: {trial.user_attrs.get('point')}: {trial.user_attrs.get('error')}", file=sys.stderr)
     for dead in report.dead_workers:
         print(f"  worker stopped abnormally: {dead}", file=sys.stderr)
-    return 0 if report.complete else 1
+    return 0 if done.complete else 1
 
 
 def status(cfg, a, args) -> int:

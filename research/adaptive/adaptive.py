@@ -5,7 +5,7 @@ The adaptive sweep starts from a small design (every language at the two smalles
 zero-shot point for a pretrained model) and then repeats: fit the finished runs (the default population
 fit, whose posterior draws say how uncertain each curve is), and choose the next batch of runs
 (language, size, seed) with the largest expected improvement of the plan per training token
-(`planner.sweep.voi`). It stops when the proxy-compute budget is spent (`sweep.budget`, training tokens of
+(`research.adaptive.voi`). It stops when the proxy-compute budget is spent (`sweep.budget`, training tokens of
 finished + running + queued runs; default: what the grid would train), when the plan is pinned down
 (`sweep.stop_when.value_interval`: the 90% posterior interval of what the best plan could still gain over
 this one), or when no run is expected to change the plan.
@@ -17,7 +17,7 @@ grid's compute on 8 of 12 synthetic families; every adaptive sweep says so once 
 `decide` is a function of what is known — the finished runs (a runs.csv table), the chosen runs still
 without a result (queued, running or failed: their compute counts) and, among them, those still to come
 (queued or running: the batch is chosen as if they will land on their expected outcome, so it does not
-spend twice on what they will tell). Same inputs and seed, same decision. `planner.sweep.rounds` keeps the
+spend twice on what they will tell). Same inputs and seed, same decision. `research.adaptive.rounds` keeps the
 decisions on the optuna ledger; `benchmarks/adaptive_sweep.py` calls `decide` in a loop with a synthetic
 runner.
 """

@@ -1,7 +1,7 @@
 """What an adaptive sweep has chosen, read from its ledger: pure functions of the study's trials.
 
 Decisions live on the study as trials of their own (`kind: adaptive decision`, no `point` attr, so no
-worker ever pops one): a COMPLETE decision trial holds its record (`planner.sweep.adaptive.Decision.record`:
+worker ever pops one): a COMPLETE decision trial holds its record (`research.adaptive.design.Decision.record`:
 the batch in order, each run's value and cost, the plan's value interval, the budget spent, or why it
 stopped). The runs themselves are ordinary grid-point trials, queued and claimed exactly like the grid's.
 So the chosen points are the start design (a function of the config) followed by every recorded batch in

@@ -1,7 +1,7 @@
 """The adaptive sweep's vocabulary, light enough for every worker and `planner status` to import: the
 start design (a pure function of the config, so every machine sharing a study agrees on it), what a
 decision records, and the configs an adaptive sweep refuses. The decisions themselves (fits, value of
-information) are in `planner.sweep.adaptive`."""
+information) are in `research.adaptive.adaptive`."""
 
 from __future__ import annotations
 

@@ -1,48 +1,56 @@
-"""The adaptive sweep on the ledger: who decides the next batch, and how a decision is recorded.
+"""The adaptive sweep on the ledger, round by round: run what is chosen, then decide the next batch.
 
-Decisions are made in the orchestrating process of each `python -m research.adaptive sweep` (never in a
-worker: a fit and a value-of-information pass take seconds, and would need the data and fits in every
-worker). Any number of them may share the study; each decides only when (a) no chosen run is queued,
-(b) at least one of its own workers is idle (the batch is the number of idle local workers), (c)
-something happened since its last look (a run finished or failed, or someone else decided).
+One `python -m research.adaptive sweep` is a loop of rounds on the planner's sweep:
 
-Mutual exclusion is the planner's own preparation lock (`planner.sweep.storage.exclusive`): a decider takes it,
-checks that nobody decided since it looked, decides, records the decision as a COMPLETE trial of its own
-(`kind: adaptive decision`, no `point`: no worker ever runs it) and queues the batch, then lets go. A
-decider killed while holding it records nothing (the lock dies with it); one killed between recording
-and queueing leaves recorded points without trials, which the next decider (or the next sweep's
-preparation) queues.
+1. Run. `planner.sweep.run_sweep(cfg, ..., points=AdaptivePoints(cfg, a))` queues every chosen point
+   without a current result (the start design first, then every recorded batch in order, then any
+   mixture runs of `sweep.mixtures`) under the storage's lock, and its workers drain the queue and exit.
+   On an RDB storage (SQLite, PostgreSQL) the workers also wait for runs still RUNNING that may come
+   back: a run whose worker was killed is failed by optuna's heartbeat and retried. A round that is not
+   complete (a run failed, `max_failures`, a worker died) ends the sweep: exit 1, resumable.
+2. Decide, alone. Under the planner's preparation lock (`planner.sweep.storage.exclusive`) read the
+   study. If some chosen point has no current result, another invocation sharing the study decided
+   meanwhile: let go and run again (1) without deciding. Otherwise `decide` a batch as large as this
+   invocation's workers and record it as a COMPLETE trial of its own (`kind: adaptive decision`, no
+   `point`: no worker ever runs it), export sweep_choices.csv and let go. Nothing is queued here: the next
+   round's `run_sweep` reads the recorded batch (`AdaptivePoints`) and queues it.
+3. Stop when a decision stops with no run chosen (budget spent, value interval narrow enough, nothing
+   left worth running).
 
-When a decision stops (budget spent, value interval narrow enough, nothing left worth running) and no run
-is under way anywhere, this invocation's decisions are over: its workers drain the queue and exit.
+So the start design (and the mixture runs) all finish before the first decision, a decision is made on
+every run chosen before it, and a decision is recorded once: a decider killed while holding the lock
+records nothing (the lock dies with it), and one killed after recording leaves points that the next
+`run_sweep`, of this or any invocation, queues and runs.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from core.config import PlannerConfig
-from research.adaptive.adaptive import decide, spec_from_config
-from research.adaptive.design import Decision, start_points
-from research.adaptive.chosen import (
-    A_DECIDED_AT, A_DECISION, A_KIND, CHOICES_CSV, KIND_DECISION, adaptive_points, adaptive_summary,
-    choices_table, decisions, results_frame,
-)
 from core.files import write_csv_atomic
-from planner.sweep.identity import A_POINT, A_WORKER
-from planner.sweep.ledger import Ledger
-from planner.sweep.state import PointState, by_point, point_statuses
-from planner.sweep.storage import exclusive
-from planner.sweep.worker import WorkerSettings
+from planner.sweep import run_sweep
+from planner.sweep.ledger import open_ledger
+from planner.sweep.state import PointState, point_statuses
+from planner.sweep.storage import exclusive, resolve_storage
+from research.adaptive.adaptive import AdaptiveSpec, decide, spec_from_config
+from research.adaptive.chosen import (
+    A_DECIDED_AT, A_DECISION, A_KIND, CHOICES_CSV, KIND_DECISION, AdaptivePoints, adaptive_points,
+    adaptive_summary, choices_table, decisions, results_frame,
+)
+from research.adaptive.design import Decision
 from research.adaptive.settings import AdaptiveSettings
 
-POLL_SECONDS = 1.0  # how often the orchestrator looks at the study (runs take minutes; a look costs reads)
+if TYPE_CHECKING:
+    from planner.sweep import SweepReport
 
 
 def pool_sizes(cfg: PlannerConfig) -> dict[str, int | None]:
@@ -60,8 +68,8 @@ def pool_sizes(cfg: PlannerConfig) -> dict[str, int | None]:
     return out
 
 
-def export_choices(cfg: PlannerConfig, a: AdaptiveSettings, ledger: Ledger, path: Path | None = None) -> Path:
-    """Rewrite sweep_choices.csv (atomically) from the study."""
+def export_choices(cfg: PlannerConfig, a: AdaptiveSettings, ledger, path: Path | None = None) -> Path:
+    """Rewrite sweep_choices.csv (atomically) from the study (`ledger`: `planner.sweep.ledger.open_ledger`'s)."""
     path = path or cfg.out / CHOICES_CSV
     trials = ledger.trials()
     statuses = point_statuses(adaptive_points(cfg, a, trials), trials, fingerprints=ledger.fingerprints)
@@ -70,113 +78,99 @@ def export_choices(cfg: PlannerConfig, a: AdaptiveSettings, ledger: Ledger, path
     return path
 
 
-class AdaptiveController:
-    """The decision loop of one `planner sweep` invocation: `tick()` from the orchestrator's poll loop."""
+@dataclass
+class Teller:
+    """What one invocation tells about its decisions: every batch, each note once (every decision repeats
+    its notes), and a stop once (a stop re-confirmed is not news)."""
 
-    def __init__(self, cfg: PlannerConfig, a: AdaptiveSettings, ledger: Ledger, settings: WorkerSettings, workers: int,
-                 worker_ids: Callable[[], set[str]], notify: Callable[[str], None] = lambda _: None):
-        self.cfg, self.a, self.ledger, self.settings, self.workers = cfg, a, ledger, settings, workers
-        self.worker_ids, self.notify = worker_ids, notify
-        self.spec = spec_from_config(cfg, a, pool_sizes(cfg))
-        self.start_keys = {p.key for p in start_points(cfg, a)}
-        self.finished = False
-        self.last: Decision | None = None
-        self._seen: tuple | None = None
-        self._next = 0.0
-        self._told: str | None = None
-        self._notes_told: set[str] = set()
+    notify: Callable[[str], None]
+    notes_told: set[str] = field(default_factory=set)
+    stop_told: str | None = None
 
-    def points(self, trials: Sequence[FrozenTrial] | None = None):
-        return adaptive_points(self.cfg, self.a, self.ledger.trials() if trials is None else trials)
-
-    def tick(self) -> None:
-        """Decide the next batch if it is this invocation's turn (module docstring); mark the decisions
-        over when one stops with nothing under way."""
-        now = time.monotonic()
-        if self.finished or now < self._next:
-            return
-        self._next = now + POLL_SECONDS
-        trials = self.ledger.trials()
-        points = self.points(trials)
-        keys = {p.key for p in points}
-        if any(t.state == TrialState.WAITING and t.user_attrs.get(A_POINT) in keys for t in trials):
-            return  # the workers have work
-        statuses = point_statuses(points, trials, self.settings.session, self.ledger.fingerprints)
-        underway = any(s.state in (PointState.RUNNING, PointState.PENDING, PointState.STALE) for s in statuses)
-        if any(s.point.key in self.start_keys and s.state in (PointState.RUNNING, PointState.PENDING,
-                                                              PointState.STALE) for s in statuses):
-            return  # every language's start runs first: a fit needs them
-        ids = self.worker_ids()
-        # Busy with the adaptive design's runs only: a worker on a mixture run (a fixed design, queued
-        # behind the chosen runs) would otherwise starve the decisions until every mixture run was claimed.
-        busy = sum(1 for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get(A_WORKER) in ids
-                   and t.user_attrs.get(A_POINT) in keys)
-        idle = self.workers - busy
-        if idle <= 0:
-            return
-        # What a decision depends on: finished runs and batches chosen. A recorded stop is not news (two
-        # orchestrators would otherwise answer each other's stops for as long as a run is under way).
-        seen = (tuple(sorted((t.number, t.state.value) for t in trials if A_POINT in t.user_attrs
-                             and t.state in (TrialState.COMPLETE, TrialState.FAIL))),
-                sum(1 for _, d in decisions(trials) if d.choices))
-        if seen == self._seen:  # nothing new since the last decision
-            if self.last is not None and self.last.stop and not underway:
-                self.finished = True
-            return
-        with exclusive(self.ledger.spec, self.cfg.experiment):
-            now_trials = self.ledger.trials()
-            if len(decisions(now_trials)) != len(decisions(trials)):
-                return  # someone decided since this look; look again
-            decision = self._decide(trials, statuses, idle)
-        self._seen = seen
-        self.last = decision
-        if decision.stop and not decision.choices and not underway:
-            self.finished = True
-
-    def _decide(self, trials, statuses, idle: int) -> Decision:
-        """Decide, record the decision, queue its batch (under the lock: module docstring)."""
-        ledger = self.ledger
-        known = by_point(trials)  # recorded points of a decider killed before it queued them
-        ledger.enqueue([p for p in self.points(trials) if p.key not in known and p.key in self._chosen_keys(trials)])
-        done = {s.point for s in statuses if s.state == PointState.DONE}
-        committed = [s.point for s in statuses if s.point not in done]
-        pending = [s.point for s in statuses if s.state in (PointState.RUNNING, PointState.PENDING)]
-        round_index = 1 + sum(1 for _, d in decisions(trials) if d.choices)
-        started = time.monotonic()
-        decision = decide(self.spec, results_frame(statuses), committed, pending, idle, round_index)
-        record = {**decision.record(), "round": round_index if decision.choices else None}
-        ledger.study.add_trial(optuna.trial.create_trial(
-            state=TrialState.COMPLETE, value=time.monotonic() - started,
-            user_attrs={A_KIND: KIND_DECISION, A_DECISION: record, A_DECIDED_AT: time.time()}))
-        ledger.enqueue([c.point for c in decision.choices])
-        self._note(decision, round_index)
-        export_choices(self.cfg, self.a, ledger)
-        return decision
-
-    @staticmethod
-    def _chosen_keys(trials) -> set[str]:
-        return {c.point.key for _, d in decisions(trials) for c in d.choices}
-
-    def _note(self, d: Decision, round_index: int) -> None:
-        for note in d.notes:  # once per sweep: every decision repeats its notes
-            if note not in self._notes_told:
-                self._notes_told.add(note)
+    def tell(self, d: Decision, round_index: int) -> None:
+        for note in d.notes:
+            if note not in self.notes_told:
+                self.notes_told.add(note)
                 self.notify(f"adaptive sweep: {note}")
         if d.choices:
             runs = ", ".join(f"{c.point.key} ({c.value:.3g})" for c in d.choices)
             self.notify(f"adaptive round {round_index}: {runs}; value interval {d.value_interval:.3g}")
-        elif d.stop and d.stop.split(":")[0] != self._told:  # a stop re-confirmed is not news
-            self._told = d.stop.split(":")[0]
+        elif d.stop and d.stop.split(":")[0] != self.stop_told:
+            self.stop_told = d.stop.split(":")[0]
             self.notify(f"adaptive sweep: {d.stop}")
 
-    def summary(self) -> dict:
-        out = adaptive_summary(self.ledger.trials())
-        out["finished"] = self.finished
-        return out
+
+def decide_round(cfg: PlannerConfig, a: AdaptiveSettings, spec: AdaptiveSpec, ledger, batch: int,
+                 teller: Teller) -> Decision | None:
+    """Step 2 of the module docstring: the next batch decided, recorded and told, under the lock; None
+    when a chosen point has no current result yet (someone sharing the study decided since this
+    invocation's round finished): run again before deciding."""
+    with exclusive(ledger.spec, cfg.experiment):
+        trials = ledger.trials()
+        statuses = point_statuses(adaptive_points(cfg, a, trials), trials, fingerprints=ledger.fingerprints)
+        if any(s.state != PointState.DONE for s in statuses):
+            return None
+        round_index = 1 + sum(1 for _, d in decisions(trials) if d.choices)
+        started = time.monotonic()
+        # Every chosen point is done, so nothing is committed or under way beyond the finished runs.
+        decision = decide(spec, results_frame(statuses), batch=batch, round_index=round_index)
+        record = {**decision.record(), "round": round_index if decision.choices else None}
+        ledger.study.add_trial(optuna.trial.create_trial(
+            state=TrialState.COMPLETE, value=time.monotonic() - started,
+            user_attrs={A_KIND: KIND_DECISION, A_DECISION: record, A_DECIDED_AT: time.time()}))
+        export_choices(cfg, a, ledger)
+    teller.tell(decision, round_index)
+    return decision
+
+
+@dataclass
+class RoundsResult:
+    report: SweepReport  # the last round's run_sweep
+    complete: bool  # every chosen run done and the decisions stopped
+    runs: int  # run_sweep calls
+    wall_seconds: float  # all rounds, decisions included
+    summary: dict  # adaptive_summary of the study
+
+
+def once(notify: Callable[[str], None]) -> Callable[[str], None]:
+    """`notify`, but each distinct line once: every round's run_sweep repeats its notes about the data."""
+    seen: set[str] = set()
+
+    def tell(line: str) -> None:
+        if line not in seen:
+            seen.add(line)
+            notify(line)
+    return tell
+
+
+def sweep_rounds(cfg: PlannerConfig, a: AdaptiveSettings, *, storage: str | None = None, workers: int | None = None,
+                 max_failures: int | None = None, runner: str, mixture_runner: str, progress: bool = True,
+                 notify: Callable[[str], None] = print) -> RoundsResult:
+    """The loop of the module docstring, until a decision stops or a round is not complete."""
+    from planner.budget import data_fingerprints
+
+    started = time.monotonic()
+    spec = spec_from_config(cfg, a, pool_sizes(cfg))
+    points = AdaptivePoints(cfg, a)
+    notify_once, teller = once(notify), Teller(notify)
+    ledger, runs = None, 0
+    while True:
+        report = run_sweep(cfg, storage=storage, workers=workers, max_failures=max_failures, runner=runner,
+                           mixture_runner=mixture_runner, progress=progress, notify=notify_once, points=points)
+        runs += 1
+        if ledger is None:  # the first run_sweep created the study
+            fingerprints = data_fingerprints(cfg, strict=False).by_language
+            ledger = open_ledger(cfg, resolve_storage(cfg, storage), create=False, fingerprints=fingerprints)
+        if not report.complete:
+            export_choices(cfg, a, ledger)  # what came of the chosen runs so far
+            return RoundsResult(report, False, runs, time.monotonic() - started, adaptive_summary(ledger.trials()))
+        decision = decide_round(cfg, a, spec, ledger, report.workers, teller)
+        if decision is not None and decision.stop and not decision.choices:
+            return RoundsResult(report, True, runs, time.monotonic() - started, adaptive_summary(ledger.trials()))
 
 
 def format_adaptive(summary: dict, metric: str = "") -> str:
-    """One line for `planner sweep` and `planner status`."""
+    """One line for the adaptive sweep and its status."""
     parts = [f"{summary['chosen']} runs chosen in {summary['rounds']} rounds"]
     if summary.get("budget"):
         parts.append(f"{summary['committed']:,.0f} of {summary['budget']:,.0f} training tokens committed")
