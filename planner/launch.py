@@ -121,7 +121,12 @@ def mixtures_from_allocation(
             "Drop final.reduced_budget, or re-run `planner allocate` with the sum objective.",
         )
     if reduced:
-        langs = {lang: {"pairs": p, "predicted": math.nan} for lang, p in reduced.items()}
+        # Predicted on the plan's own model (in-mixture curves when it was made on them), as the allocation
+        # stored it; a summary written before it did falls back to the languages' own curves.
+        given = {key: summary.get(f"reduced_{key}") or {} for key in ("predicted", "predicted_low", "predicted_high")}
+        langs = {lang: {"pairs": p, "predicted": given["predicted"].get(lang, math.nan),
+                        "interval": (given["predicted_low"].get(lang), given["predicted_high"].get(lang))}
+                 for lang, p in reduced.items()}
         known[REDUCED] = {"languages": langs}
     transfer = summary.get("transfer")
     if transfer:

@@ -86,6 +86,10 @@ class AllocationResult:
     budget_saved: float | None = None
     reduced_budget: float | None = None
     reduced_pairs: dict[str, float] | None = None
+    # That plan's per-language prediction and predictive interval, on the plan's model (assemble.reduced_predictions).
+    reduced_predicted: dict[str, float] | None = None
+    reduced_predicted_low: dict[str, float] | None = None
+    reduced_predicted_high: dict[str, float] | None = None
     # The transfer-aware plan (planner.allocation.transfer) when the fits carry transfer estimates.
     transfer: dict | None = None
     curves: str = "own curves"  # the curves planned and predicted on: "own curves" or "in-mixture curves"
@@ -160,6 +164,9 @@ class AllocationResult:
                 "budget_saved": self.budget_saved,
                 "reduced_budget": self.reduced_budget,
                 "reduced_pairs": self.reduced_pairs,
+                "reduced_predicted": self.reduced_predicted,
+                "reduced_predicted_low": self.reduced_predicted_low,
+                "reduced_predicted_high": self.reduced_predicted_high,
                 "transfer": self.transfer,
                 "target_confidence": self.target_confidence,
                 "verdicts": self.verdicts,
