@@ -9,6 +9,7 @@ it are bought.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -123,6 +124,11 @@ class DataFingerprints:
     by_language: dict[str, str] = field(default_factory=dict)  # language → fingerprint
     untracked: dict[str, str] = field(default_factory=dict)  # language → why it has none
 
+    @property
+    def digest(self) -> str:
+        """One hash of every language's fingerprint, in the configured order: the sweep stage's data stamp."""
+        return hashlib.sha256("".join(self.by_language.values()).encode()).hexdigest()[:16]
+
     def note(self) -> str | None:
         """One line naming the languages whose results cannot be checked against their data, or None."""
         if not self.untracked:
@@ -150,3 +156,12 @@ def data_fingerprints(cfg: PlannerConfig, strict: bool) -> DataFingerprints:
                 raise
             untracked[language] = err.problem
     return DataFingerprints(found, untracked)
+
+
+def sweep_data(cfg: PlannerConfig, own_trainer: bool) -> DataFingerprints:
+    """The data checked before any proxy run (exit 2 now, not in every worker), and its fingerprints. The
+    project's trainer reads exactly cfg.data, so unreadable or too little data is an error then; a plug-in
+    runner may bring its own."""
+    if own_trainer:
+        preflight_data(cfg)
+    return data_fingerprints(cfg, strict=own_trainer)

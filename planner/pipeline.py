@@ -31,7 +31,9 @@ import pandas as pd
 from core.config import PlannerConfig, config_hash, write_resolved
 from core.errors import UserError
 from core.files import atomic_write_text, check_output_dir
-from planner.budget import allocation_settings, check_budget_languages, check_pilot_data, targets_from_config
+from planner.budget import (
+    allocation_settings, check_budget_languages, check_pilot_data, data_fingerprints, targets_from_config,
+)
 from planner.estimate import LaunchParts, format_duration, launch_parts, measured_rates, run_costs
 from planner.target_check import TARGET_ALLOCATION, TARGETS_CSV, check_targets, target_summary, write_target_checks
 
@@ -92,15 +94,6 @@ def _write_stamp(out: Path, name: str, fingerprint: str) -> None:
     stamps = _read_stamps(out)
     stamps[name] = fingerprint
     atomic_write_text(out / STAMPS, json.dumps(stamps, indent=2))
-
-
-def data_fingerprints(cfg: PlannerConfig) -> str:
-    """The languages' data fingerprints (the sweep's run identity, `trainers.data.data_fingerprint`), so an
-    in-place edit of the corpus re-runs the sweep stage, which then re-runs only the stale languages."""
-    from trainers.data import data_fingerprint, load_languages
-
-    datasets = load_languages(cfg.data, cfg.languages)
-    return hashlib.sha256("".join(data_fingerprint(datasets[lang]) for lang in cfg.languages).encode()).hexdigest()[:16]
 
 
 def checked_datasets(cfg: PlannerConfig):
@@ -305,7 +298,8 @@ def build_stages(cfg: PlannerConfig, progress: bool = True) -> list[Stage]:
     return [
         Stage("data", [data_stats], lambda: sections("data", "languages", "sweep", "budget"), data),
         Stage("sweep", [runs_csv], lambda: sections("data", "model", "train", "align", "languages", "sweep")
-              + data_fingerprints(cfg), sweep),
+              # the data too: an in-place edit of the corpus re-runs the stage, which re-runs the stale languages
+              + data_fingerprints(cfg, strict=True).digest, sweep),
         Stage("fit", [fits_json], lambda: sections("fit", "seed") + file_digest(runs_csv), fit),
         Stage("allocate", [allocation_csv, summary_json] + ([out / TARGET_ALLOCATION] if target_plan_wanted else []),
               lambda: sections("budget", "seed") + file_digest(fits_json, data_stats), allocate),

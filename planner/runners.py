@@ -56,6 +56,13 @@ def resolve_runner(spec: str) -> Runner:
     return fn
 
 
+def check_runners(runner: str, mixture_runner: str | None) -> None:
+    """Resolve the runners a sweep will use (`mixture_runner`: None without mixture runs) before any run, so
+    a mistake is an error (exit 2) now, not in every worker."""
+    for spec in (runner, mixture_runner) if mixture_runner else (runner,):
+        resolve_runner(spec)
+
+
 def _metrics(metrics: Any, what: str) -> dict[str, float]:
     if not isinstance(metrics, dict) or not metrics:
         raise TypeError(f"the runner returned {what} without a non-empty `metrics` dict")

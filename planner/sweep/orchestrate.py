@@ -16,10 +16,10 @@ from core.config import PlannerConfig, write_resolved
 from core.errors import Failure
 from core.signals import blocked_stop_signals, interrupt_flag
 from core.files import check_output_dir
-from planner.budget import DataFingerprints, data_fingerprints, preflight_data
+from planner.budget import DataFingerprints, data_fingerprints, sweep_data
 from planner.estimate import RunCost, format_duration
 from planner.resources import device_slices, local_workers, threads_per_worker
-from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, resolve_runner
+from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, check_runners
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import GridPoint, sweep_points
 from planner.sweep.ledger import Ledger, open_ledger, prepare
@@ -48,20 +48,6 @@ class SweepReport:
     @property
     def complete(self) -> bool:
         return self.progress.done == self.progress.total
-
-
-def checked_inputs(cfg: PlannerConfig, runner: str, mixture_runner: str) -> DataFingerprints:
-    """The data and the runners checked before any run (exit 2 now, not in every worker); the data's
-    fingerprints. Our trainer reads exactly cfg.data, so unreadable data is an error; a plug-in may bring
-    its own."""
-    own_trainer = runner == DEFAULT_RUNNER
-    if own_trainer:
-        preflight_data(cfg)
-    data = data_fingerprints(cfg, strict=own_trainer)
-    resolve_runner(runner)
-    if cfg.sweep.has_mixture_runs:
-        resolve_runner(mixture_runner)
-    return data
 
 
 def stale_notices(stale: dict[str, list[GridPoint]]) -> list[str]:
@@ -100,7 +86,8 @@ def run_sweep(
     max_failures = max_failures or cfg.sweep.max_failures
     with storage_failures(spec):
         check_output_dir(cfg.out, "output_dir")
-        data = checked_inputs(cfg, runner, mixture_runner)
+        data = sweep_data(cfg, own_trainer=runner == DEFAULT_RUNNER)
+        check_runners(runner, mixture_runner if cfg.sweep.has_mixture_runs else None)
         if note := data.note():
             notify(note)
         ledger, _ = prepare(cfg, spec, points_of, data.by_language)

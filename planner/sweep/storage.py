@@ -13,18 +13,24 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import sqlite3
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.exceptions import ExperimentalWarning
-from optuna.storages import BaseStorage
+from optuna.exceptions import ExperimentalWarning, StorageInternalError
+from optuna.storages import BaseStorage, JournalStorage
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from core.config import PlannerConfig
 from core.errors import Failure, UserError, first_line
+from planner.sweep.journal import JournalDamaged, TornTailSafeJournal
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +53,6 @@ class StorageSpec:
         """The location with any password masked, for messages."""
         if self.kind == "journal":
             return self.target
-        from sqlalchemy.engine import make_url
-
         return make_url(self.target).render_as_string(hide_password=True)
 
     @property
@@ -111,9 +115,6 @@ def exclusive(spec: StorageSpec, name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or the process dies
             yield
         return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
     key = int.from_bytes(hashlib.sha256(f"planner-sweep:{name}".encode()).digest()[:8], "big", signed=True)
     with _opening(spec):
         engine = create_engine(spec.target, poolclass=NullPool)
@@ -141,8 +142,6 @@ def _serialize_sqlite(engine) -> None:
 
     SQLAlchemy's documented recipe: stop the sqlite3 driver from issuing its own (late) BEGIN and issue
     ours when SQLAlchemy starts a transaction. Connections opened before the hooks existed are dropped."""
-    from sqlalchemy import event
-
     @event.listens_for(engine, "connect")
     def _driver_must_not_begin(dbapi_connection, _record):
         dbapi_connection.isolation_level = None
@@ -173,10 +172,6 @@ def open_storage(spec: StorageSpec, create: bool, heartbeat: tuple | None = None
         if local is not None:
             local.parent.mkdir(parents=True, exist_ok=True)
         if spec.kind == "journal":
-            from optuna.storages import JournalStorage
-
-            from planner.sweep.journal import TornTailSafeJournal
-
             try:
                 return JournalStorage(TornTailSafeJournal(spec.target))
             except (ValueError, LookupError, TypeError, AssertionError) as err:  # replaying a file of other records
@@ -204,9 +199,6 @@ def open_storage(spec: StorageSpec, create: bool, heartbeat: tuple | None = None
 def _opening(spec: StorageSpec) -> Iterator[None]:
     """A storage that cannot be opened (a wrong URL, a refused password, no permission, a missing driver) is
     a user error at once."""
-    from optuna.exceptions import StorageInternalError
-    from sqlalchemy.exc import SQLAlchemyError
-
     try:
         yield
     except UserError:  # already says what is wrong (a UserError is also a ValueError: not re-worded below)
@@ -236,9 +228,6 @@ def _opening(spec: StorageSpec) -> Iterator[None]:
 
 def _is_sweep_sqlite(path: Path) -> bool:
     """Whether an SQLite file holds optuna's tables; opened read-only, so nothing is ever written to it."""
-    import sqlite3
-    from contextlib import closing
-
     try:
         with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
             query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'studies'"
@@ -260,11 +249,6 @@ def release_connections(storage: BaseStorage) -> None:
 def storage_failures(spec: StorageSpec) -> Iterator[None]:
     """A storage that fails after it opened (a full disk, a damaged page of an SQLite file, a journal damaged
     in its middle, a database server gone) is a `Failure` naming it, not a traceback."""
-    from optuna.exceptions import StorageInternalError
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from planner.sweep.journal import JournalDamaged
-
     try:
         yield
     except (StorageInternalError, SQLAlchemyError, JournalDamaged) as err:
