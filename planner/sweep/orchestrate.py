@@ -3,19 +3,22 @@ run local worker processes, draw the progress bar, export runs.csv; and `planner
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 from optuna.trial import FrozenTrial
+from tqdm import tqdm
 
 from core.config import PlannerConfig, write_resolved
 from core.errors import Failure
-from core.signals import blocked_stop_signals, interrupt_flag
 from core.files import check_output_dir
+from core.signals import blocked_stop_signals, interrupt_flag
 from planner.budget import DataFingerprints, data_fingerprints, sweep_data
 from planner.estimate import RunCost, format_duration
 from planner.resources import device_slices, local_workers, threads_per_worker
@@ -124,11 +127,6 @@ def _run_workers(cfg, spec, ledger, points_of, settings, workers, threads, progr
     """Spawn the worker processes (worker i owns the GPUs of `slices[i]`, none on the CPU), draw one
     progress bar from the storage until they exit; on Ctrl-C stop them (their runs are marked interrupted
     and retried by the next sweep) and re-raise."""
-    import multiprocessing
-    from multiprocessing import resource_tracker
-
-    from tqdm import tqdm
-
     ctx = multiprocessing.get_context("spawn")
     log_dir = cfg.out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
