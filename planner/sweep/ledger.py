@@ -121,7 +121,9 @@ def open_ledger(
     error. The heartbeat is on either way (`sweep.heartbeat_seconds`)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports the study itself; no INFO chatter
     grace = cfg.sweep.grace_seconds or 4 * cfg.sweep.heartbeat_seconds
-    storage = open_storage(spec, create=create, heartbeat=(cfg.sweep.heartbeat_seconds, grace, RETRY))
+    # optuna fails a run silent for the grace period and calls the retry callback
+    beat = dict(heartbeat_interval=cfg.sweep.heartbeat_seconds, grace_period=grace, heartbeat_stale_trial_callback=RETRY)
+    storage = open_storage(spec, create=create, heartbeat=beat)
     name = cfg.experiment
     if not create:
         try:

@@ -153,9 +153,10 @@ def _serialize_sqlite(engine) -> None:
     engine.dispose()
 
 
-def open_storage(spec: StorageSpec, create: bool, heartbeat: tuple | None = None) -> BaseStorage:
+def open_storage(spec: StorageSpec, create: bool, heartbeat: dict | None = None) -> BaseStorage:
     """Open the storage; with `create=False` a missing SQLite/journal file is a user error, not a new file.
-    `heartbeat`: (interval, grace, callback) for an RDB storage's heartbeat; a journal has none."""
+    `heartbeat`: `RDBStorage`'s heartbeat arguments (interval, grace period, stale-run callback); a journal
+    has none."""
     local = spec.local_file
     if local is not None and not create:
         if not local.is_file():
@@ -181,15 +182,10 @@ def open_storage(spec: StorageSpec, create: bool, heartbeat: tuple | None = None
                     "Pass the journal `planner sweep` wrote, or a new file name to start a new sweep.",
                 ) from None
         is_sqlite = spec.target.startswith("sqlite")
-        beat = {}
-        if heartbeat is not None:  # optuna fails a run silent for the grace period and calls the retry callback
-            interval, grace, callback = heartbeat
-            beat = dict(heartbeat_interval=int(interval), grace_period=int(grace),
-                        heartbeat_stale_trial_callback=callback)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)
             engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if is_sqlite else {}
-            storage = optuna.storages.RDBStorage(spec.target, engine_kwargs=engine_kwargs, **beat)
+            storage = optuna.storages.RDBStorage(spec.target, engine_kwargs=engine_kwargs, **(heartbeat or {}))
         if is_sqlite:
             _serialize_sqlite(storage.engine)
         return storage
