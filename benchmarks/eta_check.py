@@ -26,9 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.config import load_config  # noqa: E402
-from planner.estimate import RunCost, predict_seconds  # noqa: E402
+from planner.estimate import predict_seconds  # noqa: E402
 from planner.pipeline import launch_pricer  # noqa: E402
-from planner.sweep.identity import A_EVAL_S, A_TRAIN_S, GridPoint  # noqa: E402
+from planner.sweep.identity import GridPoint  # noqa: E402
+from planner.sweep.state import run_cost  # noqa: E402
 
 
 def trials(out: Path) -> list[optuna.trial.FrozenTrial]:
@@ -58,8 +59,7 @@ def eta_at(now: float, done: list, workers: int, pricer, launch: tuple[float, li
     finished = [t for t in done if t.datetime_complete.timestamp() <= now]
     if not finished:
         return None
-    costs = [RunCost(pairs_of(t), (t.datetime_complete - t.datetime_start).total_seconds(),
-                     float(t.user_attrs[A_TRAIN_S]), float(t.user_attrs[A_EVAL_S])) for t in finished]
+    costs = [c for t in finished if (c := run_cost(t)) is not None]
     sweep_end = max(t.datetime_complete.timestamp() for t in done)
     parts = pricer(costs)
     if now <= sweep_end:

@@ -135,12 +135,18 @@ def run_seconds(trial: FrozenTrial) -> float | None:
     return (trial.datetime_complete - trial.datetime_start).total_seconds()
 
 
+def run_cost(trial: FrozenTrial) -> RunCost | None:
+    """Where a finished run's wall time went (training, scoring, the rest), or None if not recorded."""
+    wall = run_seconds(trial)
+    if trial.state != TrialState.COMPLETE or wall is None or not {A_TRAIN_S, A_EVAL_S} <= trial.user_attrs.keys():
+        return None
+    return RunCost(GridPoint.from_attrs(trial.user_attrs).total_pairs, wall, float(trial.user_attrs[A_TRAIN_S]),
+                   float(trial.user_attrs[A_EVAL_S]))
+
+
 def finished_costs(statuses: Sequence[PointStatus]) -> list[RunCost]:
-    """Where each finished run's wall time went (training, scoring, the rest): the rates that price work
-    outside the sweep (`planner.estimate`)."""
-    return [RunCost(s.point.total_pairs, wall, float(t.user_attrs[A_TRAIN_S]), float(t.user_attrs[A_EVAL_S]))
-            for s in statuses for t in s.trials if t.state == TrialState.COMPLETE and A_TRAIN_S in t.user_attrs
-            and A_EVAL_S in t.user_attrs and (wall := run_seconds(t)) is not None]
+    """The finished runs' costs: the rates that price work outside the sweep (`planner.estimate`)."""
+    return [c for s in statuses for t in s.trials if (c := run_cost(t)) is not None]
 
 
 @dataclass(frozen=True)
