@@ -238,3 +238,13 @@ def check_output_file(path: str | Path, what: str, inputs: Iterable[str | Path] 
         raise UserError(f"{what} {path} cannot be written: {existing} is not a directory you may write in.",
                         "Choose another directory, or change its permissions.")
     return path
+
+
+CACHE_ENV = "PLANNER_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """Where trained tokenizers and converted checkpoints are cached: $PLANNER_CACHE_DIR, else
+    ~/.cache/coit-planner."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "coit-planner"

@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 
 from core.config import config_from_dict, load_config
 from core.errors import UserError
+from core.files import CACHE_ENV
 from trainers import model as model_module
 from trainers import pretrained
 
@@ -123,7 +124,7 @@ def write_tiny_gguf(path: Path, seed: int = 0) -> dict[str, torch.Tensor]:
 def cache(tmp_path, monkeypatch):
     """Every test gets its own cache root."""
     root = tmp_path / "cache"
-    monkeypatch.setenv(model_module.CACHE_ENV, str(root))
+    monkeypatch.setenv(CACHE_ENV, str(root))
     return root
 
 
@@ -239,7 +240,7 @@ def test_concurrent_workers_share_one_directory(tiny, cache, tmp_path):
     """Two processes converting at once (as sweep workers starting together do) both get the same
     intact directory, and no temporary directory is left behind."""
     gguf_path, expected = tiny
-    env = {**os.environ, model_module.CACHE_ENV: str(cache), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, CACHE_ENV: str(cache), "OMP_NUM_THREADS": "1"}
     workers = [subprocess.Popen([sys.executable, "-c", RACING_WORKER, str(gguf_path), str(tmp_path), str(i)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
     results = [w.communicate(timeout=300) for w in workers]
@@ -461,7 +462,7 @@ def test_smollm2_converts_answers_and_trains_end_to_end(tmp_path, cache):
         "train": {"epochs": 1, "batch_size": 8, "learning_rate": 5e-5, "eval_size": 10, "max_new_tokens": 16,
                   "samples": 2},
     }), encoding="utf-8")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", model_module.CACHE_ENV: str(cache)}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", CACHE_ENV: str(cache)}
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "planner", "train-one", "--config", str(config), "--language", "de", "--pairs", "50",

@@ -28,6 +28,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from core.errors import UserError
+from core.files import cache_root
 from trainers.prompts import SECTION_MARKERS, SOURCE_LANGUAGE_NAME, templates_fingerprint, translation_instruction
 
 if TYPE_CHECKING:
@@ -37,15 +38,8 @@ if TYPE_CHECKING:
 
 TINY = "tiny"
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
-CACHE_ENV = "PLANNER_CACHE_DIR"
 # Bump when the tokenizer recipe below changes, so stale caches are never reused.
 TOKENIZER_RECIPE = 2
-
-
-def cache_root() -> Path:
-    """Where trained tokenizers are cached: $PLANNER_CACHE_DIR, else ~/.cache/coit-planner."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "coit-planner"
 
 
 def set_threads(model_cfg: "ModelConfig") -> int:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
-from core.files import atomic_write_text
+from core.files import atomic_write_text, cache_root
 
 # Bump when anything below changes what a converted directory holds, so old caches are never reused.
 RECIPE = 1
@@ -209,8 +209,6 @@ def cache_key(digest: str) -> str:
 
 
 def _cache_base() -> Path:
-    from trainers.model import cache_root
-
     return cache_root() / SUBDIR
 
 
