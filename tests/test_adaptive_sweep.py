@@ -242,6 +242,20 @@ def test_a_decision_note_is_told_once_per_sweep():
     assert told.count("adaptive sweep: the budget is spent: 10 of 10") == 1
 
 
+def test_a_round_left_short_by_another_sweep_runs_again_and_one_that_failed_stops():
+    from types import SimpleNamespace
+
+    from planner.sweep.state import PointState, PointStatus
+    from research.adaptive.rounds import short_round
+
+    done, chosen = GridPoint("ar", 16, 0), GridPoint("ar", 64, 0)
+    statuses = [PointStatus(done, PointState.DONE, ()), PointStatus(chosen, PointState.PENDING, ())]
+    report = SimpleNamespace(statuses=statuses, failures=[], dead_workers=[], stopped=False)
+    assert short_round(report) == {"ar-64-s0"}
+    assert short_round(SimpleNamespace(**{**vars(report), "failures": ["a run raised"]})) is None
+    assert short_round(SimpleNamespace(**{**vars(report), "dead_workers": ["worker 0 (exit -9)"]})) is None
+
+
 def test_same_inputs_and_seed_same_choices_and_stop_when():
     langs = ["u1", "u2", "u3"]
     tpp = {k: TRUE[k][2] for k in langs}
@@ -405,7 +419,7 @@ def test_two_sweeps_sharing_a_study_never_run_or_choose_a_point_twice(tmp_path, 
     cfg = write_config(tmp_path, workers=1, budget=36000)
     procs = [spawn(cfg, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=240) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    assert [p.returncode for p in procs] == [0, 0], outs
     ran = calls(env)
     assert len(ran) == len(set(ran))
     choices = read_csv(tmp_path / "out" / "sweep_choices.csv")

@@ -7,7 +7,9 @@ One `python -m research.adaptive sweep` is a loop of rounds on the planner's swe
    mixture runs of `sweep.mixtures`) under the storage's lock, and its workers drain the queue and exit.
    On an RDB storage (SQLite, PostgreSQL) the workers also wait for runs still RUNNING that may come
    back: a run whose worker was killed is failed by optuna's heartbeat and retried. A round that is not
-   complete (a run failed, `max_failures`, a worker died) ends the sweep: exit 1, resumable.
+   complete (a run failed, `max_failures`, a worker died) ends the sweep: exit 1, resumable. One that
+   left chosen points without a result and nothing failed here runs again: another invocation sharing
+   the study chose them, or took them, after this round's workers had finished (`short_round`).
 2. Decide, alone. Under the planner's preparation lock (`planner.sweep.storage.exclusive`) read the
    study. If some chosen point has no current result, another invocation sharing the study decided
    meanwhile: let go and run again (1) without deciding. Otherwise `decide` a batch as large as this
@@ -143,6 +145,17 @@ def once(notify: Callable[[str], None]) -> Callable[[str], None]:
     return tell
 
 
+def short_round(report: SweepReport) -> frozenset[str] | None:
+    """The points a round that is not complete left without a result, when nothing failed or died in it
+    (else None: the sweep stops). Two invocations sharing a study: the other may record a batch, or queue
+    and start it, just after this one's workers found nothing to do. Running again takes those runs (or
+    waits for them); the caller stops when a second round in a row leaves the same points (a journal's
+    worker never waits for another machine's run, so running again would only spin)."""
+    if report.failures or report.dead_workers or report.stopped:
+        return None
+    return frozenset(s.point.key for s in report.statuses if s.state != PointState.DONE)
+
+
 def sweep_rounds(cfg: PlannerConfig, a: AdaptiveSettings, *, storage: str | None = None, workers: int | None = None,
                  max_failures: int | None = None, runner: str, mixture_runner: str, progress: bool = True,
                  notify: Callable[[str], None] = print) -> RoundsResult:
@@ -153,7 +166,7 @@ def sweep_rounds(cfg: PlannerConfig, a: AdaptiveSettings, *, storage: str | None
     spec = spec_from_config(cfg, a, pool_sizes(cfg))
     points = AdaptivePoints(cfg, a)
     notify_once, teller = once(notify), Teller(notify)
-    ledger, runs = None, 0
+    ledger, runs, short = None, 0, None
     while True:
         report = run_sweep(cfg, storage=storage, workers=workers, max_failures=max_failures, runner=runner,
                            mixture_runner=mixture_runner, progress=progress, notify=notify_once, points=points)
@@ -162,8 +175,12 @@ def sweep_rounds(cfg: PlannerConfig, a: AdaptiveSettings, *, storage: str | None
             fingerprints = data_fingerprints(cfg, strict=False).by_language
             ledger = open_ledger(cfg, resolve_storage(cfg, storage), create=False, fingerprints=fingerprints)
         if not report.complete:
+            short, before = short_round(report), short
+            if short is not None and short != before:
+                continue
             export_choices(cfg, a, ledger)  # what came of the chosen runs so far
             return RoundsResult(report, False, runs, time.monotonic() - started, adaptive_summary(ledger.trials()))
+        short = None
         decision = decide_round(cfg, a, spec, ledger, report.workers, teller)
         if decision is not None and decision.stop and not decision.choices:
             return RoundsResult(report, True, runs, time.monotonic() - started, adaptive_summary(ledger.trials()))
