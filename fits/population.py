@@ -132,7 +132,8 @@ def choose_law(scores: dict[str, list[dict[str, Backtest]]]) -> tuple[str, dict[
         totals[law] = 0.0
         for k, round_ in enumerate(rounds):
             common = set.intersection(*(set(r[k]) for r in scores.values()))
-            totals[law] += float(sum(round_[lang].abs_error ** 2 for lang in common))
+            # sorted: a set's order follows the process's string hashing, and the sum's rounding its order
+            totals[law] += float(sum(round_[lang].abs_error ** 2 for lang in sorted(common)))
     handicap = {law: (1.0 / _LOG_NEEDS if law == "log" and "power" in totals else 1.0) for law in totals}
     best = min(totals, key=lambda law: (totals[law] * handicap[law], list(totals).index(law)))
     return best, totals
