@@ -14,7 +14,6 @@ same jobs as local processes, which is how this is tested.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from core.config import PlannerConfig, write_resolved
 from core.errors import UserError
 from planner.budget import sweep_data
 from planner.estimate import format_duration
-from planner.resources import VISIBLE, available_cores, device_slices
+from planner.resources import available_cores, device_slices, take
 from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, check_runners
 from planner.sweep.identity import GridPoint, grid_points, mixture_points, sweep_points
 from planner.sweep.ledger import prepare
@@ -60,8 +59,7 @@ class SweepJob(submitit.helpers.Checkpointable):
     the checkpoint); its interrupted runs are marked so and retried by whichever job comes first."""
 
     def __call__(self, job: JobSpec) -> dict[str, Any]:
-        if job.devices is not None:
-            os.environ[VISIBLE] = job.devices  # before anything initialises CUDA
+        take(job.devices)  # before anything initialises CUDA
         report = run_sweep(job.cfg, storage=job.storage, runner=job.runner, mixture_runner=job.mixture_runner,
                            max_failures=job.max_failures, progress=False, notify=lambda line: print(line, flush=True))
         prog = report.progress

@@ -24,6 +24,16 @@ from core.sweep_config import SweepConfig
 VISIBLE = "CUDA_VISIBLE_DEVICES"
 
 
+def take(devices: str | None, threads: int | None = None) -> None:
+    """Give this process its GPUs (a CUDA_VISIBLE_DEVICES value; None: leave it) and its CPU threads. First
+    of all in a worker or job: CUDA and the BLAS pools read these once, when they start, and a runner's own
+    subprocesses inherit them."""
+    if devices is not None:
+        os.environ[VISIBLE] = devices
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS") if threads else ():
+        os.environ[var] = str(threads)
+
+
 def available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))

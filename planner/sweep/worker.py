@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from core.config import PlannerConfig
 from core.errors import Failure
 from core.signals import blocked_stop_signals, interrupt_once, unblock_stop_signals
+from planner.resources import take
 from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, Runner, resolve_runner, result_record
 from planner.sweep.export import RUNS_CSV, export_runs
 from planner.sweep.identity import (
@@ -145,12 +146,7 @@ def worker_process(cfg: PlannerConfig, spec: StorageSpec, settings: WorkerSettin
                    log_path: str, points_of) -> None:
     """Entry point of a local worker process (spawned: a fresh interpreter, torch not yet imported).
     `points_of`: `run_sweep`'s points."""
-    if settings.devices:
-        # First of all: CUDA reads this once, when it initialises, and nothing here has touched it yet.
-        # A runner's own subprocesses inherit it.
-        os.environ["CUDA_VISIBLE_DEVICES"] = settings.devices
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
+    take(settings.devices or None, threads)  # nothing here has touched CUDA or torch yet
     # The main process draws the progress bar; a worker's output goes to its log file.
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log_fd, 1)
