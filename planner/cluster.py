@@ -24,13 +24,12 @@ import submitit
 
 from core.config import PlannerConfig, write_resolved
 from core.errors import UserError
-from planner.budget import sweep_data
 from planner.estimate import format_duration
 from planner.resources import available_cores, device_slices, take
-from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER, check_runners
+from planner.runners import DEFAULT_MIXTURE_RUNNER, DEFAULT_RUNNER
 from planner.sweep.identity import GridPoint, grid_points, mixture_points, sweep_points
 from planner.sweep.ledger import prepare
-from planner.sweep.orchestrate import run_sweep, sweep_status
+from planner.sweep.orchestrate import checked_inputs, run_sweep, sweep_status
 from planner.sweep.state import PointState, PointStatus, summarize
 from planner.sweep.storage import StorageSpec, resolve_storage, storage_failures
 
@@ -184,8 +183,7 @@ def queue_points(cfg: PlannerConfig, spec: StorageSpec, runner: str, mixture_run
     """Check the data and runners, then prepare the study as `run_sweep` does before its workers start, under
     the storage's lock (create it or check its settings, fail lost runs, queue every point without a
     result, once); the number queued. Each job's own `run_sweep` then finds nothing left to queue."""
-    data = sweep_data(cfg, own_trainer=runner == DEFAULT_RUNNER)  # a mistake is an error here, not in every job
-    check_runners(runner, mixture_runner if cfg.sweep.has_mixture_runs else None)
+    data = checked_inputs(cfg, runner, mixture_runner)  # a mistake is an error here, not in every job
     with storage_failures(spec):
         _, queued = prepare(cfg, spec, sweep_points(cfg), data.by_language)
     write_resolved(cfg, cfg.out)

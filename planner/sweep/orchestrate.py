@@ -53,6 +53,14 @@ class SweepReport:
         return self.progress.done == self.progress.total
 
 
+def checked_inputs(cfg: PlannerConfig, runner: str, mixture_runner: str) -> DataFingerprints:
+    """The data and the runners checked before any run (exit 2 now, not in every worker or job); the data's
+    fingerprints."""
+    data = sweep_data(cfg, own_trainer=runner == DEFAULT_RUNNER)
+    check_runners(runner, mixture_runner if cfg.sweep.has_mixture_runs else None)
+    return data
+
+
 def stale_notices(stale: dict[str, list[GridPoint]]) -> list[str]:
     """One line per language whose results are re-run because its data changed: what and why."""
     return [f"{language}: data changed since its runs; re-running {len(points)} run{'' if len(points) == 1 else 's'} "
@@ -89,8 +97,7 @@ def run_sweep(
     max_failures = max_failures or cfg.sweep.max_failures
     with storage_failures(spec):
         check_output_dir(cfg.out, "output_dir")
-        data = sweep_data(cfg, own_trainer=runner == DEFAULT_RUNNER)
-        check_runners(runner, mixture_runner if cfg.sweep.has_mixture_runs else None)
+        data = checked_inputs(cfg, runner, mixture_runner)
         if note := data.note():
             notify(note)
         ledger, _ = prepare(cfg, spec, points_of, data.by_language)
