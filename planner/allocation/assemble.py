@@ -19,7 +19,7 @@ from planner.allocation.explain import explain
 from planner.allocation.notes import plan_notes, probe_notes, reach_notes, starved_notes
 from planner.allocation.problem import IN_MIXTURE, AllocationProblem
 from planner.allocation.result import AllocationResult, BaselineResult, LanguagePlan
-from planner.allocation.risk import Intervals, predictive_draws, quantiles
+from planner.allocation.risk import Intervals, predictive_interval
 from planner.allocation.saved import BudgetSaved
 from planner.allocation.solver import CAP, FLOOR, Solution
 from planner.allocation.targets import reach_probability, target_why
@@ -183,13 +183,12 @@ def assemble_result(fitset: FitSet, setup: PlanSetup, plan: SolvedPlan, comparis
 def reduced_predictions(setup: PlanSetup, saved: BudgetSaved | None) -> dict[str, dict[str, float] | None]:
     """The reduced-budget plan's per-language prediction and predictive interval, on the plan's own model
     (in-mixture curves when the plan was made on them), risk, level and draws: the baselines' rule
-    (`plan._evaluate_baselines`), so the launch judges that mixture against the curves that chose it."""
+    (`plan._evaluate_baselines`, `risk.predictive_interval`), so the launch judges that mixture against the curves that chose it."""
     keys = ("reduced_predicted", "reduced_predicted_low", "reduced_predicted_high")
     if saved is None:
         return dict.fromkeys(keys)
     problem, pairs = setup.problem, saved.pairs
-    draws = predictive_draws(problem, pairs, setup.seed)
-    low, high = (np.full(len(pairs), np.nan),) * 2 if draws is None else quantiles(draws, setup.interval)
+    low, high = predictive_interval(problem, pairs, setup.interval, setup.seed)
     values = (problem.predict(pairs, setup.risk), low, high)
     return {key: dict(zip(problem.languages, map(float, v))) for key, v in zip(keys, values)}
 

@@ -40,7 +40,7 @@ from planner.allocation.problem import (
     build_problem,
 )
 from planner.allocation.floors import SmallestRunFloor, floored_objective, measured_floors
-from planner.allocation.risk import bootstrap_intervals, predictive_draws, quantiles
+from planner.allocation.risk import bootstrap_intervals, predictive_interval
 from planner.allocation.solver import Solution, round_pairs, solve_maxmin, solve_sum, solve_target, spend
 from planner.allocation.targets import (
     DEFAULT_CONFIDENCE,
@@ -173,8 +173,7 @@ def _evaluate_baselines(problem: AllocationProblem, risk: Risk, scoring: _Scorin
             continue
         pairs = round_pairs(exact, problem.cost, np.zeros_like(exact), problem.hi, problem.budget)
         predicted = problem.predict(pairs, risk)
-        draws = predictive_draws(problem, pairs, seed)
-        low, high = (np.full(len(pairs), np.nan),) * 2 if draws is None else quantiles(draws, level)
+        low, high = predictive_interval(problem, pairs, level, seed)
         results[name] = BaselineResult(
             name=name,
             pairs=dict(zip(problem.languages, map(float, pairs))),

@@ -91,6 +91,15 @@ def predictive_draws(problem: AllocationProblem, pairs: np.ndarray, seed: int = 
     return predicted
 
 
+def predictive_interval(problem: AllocationProblem, pairs: np.ndarray, level: float,
+                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The central `level` interval of one run's metric at `pairs` (`predictive_draws`); NaN without draws."""
+    draws = predictive_draws(problem, pairs, seed)
+    if draws is None:
+        return np.full(len(pairs), np.nan), np.full(len(pairs), np.nan)
+    return quantiles(draws, level)
+
+
 def bootstrap_intervals(
     problem: AllocationProblem,
     plan_pairs: np.ndarray,
