@@ -39,6 +39,7 @@ from optuna.trial import TrialState
 
 from core.config import PlannerConfig
 from core.files import write_csv_atomic
+from planner.budget import data_fingerprints
 from planner.sweep import run_sweep
 from planner.sweep.ledger import open_ledger
 from planner.sweep.state import PointState, point_statuses
@@ -160,8 +161,6 @@ def sweep_rounds(cfg: PlannerConfig, a: AdaptiveSettings, *, storage: str | None
                  max_failures: int | None = None, runner: str, mixture_runner: str, progress: bool = True,
                  notify: Callable[[str], None] = print) -> RoundsResult:
     """The loop of the module docstring, until a decision stops or a round is not complete."""
-    from planner.budget import data_fingerprints
-
     started = time.monotonic()
     spec = spec_from_config(cfg, a, pool_sizes(cfg))
     points = AdaptivePoints(cfg, a)
